@@ -1,0 +1,429 @@
+//! Reading a config file and reporting every problem in it.
+//!
+//! serde stops at the first error. To name them all, the document is parsed
+//! once into a spanned table; after each failed attempt the offending key is
+//! taken out and deserialization is tried again, so each unknown key, wrong
+//! type and bad value gets its own line with file, line number and key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+
+use super::{Config, RoomStorage};
+
+/// One thing wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, as given on the command line.
+    pub file: String,
+    /// 1-based line, when the problem sits at one place.
+    pub line: Option<usize>,
+    /// Dotted key, e.g. `log.level`; empty for syntax errors.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A config that could not be used, with every problem found.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where each key of a file is, so later checks (the policy) can name lines.
+#[derive(Debug, Clone, Default)]
+pub struct KeyIndex {
+    lines: BTreeMap<String, usize>,
+}
+
+impl KeyIndex {
+    /// The line of a dotted key (`log.level`) or of its table (`log`).
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        self.lines.get(key).copied()
+    }
+
+    /// Every key the file sets, dotted.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.lines.keys().map(String::as_str)
+    }
+}
+
+/// A config that loaded, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The file, or `None` for the built-in demo config.
+    pub path: Option<PathBuf>,
+    /// How the source is named in messages.
+    pub name: String,
+    pub keys: KeyIndex,
+}
+
+impl LoadedConfig {
+    /// The built-in demo configuration (no file).
+    pub fn demo() -> LoadedConfig {
+        LoadedConfig {
+            config: Config::default(),
+            path: None,
+            name: "(built-in demo config)".into(),
+            keys: KeyIndex::default(),
+        }
+    }
+
+    /// How to name the source in messages.
+    pub fn source_name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// A problem located at `key` of this config.
+    pub fn problem(&self, key: &str, message: impl Into<String>) -> Problem {
+        Problem { file: self.source_name(), line: self.keys.line_of(key), key: key.into(), message: message.into() }
+    }
+}
+
+/// Reads and checks a config file.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            file: name.clone(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the file: {e}"),
+        }],
+    })?;
+    let mut loaded = load_str(&text, &name)?;
+    loaded.path = Some(path.to_path_buf());
+    Ok(loaded)
+}
+
+/// Parses and checks config text; `name` is used in messages.
+pub fn load_str(text: &str, name: &str) -> Result<LoadedConfig, ConfigError> {
+    let problem = |span: Option<Range<usize>>, key: String, message: String| Problem {
+        file: name.to_string(),
+        line: span.map(|s| line_at(text, s.start)),
+        key,
+        message,
+    };
+
+    let (table, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        return Err(ConfigError {
+            problems: syntax_errors
+                .iter()
+                .map(|e| problem(e.span(), String::new(), format!("TOML syntax: {}", e.message().trim())))
+                .collect(),
+        });
+    }
+
+    let mut keys = KeyIndex::default();
+    index_keys(table.get_ref(), "", text, &mut keys);
+
+    let mut table = table;
+    let mut problems = Vec::new();
+    // Each round removes one offending key; a file has far fewer keys than this.
+    let mut config = None;
+    for _ in 0..256 {
+        match Config::deserialize(toml::de::Deserializer::from(table.clone())) {
+            Ok(c) => {
+                config = Some(c);
+                break;
+            }
+            Err(e) => {
+                let located = e.span().and_then(|span| locate(table.get_ref(), &span, ""));
+                let message = clean_message(e.message());
+                match located {
+                    Some(loc) => {
+                        problems.push(problem(e.span(), loc.path.clone(), message));
+                        if !remove_key(table.get_mut(), &loc.removable) {
+                            break;
+                        }
+                    }
+                    None => {
+                        problems.push(problem(e.span(), String::new(), message));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    problems.sort_by_key(|p| p.line);
+    let Some(config) = config else {
+        return Err(ConfigError { problems });
+    };
+    let loaded = LoadedConfig { config, path: None, name: name.to_string(), keys };
+    for (key, message) in validate(&loaded.config) {
+        problems.push(loaded.problem(&key, message));
+    }
+    if problems.is_empty() { Ok(loaded) } else { Err(ConfigError { problems }) }
+}
+
+/// Checks that serde cannot express: combinations and value ranges.
+/// Returns (dotted key, message) pairs.
+fn validate(c: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut bad = |key: &str, msg: &str| out.push((key.to_string(), msg.to_string()));
+
+    match (&c.tls.cert_file, &c.tls.key_file) {
+        (Some(_), None) => bad("tls.key_file", "missing: tls.cert_file is set, so the matching key file is needed"),
+        (None, Some(_)) => {
+            bad("tls.cert_file", "missing: tls.key_file is set, so the matching certificate file is needed")
+        }
+        _ => {}
+    }
+    if let Some(url) = &c.server.public_url {
+        if let Err(why) = check_public_url(url) {
+            bad("server.public_url", &why);
+        }
+    }
+    if c.server.http_redirect_listen.is_some() && c.server.public_url.is_none() {
+        bad("server.http_redirect_listen", "needs server.public_url, the address to redirect to");
+    }
+    if c.server.max_connections == 0 {
+        bad("server.max_connections", "must be at least 1");
+    }
+    if c.media.udp_port == 0 {
+        bad("media.udp_port", "must be a fixed port (1-65535) that the firewall lets through");
+    }
+    if let Some(addr) = c.media.public_address {
+        if addr.is_unspecified() || addr.is_multicast() {
+            bad("media.public_address", "must be an address browsers can reach, not 0.0.0.0, :: or multicast");
+        }
+    }
+    for (i, server) in c.media.ice_servers.iter().enumerate() {
+        let key = format!("media.ice_servers[{i}].urls");
+        if server.urls.is_empty() {
+            out.push((key.clone(), "needs at least one stun:, turn: or turns: URL".into()));
+        }
+        for url in &server.urls {
+            if let Err(why) = crate::policy::ice_url_host(url) {
+                out.push((key.clone(), format!("`{url}`: {why}")));
+            }
+        }
+        let is_turn = server.urls.iter().any(|u| u.starts_with("turn:") || u.starts_with("turns:"));
+        if is_turn && (server.username.is_none() || server.credential.is_none()) {
+            out.push((format!("media.ice_servers[{i}]"), "a TURN server needs username and credential".into()));
+        }
+    }
+    let mut bad = |key: &str, msg: &str| out.push((key.to_string(), msg.to_string()));
+    if c.log.retention_days == 0 {
+        bad("log.retention_days", "must be at least 1 day");
+    }
+    if c.log.target == super::LogTarget::File && c.log.directory.as_os_str().is_empty() {
+        bad("log.directory", "must name a directory when log.target = \"file\"");
+    }
+    if c.rooms.storage == RoomStorage::Disk {
+        bad("rooms.storage", "\"disk\" is not available: Kabine keeps rooms in memory only");
+    }
+    if c.rooms.max_participants < 2 {
+        bad("rooms.max_participants", "must be at least 2");
+    }
+    if c.rooms.max_rooms == 0 {
+        bad("rooms.max_rooms", "must be at least 1");
+    }
+    if c.client.app_name.trim().is_empty() || c.client.app_name.chars().count() > 60 {
+        bad("client.app_name", "must be 1 to 60 characters");
+    }
+    for (key, url) in [("client.imprint_url", &c.client.imprint_url), ("client.privacy_url", &c.client.privacy_url)] {
+        if let Some(url) = url {
+            if !(url.starts_with("https://") || url.starts_with('/')) || url.chars().any(char::is_whitespace) {
+                bad(key, "must be an https:// address or a path on this server starting with /");
+            }
+        }
+    }
+    out
+}
+
+fn check_public_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err("must start with https://".into());
+    };
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains('/') || host.contains('?') || host.contains('#') || host.contains('@') {
+        return Err("must be https://HOST or https://HOST:PORT, without a path".into());
+    }
+    Ok(())
+}
+
+/// 1-based line of a byte offset.
+fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Records the line of every key and table in the document.
+fn index_keys(table: &DeTable<'_>, prefix: &str, text: &str, out: &mut KeyIndex) {
+    for (k, v) in table.iter() {
+        let path = join(prefix, k.get_ref());
+        out.lines.entry(path.clone()).or_insert_with(|| line_at(text, k.span().start));
+        match v.get_ref() {
+            DeValue::Table(t) => index_keys(t, &path, text, out),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    out.lines.entry(item_path.clone()).or_insert_with(|| line_at(text, item.span().start));
+                    if let DeValue::Table(t) = item.get_ref() {
+                        index_keys(t, &item_path, text, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") }
+}
+
+struct Located {
+    /// The key as shown to the user, array indexes included.
+    path: String,
+    /// Table keys down to the entry to remove (arrays are removed whole).
+    removable: Vec<String>,
+}
+
+/// Finds the innermost key whose name or value covers `span`. Standard
+/// tables (`[log]`) span only their header, so children are searched first.
+fn locate(table: &DeTable<'_>, span: &Range<usize>, prefix: &str) -> Option<Located> {
+    let covers = |s: &Range<usize>| s.start <= span.start && span.start < s.end.max(s.start + 1);
+    for (k, v) in table.iter() {
+        let path = join(prefix, k.get_ref());
+        let removable = vec![k.get_ref().to_string()];
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                if let Some(mut inner) = locate(t, span, &path) {
+                    inner.removable.insert(0, k.get_ref().to_string());
+                    return Some(inner);
+                }
+            }
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    if let DeValue::Table(t) = item.get_ref() {
+                        if let Some(inner) = locate(t, span, &item_path) {
+                            return Some(Located { path: inner.path, removable });
+                        }
+                    }
+                    if covers(&item.span()) {
+                        return Some(Located { path: item_path, removable });
+                    }
+                }
+            }
+            _ => {}
+        }
+        if covers(&k.span()) || covers(&v.span()) {
+            return Some(Located { path, removable });
+        }
+    }
+    None
+}
+
+fn remove_key(table: &mut DeTable<'_>, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    if rest.is_empty() {
+        return table.remove(first.as_str()).is_some();
+    }
+    for (k, v) in table.iter_mut() {
+        if k.get_ref() == first {
+            if let DeValue::Table(t) = v.get_mut() {
+                return remove_key(t, rest);
+            }
+        }
+    }
+    false
+}
+
+/// serde's messages with the noise for users taken out.
+fn clean_message(message: &str) -> String {
+    let m = message.trim();
+    let m = m.replace("invalid type: ", "wrong type: ");
+    if let Some(rest) = m.strip_prefix("unknown field ") {
+        return format!("unknown key {rest}");
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match load_str(text, "t.toml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_the_demo() {
+        let c = load_str("", "t.toml").expect("empty config loads").config;
+        assert_eq!(c.server.listen.port(), 8443);
+        assert_eq!(c.media.udp_port, 10000);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_line_and_key() {
+        let p =
+            problems("[log]\nlevel = \"verbose\"\ncolour = true\n\n[media]\nudp_port = \"ten\"\n\n[nonsense]\nx = 1\n");
+        assert_eq!(p.len(), 4, "{p:#?}");
+        assert!(p[0].starts_with("t.toml:2: log.level: unknown variant `verbose`"), "{}", p[0]);
+        assert!(p[1].starts_with("t.toml:3: log.colour: unknown key `colour`"), "{}", p[1]);
+        assert!(p[2].starts_with("t.toml:6: media.udp_port: wrong type"), "{}", p[2]);
+        assert!(p[3].starts_with("t.toml:8: nonsense: unknown key `nonsense`"), "{}", p[3]);
+    }
+
+    #[test]
+    fn unknown_key_in_array_of_tables() {
+        let p = problems("[[media.ice_servers]]\nurls = [\"stun:stun.example.eu\"]\nfoo = 1\n");
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(p[0].starts_with("t.toml:3: media.ice_servers[0].foo: unknown key `foo`"), "{}", p[0]);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let p = problems("[log\nlevel = 1\n");
+        assert!(!p.is_empty());
+        assert!(p[0].starts_with("t.toml:1: TOML syntax"), "{}", p[0]);
+    }
+
+    #[test]
+    fn semantic_problems_name_the_key() {
+        let p = problems("[tls]\ncert_file = \"/x.pem\"\n[server]\nhttp_redirect_listen = \"0.0.0.0:80\"\n");
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert!(p.iter().any(|l| l.contains("tls.key_file: missing")));
+        assert!(p.iter().any(|l| l.starts_with("t.toml:4: server.http_redirect_listen: needs server.public_url")));
+    }
+}

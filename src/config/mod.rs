@@ -1,0 +1,368 @@
+//! Kabine's configuration file (TOML).
+//!
+//! Every key is documented here, once, where it is defined, and mirrored in
+//! the commented example `config/kabine.example.toml`. Every struct refuses
+//! unknown keys; [`load`] reports every problem in a file with its line and
+//! key, not only the first.
+
+mod load;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{ConfigError, KeyIndex, LoadedConfig, Problem, load, load_str};
+
+/// The whole configuration. With no file, [`Config::default`] is the demo.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The privacy policy this server runs under: the name of a built-in
+    /// preset (`strict`, the default and strictest; `strict-no-p2p`;
+    /// `relaxed`) or the path of a preset file in the format of `policy/`.
+    pub policy: PolicyChoice,
+    /// HTTPS listener, public address and connection limits.
+    pub server: ServerConfig,
+    /// Certificate and protocol versions.
+    pub tls: TlsConfig,
+    /// The media (WebRTC) port and the ICE servers handed to browsers.
+    pub media: MediaConfig,
+    /// Log level, destination and retention.
+    pub log: LogConfig,
+    /// Room limits and where room state lives.
+    pub rooms: RoomsConfig,
+    /// Recording (off unless enabled, and then only with everyone's consent).
+    pub recording: RecordingConfig,
+    /// Direct (peer-to-peer) calls between two participants.
+    pub p2p: P2pConfig,
+    /// What the browser client shows: name, logo, language, legal links.
+    pub client: ClientConfig,
+}
+
+/// Which policy preset is active.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct PolicyChoice(pub String);
+
+impl Default for PolicyChoice {
+    fn default() -> Self {
+        PolicyChoice("strict".into())
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port of the HTTPS listener (browser pages, API, WebSocket).
+    /// Default `0.0.0.0:8443`.
+    pub listen: SocketAddr,
+    /// The address people type, e.g. `https://meet.praxis-beispiel.de`. Used
+    /// for redirects and to check the Origin of WebSocket handshakes. Default:
+    /// none (the demo accepts the Host the browser used).
+    pub public_url: Option<String>,
+    /// Optional plain-HTTP listener (e.g. `0.0.0.0:80`) that only redirects to
+    /// `public_url`. Needs `public_url`. Default: none.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// Most simultaneous HTTPS connections; more wait for a free slot.
+    /// Default 4096.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8443),
+            public_url: None,
+            http_redirect_listen: None,
+            max_connections: 4096,
+        }
+    }
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain (leaf first). Reloaded when the file changes.
+    /// Without `cert_file` and `key_file` Kabine makes a self-signed
+    /// certificate in memory at every start (demo only: browsers warn).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Lowest TLS version accepted: `"1.2"` (default) or `"1.3"`. The policy
+    /// refuses anything below 1.2.
+    pub min_version: TlsVersion,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig { cert_file: None, key_file: None, min_version: TlsVersion::V1_2 }
+    }
+}
+
+/// A TLS protocol version as written in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+pub enum TlsVersion {
+    /// SSL 3.0, named only so the policy can refuse it by name.
+    #[serde(rename = "ssl3")]
+    Ssl3,
+    #[serde(rename = "1.0")]
+    V1_0,
+    #[serde(rename = "1.1")]
+    V1_1,
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+impl TlsVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Ssl3 => "ssl3",
+            TlsVersion::V1_0 => "1.0",
+            TlsVersion::V1_1 => "1.1",
+            TlsVersion::V1_2 => "1.2",
+            TlsVersion::V1_3 => "1.3",
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Local address the media socket binds to. Default `0.0.0.0`.
+    pub bind_address: IpAddr,
+    /// The one UDP port all media uses (ICE, DTLS, SRTP). Default 10000.
+    pub udp_port: u16,
+    /// The address announced to browsers when the server sits behind NAT
+    /// (like a videobridge's public-address setting). Default: the server's
+    /// own interface addresses.
+    pub public_address: Option<IpAddr>,
+    /// STUN/TURN servers handed to browsers. Every one must be on the
+    /// policy's EU allow-list (or be this server itself). Default: none, the
+    /// server is reachable directly.
+    pub ice_servers: Vec<IceServer>,
+    /// Forward video of at most this many most recent speakers to each
+    /// participant; 0 means unlimited (default).
+    pub last_n: u32,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            udp_port: 10000,
+            public_address: None,
+            ice_servers: Vec::new(),
+            last_n: 0,
+        }
+    }
+}
+
+/// One `[[media.ice_servers]]` entry, as in the browser's RTCIceServer.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:host[:port]`, `turn:host[:port][?transport=udp|tcp]` or `turns:…`.
+    pub urls: Vec<String>,
+    /// TURN user name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// TURN password.
+    #[serde(default)]
+    pub credential: Option<String>,
+}
+
+/// Log verbosity, ordered from quietest to loudest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Off,
+    Error,
+    #[serde(alias = "warning")]
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// Parses a bare level name (`warn`, `WARNING`, …), as in `RUST_LOG=warn`.
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(LogLevel::Off),
+            "error" => Some(LogLevel::Error),
+            "warn" | "warning" => Some(LogLevel::Warn),
+            "info" => Some(LogLevel::Info),
+            "debug" => Some(LogLevel::Debug),
+            "trace" => Some(LogLevel::Trace),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Stderr,
+    File,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `off`, `error` or `warn` (default). The policy caps the level; a
+    /// louder level is refused at start, and `RUST_LOG` can only lower it.
+    pub level: LogLevel,
+    /// `stderr` (default; journald picks it up) or `file`.
+    pub target: LogTarget,
+    /// Directory for `target = "file"`: one file per day, `kabine.YYYY-MM-DD.log`.
+    /// Default `/var/log/kabine`.
+    pub directory: PathBuf,
+    /// Days a log file is kept before Kabine deletes it. Default 7; the
+    /// policy caps it.
+    pub retention_days: u32,
+    /// IP addresses are removed from every log line. `false` is refused by
+    /// every policy; the key exists so a config copied from a guide that
+    /// asks for addresses in logs is refused clearly instead of ignored.
+    pub redact_addresses: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Warn,
+            target: LogTarget::Stderr,
+            directory: PathBuf::from("/var/log/kabine"),
+            retention_days: 7,
+            redact_addresses: true,
+        }
+    }
+}
+
+/// Where room state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomStorage {
+    /// In memory only, wiped when the room ends (the only storage Kabine has).
+    Memory,
+    /// On disk. Named only so that the policy can refuse it by name.
+    Disk,
+}
+
+/// `[rooms]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomsConfig {
+    /// `memory` (default): rooms, chat, lobby and passwords live in memory
+    /// and are wiped when the last participant leaves.
+    pub storage: RoomStorage,
+    /// Most participants in one room. Default 100.
+    pub max_participants: u32,
+    /// Most rooms open at once on this server. Default 1000.
+    pub max_rooms: u32,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        RoomsConfig { storage: RoomStorage::Memory, max_participants: 100, max_rooms: 1000 }
+    }
+}
+
+/// `[recording]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Whether hosts may record at all. Default `false`; the `strict` policy
+    /// refuses `true`.
+    pub enabled: bool,
+    /// Every participant must consent before a recording starts. Default
+    /// `true`; `false` is refused by every policy.
+    pub require_consent: bool,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig { enabled: false, require_consent: true }
+    }
+}
+
+/// `[p2p]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// Two participants talk directly, end-to-end encrypted, and the server
+    /// carries no media. Default `true`; a policy may forbid it, since each
+    /// participant learns the other's IP address.
+    pub enabled: bool,
+    /// Milliseconds to wait before moving back to a direct call when a room
+    /// drops to two participants. Default 5000.
+    pub back_to_p2p_delay_ms: u64,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig { enabled: true, back_to_p2p_delay_ms: 5000 }
+    }
+}
+
+/// Interface language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    De,
+    En,
+}
+
+/// `[client]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// Name shown in the title and header. Default `Kabine`.
+    pub app_name: String,
+    /// PNG or SVG logo file served by Kabine itself. Default: Kabine's mark.
+    pub logo_file: Option<PathBuf>,
+    /// Language for browsers that prefer neither German nor English: `de`
+    /// or `en` (default).
+    pub default_language: Language,
+    /// A display name is needed to join. Default `true`.
+    pub require_display_name: bool,
+    /// Link to the operator's imprint (Impressum), shown on every page.
+    pub imprint_url: Option<String>,
+    /// Link to the operator's privacy notice (Datenschutzerklärung).
+    pub privacy_url: Option<String>,
+    /// Other origins the browser may load from (fonts, scripts, analytics).
+    /// Must stay empty: every policy forbids third-party requests.
+    pub external_origins: Vec<String>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            app_name: "Kabine".into(),
+            logo_file: None,
+            default_language: Language::En,
+            require_display_name: true,
+            imprint_url: None,
+            privacy_url: None,
+            external_origins: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The HTTPS front: the browser client, the JSON API and the WebSocket, all
+//! on one origin, behind rustls. Every response carries the security headers
+//! of [`headers`]; user mistakes are answered, not logged.
+
+pub mod assets;
+pub mod headers;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+use crate::config::Config;
+
+/// Time a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time open connections get to finish after shutdown starts.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The client's address, kept in request extensions for rate limiting only.
+/// It is never logged and never stored beyond the request.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerIp(pub IpAddr);
+
+/// What request handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+}
+
+/// Every route of the HTTPS origin, without a socket (tests call it directly).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/health", get(health))
+        .route("/static/{file}", get(static_file))
+        .route("/api/client-config", get(client_config))
+        .route("/{room}", get(room_page))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(headers::add_security_headers))
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    headers::dynamic(axum::Json(serde_json::json!({ "status": "ok" })).into_response())
+}
+
+async fn index(request_headers: HeaderMap) -> Response {
+    serve_asset("index.html", &request_headers)
+}
+
+/// Every room name gets the same page; the client reads the name from the
+/// path. The server answers identically whether the room exists or not.
+async fn room_page(Path(room): Path<String>, request_headers: HeaderMap) -> Response {
+    if !crate::room_name_is_valid(&room) {
+        return not_found().await;
+    }
+    serve_asset("index.html", &request_headers)
+}
+
+async fn static_file(Path(file): Path<String>, request_headers: HeaderMap) -> Response {
+    serve_asset(&file, &request_headers)
+}
+
+fn serve_asset(name: &str, request_headers: &HeaderMap) -> Response {
+    let Some(asset) = assets::find(name) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let tag = assets::etag(asset.body);
+    let mut response = if request_headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str())
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Settings the client needs before it connects: branding, languages, links.
+async fn client_config(State(state): State<AppState>) -> Response {
+    let c = &state.config.client;
+    let body = serde_json::json!({
+        "app_name": c.app_name,
+        "default_language": c.default_language,
+        "require_display_name": c.require_display_name,
+        "imprint_url": c.imprint_url,
+        "privacy_url": c.privacy_url,
+        "has_logo": c.logo_file.is_some(),
+    });
+    headers::dynamic(axum::Json(body).into_response())
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+/// Accepts TLS connections on `listener` and serves `app` on them until
+/// `shutdown`; then gives open requests [`SHUTDOWN_GRACE`] to finish.
+pub async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    max_connections: usize,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                // Failed handshakes (old TLS versions, scanners) are the client's business.
+                _ => return,
+            };
+            let service = TowerToHyperService::new(app.map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(PeerIp(peer.ip()));
+                req.map(Body::new)
+            }));
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http2().enable_connect_protocol();
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+/// Serves plain HTTP that only redirects to `public_url` (same path).
+pub async fn serve_redirect(listener: TcpListener, public_url: String, shutdown: CancellationToken) {
+    let base = public_url.trim_end_matches('/').to_string();
+    let app = Router::new()
+        .fallback(move |req: Request<Body>| {
+            let base = base.clone();
+            async move {
+                let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let mut r = Redirect::permanent(&format!("{base}{path}")).into_response();
+                r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r
+            }
+        })
+        .layer(axum::middleware::map_response(headers::strip_server_headers));
+    let _ = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+}
+
+/// For tests and `kabine audit`: an address to reach a listener bound to
+/// `0.0.0.0` or `::`.
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
+    }
+}

@@ -1,0 +1,547 @@
+//! The privacy policy: the one place where Kabine's privacy rules are decided.
+//!
+//! A [`Policy`] is loaded from a preset (`policy/*.toml`, built into the
+//! binary) or from an operator's file. [`check`] is a pure function from a
+//! configuration and a policy to one [`Verdict`] per rule; `kabine serve`
+//! refuses to start on any violation, `kabine policy check` prints the
+//! verdicts, and `kabine audit` reports them. Request handling asks the same
+//! functions ([`ice_server_allowed`], [`csp_header`], …), never a copy.
+//!
+//! Some rules hold under every policy (the invariants): IP addresses are
+//! never logged, the browser makes no third-party requests, room state lives
+//! in memory only, TLS is 1.2 or newer, and recording needs everyone's
+//! consent. A policy file cannot relax them.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{LoadedConfig, LogLevel, RoomStorage, TlsVersion};
+
+/// Presets built into the binary, by name.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("strict", include_str!("../../policy/strict.toml")),
+    ("strict-no-p2p", include_str!("../../policy/strict-no-p2p.toml")),
+    ("relaxed", include_str!("../../policy/relaxed.toml")),
+];
+
+/// A privacy policy, as written in a preset file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Name shown in verdicts and the audit report.
+    pub name: String,
+    /// One sentence on what the preset is for.
+    pub description: String,
+    pub log: LogPolicy,
+    pub ice: IcePolicy,
+    pub tls: TlsPolicy,
+    pub recording: RecordingPolicy,
+    pub p2p: P2pPolicy,
+}
+
+/// `[log]` of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogPolicy {
+    /// The loudest level a config may set.
+    pub max_level: LogLevel,
+    /// Longest time a log file may be kept, in days.
+    pub max_retention_days: u32,
+}
+
+/// `[ice]` of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcePolicy {
+    /// Host names of STUN/TURN servers in the EU that browsers may use.
+    pub allowed_servers: Vec<String>,
+}
+
+/// `[tls]` of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPolicy {
+    /// Lowest TLS version a config may accept.
+    pub min_version: TlsVersion,
+}
+
+/// `[recording]` of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingPolicy {
+    /// Whether a config may enable recording at all.
+    pub allowed: bool,
+}
+
+/// `[p2p]` of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pPolicy {
+    /// Whether two participants may be connected directly.
+    pub allowed: bool,
+}
+
+/// The floor no policy can go below.
+const TLS_FLOOR: TlsVersion = TlsVersion::V1_2;
+/// The loudest level any policy may allow: debug and trace lines hold SDP,
+/// candidates and per-packet detail.
+const LEVEL_CEILING: LogLevel = LogLevel::Info;
+/// The longest retention any policy may allow.
+const RETENTION_CEILING_DAYS: u32 = 90;
+
+impl Policy {
+    /// The default preset.
+    pub fn strict() -> Policy {
+        // The built-in presets are tested to parse (tests/config_files.rs).
+        Policy::from_preset("strict").expect("the built-in strict preset parses")
+    }
+
+    /// A built-in preset by name.
+    pub fn from_preset(name: &str) -> Result<Policy, String> {
+        let Some((_, text)) = PRESETS.iter().find(|(n, _)| *n == name) else {
+            let names: Vec<_> = PRESETS.iter().map(|(n, _)| *n).collect();
+            return Err(format!("no built-in policy preset `{name}` (there are: {})", names.join(", ")));
+        };
+        Policy::from_toml(text, &format!("policy/{name}.toml"))
+    }
+
+    /// Parses a policy file's text and checks it against the invariants.
+    pub fn from_toml(text: &str, source: &str) -> Result<Policy, String> {
+        let policy: Policy = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(l) => format!("{source}:{l}: {}", e.message().trim()),
+                None => format!("{source}: {}", e.message().trim()),
+            }
+        })?;
+        let mut problems = Vec::new();
+        if policy.tls.min_version < TLS_FLOOR {
+            problems.push(format!("{source}: tls.min_version: no policy may allow TLS below 1.2"));
+        }
+        if policy.log.max_level > LEVEL_CEILING {
+            problems.push(format!("{source}: log.max_level: no policy may allow levels louder than info"));
+        }
+        if policy.log.max_retention_days == 0 || policy.log.max_retention_days > RETENTION_CEILING_DAYS {
+            problems.push(format!("{source}: log.max_retention_days: must be 1 to {RETENTION_CEILING_DAYS}"));
+        }
+        for host in &policy.ice.allowed_servers {
+            if host.is_empty() || host.contains([':', '/', ' ', '*']) {
+                problems.push(format!("{source}: ice.allowed_servers: `{host}` must be a plain host name"));
+            }
+        }
+        if problems.is_empty() { Ok(policy) } else { Err(problems.join("\n")) }
+    }
+
+    /// The policy a config names: a preset name, or a file path (relative
+    /// paths are taken from the config file's directory).
+    pub fn for_config(loaded: &LoadedConfig) -> Result<Policy, String> {
+        let choice = loaded.config.policy.0.as_str();
+        let looks_like_path = choice.contains('/') || choice.ends_with(".toml");
+        if !looks_like_path {
+            return Policy::from_preset(choice).map_err(|e| format!("{}: policy: {e}", loaded.source_name()));
+        }
+        let mut path = Path::new(choice).to_path_buf();
+        if path.is_relative() {
+            if let Some(dir) = loaded.path.as_deref().and_then(Path::parent) {
+                path = dir.join(path);
+            }
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: policy: cannot read {}: {e}", loaded.source_name(), path.display()))?;
+        Policy::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Rules where this policy is looser than the strict preset, for the audit.
+    pub fn deviations_from_strict(&self) -> Vec<String> {
+        let strict = Policy::strict();
+        let mut out = Vec::new();
+        if self.log.max_level > strict.log.max_level {
+            out.push(format!(
+                "log.max_level = {} (strict: {})",
+                self.log.max_level.as_str(),
+                strict.log.max_level.as_str()
+            ));
+        }
+        if self.log.max_retention_days > strict.log.max_retention_days {
+            out.push(format!(
+                "log.max_retention_days = {} (strict: {})",
+                self.log.max_retention_days, strict.log.max_retention_days
+            ));
+        }
+        let extra: Vec<_> =
+            self.ice.allowed_servers.iter().filter(|h| !strict.ice.allowed_servers.contains(h)).cloned().collect();
+        if !extra.is_empty() {
+            out.push(format!("ice.allowed_servers adds {}", extra.join(", ")));
+        }
+        if self.tls.min_version < strict.tls.min_version {
+            out.push(format!("tls.min_version = {}", self.tls.min_version.as_str()));
+        }
+        if self.recording.allowed && !strict.recording.allowed {
+            out.push("recording.allowed = true".into());
+        }
+        if self.p2p.allowed && !strict.p2p.allowed {
+            out.push("p2p.allowed = true".into());
+        }
+        out
+    }
+}
+
+/// Stable identifiers of the rules, as printed and as used by the audit.
+pub mod rule {
+    pub const LOG_LEVEL: &str = "log-level-cap";
+    pub const LOG_RETENTION: &str = "log-retention-cap";
+    pub const NO_ADDRESSES_IN_LOGS: &str = "no-ip-addresses-in-logs";
+    pub const NO_PERSONAL_DATA_IN_LOGS: &str = "no-personal-data-in-logs";
+    pub const ICE_SERVERS_EU: &str = "ice-servers-eu-only";
+    pub const TLS_MIN_VERSION: &str = "tls-min-version";
+    pub const ROOM_STATE_MEMORY_ONLY: &str = "room-state-memory-only";
+    pub const RECORDING_OFF: &str = "recording-off";
+    pub const RECORDING_CONSENT: &str = "recording-needs-consent";
+    pub const NO_THIRD_PARTY_REQUESTS: &str = "no-third-party-requests";
+    pub const P2P: &str = "p2p-allowed";
+}
+
+/// The outcome of one rule for one configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// Stable rule id (see [`rule`]).
+    pub rule: &'static str,
+    /// The config key the rule looks at; empty if it holds by construction.
+    pub key: String,
+    /// Line of that key in the config file, if the file sets it.
+    pub line: Option<usize>,
+    pub ok: bool,
+    /// What was found, in one sentence.
+    pub detail: String,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = if self.ok { "ok  " } else { "FAIL" };
+        write!(f, "{mark} {:<26}", self.rule)?;
+        if !self.key.is_empty() {
+            write!(f, " {}", self.key)?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// Decides every rule of `policy` for `loaded`. Pure: no I/O.
+pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
+    let c = &loaded.config;
+    let mut out = Vec::new();
+    let mut verdict = |rule: &'static str, key: &str, ok: bool, detail: String| {
+        out.push(Verdict { rule, key: key.to_string(), line: loaded.keys.line_of(key), ok, detail });
+    };
+
+    let level = c.log.level;
+    verdict(
+        rule::LOG_LEVEL,
+        "log.level",
+        level <= policy.log.max_level,
+        if level <= policy.log.max_level {
+            format!("\"{}\", within the policy's cap \"{}\"", level.as_str(), policy.log.max_level.as_str())
+        } else {
+            format!(
+                "\"{}\" is louder than the policy's cap \"{}\"; set \"{}\" or quieter",
+                level.as_str(),
+                policy.log.max_level.as_str(),
+                policy.log.max_level.as_str()
+            )
+        },
+    );
+
+    let days = c.log.retention_days;
+    let max_days = policy.log.max_retention_days;
+    verdict(
+        rule::LOG_RETENTION,
+        "log.retention_days",
+        days <= max_days,
+        if days <= max_days {
+            format!("log files are deleted after {days} days (policy: at most {max_days})")
+        } else {
+            format!("{days} days is longer than the policy allows ({max_days})")
+        },
+    );
+
+    verdict(
+        rule::NO_ADDRESSES_IN_LOGS,
+        "log.redact_addresses",
+        c.log.redact_addresses,
+        if c.log.redact_addresses {
+            "every IPv4 and IPv6 address is removed from every log line before it is written".into()
+        } else {
+            "false is not allowed: IP addresses are never logged, under any policy".into()
+        },
+    );
+
+    verdict(
+        rule::NO_PERSONAL_DATA_IN_LOGS,
+        "",
+        true,
+        "names, room names, SDP and candidates are never logged in clear (by construction)".into(),
+    );
+
+    let own_hosts = own_hosts(loaded);
+    let mut foreign = Vec::new();
+    let mut ice_key = "media.ice_servers".to_string();
+    for (i, server) in c.media.ice_servers.iter().enumerate() {
+        for url in &server.urls {
+            if !ice_server_allowed(url, policy, &own_hosts) {
+                if foreign.is_empty() {
+                    ice_key = format!("media.ice_servers[{i}].urls");
+                }
+                foreign.push(url.clone());
+            }
+        }
+    }
+    verdict(
+        rule::ICE_SERVERS_EU,
+        &ice_key,
+        foreign.is_empty(),
+        if !foreign.is_empty() {
+            format!(
+                "{} not on the policy's EU allow-list ({}); remove it or run your own STUN/TURN server",
+                foreign.join(", "),
+                policy.ice.allowed_servers.join(", ")
+            )
+        } else if c.media.ice_servers.is_empty() {
+            "none configured: browsers reach the server directly and learn nothing from third parties".into()
+        } else {
+            format!("{} server(s), all on the EU allow-list or this server itself", c.media.ice_servers.len())
+        },
+    );
+
+    let min = c.tls.min_version;
+    let floor = policy.tls.min_version.max(TLS_FLOOR);
+    verdict(
+        rule::TLS_MIN_VERSION,
+        "tls.min_version",
+        min >= floor,
+        if min >= floor {
+            format!("TLS {} and newer only", min.as_str())
+        } else {
+            format!("\"{}\" is below the policy's minimum \"{}\"", min.as_str(), floor.as_str())
+        },
+    );
+
+    let memory = c.rooms.storage == RoomStorage::Memory;
+    verdict(
+        rule::ROOM_STATE_MEMORY_ONLY,
+        "rooms.storage",
+        memory,
+        if memory {
+            "rooms, chat, lobby and passwords live in memory and are wiped when a room ends".into()
+        } else {
+            "room state must stay in memory; set rooms.storage = \"memory\"".into()
+        },
+    );
+
+    let rec_ok = !c.recording.enabled || policy.recording.allowed;
+    verdict(
+        rule::RECORDING_OFF,
+        "recording.enabled",
+        rec_ok,
+        match (c.recording.enabled, rec_ok) {
+            (false, _) => "recording is off".into(),
+            (true, true) => "recording is enabled, as the policy allows".into(),
+            (true, false) => format!("the policy \"{}\" does not allow recording; set false", policy.name),
+        },
+    );
+
+    verdict(
+        rule::RECORDING_CONSENT,
+        "recording.require_consent",
+        c.recording.require_consent,
+        if c.recording.require_consent {
+            "a recording can only start once every participant has consented".into()
+        } else {
+            "false is not allowed: recording never happens without everyone's consent".into()
+        },
+    );
+
+    let origins = &c.client.external_origins;
+    verdict(
+        rule::NO_THIRD_PARTY_REQUESTS,
+        "client.external_origins",
+        origins.is_empty(),
+        if origins.is_empty() {
+            "every asset is served by Kabine; Content-Security-Policy default-src 'self'".into()
+        } else {
+            format!("{} would let browsers contact other origins; remove it", origins.join(", "))
+        },
+    );
+
+    let p2p_ok = !c.p2p.enabled || policy.p2p.allowed;
+    verdict(
+        rule::P2P,
+        "p2p.enabled",
+        p2p_ok,
+        match (c.p2p.enabled, p2p_ok) {
+            (false, _) => "off: media always goes through the server".into(),
+            (true, true) => "two participants talk directly, end-to-end encrypted".into(),
+            (true, false) => format!("the policy \"{}\" forbids direct calls; set false", policy.name),
+        },
+    );
+    out
+}
+
+/// The violations among `verdicts`, as lines for a refusal to start:
+/// `FILE:LINE: KEY: policy rule RULE: DETAIL`.
+pub fn violation_lines(loaded: &LoadedConfig, verdicts: &[Verdict]) -> Vec<String> {
+    verdicts
+        .iter()
+        .filter(|v| !v.ok)
+        .map(|v| {
+            let mut s = loaded.source_name();
+            if let Some(line) = v.line {
+                s.push_str(&format!(":{line}"));
+            }
+            if !v.key.is_empty() {
+                s.push_str(&format!(": {}", v.key));
+            }
+            s.push_str(&format!(": policy rule {} violated: {}", v.rule, v.detail));
+            s
+        })
+        .collect()
+}
+
+/// Hosts that count as the server itself for the ICE allow-list.
+pub fn own_hosts(loaded: &LoadedConfig) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(url) = &loaded.config.server.public_url {
+        if let Some(rest) = url.strip_prefix("https://") {
+            let authority = rest.trim_end_matches('/');
+            hosts.push(strip_port(authority).to_ascii_lowercase());
+        }
+    }
+    if let Some(addr) = loaded.config.media.public_address {
+        hosts.push(addr.to_string());
+    }
+    hosts
+}
+
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+/// May browsers be told to use this STUN/TURN URL?
+pub fn ice_server_allowed(url: &str, policy: &Policy, own_hosts: &[String]) -> bool {
+    let Ok(host) = ice_url_host(url) else {
+        return false;
+    };
+    own_hosts.contains(&host) || policy.ice.allowed_servers.iter().any(|a| a.eq_ignore_ascii_case(&host))
+}
+
+/// The host of a `stun:`, `turn:` or `turns:` URL (RFC 7064/7065), lowercased.
+pub fn ice_url_host(url: &str) -> Result<String, String> {
+    let rest = ["stun:", "stuns:", "turn:", "turns:"]
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme))
+        .ok_or_else(|| "must start with stun:, stuns:, turn: or turns:".to_string())?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.starts_with("//") {
+        return Err("write stun:host:port, without //".into());
+    }
+    let host = strip_port(rest);
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err("needs a host name or address".into());
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// The Content-Security-Policy every response carries: nothing but this
+/// origin, ever.
+pub fn csp_header() -> &'static str {
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+     media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn verdicts(text: &str) -> Vec<Verdict> {
+        let loaded = load_str(text, "t.toml").expect("test config loads");
+        check(&loaded, &Policy::strict())
+    }
+
+    fn failed(text: &str) -> Vec<&'static str> {
+        verdicts(text).into_iter().filter(|v| !v.ok).map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn presets_parse_and_strict_is_default() {
+        for (name, _) in PRESETS {
+            let p = Policy::from_preset(name).expect("preset parses");
+            assert_eq!(p.name, *name);
+        }
+        assert!(Policy::strict().deviations_from_strict().is_empty());
+    }
+
+    #[test]
+    fn demo_config_passes_every_rule() {
+        assert_eq!(failed(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn each_rule_can_fail() {
+        assert_eq!(failed("[log]\nlevel = \"debug\""), [rule::LOG_LEVEL]);
+        assert_eq!(failed("[log]\nretention_days = 30"), [rule::LOG_RETENTION]);
+        assert_eq!(failed("[log]\nredact_addresses = false"), [rule::NO_ADDRESSES_IN_LOGS]);
+        assert_eq!(failed("[[media.ice_servers]]\nurls = [\"stun:stun.l.google.com:19302\"]"), [rule::ICE_SERVERS_EU]);
+        assert_eq!(failed("[tls]\nmin_version = \"1.0\""), [rule::TLS_MIN_VERSION]);
+        assert_eq!(failed("[recording]\nenabled = true"), [rule::RECORDING_OFF]);
+        assert_eq!(failed("[recording]\nrequire_consent = false"), [rule::RECORDING_CONSENT]);
+        assert_eq!(
+            failed("[client]\nexternal_origins = [\"https://fonts.example.com\"]"),
+            [rule::NO_THIRD_PARTY_REQUESTS]
+        );
+    }
+
+    #[test]
+    fn eu_and_own_ice_servers_are_allowed() {
+        let text = "[server]\npublic_url = \"https://meet.praxis-beispiel.de\"\n\
+                    [[media.ice_servers]]\nurls = [\"stun:stun.sipgate.net:3478\"]\n\
+                    [[media.ice_servers]]\nurls = [\"turn:meet.praxis-beispiel.de:3478?transport=udp\"]\nusername = \"u\"\ncredential = \"p\"\n";
+        assert_eq!(failed(text), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn violation_names_line_and_key() {
+        let loaded = load_str("\n[log]\nlevel = \"trace\"\n", "k.toml").expect("loads");
+        let v = check(&loaded, &Policy::strict());
+        let lines = violation_lines(&loaded, &v);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("k.toml:3: log.level: policy rule log-level-cap violated"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn no_policy_file_may_relax_an_invariant() {
+        let text = Policy::from_preset("strict").map(|p| toml::to_string(&p).expect("serializes")).expect("strict");
+        let weak = text
+            .replace("min_version = \"1.2\"", "min_version = \"1.1\"")
+            .replace("max_level = \"warn\"", "max_level = \"debug\"");
+        let err = Policy::from_toml(&weak, "weak.toml").expect_err("weak policy refused");
+        assert!(err.contains("tls.min_version"), "{err}");
+        assert!(err.contains("log.max_level"), "{err}");
+    }
+
+    #[test]
+    fn ice_url_hosts() {
+        assert_eq!(ice_url_host("stun:stun.sipgate.net:3478").as_deref(), Ok("stun.sipgate.net"));
+        assert_eq!(ice_url_host("turns:Turn.Example.EU?transport=tcp").as_deref(), Ok("turn.example.eu"));
+        assert_eq!(ice_url_host("turn:[2001:db8::1]:3478").as_deref(), Ok("2001:db8::1"));
+        assert!(ice_url_host("https://x").is_err());
+    }
+}

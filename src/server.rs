@@ -1,0 +1,142 @@
+//! Starting and stopping a whole Kabine server: listeners, media socket,
+//! certificate reloads, and an explicit graceful shutdown.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::LoadedConfig;
+use crate::http::{self, AppState};
+use crate::policy::Policy;
+use crate::tls::{self, CertStore};
+
+/// Everything stops within this time after a shutdown signal.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A started server. Dropping it does not stop it; call [`RunningServer::stop`].
+pub struct RunningServer {
+    https_addr: SocketAddr,
+    redirect_addr: Option<SocketAddr>,
+    media_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl RunningServer {
+    /// The bound HTTPS address (useful with port 0 in tests).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The bound plain-HTTP redirect address, if configured.
+    pub fn redirect_addr(&self) -> Option<SocketAddr> {
+        self.redirect_addr
+    }
+
+    /// The bound media (UDP) address.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, tells sessions the server is closing, and waits for
+    /// every task, at most [`SHUTDOWN_TIMEOUT`]. Returns false on timeout.
+    pub async fn stop(self) -> bool {
+        self.shutdown.cancel();
+        self.tasks.close();
+        tokio::time::timeout(SHUTDOWN_TIMEOUT, self.tasks.wait()).await.is_ok()
+    }
+}
+
+/// Binds every listener and starts every task. Errors name what could not be
+/// bound or read; they never carry a client's address.
+pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningServer> {
+    let config = Arc::new(loaded.config.clone());
+    let _ = policy;
+
+    let certs = match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(cert), Some(key)) => CertStore::from_files(cert, key)?,
+        _ => CertStore::self_signed(&[])?,
+    };
+    let certs = Arc::new(certs);
+    let tls = tls::server_config(Arc::clone(&certs), config.tls.min_version).map_err(io::Error::other)?;
+
+    let https = TcpListener::bind(config.server.listen).await.map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot listen on the HTTPS port {}: {e}", config.server.listen.port()))
+    })?;
+    let https_addr = https.local_addr()?;
+
+    let media_bind = SocketAddr::new(config.media.bind_address, config.media.udp_port);
+    let media = UdpSocket::bind(media_bind).await.map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot bind the media port udp/{}: {e}", config.media.udp_port))
+    })?;
+    let media_addr = media.local_addr()?;
+
+    let redirect = match config.server.http_redirect_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on the HTTP redirect port {}: {e}", addr.port()))
+        })?),
+        None => None,
+    };
+    let redirect_addr = match &redirect {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    certs.spawn_reloader(shutdown.clone());
+
+    let app = http::app(AppState { config: Arc::clone(&config) });
+    tasks.spawn(http::serve_https(https, Arc::new(tls), app, config.server.max_connections, shutdown.clone()));
+    if let (Some(listener), Some(url)) = (redirect, config.server.public_url.clone()) {
+        tasks.spawn(http::serve_redirect(listener, url, shutdown.clone()));
+    }
+    // The media socket is held for the SFU; until it runs, datagrams are read and dropped.
+    {
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = media.recv_from(&mut buf) => {}
+                }
+            }
+        });
+    }
+
+    Ok(RunningServer { https_addr, redirect_addr, media_addr, shutdown, tasks })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,171 @@
+//! TLS for the HTTPS listener: Mozilla "intermediate" with AEAD only.
+//!
+//! TLS 1.2 and 1.3 only; TLS 1.2 suites are ECDHE with AES-GCM or
+//! ChaCha20-Poly1305; key exchange X25519, P-256 or P-384. The certificate is
+//! either made in memory at start (the demo; nothing is written to disk) or
+//! read from PEM files and reloaded when they change on disk.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use rustls::crypto::CryptoProvider;
+use rustls::crypto::aws_lc_rs::{self, cipher_suite as cs, kx_group};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TlsVersion;
+
+/// How often certificate files are checked for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The crypto provider for every TLS connection Kabine accepts.
+pub fn provider() -> CryptoProvider {
+    CryptoProvider {
+        cipher_suites: vec![
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        ..aws_lc_rs::default_provider()
+    }
+}
+
+/// The rustls server configuration for HTTPS.
+pub fn server_config(certs: Arc<CertStore>, min_version: TlsVersion) -> Result<rustls::ServerConfig, rustls::Error> {
+    let versions: &[&rustls::SupportedProtocolVersion] = if min_version >= TlsVersion::V1_3 {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
+        .with_protocol_versions(versions)?
+        .with_no_client_auth()
+        .with_cert_resolver(certs);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.ignore_client_order = true;
+    Ok(config)
+}
+
+/// The current certificate; swapped in place when the files change.
+#[derive(Debug)]
+pub struct CertStore {
+    current: RwLock<Arc<CertifiedKey>>,
+    files: Option<CertFiles>,
+}
+
+#[derive(Debug, Clone)]
+struct CertFiles {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl CertStore {
+    /// A self-signed certificate for `localhost` and the loopback addresses,
+    /// made in memory. Nothing is written to disk.
+    pub fn self_signed(extra_names: &[String]) -> io::Result<CertStore> {
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+        names.extend(extra_names.iter().cloned());
+        let generated = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+        let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der()).map_err(io::Error::other)?;
+        let cert = vec![generated.cert.der().clone()];
+        let certified = CertifiedKey::from_der(cert, key, &provider()).map_err(io::Error::other)?;
+        Ok(CertStore { current: RwLock::new(Arc::new(certified)), files: None })
+    }
+
+    /// Certificate and key from PEM files.
+    pub fn from_files(cert: &Path, key: &Path) -> io::Result<CertStore> {
+        let certified = load_pem(cert, key)?;
+        Ok(CertStore {
+            current: RwLock::new(Arc::new(certified)),
+            files: Some(CertFiles { cert: cert.to_path_buf(), key: key.to_path_buf() }),
+        })
+    }
+
+    /// The certificate served right now.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reads the files again and swaps the certificate if they are valid.
+    pub fn reload(&self) -> io::Result<()> {
+        let Some(files) = &self.files else { return Ok(()) };
+        let certified = Arc::new(load_pem(&files.cert, &files.key)?);
+        match self.current.write() {
+            Ok(mut guard) => *guard = certified,
+            Err(poisoned) => *poisoned.into_inner() = certified,
+        }
+        Ok(())
+    }
+
+    /// Watches the files and reloads on change until `shutdown`.
+    pub fn spawn_reloader(self: &Arc<Self>, shutdown: CancellationToken) {
+        let Some(files) = self.files.clone() else { return };
+        let store = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut seen = modified(&files);
+            let mut tick = tokio::time::interval(RELOAD_INTERVAL);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let now = modified(&files);
+                if now == seen {
+                    continue;
+                }
+                match store.reload() {
+                    Ok(()) => {
+                        seen = now;
+                        tracing::warn!("TLS certificate reloaded from disk");
+                    }
+                    // Half-written files during a renewal: try again next tick.
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS certificate files changed but could not be loaded; keeping the old one")
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+fn modified(files: &CertFiles) -> (Option<SystemTime>, Option<SystemTime>) {
+    let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    (m(&files.cert), m(&files.key))
+}
+
+/// Reads a PEM certificate chain and private key and checks they match.
+pub fn load_pem(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| io::Error::other(format!("{}: {e}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| io::Error::other(format!("{}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(io::Error::other(format!("{}: no certificate in the file", cert.display())));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| io::Error::other(format!("{}: {e}", key.display())))?;
+    CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| {
+        io::Error::other(format!("{} and {} do not form a usable pair: {e}", cert.display(), key.display()))
+    })
+}
