@@ -8,6 +8,7 @@ pub mod http;
 pub mod logging;
 pub mod policy;
 pub mod server;
+pub mod signal;
 pub mod tls;
 
 /// Paths that are not rooms.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::TlsVersion;
 
 /// How often certificate files are checked for changes.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The crypto provider for every TLS connection Kabine accepts.
 pub fn provider() -> CryptoProvider {
@@ -77,9 +77,18 @@ impl CertStore {
     pub fn self_signed(extra_names: &[String]) -> io::Result<CertStore> {
         let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
         names.extend(extra_names.iter().cloned());
-        let generated = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
-        let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der()).map_err(io::Error::other)?;
-        let cert = vec![generated.cert.der().clone()];
+        let mut params = rcgen::CertificateParams::new(names).map_err(io::Error::other)?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Kabine demo (self-signed)");
+        // Valid from yesterday for 90 days: a short life, made anew at every start.
+        let today = days_since_epoch(SystemTime::now());
+        let (y, m, d) = civil_from_days(today - 1);
+        params.not_before = rcgen::date_time_ymd(y, m, d);
+        let (y, m, d) = civil_from_days(today + 90);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
+        let signing_key = rcgen::KeyPair::generate().map_err(io::Error::other)?;
+        let generated = params.self_signed(&signing_key).map_err(io::Error::other)?;
+        let key = PrivateKeyDer::try_from(signing_key.serialize_der()).map_err(io::Error::other)?;
+        let cert = vec![generated.der().clone()];
         let certified = CertifiedKey::from_der(cert, key, &provider()).map_err(io::Error::other)?;
         Ok(CertStore { current: RwLock::new(Arc::new(certified)), files: None })
     }
@@ -150,6 +159,25 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
+fn days_since_epoch(t: SystemTime) -> i64 {
+    (t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400) as i64
+}
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
+/// Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
 fn modified(files: &CertFiles) -> (Option<SystemTime>, Option<SystemTime>) {
     let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     (m(&files.cert), m(&files.key))
@@ -168,4 +196,16 @@ pub fn load_pem(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
     CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| {
         io::Error::other(format!("{} and {} do not form a usable pair: {e}", cert.display(), key.display()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_781), (2026, 11, 24));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
 }

@@ -1,0 +1,3 @@
+//! Signalling: the WebSocket protocol between browsers and the server.
+
+pub mod protocol;

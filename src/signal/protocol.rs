@@ -1,0 +1,312 @@
+//! The signalling protocol between browser and server: JSON text frames on
+//! the WebSocket `/ws`, one tagged enum per direction. Written down for
+//! people in `docs/protocol.md`; keep both in step.
+//!
+//! Every message is an object with a `type` field. Unknown types, unknown
+//! fields and duplicate keys are refused. The first message a client sends is
+//! `hello`, carrying [`PROTOCOL_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this server speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest message accepted, in bytes. Larger ones close the connection with 1009.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 2000;
+
+/// A participant's id: random, unique within the server, meaningless outside it.
+pub type ParticipantId = String;
+
+/// What a published track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Mic,
+    Camera,
+    Screen,
+}
+
+/// One track in a publish offer: which m-line carries which source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedTrack {
+    pub mid: String,
+    pub source: Source,
+}
+
+/// One track in a subscribe offer: whose source an m-line carries. A track
+/// whose m-line is no longer listed has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribedTrack {
+    pub mid: String,
+    pub participant: ParticipantId,
+    pub source: Source,
+}
+
+/// How large the client renders one remote video, in CSS pixels times
+/// devicePixelRatio; 0×0 means not shown at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoSize {
+    pub participant: ParticipantId,
+    pub source: Source,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Messages from the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// First message: join `room` under `display_name`.
+    Hello { version: u32, room: String, display_name: String },
+    /// SDP offer of the publishing connection (browser → server media) and
+    /// which m-line carries what. Sent again whenever tracks change.
+    PublishOffer { sdp: String, tracks: Vec<PublishedTrack> },
+    /// SDP answer to a `subscribe_offer`.
+    SubscribeAnswer { sdp: String },
+    /// The state of the own microphone, camera and screen share, as shown to others.
+    MediaState { mic: bool, camera: bool, screen: bool },
+    /// Raise or lower the own hand.
+    Hand { raised: bool },
+    /// A chat message to the whole room.
+    Chat { text: String },
+    /// Rendered sizes of remote videos, for simulcast layer choice.
+    VideoSizes { sizes: Vec<VideoSize> },
+    /// Leave the room; the server closes the connection.
+    Leave {},
+}
+
+/// A participant as every other participant sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    pub id: ParticipantId,
+    pub display_name: String,
+    pub mic: bool,
+    pub camera: bool,
+    pub screen: bool,
+    pub hand: bool,
+    /// Connection quality as the server measures it: `good`, `fair`, `poor`
+    /// or `unknown` until measured.
+    pub quality: Quality,
+}
+
+/// Connection quality of a participant's media connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    Unknown,
+    Good,
+    Fair,
+    Poor,
+}
+
+/// A STUN/TURN server for the browser's RTCPeerConnection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServerInfo {
+    pub urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential: Option<String>,
+}
+
+/// Error codes; the client shows a message per code in its language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not valid JSON, unknown type or field, duplicate key, wrong type.
+    BadMessage,
+    /// `hello.version` is not one this server speaks.
+    UnsupportedVersion,
+    /// A message that needs `hello` first, or a second `hello`.
+    NotJoined,
+    /// Room name not allowed (see `docs/protocol.md`).
+    BadRoomName,
+    /// Display name empty (when required) or too long.
+    BadDisplayName,
+    /// The room has `rooms.max_participants` participants.
+    RoomFull,
+    /// The server has `rooms.max_rooms` rooms.
+    ServerFull,
+    /// An SDP the server could not use.
+    BadSdp,
+    /// Chat text empty or too long, or sent too fast.
+    ChatRejected,
+    /// The server failed; the client may retry.
+    Internal,
+}
+
+/// Messages from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMsg {
+    /// Answer to `hello`: who you are and who is here.
+    Welcome {
+        version: u32,
+        you: Participant,
+        participants: Vec<Participant>,
+        ice_servers: Vec<IceServerInfo>,
+        /// Video of at most this many recent speakers is forwarded (0: all).
+        last_n: u32,
+    },
+    ParticipantJoined {
+        participant: Participant,
+    },
+    ParticipantUpdated {
+        participant: Participant,
+    },
+    ParticipantLeft {
+        id: ParticipantId,
+    },
+    /// SDP answer to `publish_offer`.
+    PublishAnswer {
+        sdp: String,
+    },
+    /// SDP offer of the subscribing connection (server media → browser) and
+    /// whose track each m-line carries. Answer with `subscribe_answer`.
+    SubscribeOffer {
+        sdp: String,
+        tracks: Vec<SubscribedTrack>,
+    },
+    /// The participant speaking now (`None`: silence).
+    ActiveSpeaker {
+        id: Option<ParticipantId>,
+    },
+    /// A chat message; `from` is set by the server, never by the sender.
+    Chat {
+        from: ParticipantId,
+        from_name: String,
+        text: String,
+        ts: u64,
+    },
+    /// Something went wrong with the last message; the connection stays open
+    /// unless the server follows with `bye`.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// The server ends the session (shutdown, removed, room ended); it closes
+    /// the connection next.
+    Bye {
+        reason: ByeReason,
+    },
+}
+
+/// Why the server ended a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeReason {
+    /// The client sent `leave`.
+    Left,
+    /// The server is shutting down; reconnect later.
+    ServerShutdown,
+    /// The media connection failed and could not be recovered.
+    MediaFailed,
+    /// Joined again from another connection with the same session.
+    Replaced,
+}
+
+/// Parses one client frame, refusing duplicate keys anywhere in it.
+pub fn parse_client_msg(text: &str) -> Result<ClientMsg, String> {
+    reject_duplicate_keys(text)?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// serde's derive refuses duplicate struct fields but internally tagged enums
+/// buffer the object first, so duplicates are checked on the raw JSON.
+fn reject_duplicate_keys(text: &str) -> Result<(), String> {
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+
+    struct Check;
+    impl<'de> DeserializeSeed<'de> for Check {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(Check)
+        }
+    }
+    impl<'de> Visitor<'de> for Check {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if !seen.insert(key.to_string()) {
+                    return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+                }
+                map.next_value_seed(Check)?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Check)?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    Check.deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips() {
+        let m = parse_client_msg(r#"{"type":"hello","version":1,"room":"r1","display_name":"Ada"}"#)
+            .expect("valid hello parses");
+        assert_eq!(m, ClientMsg::Hello { version: 1, room: "r1".into(), display_name: "Ada".into() });
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        assert!(parse_client_msg(r#"{"type":"hand","raised":true,"raised":false}"#).is_err());
+        assert!(parse_client_msg(r#"{"type":"hand","type":"hand","raised":true}"#).is_err());
+        assert!(
+            parse_client_msg(
+                r#"{"type":"video_sizes","sizes":[{"participant":"a","participant":"b","source":"camera","width":1,"height":1}]}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_types_are_refused() {
+        assert!(parse_client_msg(r#"{"type":"hand","raised":true,"extra":1}"#).is_err());
+        assert!(parse_client_msg(r#"{"type":"fly"}"#).is_err());
+        assert!(parse_client_msg(r#"{"type":"leave"}"#).is_ok());
+        assert!(parse_client_msg("[]").is_err());
+        assert!(parse_client_msg("{").is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! `kabine policy check` and `kabine serve` refuse configs that break the
+//! privacy policy, naming each broken rule and key.
+
+use std::process::{Command, Output};
+
+use crate::support;
+
+fn kabine(args: &[&str]) -> Output {
+    Command::new(support::kabine_bin()).args(args).current_dir(support::repo_root()).output().expect("kabine runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn policy_check_passes_the_example_config() {
+    let _t = support::test();
+    let o = kabine(&["policy", "check", "--config", "config/kabine.example.toml"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("all 11 rules hold"), "{}", text(&o));
+}
+
+#[test]
+fn policy_check_passes_the_demo_config() {
+    let _t = support::test();
+    let o = kabine(&["policy", "check"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn each_violating_file_is_refused_by_check_and_serve_naming_the_rule() {
+    let _t = support::test();
+    let cases: &[(&str, &[&str])] = &[
+        ("tests/data/policy-log-debug.toml", &["log.level: policy rule log-level-cap violated"]),
+        (
+            "tests/data/policy-stun-google.toml",
+            &["media.ice_servers[0].urls: policy rule ice-servers-eu-only violated"],
+        ),
+        ("tests/data/policy-tls-1.0.toml", &["tls.min_version: policy rule tls-min-version violated"]),
+        (
+            "tests/data/policy-recording-no-consent.toml",
+            &[
+                "recording.enabled: policy rule recording-off violated",
+                "recording.require_consent: policy rule recording-needs-consent violated",
+            ],
+        ),
+    ];
+    for (file, expected) in cases {
+        let check = kabine(&["policy", "check", "--config", file]);
+        assert!(!check.status.success(), "policy check accepted {file}");
+        let serve = kabine(&["serve", "--config", file]);
+        assert!(!serve.status.success(), "serve started with {file}");
+        let out = text(&serve);
+        for e in *expected {
+            assert!(out.contains(e), "{file}: `{e}` missing from:\n{out}");
+        }
+        // One line per violated rule, each with file and line number.
+        let lines: Vec<_> = out.lines().filter(|l| l.contains("policy rule")).collect();
+        assert_eq!(lines.len(), expected.len(), "{out}");
+        for l in lines {
+            assert!(l.starts_with(&format!("{file}:")), "{l}");
+        }
+        assert!(out.contains("refusing to start"), "{out}");
+    }
+}
+
+#[test]
+fn a_config_breaking_everything_gets_one_line_per_problem() {
+    let _t = support::test();
+    let o = kabine(&["serve", "--config", "tests/data/policy-all.toml"]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    // rooms.storage = "disk" is refused by validation before the policy runs.
+    assert!(out.contains("tests/data/policy-all.toml:14: rooms.storage"), "{out}");
+
+    let fixed = std::fs::read_to_string(support::repo_root().join("tests/data/policy-all.toml"))
+        .expect("readable")
+        .replace("storage = \"disk\"", "storage = \"memory\"");
+    let dir = support::output_dir("policy-all");
+    let path = dir.join("all.toml");
+    std::fs::write(&path, fixed).expect("write");
+    let o = kabine(&["serve", "--config", path.to_str().expect("utf-8 path")]);
+    let out = text(&o);
+    assert!(!o.status.success());
+    for rule in [
+        "log-level-cap",
+        "log-retention-cap",
+        "no-ip-addresses-in-logs",
+        "ice-servers-eu-only",
+        "tls-min-version",
+        "recording-off",
+        "recording-needs-consent",
+        "no-third-party-requests",
+    ] {
+        assert_eq!(out.matches(&format!("policy rule {rule} violated")).count(), 1, "{rule}:\n{out}");
+    }
+}
+
+#[test]
+fn bad_config_values_are_refused_with_file_line_and_key() {
+    let _t = support::test();
+    let dir = support::output_dir("bad-values");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[server]\nlisten = \"nowhere\"\nlisen = 1\n[media]\nudp_port = 70000\n").expect("write");
+    let o = kabine(&["serve", "--config", path.to_str().expect("utf-8 path")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let p = path.display();
+    assert!(err.contains(&format!("{p}:2: server.listen:")), "{err}");
+    assert!(err.contains(&format!("{p}:3: server.lisen: unknown key")), "{err}");
+    assert!(err.contains(&format!("{p}:5: media.udp_port:")), "{err}");
+    assert!(err.contains("3 problem(s)"), "{err}");
+}

@@ -1,0 +1,13 @@
+//! Kabine's integration suite: one test binary, one file per behaviour.
+//! Every test takes `support::test()` first, which checks at its end that
+//! nothing in the whole suite logged an IP address.
+
+mod support;
+
+mod cli_policy;
+mod config_files;
+mod config_fuzz;
+mod https_headers;
+mod log_redaction;
+mod shutdown;
+mod tls_scan;
