@@ -4,6 +4,11 @@
 
 mod support;
 
+mod browser_language;
+mod browser_own_origin;
+mod browser_pages;
+mod browser_shortcuts;
+mod browser_typecheck;
 mod cli_policy;
 mod config_files;
 mod config_fuzz;

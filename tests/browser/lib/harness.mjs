@@ -107,7 +107,15 @@ export async function newPage(browser, name, viewport = {}) {
   const page = await context.newPage();
   await page.setViewport({ width: viewport.width ?? 1280, height: viewport.height ?? 720 });
   page.kabineName = name;
-  page.on('request', (r) => requests.push({ page: name, url: r.url(), type: r.resourceType() }));
+  page.on('request', (r) => {
+    let type = 'other';
+    try {
+      type = r.resourceType();
+    } catch {
+      // WebDriver BiDi (Firefox) does not tell the resource type.
+    }
+    requests.push({ page: name, url: r.url(), type });
+  });
   page.on('pageerror', (e) => problems.push({ page: name, kind: 'pageerror', text: String(e?.message ?? e) }));
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push({ page: name, kind: 'console', text: m.text() });
@@ -127,9 +135,9 @@ export async function newPage(browser, name, viewport = {}) {
 }
 
 /** Requests whose origin is not Kabine's own (data:, blob: and about: are local). */
-export function foreignRequests() {
+export function foreignRequests(list = requests) {
   const own = new URL(BASE_URL).host;
-  return requests.filter((r) => {
+  return list.filter((r) => {
     if (/^(data|blob|about):/.test(r.url)) return false;
     try {
       return new URL(r.url).host !== own;
@@ -188,20 +196,22 @@ export async function inbound(page) {
   return page.evaluate(async () => {
     const s = window.kabineDebug?.session;
     if (!s || !s.sub) return { you: null, names: {}, tracks: [] };
-    const report = await s.sub.getStats();
-    const byMid = new Map();
-    report.forEach((st) => {
-      if (st.type === 'inbound-rtp' && st.mid !== undefined) {
-        const prev = byMid.get(st.mid);
-        // With several SSRCs on one mid (RTX, layer switches) keep the busiest.
-        if (!prev || (st.packetsReceived ?? 0) > (prev.packetsReceived ?? 0)) byMid.set(st.mid, st);
-      }
-    });
     const names = {};
     for (const p of s.participants.values()) names[p.id] = p.display_name;
-    const tracks = [...s.remoteTracks.values()].map((t) => {
-      const st = byMid.get(t.mid) ?? {};
-      return {
+    const transceivers = s.sub.getTransceivers();
+    const tracks = [];
+    for (const t of s.remoteTracks.values()) {
+      const tr = transceivers.find((x) => x.mid === t.mid);
+      let st = {};
+      if (tr) {
+        // The receiver's own report: works the same in Chromium and Firefox.
+        const report = await tr.receiver.getStats();
+        report.forEach((x) => {
+          // With several SSRCs (RTX, layer switches) keep the busiest.
+          if (x.type === 'inbound-rtp' && (x.packetsReceived ?? 0) >= (st.packetsReceived ?? 0)) st = x;
+        });
+      }
+      tracks.push({
         mid: t.mid,
         participant: t.participant,
         name: names[t.participant] ?? null,
@@ -214,8 +224,8 @@ export async function inbound(page) {
         frameHeight: st.frameHeight ?? 0,
         totalSamplesReceived: st.totalSamplesReceived ?? 0,
         audioLevel: st.audioLevel ?? 0,
-      };
-    });
+      });
+    }
     return { you: s.you?.id ?? null, names, tracks };
   });
 }
@@ -295,6 +305,10 @@ export async function closeAll() {
 export async function scenario(body) {
   const started = Date.now();
   let result;
+  process.on('uncaughtException', (e) => {
+    console.log(`RESULT ${JSON.stringify({ ok: false, error: `uncaught: ${e?.stack ?? e}`, requests, problems })}`);
+    closeAll().finally(() => process.exit(0));
+  });
   const guard = setTimeout(() => {
     console.log(`RESULT ${JSON.stringify({ error: 'scenario timed out after 120 s', requests, problems })}`);
     closeAll().finally(() => process.exit(0));
