@@ -4,10 +4,17 @@
 
 mod support;
 
+mod browser_bad_input;
+mod browser_chat_and_hand;
+mod browser_fresh_room_after_leave;
 mod browser_language;
 mod browser_own_origin;
 mod browser_pages;
+mod browser_rooms_isolated;
+mod browser_screen_share;
 mod browser_shortcuts;
+mod browser_simulcast;
+mod browser_three_party_call;
 mod browser_typecheck;
 mod cli_policy;
 mod config_files;

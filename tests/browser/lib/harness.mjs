@@ -327,3 +327,46 @@ export async function scenario(body) {
   console.log(`RESULT ${JSON.stringify(result)}`);
   process.exit(0);
 }
+
+/**
+ * Opens a page per person (in `browser`, or `person.browser`) and joins them
+ * all to `room` at once.
+ * @param {import('puppeteer-core').Browser} browser
+ * @param {string} room
+ * @param {{name: string, browser?: any, viewport?: {width: number, height: number}}[]} people
+ */
+export async function joinAll(browser, room, people) {
+  for (const p of people) p.page = await newPage(p.browser ?? browser, p.name, p.viewport);
+  await Promise.all(people.map((p) => joinRoom(p.page, room, p.name)));
+  return people;
+}
+
+/** A room name unique to this run. */
+export function uniqueRoom(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** What a page's UI shows: tiles, playing videos, participant list, chat. */
+export async function uiState(page) {
+  return page.evaluate(() => ({
+    tiles: [...document.querySelectorAll('.tile')].map((t) => ({
+      label: t.getAttribute('aria-label'),
+      source: t.dataset.source,
+      playing: (t.querySelector('video')?.videoWidth ?? 0) > 0,
+      hand: !!t.querySelector('.badge.hand'),
+      speaking: t.classList.contains('speaking'),
+    })),
+    people: [...document.querySelectorAll('#people-list li')].map((li) => ({
+      name: li.querySelector('.name')?.textContent,
+      states: li.querySelector('.states')?.textContent,
+    })),
+    chat: [...document.querySelectorAll('#chat-log li')].map((li) => ({
+      from: li.querySelector('.from')?.textContent,
+      text: li.querySelector('.text')?.textContent,
+    })),
+    audios: [...document.querySelectorAll('audio')].filter((a) => a.srcObject && !a.paused).length,
+    count: document.getElementById('participant-count')?.textContent,
+    announced: [...document.querySelectorAll('#announce-polite p, #announce-assertive p')].map((p) => p.textContent),
+    names: [...(window.kabineDebug?.session?.participants?.values() ?? [])].map((p) => p.display_name).sort(),
+  }));
+}

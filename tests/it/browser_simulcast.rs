@@ -1,0 +1,31 @@
+//! Simulcast: the browser publishes three layers; a subscriber that renders
+//! the publisher in small tiles receives a lower layer (getStats frame size)
+//! than one that shows the publisher full-size.
+
+use crate::support::{self, browser};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_tile_gets_a_lower_simulcast_layer_than_a_full_size_speaker() {
+    let _t = support::test();
+    let server = support::start(support::test_config()).await;
+    let v = browser::run(&server, "simulcast", &[]).await;
+    browser::assert_clean("simulcast", &v);
+    let (large, small) = (&v["large"], &v["small"]);
+    let w = |x: &serde_json::Value| x["width"].as_u64().unwrap_or(0);
+    println!(
+        "simulcast: full-size subscriber gets {}x{}, small-tile subscriber {}x{}",
+        large["width"], large["height"], small["width"], small["height"]
+    );
+    assert!(w(small) > 0, "small-tile subscriber decodes video: {v}");
+    assert!(w(large) > w(small), "full-size subscriber gets a larger layer than the small one: {large} vs {small}");
+    // What the pages told the server (device pixels).
+    let reported = |who: &str| {
+        v["reported"][who]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["source"] == "camera" && s["width"].as_u64().unwrap_or(0) > 0).cloned())
+            .and_then(|s| s["width"].as_u64())
+            .unwrap_or(0)
+    };
+    assert!(reported("Large") > 2 * reported("Small"), "reported sizes: {}", v["reported"]);
+    assert!(server.stop().await);
+}
