@@ -59,7 +59,8 @@ export function renderCall(app, room, media) {
   // ---- structure -------------------------------------------------------
   const statusLine = h('p', { class: 'status', role: 'status', id: 'call-status' });
   const retryButton = h('button', { type: 'button', class: 'secondary small', hidden: true, text: t('retry_now') });
-  const banner = h('div', { class: 'banner', hidden: true }, statusLine, retryButton);
+  const countdown = h('span', { class: 'countdown', 'aria-hidden': 'true' });
+  const banner = h('div', { class: 'banner', hidden: true }, statusLine, countdown, retryButton);
   const quality = h('p', { class: 'quality', id: 'own-quality' });
   const countLine = h('p', { class: 'count', id: 'participant-count' });
   const stage = h('section', { class: 'stage tiles', id: 'stage', 'aria-label': t('videos') });
@@ -519,7 +520,8 @@ export function renderCall(app, room, media) {
       showToast(session.state === 'joined' ? t('err_chat_rejected') : t('chat_offline'));
       return;
     }
-    addChat(session.you?.id ?? 'self', media.displayName, text.trim(), Date.now(), true);
+    // Shown when the server relays it back to everyone, sender included:
+    // what appears is what the others got.
     chatInput.value = '';
   }
 
@@ -613,6 +615,7 @@ export function renderCall(app, room, media) {
 
   function cleanup() {
     clearInterval(statsTimer);
+    clearInterval(countdownTimer);
     clearTimeout(sizeTimer);
     resizeObserver.disconnect();
     document.removeEventListener('keydown', onKeyDown);
@@ -720,8 +723,12 @@ export function renderCall(app, room, media) {
   document.addEventListener('keyup', onKeyUp);
 
   // ---- session events --------------------------------------------------
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  let countdownTimer;
   session.on('state', (s) => {
     if (ended) return;
+    clearInterval(countdownTimer);
+    countdown.textContent = '';
     retryButton.hidden = s.state !== 'reconnecting';
     if (s.state === 'joined') {
       banner.hidden = true;
@@ -736,8 +743,15 @@ export function renderCall(app, room, media) {
     } else if (s.state === 'reconnecting' && s.retryAt) {
       const reason = s.reason === 'unreachable' ? t('unreachable') : s.reason === 'shutdown' ? t('server_restarting')
         : t('connection_lost');
-      const secs = Math.max(1, Math.round((s.retryAt - Date.now()) / 1000));
-      statusLine.textContent = `${reason} ${t('retrying_in', { s: secs, n: s.attempt ?? 1 })}`;
+      // Announced once; the countdown beside it is visual only.
+      statusLine.textContent = `${reason} ${t('reconnect_attempt', { n: s.attempt ?? 1 })}`;
+      const retryAt = s.retryAt;
+      const tick = () => {
+        const secs = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+        countdown.textContent = t('retrying_in', { s: secs });
+      };
+      tick();
+      countdownTimer = setInterval(tick, 1000);
     } else if (s.state === 'reconnecting') {
       statusLine.textContent = t('reconnecting');
     }
@@ -802,8 +816,7 @@ export function renderCall(app, room, media) {
     else for (const tile of tiles.values()) paintCaption(tile);
   });
   session.on('chat', (m) => {
-    if (m.from === session.you?.id) return; // own messages are shown when sent
-    addChat(m.from, m.from_name, m.text, m.ts, false);
+    addChat(m.from, m.from_name, m.text, m.ts, m.from === session.you?.id);
   });
   session.on('error', ({ code, fatal }) => {
     const text = t(/** @type {any} */ (`err_${code}`));
