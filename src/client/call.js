@@ -131,7 +131,7 @@ export function renderCall(app, room, media) {
   peopleButton.removeAttribute('aria-keyshortcuts');
   peopleButton.title = t('participants');
   const viewButton = control('ctl-view', t('speaker_view'), 'T', () => setView(view === 'tiles' ? 'speaker' : 'tiles'));
-  const helpButton = control('ctl-help', t('shortcuts'), '?', () => openHelp());
+  const helpButton = control('ctl-help', t('shortcuts_short'), '?', () => openHelp());
   const leaveButton = h('button', { type: 'button', class: 'control leave', id: 'ctl-leave', on: { click: () => leave() } },
     icon('leave'), h('span', { class: 'label', text: t('leave') }));
 
@@ -176,7 +176,7 @@ export function renderCall(app, room, media) {
     else chatButton.removeAttribute('aria-description');
     setControl(peopleButton, 'people', t('participants'), String(session.participants.size + 1), peopleOpen, false);
     setControl(viewButton, view === 'tiles' ? 'speaker' : 'grid', t('speaker_view'), '', view === 'speaker', false);
-    setControl(helpButton, 'help', t('shortcuts'), '', null, false);
+    setControl(helpButton, 'help', t('shortcuts_short'), '', null, false);
     countLine.textContent = t('count', { n: session.participants.size + 1 });
   }
 
@@ -204,7 +204,7 @@ export function renderCall(app, room, media) {
     const key = `${participant}:${source}`;
     const existing = tiles.get(key);
     if (existing) return existing;
-    const video = h('video', { autoplay: true, playsInline: true, muted: true });
+    const video = h('video', { autoplay: true, playsInline: true, muted: true, disablePictureInPicture: true });
     video.muted = true;
     const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
     const caption = h('figcaption', {});

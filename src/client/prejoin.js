@@ -30,7 +30,8 @@ export function renderPrejoin(app, room) {
   let left = false;
   /** @type {() => void} */ let stopMeter = () => {};
 
-  const video = h('video', { class: 'preview-video mirrored', muted: true, autoplay: true, playsInline: true });
+  const video = h('video', { class: 'preview-video mirrored', muted: true, autoplay: true, playsInline: true,
+    disablePictureInPicture: true });
   video.setAttribute('aria-hidden', 'true');
   const placeholder = h('div', { class: 'preview-off', text: t('preview_off') });
   const meterBar = h('span', { class: 'meter-bar' });

@@ -55,6 +55,9 @@ async fn welcome_prejoin_and_call_pages_are_accessible_and_work_by_keyboard() {
     let c = &v["call"];
     assert_accessible("call", c);
     assert_eq!(c["helpAxe"], Value::Array(vec![]), "help dialog: axe violations");
+    assert_eq!(c["smallTargets"], Value::Array(vec![]), "touch targets under 44×44 px");
+    assert_eq!(c["smallTargetsTablet"], Value::Array(vec![]), "touch targets under 44×44 px on a tablet");
+    assert_eq!(c["axeTablet"], Value::Array(vec![]), "call on a tablet: axe violations");
     assert_eq!(c["help"]["open"], true, "? opens the help");
     assert_eq!(c["help"]["focusInside"], true, "focus moves into the dialog");
     assert_eq!(c["helpClosed"], true, "Escape closes the help");

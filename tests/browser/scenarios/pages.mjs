@@ -108,6 +108,20 @@ await scenario(async () => {
     tab: await tabWalk(page, 16),
   };
   await screenshot(page, 'call-alone.png');
+  // Touch targets: every control at least 44×44 CSS pixels, also on a tablet.
+  const targets = () => page.$$eval('button, a, select, input, textarea', (els) => els
+    .filter((e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden'
+      && !e.classList.contains('skip-link') && !e.closest('footer'))
+    .map((e) => { const r = e.getBoundingClientRect(); return { id: e.id || e.className || e.tagName, w: r.width, h: r.height }; })
+    .filter((r) => r.w < 44 || r.h < 44));
+  r.call.smallTargets = await targets();
+  await page.setViewport({ width: 820, height: 1180 });
+  await sleep(500);
+  r.call.smallTargetsTablet = await targets();
+  await screenshot(page, 'call-tablet.png');
+  r.call.axeTablet = await axe(page);
+  await page.setViewport({ width: 1280, height: 720 });
+  await sleep(300);
   // The help dialog is reachable by "?" and closes with Escape, giving focus back.
   await page.keyboard.press('?');
   await sleep(100);
