@@ -70,8 +70,9 @@ export function renderCall(app, room, media) {
   const audioBox = h('div', { hidden: true });
   const toast = h('div', { class: 'toast', role: 'alert', id: 'toast' });
 
-  const chatLog = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', id: 'chat-log',
-    'aria-label': t('chat_messages') });
+  const chatLog = h('ol', { class: 'chat-list', id: 'chat-log' });
+  const chatLogBox = h('div', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': t('chat_messages') },
+    chatLog);
   const chatInput = h('textarea', { id: 'chat-input', rows: 2, maxLength: MAX_CHAT_CHARS,
     placeholder: t('chat_placeholder') });
   const chatForm = h('form', { class: 'chat-form', on: { submit: (/** @type {Event} */ e) => {
@@ -89,7 +90,7 @@ export function renderCall(app, room, media) {
   });
   const chatEmpty = h('p', { class: 'empty', text: t('chat_empty') });
   const chatPanel = h('aside', { class: 'panel', id: 'chat-panel', hidden: true, 'aria-labelledby': 'chat-heading' },
-    panelHeader('chat-heading', t('chat'), () => toggleChat(false)), chatEmpty, chatLog, chatForm);
+    panelHeader('chat-heading', t('chat'), () => toggleChat(false)), chatEmpty, chatLogBox, chatForm);
   const peopleList = h('ul', { class: 'people', id: 'people-list' });
   const peopleHeading = h('h2', { id: 'people-heading', tabIndex: -1 });
   const peoplePanel = h('aside', { class: 'panel', id: 'people-panel', hidden: true,
@@ -539,7 +540,7 @@ export function renderCall(app, room, media) {
       h('p', { class: 'meta' }, h('span', { class: 'from', text: own ? t('you') : name || t('anonymous') }), ' ',
         h('time', { dateTime: new Date(ts).toISOString(), text: time })),
       h('p', { class: 'text', text })));
-    chatLog.scrollTop = chatLog.scrollHeight;
+    chatLogBox.scrollTop = chatLogBox.scrollHeight;
     if (!own && !chatOpen) {
       unread++;
       announce(t('chat_from', { name: name || t('anonymous'), text }));

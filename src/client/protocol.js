@@ -328,7 +328,10 @@ export class Session extends EventTarget {
   setupPeerConnections(iceServers, gen) {
     this.closePeerConnections();
     /** @type {RTCConfiguration} */
-    const config = { iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+    // 'balanced' (not 'max-bundle'): with max-bundle Firefox offers its
+    // second and later m-lines with port 0 and a=bundle-only, which servers
+    // may read as rejected. The server's answer bundles everything anyway.
+    const config = { iceServers, bundlePolicy: 'balanced', rtcpMuxPolicy: 'require' };
     const pub = new RTCPeerConnection(config);
     const sub = new RTCPeerConnection(config);
     this.pub = pub;

@@ -320,7 +320,7 @@ export async function scenario(body) {
   }
   clearTimeout(guard);
   await closeAll();
-  result.ms = Date.now() - started;
+  result.totalMs = Date.now() - started;
   result.requests = requests;
   result.foreign = foreignRequests();
   result.problems = problems;

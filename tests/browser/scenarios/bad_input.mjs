@@ -67,8 +67,9 @@ await scenario(async () => {
         }
       };
       setTimeout(() => {
+        // A snapshot: our own close below must not count as the server's.
+        resolve({ replies: [...got.replies], close: got.close });
         if (ws.readyState === WebSocket.OPEN) ws.close();
-        resolve(got);
       }, waitMs);
     });
     const hello = (name) => JSON.stringify({ type: 'hello', version: 1, room, display_name: name });

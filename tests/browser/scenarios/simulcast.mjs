@@ -33,15 +33,30 @@ await scenario(async () => {
     big = await frameSize(large.page);
     tiny = await frameSize(small.page);
   }
-  // Hold a little: the difference must last, not be a passing moment.
-  await sleep(2000);
+  // The difference must last, not be a passing moment: sample for 3 s.
+  const samples = [];
+  for (let i = 0; i < 6; i++) {
+    await sleep(500);
+    samples.push({ large: (await frameSize(large.page)).width, small: (await frameSize(small.page)).width });
+  }
   big = await frameSize(large.page);
   tiny = await frameSize(small.page);
   const reported = {};
   for (const p of [large, small]) {
     reported[p.name] = await p.page.evaluate(() => JSON.parse(window.kabineDebug.session.lastSizes || '[]'));
   }
+  // What the publisher sends per layer (diagnosis when the check fails).
+  const published = await people[0].page.evaluate(async () => {
+    const out = [];
+    (await window.kabineDebug.session.pub.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        out.push({ rid: s.rid, width: s.frameWidth, height: s.frameHeight, fps: s.framesPerSecond,
+          bytesSent: s.bytesSent, limitation: s.qualityLimitationReason, active: s.active });
+      }
+    });
+    return out;
+  });
   await screenshot(large.page, 'simulcast-large.png');
   await screenshot(small.page, 'simulcast-small.png');
-  return { ms: Date.now() - start, large: big, small: tiny, reported };
+  return { ms: Date.now() - start, large: big, small: tiny, samples, reported, published };
 });
