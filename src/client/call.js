@@ -342,7 +342,12 @@ export function renderCall(app, room, media) {
       main.replaceChildren();
       for (const tile of all) if (tile.el.parentElement !== strip) strip.append(tile.el);
       const n = all.length;
-      const box = strip.getBoundingClientRect();
+      // The stage's own box (not the grid's, which grows with its tiles).
+      const cs = getComputedStyle(stage);
+      const box = {
+        width: stage.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight),
+        height: stage.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom),
+      };
       let best = { cols: 1, width: 0 };
       for (let cols = 1; cols <= n; cols++) {
         const rows = Math.ceil(n / cols);
@@ -351,7 +356,7 @@ export function renderCall(app, room, media) {
         if (w > best.width) best = { cols, width: w };
       }
       strip.style.setProperty('--cols', String(best.cols));
-      strip.style.setProperty('--tile-width', `${Math.max(120, Math.floor(best.width))}px`);
+      strip.style.setProperty('--tile-width', `${Math.max(96, Math.floor(best.width))}px`);
     }
     for (const tile of all) paintCaption(tile);
     scheduleSizes();
