@@ -11,6 +11,7 @@ mod browser_language;
 mod browser_own_origin;
 mod browser_pages;
 mod browser_reconnect;
+mod browser_room_full;
 mod browser_rooms_isolated;
 mod browser_screen_share;
 mod browser_shortcuts;
