@@ -19,6 +19,7 @@ mod browser_simulcast;
 mod browser_three_party_call;
 mod browser_typecheck;
 mod cli_policy;
+mod client_contract;
 mod config_files;
 mod config_fuzz;
 mod https_headers;
