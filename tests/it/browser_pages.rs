@@ -25,6 +25,11 @@ async fn welcome_prejoin_and_call_pages_are_accessible_and_work_by_keyboard() {
     let server = support::start(config).await;
     let v = browser::run(&server, "pages", &[]).await;
     browser::assert_clean("pages", &v);
+    let selftest = v["axeSelfTest"].to_string();
+    assert!(
+        selftest.contains("image-alt") && selftest.contains("button-name"),
+        "axe-core finds violations on a broken page: {selftest}"
+    );
 
     let w = &v["welcome"];
     assert_accessible("welcome", w);

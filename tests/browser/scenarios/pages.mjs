@@ -34,6 +34,12 @@ await scenario(async () => {
   const page = await newPage(browser, 'visitor');
   const r = {};
 
+  // axe-core itself must find violations where there are some.
+  const probe = await newPage(browser, 'probe');
+  await probe.setContent('<html lang="en"><head><title>t</title></head><body><main><img src="data:,"><button></button></main></body></html>');
+  r.axeSelfTest = (await axe(probe)).map((v) => v.id);
+  await probe.close();
+
   // Welcome page.
   await page.goto(`${BASE_URL}/`, { waitUntil: 'load' });
   await page.waitForSelector('#room-name');
