@@ -7,6 +7,7 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod policy;
+pub mod room;
 pub mod server;
 pub mod signal;
 pub mod tls;
