@@ -41,6 +41,8 @@ pub struct PeerIp(pub IpAddr);
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Hands WebSocket connections to the room actor.
+    pub signal: crate::signal::Signalling,
 }
 
 /// Every route of the HTTPS origin, without a socket (tests call it directly).
@@ -50,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/static/{file}", get(static_file))
         .route("/api/client-config", get(client_config))
+        .route("/ws", get(crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))

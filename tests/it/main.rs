@@ -9,5 +9,6 @@ mod config_files;
 mod config_fuzz;
 mod https_headers;
 mod log_redaction;
+mod media_three_peers;
 mod shutdown;
 mod tls_scan;

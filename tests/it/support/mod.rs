@@ -204,3 +204,32 @@ pub async fn wait_for_tcp(addr: SocketAddr) {
     }
     panic!("nothing listens on port {} after 5 s", addr.port());
 }
+
+/// A synthetic participant of `room` on `server`, publishing audio and
+/// simulcast video.
+pub fn peer(server: &RunningServer, room: &str, name: &str) -> kabine::loadgen::PeerConfig {
+    kabine::loadgen::PeerConfig::new(kabine::http::reachable(server.https_addr()), insecure_tls(), room, name)
+}
+
+/// Starts a server with shortened signalling keep-alive timings.
+pub async fn start_with_timings(config: Config, timings: kabine::signal::Timings) -> RunningServer {
+    let mut loaded = LoadedConfig::demo();
+    loaded.config = config;
+    kabine::server::start_with(loaded, Policy::strict(), kabine::server::StartOptions { timings })
+        .await
+        .expect("test server starts")
+}
+
+/// Waits until `done` holds, polling every 50 ms; false after `timeout`.
+pub async fn eventually(timeout: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
