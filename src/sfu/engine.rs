@@ -47,6 +47,9 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 const REALLOCATE: Duration = Duration::from_millis(1000);
 /// How often str0m reports statistics (connection quality).
 const STATS_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a connection may stay ICE-disconnected (a network change, a
+/// laptop lid) before the participant's media counts as failed.
+const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 
 /// What the engine needs from the configuration.
 #[derive(Debug, Clone)]
@@ -75,6 +78,8 @@ pub struct RtcKey {
 struct Pc {
     rtc: Rtc,
     deadline: Option<Instant>,
+    /// When the connection fails unless ICE recovers.
+    grace: Option<Instant>,
     loss: Option<f32>,
     rtt: Option<Duration>,
 }
@@ -157,6 +162,8 @@ pub struct Engine {
     rooms: HashMap<RoomKey, RoomMedia>,
     demux: Demux<RtcKey>,
     deadlines: BTreeSet<(Instant, RtcKey)>,
+    /// Connections that lost ICE, by when they fail.
+    graces: BTreeSet<(Instant, RtcKey)>,
     work: VecDeque<(RtcKey, Event)>,
     transmits: Vec<Transmit>,
     events: Vec<MediaEvent>,
@@ -178,6 +185,7 @@ impl Engine {
             rooms: HashMap::new(),
             demux: Demux::default(),
             deadlines: BTreeSet::new(),
+            graces: BTreeSet::new(),
             work: VecDeque::new(),
             transmits: Vec::new(),
             events: Vec::new(),
@@ -263,7 +271,7 @@ impl Engine {
             }
         }
         Stats::add(&self.stats.peer_connections, 1);
-        Pc { rtc, deadline: None, loss: None, rtt: None }
+        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None }
     }
 
     fn join(&mut self, now: Instant, session: SessionId, room: RoomKey, public_id: String) {
@@ -342,6 +350,9 @@ impl Engine {
             }
             if let Some(d) = pc.deadline {
                 self.deadlines.remove(&(d, key));
+            }
+            if let Some(g) = pc.grace {
+                self.graces.remove(&(g, key));
             }
             self.demux.forget(key);
             Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
@@ -841,6 +852,13 @@ impl Engine {
     }
 
     fn housekeeping(&mut self, now: Instant) {
+        while let Some(&(t, key)) = self.graces.first() {
+            if t > now {
+                break;
+            }
+            self.graces.pop_first();
+            self.fail(now, key.session);
+        }
         for key in self.keyframes.due(now) {
             self.send_keyframe_request(now, key, KeyframeRequestKind::Pli);
         }
@@ -930,7 +948,19 @@ impl Engine {
                     self.request_keyframe(now, publisher, source, layer, KeyframeRequestKind::Pli);
                 }
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.fail(now, key.session),
+            Event::IceConnectionStateChange(state) => {
+                let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
+                    return;
+                };
+                if let Some(g) = pc.grace.take() {
+                    self.graces.remove(&(g, key));
+                }
+                if state == IceConnectionState::Disconnected {
+                    let until = now + RECONNECT_GRACE;
+                    pc.grace = Some(until);
+                    self.graces.insert((until, key));
+                }
+            }
             Event::PeerStats(stats) => self.on_peer_stats(key, &stats),
             Event::StreamPaused(_) | Event::MediaAdded(_) | Event::MediaChanged(_) => {}
             _ => {}

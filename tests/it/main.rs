@@ -11,4 +11,6 @@ mod https_headers;
 mod log_redaction;
 mod media_three_peers;
 mod shutdown;
+mod signal_bad_input;
+mod signal_keepalive;
 mod tls_scan;
