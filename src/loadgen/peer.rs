@@ -72,6 +72,9 @@ pub struct PeerConfig {
     pub layer_bps: [u32; 3],
     /// Local address for the media sockets.
     pub media_bind: IpAddr,
+    /// Drop every n-th incoming RTP/RTCP datagram on the subscribe
+    /// connection (simulated loss; 0: none).
+    pub drop_every: u32,
 }
 
 impl PeerConfig {
@@ -90,6 +93,7 @@ impl PeerConfig {
             audio_level: 127,
             layer_bps: [100_000, 250_000, 600_000],
             media_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            drop_every: 0,
         }
     }
 }
@@ -105,6 +109,10 @@ pub struct TrackStats {
     pub seq_gaps: u64,
     /// Packets whose sequence number was not above the last one.
     pub seq_backwards: u64,
+    /// Late packets that filled a gap (retransmissions).
+    pub repaired: u64,
+    /// Sequence numbers missing now (up to the last 1000).
+    pub missing: std::collections::BTreeSet<u64>,
     /// Distinct VP8 frame widths seen (the synthetic layers have distinct
     /// sizes: this tells which layer arrived).
     pub widths: Vec<u16>,
@@ -151,6 +159,7 @@ impl PeerReport {
 
 enum Control {
     Send(ClientMsg),
+    Keyframe(String, Source),
     AudioLevel(u8),
     Leave(oneshot::Sender<()>),
 }
@@ -209,6 +218,11 @@ impl SyntheticPeer {
     /// Reports how large remote videos are rendered.
     pub async fn video_sizes(&self, sizes: Vec<VideoSize>) {
         self.send(ClientMsg::VideoSizes { sizes }).await;
+    }
+
+    /// Asks (over RTCP, as a browser would) for a keyframe of a received video.
+    pub async fn request_keyframe(&self, participant: &str, source: Source) {
+        let _ = self.control.send(Control::Keyframe(participant.to_string(), source)).await;
     }
 
     /// Changes the audio level sent from now on (-dBov; 127 = silence).
@@ -324,6 +338,7 @@ struct Runner {
     events: VecDeque<(bool, Event)>,
     joined: Option<oneshot::Sender<io::Result<()>>>,
     leaving: Option<oneshot::Sender<()>>,
+    received_datagrams: u64,
 }
 
 impl Runner {
@@ -365,6 +380,7 @@ impl Runner {
             events: VecDeque::new(),
             joined: None,
             leaving: None,
+            received_datagrams: 0,
         })
     }
 
@@ -412,6 +428,7 @@ impl Runner {
                 ctl = control.recv() => match ctl {
                     Some(Control::Send(msg)) => { let _ = self.send(&msg).await; }
                     Some(Control::AudioLevel(l)) => self.audio_level = l,
+                    Some(Control::Keyframe(participant, source)) => self.request_keyframe(&participant, source),
                     Some(Control::Leave(done)) => {
                         self.leaving = Some(done);
                         let _ = self.send(&ClientMsg::Leave {}).await;
@@ -462,7 +479,25 @@ impl Runner {
         if publish { self.publish.as_mut() } else { Some(&mut self.subscribe) }
     }
 
+    fn request_keyframe(&mut self, participant: &str, source: Source) {
+        let mids: Vec<Mid> =
+            self.tracks.iter().filter(|(_, (p, s))| p == participant && *s == source).map(|(m, _)| *m).collect();
+        for mid in mids {
+            let mut direct = self.subscribe.rtc.direct_api();
+            if let Some(stream) = direct.stream_rx_by_mid(mid, None) {
+                stream.request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+            }
+            self.drain(false);
+        }
+    }
+
     fn network_input(&mut self, publish: bool, source: SocketAddr, data: &[u8]) {
+        if !publish && self.config.drop_every > 0 && matches!(data.first(), Some(128..=191)) {
+            self.received_datagrams += 1;
+            if self.received_datagrams % u64::from(self.config.drop_every) == 0 {
+                return;
+            }
+        }
         let Some(conn) = self.conn(publish) else {
             return;
         };
@@ -542,9 +577,18 @@ impl Runner {
         t.bytes += p.payload.len() as u64;
         let seq = *p.seq_no;
         match t.last_seq {
-            Some(last) if seq <= last => t.seq_backwards += 1,
+            Some(last) if seq <= last => {
+                t.seq_backwards += 1;
+                if t.missing.remove(&seq) {
+                    t.repaired += 1;
+                }
+            }
             Some(last) => {
                 t.seq_gaps += seq - last - 1;
+                t.missing.extend(last + 1..seq);
+                while t.missing.len() > 1000 {
+                    t.missing.pop_first();
+                }
                 t.last_seq = Some(seq);
             }
             None => t.last_seq = Some(seq),

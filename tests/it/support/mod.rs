@@ -243,7 +243,10 @@ pub fn own_origin(server: &RunningServer) -> String {
 }
 
 /// Opens `wss://…/ws` with the given `Origin` (none if `None`).
-pub async fn ws_connect(server: &RunningServer, origin: Option<&str>) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+pub async fn ws_connect(
+    server: &RunningServer,
+    origin: Option<&str>,
+) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let url = format!("wss://{}/ws", kabine::http::reachable(server.https_addr()));
     let mut request = url.into_client_request()?;
