@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, get, on};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -41,6 +41,8 @@ pub struct PeerIp(pub IpAddr);
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Hands WebSocket connections to the room actor.
+    pub signal: crate::signal::Signalling,
 }
 
 /// Every route of the HTTPS origin, without a socket (tests call it directly).
@@ -51,6 +53,10 @@ pub fn app(state: AppState) -> Router {
         .route("/static/{file}", get(static_file))
         .route("/api/client-config", get(client_config))
         .route("/api/logo", get(logo))
+        // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2
+        // (RFC 8441): the listener enables the extended CONNECT protocol, so
+        // browsers that share an HTTP/2 connection (Chromium) open /ws that way.
+        .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
