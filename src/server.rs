@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Auth;
 use crate::config::LoadedConfig;
 use crate::http::{self, AppState};
 use crate::policy::Policy;
@@ -62,6 +63,7 @@ impl RunningServer {
 pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningServer> {
     let config = Arc::new(loaded.config.clone());
     let _ = policy;
+    let auth = Arc::new(Auth::new(&loaded).map_err(io::Error::other)?);
 
     let certs = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(cert), Some(key)) => CertStore::from_files(cert, key)?,
@@ -96,7 +98,8 @@ pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningSe
     let tasks = TaskTracker::new();
     certs.spawn_reloader(shutdown.clone());
 
-    let app = http::app(AppState { config: Arc::clone(&config) });
+    auth.spawn_maintenance(shutdown.clone(), &tasks);
+    let app = http::app(AppState { config: Arc::clone(&config), auth });
     tasks.spawn(http::serve_https(https, Arc::new(tls), app, config.server.max_connections, shutdown.clone()));
     if let (Some(listener), Some(url)) = (redirect, config.server.public_url.clone()) {
         tasks.spawn(http::serve_redirect(listener, url, shutdown.clone()));
