@@ -212,17 +212,21 @@ pub fn read(path: &Path) -> Result<Users, StoreError> {
 }
 
 /// Writes `users` to `path` atomically with mode 0600. Creates the parent
-/// directory (mode 0700) when it is missing.
+/// directory (mode 0700) when it is missing. The file keeps its owner (or,
+/// when new, gets the directory's owner), so that `kabine user` run as root
+/// leaves a store the server's own user can still read.
 pub fn write_atomic(path: &Path, users: &Users) -> Result<(), StoreError> {
     let io_err = |error: io::Error| StoreError::Io { path: path.to_path_buf(), error };
     let dir = parent_dir(path);
     create_private_dir(&dir).map_err(io_err)?;
+    let owner = owner_of(path).or_else(|| owner_of(&dir));
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "users".into());
     let mut tag = [0u8; 8];
     rand::rng().fill_bytes(&mut tag);
     let tmp = dir.join(format!(".{file_name}.tmp-{}", hex(&tag)));
     let result = (|| {
         let mut f = private_options().write(true).create_new(true).open(&tmp)?;
+        give_to(&f, owner)?;
         f.write_all(users.render().as_bytes())?;
         f.sync_all()?;
         drop(f);
@@ -278,6 +282,41 @@ pub fn inspect(path: &Path) -> UserStoreFacts {
     }
     weak_lines.sort_unstable();
     UserStoreFacts::Present { mode, users: users.len(), weak_lines, weakest }
+}
+
+/// (uid, gid) of a file.
+#[cfg(unix)]
+fn owner_of(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
+}
+
+#[cfg(not(unix))]
+fn owner_of(_path: &Path) -> Option<(u32, u32)> {
+    None
+}
+
+/// Hands a file just created to `owner` unless it already belongs there
+/// (only root can, and only root needs to).
+#[cfg(unix)]
+fn give_to(f: &File, owner: Option<(u32, u32)>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some((uid, gid)) = owner else { return Ok(()) };
+    let meta = f.metadata()?;
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    match std::os::unix::fs::fchown(f, Some(uid), Some(gid)) {
+        // Not root: the file stays ours, which is what a non-root writer
+        // of its own store wants anyway.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        r => r,
+    }
+}
+
+#[cfg(not(unix))]
+fn give_to(_f: &File, _owner: Option<(u32, u32)>) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -537,6 +576,29 @@ mod tests {
         .expect("edit");
         assert_eq!(r, Err("no"));
         assert_eq!(fs::read(&path).expect("read"), before);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_store_belongs_to_the_directory_owner_and_keeps_its_owner() {
+        use std::os::unix::fs::MetadataExt;
+        let d = dir("owner");
+        let mut u = Users::default();
+        u.put(LocalUser { name: "alice".into(), hash: HASH.into(), display_name: None });
+        // As root (as in CI and in production for `kabine user`), hand the
+        // directory to "nobody" like systemd's StateDirectory hands it to
+        // the service user; otherwise only check that writing works.
+        let as_root = std::os::unix::fs::chown(&d, Some(65534), Some(65534)).is_ok();
+        let path = d.join("users");
+        write_atomic(&path, &u).expect("write");
+        let meta = fs::metadata(&path).expect("written");
+        if as_root {
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "new store owned like its directory");
+            write_atomic(&path, &u).expect("rewrite");
+            let meta = fs::metadata(&path).expect("written");
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "a rewrite keeps the owner");
+        }
         let _ = fs::remove_dir_all(&d);
     }
 
