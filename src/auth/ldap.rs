@@ -27,6 +27,8 @@ use crate::config::{HostGroupCheck, LdapConfig, LoadedConfig, SecretString};
 pub const MAX_USERNAME_CHARS: usize = 256;
 /// Longest display name taken from a directory.
 const MAX_DISPLAY_NAME_CHARS: usize = 80;
+/// Most directory logins in flight at once (one connection each).
+pub const MAX_CONCURRENT_LOGINS: usize = 16;
 
 /// A user the directory vouched for.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,6 +78,8 @@ pub struct Directory {
     group_filter: String,
     connect_timeout: Duration,
     operation_timeout: Duration,
+    /// Bounds the connections to the directory.
+    slots: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for Directory {
@@ -124,6 +128,7 @@ impl Directory {
             group_filter: c.group_filter.clone(),
             connect_timeout: Duration::from_millis(c.connect_timeout_ms),
             operation_timeout: Duration::from_millis(c.operation_timeout_ms),
+            slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_LOGINS),
         }))
     }
 
@@ -147,6 +152,11 @@ impl Directory {
         {
             return Err(DirectoryError::Rejected);
         }
+        let Ok(Ok(_slot)) = tokio::time::timeout(self.max_login_time(), self.slots.acquire()).await else {
+            return Err(DirectoryError::Unavailable(format!(
+                "more than {MAX_CONCURRENT_LOGINS} directory logins at once for too long"
+            )));
+        };
         match tokio::time::timeout(self.max_login_time(), self.login(username, password)).await {
             Ok(result) => result,
             Err(_) => {

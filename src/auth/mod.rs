@@ -9,6 +9,17 @@
 //! - [`access`]: who may open, host, join, or must log in or wait.
 //!
 //! [`Auth`] ties them together for the HTTP API and the room layer.
+//!
+//! For the room layer, on every join (the WebSocket upgrade):
+//! `crate::http::api::current_identity(&state, &headers)` gives the
+//! session's [`Identity`] (name, display name, may host; counts as use of
+//! the session), [`access::Visitor::from_identity`] turns it into a visitor,
+//! and [`access::decide`]`(state.auth.mode(), visitor, room_open)` says
+//! whether to enter as host, enter as guest, wait for a host or log in.
+//! Identity always comes from here, never from a message. Room passwords go
+//! through [`Auth::throttle`] with [`throttle::Subject::Room`]: `check`
+//! before comparing, `record_failure` on a wrong one, `record_success` on
+//! the right one.
 
 pub mod access;
 pub mod ldap;
