@@ -172,6 +172,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let signals = crate::server::ShutdownSignals::install();
         let demo = loaded.path.is_none();
         let public = loaded.config.server.public_url.clone();
         let server = match crate::server::start(loaded, policy).await {
@@ -190,7 +191,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
         } else {
             println!("Kabine running at {url}");
         }
-        crate::server::shutdown_signal().await;
+        signals.wait().await;
         println!("Kabine is shutting down");
         if server.stop().await {
             ExitCode::SUCCESS

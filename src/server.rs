@@ -121,25 +121,63 @@ pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningSe
     Ok(RunningServer { https_addr, redirect_addr, media_addr, shutdown, tasks })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// SIGINT and SIGTERM handlers, installed before the server starts so that
+/// a signal arriving while it starts is not fatal.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers now (inside a tokio runtime).
+    pub fn install() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            ShutdownSignals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
+        }
+    }
+
+    /// Resolves on SIGINT or SIGTERM.
+    pub async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let (mut term, mut int) = (self.term, self.int);
+            if term.is_none() && int.is_none() {
                 let _ = tokio::signal::ctrl_c().await;
                 return;
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            tokio::select! {
+                _ = recv(&mut term) => {}
+                _ = recv(&mut int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Waits for one signal; never resolves without a handler.
+#[cfg(unix)]
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
+}
+
+/// Resolves on SIGINT or SIGTERM (handlers installed on the first call;
+/// prefer [`ShutdownSignals::install`] before starting).
+pub async fn shutdown_signal() {
+    ShutdownSignals::install().wait().await
 }
