@@ -13,7 +13,7 @@ pub mod signal;
 pub mod tls;
 
 /// Paths that are not rooms.
-const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "favicon.ico", "robots.txt"];
+const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt"];
 
 /// Room names: 1 to 64 letters, digits, `-`, `_` or `.` (not starting with
 /// `.`), and none of the server's own paths.

@@ -64,6 +64,13 @@ pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningSe
     let config = Arc::new(loaded.config.clone());
     let _ = policy;
     let auth = Arc::new(Auth::new(&loaded).map_err(io::Error::other)?);
+    if config.access.mode != crate::config::AccessMode::Open && !auth.has_accounts() {
+        tracing::warn!(
+            "access.mode is \"{}\" but there are no local users and no LDAP directory: nobody can open a \
+             room until `kabine user add` adds one",
+            config.access.mode.as_str()
+        );
+    }
 
     let certs = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(cert), Some(key)) => CertStore::from_files(cert, key)?,

@@ -59,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/logout", post(api::logout).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/session", get(api::session))
+        .route("/account", get(account_page))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
@@ -79,6 +80,12 @@ async fn room_page(Path(room): Path<String>, request_headers: HeaderMap) -> Resp
     if !crate::room_name_is_valid(&room) {
         return not_found().await;
     }
+    serve_asset("index.html", &request_headers)
+}
+
+/// The account page (password change): the same client page, which reads
+/// the path. Not a room: `account` is a reserved name.
+async fn account_page(request_headers: HeaderMap) -> Response {
     serve_asset("index.html", &request_headers)
 }
 
