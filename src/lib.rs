@@ -6,10 +6,14 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod loadgen;
 pub mod logging;
 pub mod policy;
+pub mod room;
 pub mod server;
+pub mod sfu;
 pub mod signal;
+pub mod stats;
 pub mod tls;
 
 /// Paths that are not rooms.

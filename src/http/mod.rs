@@ -46,6 +46,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Accounts, login sessions, throttling.
     pub auth: Arc<Auth>,
+    /// Hands WebSocket connections to the room actor.
+    pub signal: crate::signal::Signalling,
 }
 
 /// Every route of the HTTPS origin, without a socket (tests call it directly).
@@ -60,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/session", get(api::session))
         .route("/account", get(account_page))
+        .route("/ws", get(crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))

@@ -30,7 +30,15 @@ fn router(name: &str) -> axum::Router {
     loaded.config.access.users_file = dir.join("users");
     loaded.config.server.public_url = Some(ORIGIN.into());
     let auth = Arc::new(Auth::new(&loaded).expect("auth"));
-    kabine::http::app(AppState { config: Arc::new(loaded.config), auth })
+    // The login routes never touch signalling: a handle to no room actor.
+    let (actor, _) = tokio::sync::mpsc::channel(1);
+    let signal = kabine::signal::Signalling::new(
+        actor,
+        kabine::signal::Timings::default(),
+        tokio_util::task::TaskTracker::new(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    kabine::http::app(AppState { config: Arc::new(loaded.config), auth, signal })
 }
 
 async fn login(app: &axum::Router, from: IpAddr, user: &str, password: &str) -> (StatusCode, serde_json::Value) {

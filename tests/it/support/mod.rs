@@ -270,3 +270,102 @@ pub fn kabine_with_stdin(args: &[&str], input: &str) -> std::process::Output {
     drop(stdin);
     child.wait_with_output().expect("kabine finishes")
 }
+
+/// A synthetic participant of `room` on `server`, publishing audio and
+/// simulcast video.
+pub fn peer(server: &RunningServer, room: &str, name: &str) -> kabine::loadgen::PeerConfig {
+    kabine::loadgen::PeerConfig::new(kabine::http::reachable(server.https_addr()), insecure_tls(), room, name)
+}
+
+/// Starts a server with shortened signalling keep-alive timings.
+pub async fn start_with_timings(config: Config, timings: kabine::signal::Timings) -> RunningServer {
+    let mut loaded = LoadedConfig::demo();
+    loaded.config = config;
+    kabine::server::start_with(loaded, Policy::strict(), kabine::server::StartOptions { timings })
+        .await
+        .expect("test server starts")
+}
+
+/// Waits until `done` holds, polling every 50 ms; false after `timeout`.
+pub async fn eventually(timeout: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A raw signalling client.
+pub type WsClient = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The origin of the test server's pages.
+pub fn own_origin(server: &RunningServer) -> String {
+    base_url(server)
+}
+
+/// Opens `wss://…/ws` with the given `Origin` (none if `None`).
+pub async fn ws_connect(
+    server: &RunningServer,
+    origin: Option<&str>,
+) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("wss://{}/ws", kabine::http::reachable(server.https_addr()));
+    let mut request = url.into_client_request()?;
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().expect("valid header"));
+    }
+    let connector = tokio_tungstenite::Connector::Rustls(insecure_tls());
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)).await?;
+    Ok(ws)
+}
+
+/// Sends one text frame.
+pub async fn ws_send(ws: &mut WsClient, text: &str) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
+}
+
+/// The next server message (skipping pings), or `None` when the connection
+/// closed or nothing came within 5 s.
+pub async fn ws_next(ws: &mut WsClient) -> Option<kabine::signal::protocol::ServerMsg> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.ok()??.ok()?;
+        match msg {
+            Message::Text(t) => return Some(serde_json::from_str(t.as_str()).expect("server sends valid messages")),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// The close code the server ends the connection with (skipping other
+/// frames), within 5 s.
+pub async fn ws_close_code(ws: &mut WsClient) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.ok()??;
+        match msg {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Connects and joins `room` as `name`; returns the client and its id.
+pub async fn ws_join(server: &RunningServer, room: &str, name: &str) -> (WsClient, String) {
+    let mut ws = ws_connect(server, Some(&own_origin(server))).await.expect("connects");
+    ws_send(&mut ws, &format!(r#"{{"type":"hello","version":1,"room":"{room}","display_name":"{name}"}}"#)).await;
+    match ws_next(&mut ws).await {
+        Some(kabine::signal::protocol::ServerMsg::Welcome { you, .. }) => (ws, you.id),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+}
