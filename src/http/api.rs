@@ -181,25 +181,23 @@ fn clear_cookie() -> HeaderValue {
 
 /// POSTs must carry this site's Origin (or, without one, a same-origin
 /// `Sec-Fetch-Site`). The site is `server.public_url`, or in the demo the
-/// host the browser used.
+/// host the browser used; the comparison is the WebSocket handshake's
+/// ([`crate::signal::origin_allowed`]).
 fn check_origin(state: &AppState, request_headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
-    let origin = request_headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let Some(origin) = origin else {
+    let Some(origin) = request_headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("")) else {
         let same = request_headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin");
         return if same { Ok(()) } else { Err(ApiError::ForbiddenOrigin) };
     };
-    let expected = match &state.config.server.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let host = request_headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .or_else(|| uri.authority().map(|a| a.as_str()))
-                .ok_or(ApiError::ForbiddenOrigin)?;
-            format!("https://{host}")
-        }
-    };
-    if origin.eq_ignore_ascii_case(&expected) { Ok(()) } else { Err(ApiError::ForbiddenOrigin) }
+    let host = request_headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()));
+    if crate::signal::origin_allowed(Some(origin), state.config.server.public_url.as_deref(), host.as_deref()) {
+        Ok(())
+    } else {
+        Err(ApiError::ForbiddenOrigin)
+    }
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(request_headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
