@@ -439,11 +439,14 @@ mod tests {
     #[tokio::test]
     async fn an_empty_password_never_reaches_the_directory() {
         let mut loaded = LoadedConfig::demo();
-        loaded.config.ldap.ca_file = Some(ca_file());
+        let ca = ca_file();
+        loaded.config.ldap.ca_file = Some(ca.clone());
         // Nothing listens on port 9: any connection attempt would be "unavailable".
         loaded.config.ldap.url = Some("ldaps://127.0.0.1:9".into());
         loaded.config.ldap.user_base = "dc=example,dc=org".into();
-        let Some(dir) = Directory::from_config(&loaded).expect("config ok") else { panic!("directory configured") };
+        let dir = Directory::from_config(&loaded);
+        let _ = std::fs::remove_file(&ca);
+        let Some(dir) = dir.expect("config ok") else { panic!("directory configured") };
         assert_eq!(dir.authenticate("alice", &Password::from("")).await, Err(DirectoryError::Rejected));
         assert!(matches!(dir.authenticate("alice", &Password::from("x")).await, Err(DirectoryError::Unavailable(_))));
     }
