@@ -107,7 +107,8 @@ async function main() {
     } catch {
       room = '\u0000';
     }
-    if (!room) {
+    if (!room || room === 'account') {
+      // `/account` (password change, issue 5) has no page of its own yet.
       renderWelcome(app);
     } else if (roomNameIsValid(room)) {
       renderPrejoin(app, room);

@@ -5,7 +5,7 @@ import { h, icon, showPage } from './dom.js';
 import { t } from './i18n.js';
 
 /** Paths of the server that are not rooms (as `RESERVED_NAMES` in src/lib.rs). */
-const RESERVED = ['static', 'api', 'health', 'ws', 'favicon.ico', 'robots.txt'];
+const RESERVED = ['static', 'api', 'health', 'ws', 'account', 'favicon.ico', 'robots.txt'];
 
 /**
  * Room names as the server accepts them: 1–64 letters, digits, `-`, `_`,
