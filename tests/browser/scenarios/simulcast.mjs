@@ -40,9 +40,14 @@ await scenario(async () => {
     streak = big.width > tiny.width && tiny.width > 0 ? streak + 1 : 0;
   }
   const heldMs = streak >= 4 ? Date.now() - start : null;
+  // What each page last told the server about Paula's camera.
   const reported = {};
   for (const p of [large, small]) {
-    reported[p.name] = await p.page.evaluate(() => JSON.parse(window.kabineDebug.session.lastSizes || '[]'));
+    reported[p.name] = await p.page.evaluate(() => {
+      const s = window.kabineDebug.session;
+      const paula = [...s.participants.values()].find((x) => x.display_name === 'Paula');
+      return JSON.parse(s.lastSizes || '[]').find((x) => x.participant === paula?.id && x.source === 'camera') ?? null;
+    });
   }
   // What the publisher sends per layer (diagnosis when the check fails).
   const published = await people[0].page.evaluate(async () => {
