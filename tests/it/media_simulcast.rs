@@ -71,8 +71,10 @@ async fn small_tiles_get_the_low_layer_and_a_large_view_the_high_one() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(counts(&large), hidden, "a hidden video costs no bandwidth");
 
+    let key = (p.clone(), Source::Camera);
+    assert!(small.wait_for(Duration::from_secs(5), |r| r.received[&key].widths.last() == Some(&1280)).await);
     let r = small.report();
-    let t = &r.received[&(p.clone(), Source::Camera)];
+    let t = &r.received[&key];
     // Up from the low layer to the high one (through the middle one while
     // the bandwidth estimate grows).
     assert_eq!((t.widths.first(), t.widths.last()), (Some(&320), Some(&1280)), "{t:?}");
