@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{MethodFilter, get, on};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -52,7 +52,8 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/static/{file}", get(static_file))
         .route("/api/client-config", get(client_config))
-        .route("/ws", get(crate::signal::ws_handler))
+        // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2 (RFC 8441).
+        .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))

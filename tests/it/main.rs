@@ -18,6 +18,7 @@ mod media_two_rooms;
 mod room_lifecycle;
 mod shutdown;
 mod signal_bad_input;
+mod signal_http2;
 mod signal_keepalive;
 mod signal_shutdown;
 mod tls_scan;
