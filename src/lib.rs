@@ -2,6 +2,7 @@
 //! privacy settings a data-protection officer asks for enforced by the
 //! software itself. See `docs/` and DESIGN.md for the architecture.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -16,7 +17,7 @@ pub mod stats;
 pub mod tls;
 
 /// Paths that are not rooms.
-const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "favicon.ico", "robots.txt"];
+const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt"];
 
 /// Room names: 1 to 64 letters, digits, `-`, `_` or `.` (not starting with
 /// `.`), and none of the server's own paths.

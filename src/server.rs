@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Auth;
 use crate::config::LoadedConfig;
 use crate::http::{self, AppState};
 use crate::policy::Policy;
@@ -92,6 +93,14 @@ pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningSe
 pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOptions) -> io::Result<RunningServer> {
     let config = Arc::new(loaded.config.clone());
     let _ = policy;
+    let auth = Arc::new(Auth::new(&loaded).map_err(io::Error::other)?);
+    if config.access.mode != crate::config::AccessMode::Open && !auth.has_accounts() {
+        tracing::warn!(
+            "access.mode is \"{}\" but there are no local users and no LDAP directory: nobody can open a \
+             room until `kabine user add` adds one",
+            config.access.mode.as_str()
+        );
+    }
 
     let certs = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(cert), Some(key)) => CertStore::from_files(cert, key)?,
@@ -142,7 +151,8 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     tasks.spawn(actor::run(Rooms::new(Settings::from_config(&config)), wiring, Arc::clone(&stats), shutdown.clone()));
     let signal = Signalling::new(actor_tx, options.timings, tasks.clone(), shutdown.clone());
 
-    let app = http::app(AppState { config: Arc::clone(&config), signal });
+    auth.spawn_maintenance(shutdown.clone(), &tasks);
+    let app = http::app(AppState { config: Arc::clone(&config), auth, signal });
     tasks.spawn(http::serve_https(https, Arc::new(tls), app, config.server.max_connections, shutdown.clone()));
     if let (Some(listener), Some(url)) = (redirect, config.server.public_url.clone()) {
         tasks.spawn(http::serve_redirect(listener, url, shutdown.clone()));
@@ -151,25 +161,63 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     Ok(RunningServer { https_addr, redirect_addr, media_addr, shutdown, tasks, stats })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// SIGINT and SIGTERM handlers, installed before the server starts so that
+/// a signal arriving while it starts is not fatal.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers now (inside a tokio runtime).
+    pub fn install() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            ShutdownSignals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
+        }
+    }
+
+    /// Resolves on SIGINT or SIGTERM.
+    pub async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let (mut term, mut int) = (self.term, self.int);
+            if term.is_none() && int.is_none() {
                 let _ = tokio::signal::ctrl_c().await;
                 return;
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            tokio::select! {
+                _ = recv(&mut term) => {}
+                _ = recv(&mut int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Waits for one signal; never resolves without a handler.
+#[cfg(unix)]
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
+}
+
+/// Resolves on SIGINT or SIGTERM (handlers installed on the first call;
+/// prefer [`ShutdownSignals::install`] before starting).
+pub async fn shutdown_signal() {
+    ShutdownSignals::install().wait().await
 }

@@ -201,6 +201,46 @@ pub mod rule {
     pub const RECORDING_CONSENT: &str = "recording-needs-consent";
     pub const NO_THIRD_PARTY_REQUESTS: &str = "no-third-party-requests";
     pub const P2P: &str = "p2p-allowed";
+    pub const LDAP_TLS: &str = "ldap-requires-tls";
+    pub const SESSION_TIMEOUTS: &str = "session-timeouts";
+    pub const PASSWORD_HASH: &str = "password-hash-minimum";
+    pub const USER_STORE_PRIVATE: &str = "user-store-private";
+}
+
+/// Longest idle time of a login session any config may set (OWASP ASVS
+/// 3.3.2, level 2: 30 minutes of inactivity).
+pub const SESSION_IDLE_CEILING_MINUTES: u32 = 30;
+/// Longest life of a login session any config may set (ASVS 3.3.2: 12 hours).
+pub const SESSION_LIFETIME_CEILING_HOURS: u32 = 12;
+
+/// Whether an LDAP connection is encrypted before any password crosses it:
+/// `ldaps://`, or `ldap://` upgraded with StartTLS. Pure.
+pub fn ldap_transport_is_encrypted(url: &str, starttls: bool) -> bool {
+    let url = url.to_ascii_lowercase();
+    url.starts_with("ldaps://") || (url.starts_with("ldap://") && starttls)
+}
+
+/// What is known about the local user store file, gathered by
+/// `kabine::auth::store::inspect` (the I/O) for [`check_user_store`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserStoreFacts {
+    /// No file: no local users.
+    Missing,
+    Unreadable(String),
+    /// Not a store file; `line` is 1-based.
+    Malformed {
+        line: usize,
+        message: String,
+    },
+    Present {
+        /// Unix permission bits.
+        mode: u32,
+        users: usize,
+        /// Lines whose hash is below the minimum.
+        weak_lines: Vec<usize>,
+        /// The parameters of the first weak hash, for the message.
+        weakest: Option<String>,
+    },
 }
 
 /// The outcome of one rule for one configuration.
@@ -385,7 +425,98 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
             (true, false) => format!("the policy \"{}\" forbids direct calls; set false", policy.name),
         },
     );
+
+    let ldap = &c.ldap;
+    let (ldap_key, ldap_ok, ldap_detail) = match &ldap.url {
+        None => ("ldap.url", true, "no LDAP directory configured".to_string()),
+        Some(url) if ldap_transport_is_encrypted(url, ldap.starttls) => (
+            "ldap.url",
+            true,
+            if ldap.starttls {
+                "ldap:// upgraded with StartTLS before any password is sent; certificate verified".into()
+            } else {
+                "ldaps://: TLS from the first byte; certificate verified".into()
+            },
+        ),
+        Some(_) => (
+            if loaded.keys.line_of("ldap.starttls").is_some() { "ldap.starttls" } else { "ldap.url" },
+            false,
+            "plain ldap:// would send passwords in clear; use ldaps:// or set starttls = true".into(),
+        ),
+    };
+    verdict(rule::LDAP_TLS, ldap_key, ldap_ok, ldap_detail);
+
+    let idle = c.access.session_idle_timeout_minutes;
+    let life = c.access.session_lifetime_hours;
+    let idle_ok = idle <= SESSION_IDLE_CEILING_MINUTES;
+    let life_ok = life <= SESSION_LIFETIME_CEILING_HOURS;
+    verdict(
+        rule::SESSION_TIMEOUTS,
+        if idle_ok && !life_ok { "access.session_lifetime_hours" } else { "access.session_idle_timeout_minutes" },
+        idle_ok && life_ok,
+        match (idle_ok, life_ok) {
+            (true, true) => format!("login sessions end after {idle} min idle and {life} h at most"),
+            (false, _) => format!(
+                "{idle} min idle is longer than the {SESSION_IDLE_CEILING_MINUTES} min allowed (OWASP ASVS 3.3.2)"
+            ),
+            (true, false) => format!(
+                "{life} h is longer than the {SESSION_LIFETIME_CEILING_HOURS} h a session may last (OWASP ASVS 3.3.2)"
+            ),
+        },
+    );
     out
+}
+
+/// Decides the rules about the local user store file: every hash is
+/// argon2id with at least the minimum parameters, and the file is readable
+/// by its owner only. Pure: the facts are gathered beforehand.
+pub fn check_user_store(loaded: &LoadedConfig, facts: &UserStoreFacts) -> Vec<Verdict> {
+    let key = "access.users_file";
+    let line = loaded.keys.line_of(key);
+    let file = loaded.resolve_path(&loaded.config.access.users_file).display().to_string();
+    let v = |rule: &'static str, ok: bool, detail: String| Verdict { rule, key: key.into(), line, ok, detail };
+    match facts {
+        UserStoreFacts::Missing => vec![
+            v(rule::PASSWORD_HASH, true, format!("no local users ({file} does not exist)")),
+            v(rule::USER_STORE_PRIVATE, true, format!("no local users ({file} does not exist)")),
+        ],
+        UserStoreFacts::Unreadable(e) => vec![
+            v(rule::PASSWORD_HASH, false, format!("{file} cannot be read: {e}")),
+            v(rule::USER_STORE_PRIVATE, false, format!("{file} cannot be read: {e}")),
+        ],
+        UserStoreFacts::Malformed { line, message } => {
+            vec![v(rule::PASSWORD_HASH, false, format!("{file}:{line} is not a Kabine user store line: {message}"))]
+        }
+        UserStoreFacts::Present { mode, users, weak_lines, weakest } => {
+            let hash = if weak_lines.is_empty() {
+                v(rule::PASSWORD_HASH, true, format!("{users} user(s), every hash argon2id m>=19 MiB t>=2 p=1"))
+            } else {
+                let lines: Vec<String> = weak_lines.iter().map(usize::to_string).collect();
+                v(
+                    rule::PASSWORD_HASH,
+                    false,
+                    format!(
+                        "{} of {users} hash(es) below argon2id m=19 MiB t=2 p=1 (e.g. {}) at {file} line(s) {}; \
+                         set those passwords again with `kabine user passwd`",
+                        weak_lines.len(),
+                        weakest.as_deref().unwrap_or("?"),
+                        lines.join(", ")
+                    ),
+                )
+            };
+            let private = mode & 0o077 == 0;
+            let perm = v(
+                rule::USER_STORE_PRIVATE,
+                private,
+                if private {
+                    format!("{file} is readable by its owner only (mode {mode:04o})")
+                } else {
+                    format!("{file} has mode {mode:04o}; others can read the hashes: chmod 600 it")
+                },
+            );
+            vec![hash, perm]
+        }
+    }
 }
 
 /// The violations among `verdicts`, as lines for a refusal to start:
@@ -507,6 +638,37 @@ mod tests {
             failed("[client]\nexternal_origins = [\"https://fonts.example.com\"]"),
             [rule::NO_THIRD_PARTY_REQUESTS]
         );
+        let ldap = "[ldap]\nuser_base = \"ou=people,dc=example,dc=org\"\n";
+        assert_eq!(failed(&format!("{ldap}url = \"ldap://ldap.example.org\"")), [rule::LDAP_TLS]);
+        assert_eq!(failed(&format!("{ldap}url = \"ldap://ldap.example.org\"\nstarttls = true")), Vec::<&str>::new());
+        assert_eq!(failed(&format!("{ldap}url = \"ldaps://ldap.example.org\"")), Vec::<&str>::new());
+        assert_eq!(failed("[access]\nsession_idle_timeout_minutes = 31"), [rule::SESSION_TIMEOUTS]);
+        assert_eq!(failed("[access]\nsession_lifetime_hours = 24"), [rule::SESSION_TIMEOUTS]);
+        assert_eq!(
+            failed("[access]\nsession_idle_timeout_minutes = 15\nsession_lifetime_hours = 8"),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn user_store_rules() {
+        let loaded = load_str("", "t.toml").expect("loads");
+        let failed = |facts: UserStoreFacts| -> Vec<&'static str> {
+            check_user_store(&loaded, &facts).into_iter().filter(|v| !v.ok).map(|v| v.rule).collect()
+        };
+        assert!(failed(UserStoreFacts::Missing).is_empty());
+        let present = |mode, weak_lines: Vec<usize>| UserStoreFacts::Present {
+            mode,
+            users: 3,
+            weakest: (!weak_lines.is_empty()).then(|| "argon2id m=4096 KiB t=1 p=1".to_string()),
+            weak_lines,
+        };
+        assert!(failed(present(0o600, vec![])).is_empty());
+        assert_eq!(failed(present(0o644, vec![])), [rule::USER_STORE_PRIVATE]);
+        assert_eq!(failed(present(0o600, vec![4])), [rule::PASSWORD_HASH]);
+        assert_eq!(failed(UserStoreFacts::Malformed { line: 2, message: "x".into() }), [rule::PASSWORD_HASH]);
+        let detail = check_user_store(&loaded, &present(0o600, vec![2, 5]))[0].detail.clone();
+        assert!(detail.contains("line(s) 2, 5") && detail.contains("m=4096"), "{detail}");
     }
 
     #[test]

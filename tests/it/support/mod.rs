@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod pii;
+pub mod slapd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -203,6 +204,71 @@ pub async fn wait_for_tcp(addr: SocketAddr) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("nothing listens on port {} after 5 s", addr.port());
+}
+
+/// POSTs JSON as the browser client on the server's own origin does
+/// (`Origin` set), with the session cookie `cookie` (`NAME=VALUE`) if given.
+pub async fn post_json(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: serde_json::Value,
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let mut req = client.post(format!("{base}{path}")).header("origin", base).json(&body);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    req.send().await.expect("request")
+}
+
+/// `POST /api/login`.
+pub async fn login(client: &reqwest::Client, base: &str, username: &str, password: &str) -> reqwest::Response {
+    post_json(client, base, "/api/login", serde_json::json!({ "username": username, "password": password }), None).await
+}
+
+/// `GET /api/session` as JSON.
+pub async fn session(client: &reqwest::Client, base: &str, cookie: Option<&str>) -> serde_json::Value {
+    let mut req = client.get(format!("{base}/api/session"));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.expect("request");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    r.json().await.expect("JSON")
+}
+
+/// `NAME=VALUE` of the session cookie a response sets.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-kabine_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+/// Adds a local user with the `kabine` binary, the password on stdin.
+pub fn add_user(config: &std::path::Path, name: &str, password: &str) -> std::process::Output {
+    kabine_with_stdin(&["user", "add", name, "--config", config.to_str().expect("utf-8 path")], password)
+}
+
+/// Runs `kabine ARGS` with `input` and a newline on stdin.
+pub fn kabine_with_stdin(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(kabine_bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kabine runs");
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    // kabine may refuse (and exit) before it reads: a closed pipe is fine.
+    let _ = stdin.write_all(input.as_bytes()).and_then(|_| stdin.write_all(b"\n"));
+    drop(stdin);
+    child.wait_with_output().expect("kabine finishes")
 }
 
 /// A synthetic participant of `room` on `server`, publishing audio and
