@@ -683,8 +683,8 @@ impl Engine {
         }
         let budget = peer.bwe.map(|b| b.saturating_sub(audio));
         let chosen = layers::allocate(budget, &wants);
+        tracing::trace!(budget = ?budget, chosen = ?chosen, "layer allocation");
         let desired: u64 = wants.iter().filter_map(|w| layers::best_fit(w).map(|l| w.bps[l])).sum::<u64>() + audio;
-        let used: u64 = wants.iter().zip(&chosen).filter_map(|(w, c)| c.map(|l| w.bps[l])).sum::<u64>() + audio;
 
         let mut keyframes = Vec::new();
         let Some(peer) = self.peers.get_mut(&session) else {
@@ -704,8 +704,10 @@ impl Engine {
             }
         }
         if peer.subscribe.rtc.is_alive() && desired > 0 {
-            let min = Bitrate::bps(used.min(desired));
-            peer.subscribe.rtc.bwe().set_bitrate(min, Bitrate::bps(desired));
+            // Keep the link busy up to what the subscriber wants (padding
+            // fills the gap, capped by the estimate), so the estimate is
+            // there when a layer switch up needs it.
+            peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(desired), Bitrate::bps(desired));
             self.drive(now, RtcKey { session, side: Side::Subscribe });
         }
         for (publisher, source, layer) in keyframes {
