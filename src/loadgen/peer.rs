@@ -492,7 +492,7 @@ impl Runner {
     fn network_input(&mut self, publish: bool, source: SocketAddr, data: &[u8]) {
         if !publish && self.config.drop_every > 0 && matches!(data.first(), Some(128..=191)) {
             self.received_datagrams += 1;
-            if self.received_datagrams % u64::from(self.config.drop_every) == 0 {
+            if self.received_datagrams.is_multiple_of(u64::from(self.config.drop_every)) {
                 return;
             }
         }
@@ -733,7 +733,7 @@ impl Runner {
         self.frames += 1;
         let ts = (frame * 3000) as u32;
         let now = Instant::now();
-        let gop = frame % 60 == 0;
+        let gop = frame.is_multiple_of(60);
         for layer in &mut self.layers {
             let keyframe = layer.keyframe_wanted || gop;
             layer.keyframe_wanted = false;
