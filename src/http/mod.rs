@@ -63,9 +63,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/session", get(api::session))
         .route("/account", get(account_page))
-        // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2
-        // (RFC 8441): the listener enables the extended CONNECT protocol, so
-        // browsers that share an HTTP/2 connection (Chromium) open /ws that way.
+        // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2 (RFC 8441).
         .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
