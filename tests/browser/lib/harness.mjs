@@ -107,6 +107,20 @@ export async function newPage(browser, name, viewport = {}) {
   const page = await context.newPage();
   await page.setViewport({ width: viewport.width ?? 1280, height: viewport.height ?? 720 });
   page.kabineName = name;
+  // Other jobs on a shared test machine add and remove network interfaces;
+  // Chromium then aborts a navigation with ERR_NETWORK_CHANGED. That is the
+  // machine, not Kabine: navigate again (at most three times).
+  const goto = page.goto.bind(page);
+  page.goto = async (url, options) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await goto(url, options);
+      } catch (e) {
+        if (attempt > 3 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
+        await sleep(300);
+      }
+    }
+  };
   page.on('request', (r) => {
     let type = 'other';
     try {
