@@ -466,6 +466,109 @@ pub fn csp_header() -> &'static str {
      base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 }
 
+/// Least Argon2id memory for a stored password hash, in KiB (19 MiB; the
+/// OWASP Password Storage Cheat Sheet's minimum configuration).
+pub const ARGON2_MIN_MEMORY_KIB: u32 = 19 * 1024;
+/// Least Argon2id passes over memory.
+pub const ARGON2_MIN_ITERATIONS: u32 = 2;
+/// Argon2id lanes: exactly 1 (more lanes lower the cost for an attacker
+/// with many cores as much as for the server).
+pub const ARGON2_PARALLELISM: u32 = 1;
+/// Least salt length in bytes (RFC 9106 recommends 128 bits).
+pub const ARGON2_MIN_SALT_BYTES: usize = 16;
+
+/// Whether a stored password hash, as a PHC string
+/// (`$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`), meets the rule: Argon2id,
+/// version 19, at least [`ARGON2_MIN_MEMORY_KIB`] and
+/// [`ARGON2_MIN_ITERATIONS`], [`ARGON2_PARALLELISM`] lane, a salt of at least
+/// [`ARGON2_MIN_SALT_BYTES`]. `Err` names what falls short.
+pub fn password_hash_acceptable(phc: &str) -> Result<(), String> {
+    let parts: Vec<&str> = phc.split('$').collect();
+    // "", alg, v=…, params, salt, hash
+    if parts.len() != 6 || !parts[0].is_empty() {
+        return Err("not a PHC string ($alg$v=..$params$salt$hash)".into());
+    }
+    if parts[1] != "argon2id" {
+        return Err(format!("algorithm {} (Argon2id required)", parts[1]));
+    }
+    if parts[2] != "v=19" {
+        return Err(format!("Argon2 version {} (v=19 required)", parts[2]));
+    }
+    let mut m = None;
+    let mut t = None;
+    let mut p = None;
+    for kv in parts[3].split(',') {
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("malformed parameter `{kv}`"))?;
+        let v: u32 = v.parse().map_err(|_| format!("malformed parameter `{kv}`"))?;
+        match k {
+            "m" => m = Some(v),
+            "t" => t = Some(v),
+            "p" => p = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(m), Some(t), Some(p)) = (m, t, p) else {
+        return Err("parameters m, t and p are needed".into());
+    };
+    let mut short = Vec::new();
+    if m < ARGON2_MIN_MEMORY_KIB {
+        short.push(format!("m={m} KiB (at least {ARGON2_MIN_MEMORY_KIB})"));
+    }
+    if t < ARGON2_MIN_ITERATIONS {
+        short.push(format!("t={t} (at least {ARGON2_MIN_ITERATIONS})"));
+    }
+    if p != ARGON2_PARALLELISM {
+        short.push(format!("p={p} ({ARGON2_PARALLELISM} required)"));
+    }
+    // Unpadded standard base64: 4 characters carry 3 bytes.
+    let salt_bytes = parts[4].len() * 3 / 4;
+    if salt_bytes < ARGON2_MIN_SALT_BYTES {
+        short.push(format!("salt of {salt_bytes} bytes (at least {ARGON2_MIN_SALT_BYTES})"));
+    }
+    if short.is_empty() { Ok(()) } else { Err(short.join(", ")) }
+}
+
+/// Source expressions of a Content-Security-Policy that let the browser
+/// contact another origin: hosts, schemes (`https:`, `wss:`), wildcards, and
+/// report URLs elsewhere. Keywords (`'self'`, `'none'`), nonces, hashes and
+/// `data:`/`blob:` (content made inside the page) name no origin. A source
+/// equal to one of `own_origins` (e.g. `https://meet.example.org`) is this
+/// server and not counted. The rule behind [`csp_header`]; the audit asks
+/// it of the header the server really sends.
+pub fn csp_foreign_sources(csp: &str, own_origins: &[String]) -> Vec<String> {
+    const NOT_SOURCES: &[&str] = &[
+        "sandbox",
+        "upgrade-insecure-requests",
+        "block-all-mixed-content",
+        "require-trusted-types-for",
+        "trusted-types",
+        "report-to",
+        "plugin-types",
+        "require-sri-for",
+    ];
+    let mut out = Vec::new();
+    for directive in csp.split(';') {
+        let mut tokens = directive.split_ascii_whitespace();
+        let Some(name) = tokens.next() else { continue };
+        let name = name.to_ascii_lowercase();
+        if NOT_SOURCES.contains(&name.as_str()) {
+            continue;
+        }
+        for token in tokens {
+            let lower = token.to_ascii_lowercase();
+            let is_keyword = lower.starts_with('\'');
+            let is_local_scheme = matches!(lower.as_str(), "data:" | "blob:" | "mediastream:" | "filesystem:");
+            let is_relative = name == "report-uri" && lower.starts_with('/') && !lower.starts_with("//");
+            let is_own =
+                own_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(lower.trim_end_matches('/')));
+            if !(is_keyword || is_local_scheme || is_relative || is_own) {
+                out.push(format!("{name} {token}"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,5 +646,37 @@ mod tests {
         assert_eq!(ice_url_host("turns:Turn.Example.EU?transport=tcp").as_deref(), Ok("turn.example.eu"));
         assert_eq!(ice_url_host("turn:[2001:db8::1]:3478").as_deref(), Ok("2001:db8::1"));
         assert!(ice_url_host("https://x").is_err());
+    }
+
+    #[test]
+    fn the_csp_names_no_other_origin() {
+        assert_eq!(csp_foreign_sources(csp_header(), &[]), Vec::<String>::new());
+        let own = vec!["https://meet.example.org".to_string()];
+        assert_eq!(
+            csp_foreign_sources(
+                "default-src 'self' https://meet.example.org; script-src 'self' https://cdn.example.com; \
+                 img-src * data:; connect-src wss:; report-uri /csp; report-to g; sandbox allow-scripts",
+                &own
+            ),
+            ["script-src https://cdn.example.com", "img-src *", "connect-src wss:"]
+        );
+        assert_eq!(
+            csp_foreign_sources("default-src 'none'; report-uri https://r.example.com/x", &own),
+            ["report-uri https://r.example.com/x"]
+        );
+    }
+
+    #[test]
+    fn password_hash_rule() {
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA"; // 16 bytes
+        let ok = format!("$argon2id$v=19$m=19456,t=2,p=1${salt}$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g");
+        assert_eq!(password_hash_acceptable(&ok), Ok(()));
+        assert!(password_hash_acceptable(&ok.replace("m=19456", "m=4096")).is_err_and(|e| e.contains("m=4096")));
+        assert!(password_hash_acceptable(&ok.replace("t=2", "t=1")).is_err_and(|e| e.contains("t=1")));
+        assert!(password_hash_acceptable(&ok.replace("p=1", "p=4")).is_err_and(|e| e.contains("p=4")));
+        assert!(password_hash_acceptable(&ok.replace("argon2id", "argon2i")).is_err());
+        assert!(password_hash_acceptable(&ok.replace(salt, "c2FsdA")).is_err_and(|e| e.contains("salt")));
+        assert!(password_hash_acceptable("$2b$12$abcdefghijklmnopqrstuv").is_err());
+        assert!(password_hash_acceptable("plaintext").is_err());
     }
 }

@@ -4,6 +4,10 @@
 
 mod support;
 
+mod audit_cli;
+mod audit_live_checks_can_fail;
+mod audit_report;
+mod audit_tls_checks_can_fail;
 mod cli_policy;
 mod config_files;
 mod config_fuzz;

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod pii;
 
 use std::net::SocketAddr;
