@@ -111,15 +111,48 @@ pub struct Ctx<'a> {
     chain: Option<Result<Vec<CertificateDer<'static>>, String>>,
     crawl: Option<Crawl>,
     session: Option<SessionResult>,
+    /// Whether a TCP connection to the server could be made at all.
+    reachable: Option<Result<(), String>>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(target: Target, loaded: &'a LoadedConfig, policy: &'a Policy, opts: &'a Options) -> Ctx<'a> {
-        Ctx { target, loaded, policy, opts, versions: None, chain: None, crawl: None, session: None }
+        Ctx { target, loaded, policy, opts, versions: None, chain: None, crawl: None, session: None, reachable: None }
+    }
+
+    /// Connects once, so that an unreachable server fails every check at
+    /// once instead of after each check's timeouts.
+    async fn reachable(&mut self) -> Result<(), String> {
+        if self.reachable.is_none() {
+            let attempt = async {
+                let addr = self.target.addr().await?;
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("cannot connect to port {}: {e}", self.target.port))
+            };
+            let r = match tokio::time::timeout(std::time::Duration::from_secs(10), attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("no TCP connection to port {} within 10 s", self.target.port)),
+            };
+            self.reachable = Some(r);
+        }
+        self.reachable.clone().unwrap_or(Ok(()))
     }
 
     /// Runs one live check.
     pub async fn run(&mut self, check: LiveCheck) -> Outcome {
+        if check != LiveCheck::LogsNoAddresses {
+            if let Err(e) = self.reachable().await {
+                return unmeasurable(
+                    super::text::msg(
+                        format!("Server `{}` nicht erreichbar.", self.target.origin),
+                        format!("Server `{}` unreachable.", self.target.origin),
+                    ),
+                    &e,
+                );
+            }
+        }
         match check {
             LiveCheck::TlsVersions => self.tls_versions().await,
             LiveCheck::TlsCipherSuites => self.tls_cipher_suites().await,
