@@ -45,7 +45,7 @@ impl<'a> Ctx<'a> {
         let place_de = match (v.key.is_empty(), v.line) {
             (true, _) => String::new(),
             (false, Some(l)) => format!(" (Schlüssel `{}`, Zeile {l})", v.key),
-            (false, None) => format!(" (Schlüssel `{}`, Voreinstellung)", v.key),
+            (false, None) => format!(" (Schlüssel `{}`, Standardwert)", v.key),
         };
         let place_en = match (v.key.is_empty(), v.line) {
             (true, _) => String::new(),
@@ -504,12 +504,8 @@ fn certificate_files(ctx: &Ctx<'_>) -> Outcome {
             status = s;
             summary = m;
         }
-        let names: Vec<String> = info
-            .dns_names
-            .iter()
-            .cloned()
-            .chain(info.ip_addresses.iter().map(|_| "[IP-Adresse]".to_string()))
-            .collect();
+        let names: Vec<String> =
+            info.dns_names.iter().cloned().chain(info.ip_addresses.iter().map(|a| a.to_string())).collect();
         evidence.push(msg(
             format!(
                 "Ausgestellt für: {}; Aussteller: {}; Schlüssel: {}",
@@ -519,7 +515,7 @@ fn certificate_files(ctx: &Ctx<'_>) -> Outcome {
             ),
             format!(
                 "Issued for: {}; issuer: {}; key: {}",
-                names.join(", ").replace("[IP-Adresse]", "[IP address]"),
+                names.join(", "),
                 info.issuer_cn.unwrap_or_default(),
                 info.key
             ),

@@ -221,10 +221,10 @@ impl Ctx<'_> {
         }
         if let Ok(info) = der::parse_certificate(&chain[0]) {
             let names: Vec<String> =
-                info.dns_names.iter().cloned().chain(info.ip_addresses.iter().map(|_| "[IP]".into())).collect();
+                info.dns_names.iter().cloned().chain(info.ip_addresses.iter().map(|a| a.to_string())).collect();
             evidence.push(msg(
                 format!(
-                    "Zertifikat für {} (Antragsteller: {}), ausgestellt von {}; Schlüssel {}; Kette mit {} Zertifikat(en)",
+                    "Zertifikat für {} (Inhaber: {}), ausgestellt von {}; Schlüssel {}; Kette mit {} Zertifikat(en)",
                     names.join(", "),
                     info.subject_cn.clone().unwrap_or_else(|| "—".into()),
                     info.issuer_cn.clone().unwrap_or_else(|| "—".into()),
@@ -274,13 +274,13 @@ impl Ctx<'_> {
                 "Not trusted: the server uses the self-signed demo certificate. Browsers show a warning; production needs a certificate from a recognised authority (`tls.cert_file`).",
             ))
             .with_all(evidence)
-            .with(same(format!("webpki: {e}"))),
+            .with(msg(format!("Ergebnis der Prüfung (webpki): {e}"), format!("Verification result (webpki): {e}"))),
             Err(e) => Outcome::fail(msg(
                 format!("Das Zertifikat ist für `{}` nicht vertrauenswürdig; Browser lehnen die Verbindung ab oder warnen.", self.target.host),
                 format!("The certificate is not trusted for `{}`; browsers refuse the connection or warn.", self.target.host),
             ))
             .with_all(evidence)
-            .with(same(format!("webpki: {e}"))),
+            .with(msg(format!("Ergebnis der Prüfung (webpki): {e}"), format!("Verification result (webpki): {e}"))),
         }
     }
 
@@ -1019,7 +1019,7 @@ impl Ctx<'_> {
         }
         if findings.is_empty() && names_found.is_empty() {
             return Outcome::pass(msg(
-                format!("Keine IP-Adresse in {} Protokolldatei(en).", files.len()),
+                format!("In {} Protokolldatei(en) steht keine IP-Adresse.", files.len()),
                 format!("No IP address in {} log file(s).", files.len()),
             ))
             .with_all(evidence);
