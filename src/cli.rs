@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::auth::password::{self, Password};
+use crate::auth::store::{self, LocalUser};
 use crate::config::{self, LoadedConfig};
 use crate::policy::{self, Policy};
 
@@ -32,6 +34,13 @@ enum Command {
     /// and, with --url, against the running server. Exit status 1 if any
     /// check fails, 2 if the configuration or the options are unusable.
     Audit(AuditArgs),
+    /// Manage local users (the store file named by access.users_file).
+    /// Passwords are read from a prompt without echo, or from standard input
+    /// when it is not a terminal; never from the command line.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +73,38 @@ struct AuditArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user who may log in and host rooms.
+    Add {
+        /// Login name: a-z, 0-9, '.', '_', '@', '-' (uppercase is lowered).
+        name: String,
+        /// The name others see in a call; default: the login name.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Configuration file; without it, the defaults.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Remove a user; their sessions on a running server end.
+    Remove {
+        name: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List the users, with their display names and hash parameters.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Set a new password; the user's sessions on a running server end.
+    Passwd {
+        name: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Print a verdict per rule; exit non-zero on any violation.
     Check {
@@ -84,7 +125,16 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => serve(config.as_deref()),
         Command::Policy { command: PolicyCommand::Check { config } } => policy_check(config.as_deref()),
         Command::Audit(args) => audit(args),
+        Command::User { command } => crate::cli::user(command),
     }
+}
+
+/// Every verdict for a config: the pure rules of [`policy::check`] and the
+/// rules about the user store file (which needs reading it).
+pub fn verdicts(loaded: &LoadedConfig, policy: &Policy) -> Vec<policy::Verdict> {
+    let mut v = policy::check(loaded, policy);
+    v.extend(crate::auth::policy_verdicts(loaded));
+    v
 }
 
 /// Loads the config (or the demo) and its policy, printing problems.
@@ -110,7 +160,7 @@ fn policy_check(path: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     println!("{}: policy \"{}\": {}", loaded.source_name(), policy.name, policy.description);
-    let verdicts = policy::check(&loaded, &policy);
+    let verdicts = verdicts(&loaded, &policy);
     for v in &verdicts {
         println!("{v}");
     }
@@ -182,7 +232,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let violations = policy::violation_lines(&loaded, &policy::check(&loaded, &policy));
+    let violations = policy::violation_lines(&loaded, &verdicts(&loaded, &policy));
     if !violations.is_empty() {
         for line in &violations {
             eprintln!("{line}");
@@ -209,6 +259,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let signals = crate::server::ShutdownSignals::install();
         let demo = loaded.path.is_none();
         let public = loaded.config.server.public_url.clone();
         let server = match crate::server::start(loaded, policy).await {
@@ -227,7 +278,7 @@ fn serve(path: Option<&Path>) -> ExitCode {
         } else {
             println!("Kabine running at {url}");
         }
-        crate::server::shutdown_signal().await;
+        signals.wait().await;
         println!("Kabine is shutting down");
         if server.stop().await {
             ExitCode::SUCCESS
@@ -236,4 +287,173 @@ fn serve(path: Option<&Path>) -> ExitCode {
             ExitCode::SUCCESS
         }
     })
+}
+
+/// Exit code for a refused user command (unknown user, weak password, …).
+const EXIT_USER: u8 = 1;
+
+fn user(command: UserCommand) -> ExitCode {
+    let config = match &command {
+        UserCommand::Add { config, .. }
+        | UserCommand::Remove { config, .. }
+        | UserCommand::List { config }
+        | UserCommand::Passwd { config, .. } => config.clone(),
+    };
+    let loaded = match config.as_deref() {
+        Some(p) => match config::load(p) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        None => LoadedConfig::demo(),
+    };
+    let path = loaded.resolve_path(&loaded.config.access.users_file);
+    let result = match command {
+        UserCommand::Add { name, display_name, .. } => user_add(&path, &name, display_name),
+        UserCommand::Remove { name, .. } => user_remove(&path, &name),
+        UserCommand::List { .. } => user_list(&path),
+        UserCommand::Passwd { name, .. } => user_passwd(&path, &name),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("kabine: {message}");
+            ExitCode::from(EXIT_USER)
+        }
+    }
+}
+
+fn user_name(name: &str) -> Result<String, String> {
+    let lower = name.trim().to_lowercase();
+    store::check_name(&lower)?;
+    Ok(lower)
+}
+
+fn user_add(path: &Path, name: &str, display_name: Option<String>) -> Result<(), String> {
+    let name = user_name(name)?;
+    if let Some(d) = &display_name {
+        store::check_display_name(d)?;
+    }
+    if store::read(path).map_err(|e| e.to_string())?.get(&name).is_some() {
+        return Err(format!("user {name} exists already in {}; nothing was changed", path.display()));
+    }
+    let password = read_new_password(&name)?;
+    let hash = password::hash(&password);
+    let display_name = display_name.map(|d| d.trim().to_string());
+    let added = store::edit(path, |users| {
+        if users.get(&name).is_some() {
+            return Err(format!("user {name} exists already; nothing was changed"));
+        }
+        users.put(LocalUser { name: name.clone(), hash, display_name });
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    added?;
+    println!("added user {name} to {}", path.display());
+    Ok(())
+}
+
+fn user_remove(path: &Path, name: &str) -> Result<(), String> {
+    let name = user_name(name)?;
+    let removed = store::edit(path, |users| {
+        users.remove(&name).map(|_| ()).ok_or_else(|| format!("no user {name} in {}", path.display()))
+    })
+    .map_err(|e| e.to_string())?;
+    removed?;
+    println!("removed user {name} from {}", path.display());
+    Ok(())
+}
+
+fn user_passwd(path: &Path, name: &str) -> Result<(), String> {
+    let name = user_name(name)?;
+    if store::read(path).map_err(|e| e.to_string())?.get(&name).is_none() {
+        return Err(format!("no user {name} in {}", path.display()));
+    }
+    let password = read_new_password(&name)?;
+    let hash = password::hash(&password);
+    let changed = store::edit(path, |users| {
+        let mut user = users.get(&name).cloned().ok_or_else(|| format!("no user {name} in {}", path.display()))?;
+        user.hash = hash;
+        users.put(user);
+        Ok::<(), String>(())
+    })
+    .map_err(|e| e.to_string())?;
+    changed?;
+    println!("changed the password of {name}; a running server ends their sessions");
+    Ok(())
+}
+
+fn user_list(path: &Path) -> Result<(), String> {
+    let users = store::read(path).map_err(|e| e.to_string())?;
+    if users.is_empty() {
+        println!("no local users in {}", path.display());
+        return Ok(());
+    }
+    let rows: Vec<(String, String, String)> = users
+        .iter()
+        .map(|u| {
+            let hash = match password::HashParams::parse(&u.hash) {
+                Ok(p) if p.meets_minimum() => p.to_string(),
+                Ok(p) => format!("{p} (below the minimum: run kabine user passwd)"),
+                Err(e) => e,
+            };
+            (u.name.clone(), u.display_name.clone().unwrap_or_default(), hash)
+        })
+        .collect();
+    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(4);
+    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(12);
+    println!("{:<w0$}  {:<w1$}  HASH", "NAME", "DISPLAY NAME");
+    for (name, display, hash) in rows {
+        println!("{name:<w0$}  {display:<w1$}  {hash}");
+    }
+    Ok(())
+}
+
+/// Reads a new password: from the terminal without echo (twice), or one
+/// line from standard input when it is not a terminal. Never from the
+/// command line, where it would end up in the shell history.
+fn read_new_password(name: &str) -> Result<Password, String> {
+    use std::io::{IsTerminal, Read};
+    let password = if std::io::stdin().is_terminal() {
+        eprintln!(
+            "Choose a password for {name}: at least {} characters, {} or more recommended; \
+             any characters, a sentence is fine.",
+            password::MIN_CHARS,
+            password::RECOMMENDED_CHARS
+        );
+        let first = Password::new(
+            rpassword::prompt_password("New password: ").map_err(|e| format!("cannot read the password: {e}"))?,
+        );
+        password::check_new(&first, name).map_err(|w| format!("{w}; nothing was changed"))?;
+        let again = Password::new(
+            rpassword::prompt_password("Repeat it: ").map_err(|e| format!("cannot read the password: {e}"))?,
+        );
+        if first.expose() != again.expose() {
+            return Err("the two passwords differ; nothing was changed".into());
+        }
+        first
+    } else {
+        // One line, at most a little more than the longest password allowed.
+        let mut bytes = zeroize::Zeroizing::new(Vec::new());
+        let limit = (password::MAX_CHARS * 4 + 3) as u64;
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+        let mut line = &bytes[..end];
+        if let Some(stripped) = line.strip_suffix(b"\r") {
+            line = stripped;
+        }
+        let text = std::str::from_utf8(line).map_err(|_| "the password on standard input is not UTF-8".to_string())?;
+        if text.is_empty() {
+            return Err("no password on standard input; nothing was changed".into());
+        }
+        Password::new(text.to_string())
+    };
+    password::check_new(&password, name).map_err(|w| format!("{w}; nothing was changed"))?;
+    Ok(password)
 }

@@ -3,17 +3,22 @@
 //! software itself. See `docs/` and DESIGN.md for the architecture.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod loadgen;
 pub mod logging;
 pub mod policy;
+pub mod room;
 pub mod server;
+pub mod sfu;
 pub mod signal;
+pub mod stats;
 pub mod tls;
 
 /// Paths that are not rooms.
-const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "favicon.ico", "robots.txt"];
+const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt"];
 
 /// Room names: 1 to 64 letters, digits, `-`, `_` or `.` (not starting with
 /// `.`), and none of the server's own paths.

@@ -7,12 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Auth;
 use crate::config::LoadedConfig;
 use crate::http::{self, AppState};
 use crate::policy::Policy;
+use crate::room::{Rooms, Settings};
+use crate::sfu::{self, Engine, EngineConfig};
+use crate::signal::{Signalling, Timings, actor};
+use crate::stats::Stats;
 use crate::tls::{self, CertStore};
 
 /// Everything stops within this time after a shutdown signal.
@@ -25,9 +31,29 @@ pub struct RunningServer {
     media_addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    stats: Arc<Stats>,
 }
 
+/// Settings of a server start that are not in the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Keep-alive timings of signalling connections.
+    pub timings: Timings,
+}
+
+/// Capacity of the channel from connection tasks to the room actor.
+const ACTOR_QUEUE: usize = 1024;
+/// Capacity of the channel from the room actor to the SFU.
+const MEDIA_COMMAND_QUEUE: usize = 1024;
+/// Capacity of the channel from the SFU to the room actor.
+const MEDIA_EVENT_QUEUE: usize = 4096;
+
 impl RunningServer {
+    /// Counters for tests and benchmarks (in-process only).
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+
     /// The bound HTTPS address (useful with port 0 in tests).
     pub fn https_addr(&self) -> SocketAddr {
         self.https_addr
@@ -60,8 +86,21 @@ impl RunningServer {
 /// Binds every listener and starts every task. Errors name what could not be
 /// bound or read; they never carry a client's address.
 pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningServer> {
+    start_with(loaded, policy, StartOptions::default()).await
+}
+
+/// [`start`] with settings that are not in the configuration file.
+pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOptions) -> io::Result<RunningServer> {
     let config = Arc::new(loaded.config.clone());
     let _ = policy;
+    let auth = Arc::new(Auth::new(&loaded).map_err(io::Error::other)?);
+    if config.access.mode != crate::config::AccessMode::Open && !auth.has_accounts() {
+        tracing::warn!(
+            "access.mode is \"{}\" but there are no local users and no LDAP directory: nobody can open a \
+             room until `kabine user add` adds one",
+            config.access.mode.as_str()
+        );
+    }
 
     let certs = match (&config.tls.cert_file, &config.tls.key_file) {
         (Some(cert), Some(key)) => CertStore::from_files(cert, key)?,
@@ -96,47 +135,89 @@ pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningSe
     let tasks = TaskTracker::new();
     certs.spawn_reloader(shutdown.clone());
 
-    let app = http::app(AppState { config: Arc::clone(&config) });
+    let stats = Arc::new(Stats::default());
+
+    // The SFU: one task, the media socket and every peer connection.
+    let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMAND_QUEUE);
+    let (event_tx, event_rx) = mpsc::channel(MEDIA_EVENT_QUEUE);
+    let engine_config =
+        EngineConfig { candidates: sfu::host_candidates(&config.media, media_addr), last_n: config.media.last_n };
+    let engine = Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());
+    tasks.spawn(sfu::run(media, engine, media_rx, event_tx, shutdown.clone()));
+
+    // The room actor, and the connections that talk to it.
+    let (actor_tx, actor_rx) = mpsc::channel(ACTOR_QUEUE);
+    let wiring = actor::Wiring { commands: actor_rx, media_events: event_rx, media: media_tx };
+    tasks.spawn(actor::run(Rooms::new(Settings::from_config(&config)), wiring, Arc::clone(&stats), shutdown.clone()));
+    let signal = Signalling::new(actor_tx, options.timings, tasks.clone(), shutdown.clone());
+
+    auth.spawn_maintenance(shutdown.clone(), &tasks);
+    let app = http::app(AppState { config: Arc::clone(&config), auth, signal });
     tasks.spawn(http::serve_https(https, Arc::new(tls), app, config.server.max_connections, shutdown.clone()));
     if let (Some(listener), Some(url)) = (redirect, config.server.public_url.clone()) {
         tasks.spawn(http::serve_redirect(listener, url, shutdown.clone()));
     }
-    // The media socket is held for the SFU; until it runs, datagrams are read and dropped.
-    {
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = media.recv_from(&mut buf) => {}
-                }
-            }
-        });
-    }
 
-    Ok(RunningServer { https_addr, redirect_addr, media_addr, shutdown, tasks })
+    Ok(RunningServer { https_addr, redirect_addr, media_addr, shutdown, tasks, stats })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// SIGINT and SIGTERM handlers, installed before the server starts so that
+/// a signal arriving while it starts is not fatal.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers now (inside a tokio runtime).
+    pub fn install() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            ShutdownSignals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
+        }
+    }
+
+    /// Resolves on SIGINT or SIGTERM.
+    pub async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let (mut term, mut int) = (self.term, self.int);
+            if term.is_none() && int.is_none() {
                 let _ = tokio::signal::ctrl_c().await;
                 return;
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            tokio::select! {
+                _ = recv(&mut term) => {}
+                _ = recv(&mut int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Waits for one signal; never resolves without a handler.
+#[cfg(unix)]
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
+}
+
+/// Resolves on SIGINT or SIGTERM (handlers installed on the first call;
+/// prefer [`ShutdownSignals::install`] before starting).
+pub async fn shutdown_signal() {
+    ShutdownSignals::install().wait().await
 }

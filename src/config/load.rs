@@ -105,6 +105,15 @@ impl LoadedConfig {
         self.name.clone()
     }
 
+    /// A path from the config: relative paths are taken from the config
+    /// file's directory (the working directory for the demo config).
+    pub fn resolve_path(&self, path: &Path) -> PathBuf {
+        match self.path.as_deref().and_then(Path::parent) {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
     /// A problem located at `key` of this config.
     pub fn problem(&self, key: &str, message: impl Into<String>) -> Problem {
         Problem { file: self.source_name(), line: self.keys.line_of(key), key: key.into(), message: message.into() }
@@ -252,6 +261,8 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.rooms.max_rooms == 0 {
         bad("rooms.max_rooms", "must be at least 1");
     }
+    validate_access(c, &mut out);
+    let mut bad = |key: &str, msg: &str| out.push((key.to_string(), msg.to_string()));
     if c.client.app_name.trim().is_empty() || c.client.app_name.chars().count() > 60 {
         bad("client.app_name", "must be 1 to 60 characters");
     }
@@ -263,6 +274,101 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `[access]` and `[ldap]`.
+fn validate_access(c: &Config, out: &mut Vec<(String, String)>) {
+    let mut bad = |key: &str, msg: String| out.push((key.to_string(), msg));
+    if c.access.users_file.as_os_str().is_empty() {
+        bad("access.users_file", "must name a file".into());
+    }
+    if c.access.session_idle_timeout_minutes == 0 {
+        bad("access.session_idle_timeout_minutes", "must be at least 1 minute".into());
+    }
+    if c.access.session_lifetime_hours == 0 {
+        bad("access.session_lifetime_hours", "must be at least 1 hour".into());
+    }
+    let l = &c.ldap;
+    let Some(url) = &l.url else {
+        return;
+    };
+    match url.split_once("://") {
+        Some(("ldaps", rest)) | Some(("ldap", rest)) => {
+            let host = rest.trim_end_matches('/');
+            if host.is_empty() || host.contains(['/', '?', '@', ' ']) {
+                bad("ldap.url", "must be ldaps://HOST[:PORT] or ldap://HOST[:PORT], without a path".into());
+            }
+            if url.starts_with("ldaps://") && l.starttls {
+                bad("ldap.starttls", "StartTLS is for ldap:// URLs; ldaps:// is TLS from the start".into());
+            }
+        }
+        _ => bad("ldap.url", "must start with ldaps:// (or ldap:// with starttls = true)".into()),
+    }
+    if l.user_base.trim().is_empty() {
+        bad(
+            "ldap.user_base",
+            "must name the subtree where users are searched, e.g. ou=people,dc=example,dc=org".into(),
+        );
+    }
+    if let Err(why) = check_filter_template(&l.user_filter, &["{username}"]) {
+        bad("ldap.user_filter", why);
+    }
+    if l.host_group_check == super::HostGroupCheck::GroupSearch {
+        if let Err(why) = check_filter_template(&l.group_filter, &["{dn}", "{username}"]) {
+            bad("ldap.group_filter", why);
+        }
+        if l.host_group.is_none() {
+            bad("ldap.host_group_check", "\"group_search\" needs ldap.host_group, the group to search".into());
+        }
+    }
+    if l.display_name_attributes
+        .iter()
+        .any(|a| a.is_empty() || !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        bad("ldap.display_name_attributes", "attribute names are letters, digits and -".into());
+    }
+    if l.bind_password.is_some() && l.bind_password_file.is_some() {
+        bad("ldap.bind_password_file", "set bind_password or bind_password_file, not both".into());
+    }
+    let has_password = l.bind_password.is_some() || l.bind_password_file.is_some();
+    if l.bind_dn.is_some() != has_password {
+        bad("ldap.bind_dn", "bind_dn and a bind password go together (both unset: anonymous search)".into());
+    }
+    for (key, ms) in
+        [("ldap.connect_timeout_ms", l.connect_timeout_ms), ("ldap.operation_timeout_ms", l.operation_timeout_ms)]
+    {
+        if !(100..=60_000).contains(&ms) {
+            bad(key, "must be 100 to 60000 milliseconds".into());
+        }
+    }
+}
+
+/// An LDAP filter template: one parenthesised filter using at least one of
+/// `placeholders`, with balanced parentheses.
+fn check_filter_template(filter: &str, placeholders: &[&str]) -> Result<(), String> {
+    if !placeholders.iter().any(|p| filter.contains(p)) {
+        return Err(format!("must contain {}", placeholders.join(" or ")));
+    }
+    if !filter.starts_with('(') || !filter.ends_with(')') {
+        return Err("must be one filter in parentheses, e.g. (uid={username})".into());
+    }
+    let mut depth = 0i32;
+    for (i, ch) in filter.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 || (depth == 0 && i + 1 != filter.len()) {
+                    return Err("parentheses do not match".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err("parentheses do not match".into());
+    }
+    Ok(())
 }
 
 fn check_public_url(url: &str) -> Result<(), String> {

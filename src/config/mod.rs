@@ -7,6 +7,7 @@
 
 mod load;
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -38,6 +39,10 @@ pub struct Config {
     pub p2p: P2pConfig,
     /// What the browser client shows: name, logo, language, legal links.
     pub client: ClientConfig,
+    /// Who may open and join rooms, the local user store, login sessions.
+    pub access: AccessConfig,
+    /// An LDAP directory for logins (off unless `url` is set).
+    pub ldap: LdapConfig,
 }
 
 /// Which policy preset is active.
@@ -364,5 +369,176 @@ impl Default for ClientConfig {
             privacy_url: None,
             external_origins: Vec::new(),
         }
+    }
+}
+
+/// Who may open a room and who may join it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessMode {
+    /// Anyone may open a room and join one; the first participant moderates.
+    Open,
+    /// Only logged-in users who may host open rooms; guests need no account
+    /// and wait until a host has opened the room.
+    Secure,
+    /// Everyone logs in; only users who may host open rooms.
+    Closed,
+}
+
+impl AccessMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessMode::Open => "open",
+            AccessMode::Secure => "secure",
+            AccessMode::Closed => "closed",
+        }
+    }
+}
+
+/// `[access]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// `open` (default, the demo: anyone opens and joins rooms), `secure`
+    /// (only logged-in hosts open rooms; guests join without an account once
+    /// a host is in) or `closed` (everyone must log in).
+    pub mode: AccessMode,
+    /// The local user store: one line per user with an argon2id hash, kept
+    /// with mode 0600 and edited with `kabine user`. Changes are picked up
+    /// without a restart. A missing file means no local users. A relative
+    /// path is taken from the config file's directory. Default
+    /// `/var/lib/kabine/users`.
+    pub users_file: PathBuf,
+    /// Minutes without any request after which a login session ends.
+    /// Default 30, which is also the most the policy allows.
+    pub session_idle_timeout_minutes: u32,
+    /// Hours after login at which a session ends however active it is.
+    /// Default 12, which is also the most the policy allows.
+    pub session_lifetime_hours: u32,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            mode: AccessMode::Open,
+            users_file: PathBuf::from("/var/lib/kabine/users"),
+            session_idle_timeout_minutes: 30,
+            session_lifetime_hours: 12,
+        }
+    }
+}
+
+/// How an LDAP directory decides who may host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostGroupCheck {
+    /// The user's entry lists the group in its `memberOf` attribute
+    /// (Active Directory; OpenLDAP with the memberof overlay).
+    MemberOf,
+    /// A search of the group entry with `group_filter` finds it.
+    GroupSearch,
+}
+
+/// `[ldap]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    /// The directory: `ldaps://HOST[:PORT]`, or `ldap://HOST[:PORT]` with
+    /// `starttls = true`. Plain LDAP is refused by every policy: passwords
+    /// would cross the network in clear. Unset (default): no LDAP.
+    pub url: Option<String>,
+    /// Upgrade an `ldap://` connection with StartTLS before anything else is
+    /// sent. Default `false`.
+    pub starttls: bool,
+    /// PEM file with the CA certificate(s) that signed the directory's
+    /// certificate. Default: the system's CA store. Certificates and host
+    /// names are always verified.
+    pub ca_file: Option<PathBuf>,
+    /// DN Kabine binds as to search for users, e.g.
+    /// `cn=kabine,ou=services,dc=praxis-beispiel,dc=de`. Unset: search
+    /// anonymously.
+    pub bind_dn: Option<String>,
+    /// Password for `bind_dn`. Prefer `bind_password_file`.
+    pub bind_password: Option<SecretString>,
+    /// File holding the password for `bind_dn` (one line; e.g. a systemd
+    /// credential). Read at start.
+    pub bind_password_file: Option<PathBuf>,
+    /// Where users are searched (subtree), e.g. `ou=people,dc=praxis-beispiel,dc=de`.
+    pub user_base: String,
+    /// Filter that finds exactly one user; `{username}` is replaced by the
+    /// name typed at login, escaped (RFC 4515). Default
+    /// `(&(objectClass=inetOrgPerson)(uid={username}))`; for Active
+    /// Directory e.g. `(&(objectClass=user)(sAMAccountName={username}))`.
+    /// To let only some users log in at all, add a condition here.
+    pub user_filter: String,
+    /// Attributes tried in order for the name others see. Default
+    /// `["displayName", "cn"]`.
+    pub display_name_attributes: Vec<String>,
+    /// DN of the group whose members may host (open rooms, moderate), e.g.
+    /// `cn=conf-users,ou=groups,dc=praxis-beispiel,dc=de`. Unset (default):
+    /// every user found may host.
+    pub host_group: Option<String>,
+    /// How membership of `host_group` is checked: `member_of` (default: the
+    /// user's `memberOf` attribute) or `group_search` (`group_filter` on the
+    /// group entry).
+    pub host_group_check: HostGroupCheck,
+    /// For `group_search`: filter that matches the group entry when the user
+    /// is a member. `{dn}` is the user's DN and `{username}` the login name,
+    /// both escaped. Default `(member={dn})`; for posixGroup
+    /// `(memberUid={username})`.
+    pub group_filter: String,
+    /// Milliseconds to reach the directory (TCP and TLS) before a login is
+    /// answered "directory unavailable". Default 5000.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds each LDAP operation (bind, search) may take. Default 5000.
+    pub operation_timeout_ms: u64,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            url: None,
+            starttls: false,
+            ca_file: None,
+            bind_dn: None,
+            bind_password: None,
+            bind_password_file: None,
+            user_base: String::new(),
+            user_filter: "(&(objectClass=inetOrgPerson)(uid={username}))".into(),
+            display_name_attributes: vec!["displayName".into(), "cn".into()],
+            host_group: None,
+            host_group_check: HostGroupCheck::MemberOf,
+            group_filter: "(member={dn})".into(),
+            connect_timeout_ms: 5000,
+            operation_timeout_ms: 5000,
+        }
+    }
+}
+
+/// A secret from the config file: wiped from memory when dropped, and never
+/// shown by `Debug` or written back out.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(zeroize::Zeroizing<String>);
+
+impl SecretString {
+    pub fn new(s: String) -> SecretString {
+        SecretString(zeroize::Zeroizing::new(s))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString([redacted])")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
     }
 }

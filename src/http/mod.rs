@@ -2,6 +2,7 @@
 //! on one origin, behind rustls. Every response carries the security headers
 //! of [`headers`]; user mistakes are answered, not logged.
 
+pub mod api;
 pub mod assets;
 pub mod headers;
 
@@ -11,10 +12,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -25,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::auth::Auth;
 use crate::config::Config;
 
 /// Time a TLS handshake may take before the connection is dropped.
@@ -41,6 +44,10 @@ pub struct PeerIp(pub IpAddr);
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    /// Accounts, login sessions, throttling.
+    pub auth: Arc<Auth>,
+    /// Hands WebSocket connections to the room actor.
+    pub signal: crate::signal::Signalling,
 }
 
 /// Every route of the HTTPS origin, without a socket (tests call it directly).
@@ -50,6 +57,12 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/static/{file}", get(static_file))
         .route("/api/client-config", get(client_config))
+        .route("/api/login", post(api::login).layer(DefaultBodyLimit::max(api::MAX_BODY)))
+        .route("/api/logout", post(api::logout).layer(DefaultBodyLimit::max(api::MAX_BODY)))
+        .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
+        .route("/api/session", get(api::session))
+        .route("/account", get(account_page))
+        .route("/ws", get(crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
@@ -70,6 +83,12 @@ async fn room_page(Path(room): Path<String>, request_headers: HeaderMap) -> Resp
     if !crate::room_name_is_valid(&room) {
         return not_found().await;
     }
+    serve_asset("index.html", &request_headers)
+}
+
+/// The account page (password change): the same client page, which reads
+/// the path. Not a room: `account` is a reserved name.
+async fn account_page(request_headers: HeaderMap) -> Response {
     serve_asset("index.html", &request_headers)
 }
 

@@ -201,6 +201,46 @@ pub mod rule {
     pub const RECORDING_CONSENT: &str = "recording-needs-consent";
     pub const NO_THIRD_PARTY_REQUESTS: &str = "no-third-party-requests";
     pub const P2P: &str = "p2p-allowed";
+    pub const LDAP_TLS: &str = "ldap-requires-tls";
+    pub const SESSION_TIMEOUTS: &str = "session-timeouts";
+    pub const PASSWORD_HASH: &str = "password-hash-minimum";
+    pub const USER_STORE_PRIVATE: &str = "user-store-private";
+}
+
+/// Longest idle time of a login session any config may set (OWASP ASVS
+/// 3.3.2, level 2: 30 minutes of inactivity).
+pub const SESSION_IDLE_CEILING_MINUTES: u32 = 30;
+/// Longest life of a login session any config may set (ASVS 3.3.2: 12 hours).
+pub const SESSION_LIFETIME_CEILING_HOURS: u32 = 12;
+
+/// Whether an LDAP connection is encrypted before any password crosses it:
+/// `ldaps://`, or `ldap://` upgraded with StartTLS. Pure.
+pub fn ldap_transport_is_encrypted(url: &str, starttls: bool) -> bool {
+    let url = url.to_ascii_lowercase();
+    url.starts_with("ldaps://") || (url.starts_with("ldap://") && starttls)
+}
+
+/// What is known about the local user store file, gathered by
+/// `kabine::auth::store::inspect` (the I/O) for [`check_user_store`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserStoreFacts {
+    /// No file: no local users.
+    Missing,
+    Unreadable(String),
+    /// Not a store file; `line` is 1-based.
+    Malformed {
+        line: usize,
+        message: String,
+    },
+    Present {
+        /// Unix permission bits.
+        mode: u32,
+        users: usize,
+        /// Lines whose hash is below the minimum.
+        weak_lines: Vec<usize>,
+        /// The parameters of the first weak hash, for the message.
+        weakest: Option<String>,
+    },
 }
 
 /// The outcome of one rule for one configuration.
@@ -385,7 +425,98 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
             (true, false) => format!("the policy \"{}\" forbids direct calls; set false", policy.name),
         },
     );
+
+    let ldap = &c.ldap;
+    let (ldap_key, ldap_ok, ldap_detail) = match &ldap.url {
+        None => ("ldap.url", true, "no LDAP directory configured".to_string()),
+        Some(url) if ldap_transport_is_encrypted(url, ldap.starttls) => (
+            "ldap.url",
+            true,
+            if ldap.starttls {
+                "ldap:// upgraded with StartTLS before any password is sent; certificate verified".into()
+            } else {
+                "ldaps://: TLS from the first byte; certificate verified".into()
+            },
+        ),
+        Some(_) => (
+            if loaded.keys.line_of("ldap.starttls").is_some() { "ldap.starttls" } else { "ldap.url" },
+            false,
+            "plain ldap:// would send passwords in clear; use ldaps:// or set starttls = true".into(),
+        ),
+    };
+    verdict(rule::LDAP_TLS, ldap_key, ldap_ok, ldap_detail);
+
+    let idle = c.access.session_idle_timeout_minutes;
+    let life = c.access.session_lifetime_hours;
+    let idle_ok = idle <= SESSION_IDLE_CEILING_MINUTES;
+    let life_ok = life <= SESSION_LIFETIME_CEILING_HOURS;
+    verdict(
+        rule::SESSION_TIMEOUTS,
+        if idle_ok && !life_ok { "access.session_lifetime_hours" } else { "access.session_idle_timeout_minutes" },
+        idle_ok && life_ok,
+        match (idle_ok, life_ok) {
+            (true, true) => format!("login sessions end after {idle} min idle and {life} h at most"),
+            (false, _) => format!(
+                "{idle} min idle is longer than the {SESSION_IDLE_CEILING_MINUTES} min allowed (OWASP ASVS 3.3.2)"
+            ),
+            (true, false) => format!(
+                "{life} h is longer than the {SESSION_LIFETIME_CEILING_HOURS} h a session may last (OWASP ASVS 3.3.2)"
+            ),
+        },
+    );
     out
+}
+
+/// Decides the rules about the local user store file: every hash is
+/// argon2id with at least the minimum parameters, and the file is readable
+/// by its owner only. Pure: the facts are gathered beforehand.
+pub fn check_user_store(loaded: &LoadedConfig, facts: &UserStoreFacts) -> Vec<Verdict> {
+    let key = "access.users_file";
+    let line = loaded.keys.line_of(key);
+    let file = loaded.resolve_path(&loaded.config.access.users_file).display().to_string();
+    let v = |rule: &'static str, ok: bool, detail: String| Verdict { rule, key: key.into(), line, ok, detail };
+    match facts {
+        UserStoreFacts::Missing => vec![
+            v(rule::PASSWORD_HASH, true, format!("no local users ({file} does not exist)")),
+            v(rule::USER_STORE_PRIVATE, true, format!("no local users ({file} does not exist)")),
+        ],
+        UserStoreFacts::Unreadable(e) => vec![
+            v(rule::PASSWORD_HASH, false, format!("{file} cannot be read: {e}")),
+            v(rule::USER_STORE_PRIVATE, false, format!("{file} cannot be read: {e}")),
+        ],
+        UserStoreFacts::Malformed { line, message } => {
+            vec![v(rule::PASSWORD_HASH, false, format!("{file}:{line} is not a Kabine user store line: {message}"))]
+        }
+        UserStoreFacts::Present { mode, users, weak_lines, weakest } => {
+            let hash = if weak_lines.is_empty() {
+                v(rule::PASSWORD_HASH, true, format!("{users} user(s), every hash argon2id m>=19 MiB t>=2 p=1"))
+            } else {
+                let lines: Vec<String> = weak_lines.iter().map(usize::to_string).collect();
+                v(
+                    rule::PASSWORD_HASH,
+                    false,
+                    format!(
+                        "{} of {users} hash(es) below argon2id m=19 MiB t=2 p=1 (e.g. {}) at {file} line(s) {}; \
+                         set those passwords again with `kabine user passwd`",
+                        weak_lines.len(),
+                        weakest.as_deref().unwrap_or("?"),
+                        lines.join(", ")
+                    ),
+                )
+            };
+            let private = mode & 0o077 == 0;
+            let perm = v(
+                rule::USER_STORE_PRIVATE,
+                private,
+                if private {
+                    format!("{file} is readable by its owner only (mode {mode:04o})")
+                } else {
+                    format!("{file} has mode {mode:04o}; others can read the hashes: chmod 600 it")
+                },
+            );
+            vec![hash, perm]
+        }
+    }
 }
 
 /// The violations among `verdicts`, as lines for a refusal to start:
@@ -464,68 +595,6 @@ pub fn csp_header() -> &'static str {
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
      media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; \
      base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-}
-
-/// Least Argon2id memory for a stored password hash, in KiB (19 MiB; the
-/// OWASP Password Storage Cheat Sheet's minimum configuration).
-pub const ARGON2_MIN_MEMORY_KIB: u32 = 19 * 1024;
-/// Least Argon2id passes over memory.
-pub const ARGON2_MIN_ITERATIONS: u32 = 2;
-/// Argon2id lanes: exactly 1 (more lanes lower the cost for an attacker
-/// with many cores as much as for the server).
-pub const ARGON2_PARALLELISM: u32 = 1;
-/// Least salt length in bytes (RFC 9106 recommends 128 bits).
-pub const ARGON2_MIN_SALT_BYTES: usize = 16;
-
-/// Whether a stored password hash, as a PHC string
-/// (`$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`), meets the rule: Argon2id,
-/// version 19, at least [`ARGON2_MIN_MEMORY_KIB`] and
-/// [`ARGON2_MIN_ITERATIONS`], [`ARGON2_PARALLELISM`] lane, a salt of at least
-/// [`ARGON2_MIN_SALT_BYTES`]. `Err` names what falls short.
-pub fn password_hash_acceptable(phc: &str) -> Result<(), String> {
-    let parts: Vec<&str> = phc.split('$').collect();
-    // "", alg, v=…, params, salt, hash
-    if parts.len() != 6 || !parts[0].is_empty() {
-        return Err("not a PHC string ($alg$v=..$params$salt$hash)".into());
-    }
-    if parts[1] != "argon2id" {
-        return Err(format!("algorithm {} (Argon2id required)", parts[1]));
-    }
-    if parts[2] != "v=19" {
-        return Err(format!("Argon2 version {} (v=19 required)", parts[2]));
-    }
-    let mut m = None;
-    let mut t = None;
-    let mut p = None;
-    for kv in parts[3].split(',') {
-        let (k, v) = kv.split_once('=').ok_or_else(|| format!("malformed parameter `{kv}`"))?;
-        let v: u32 = v.parse().map_err(|_| format!("malformed parameter `{kv}`"))?;
-        match k {
-            "m" => m = Some(v),
-            "t" => t = Some(v),
-            "p" => p = Some(v),
-            _ => {}
-        }
-    }
-    let (Some(m), Some(t), Some(p)) = (m, t, p) else {
-        return Err("parameters m, t and p are needed".into());
-    };
-    let mut short = Vec::new();
-    if m < ARGON2_MIN_MEMORY_KIB {
-        short.push(format!("m={m} KiB (at least {ARGON2_MIN_MEMORY_KIB})"));
-    }
-    if t < ARGON2_MIN_ITERATIONS {
-        short.push(format!("t={t} (at least {ARGON2_MIN_ITERATIONS})"));
-    }
-    if p != ARGON2_PARALLELISM {
-        short.push(format!("p={p} ({ARGON2_PARALLELISM} required)"));
-    }
-    // Unpadded standard base64: 4 characters carry 3 bytes.
-    let salt_bytes = parts[4].len() * 3 / 4;
-    if salt_bytes < ARGON2_MIN_SALT_BYTES {
-        short.push(format!("salt of {salt_bytes} bytes (at least {ARGON2_MIN_SALT_BYTES})"));
-    }
-    if short.is_empty() { Ok(()) } else { Err(short.join(", ")) }
 }
 
 /// Source expressions of a Content-Security-Policy that let the browser
@@ -610,6 +679,37 @@ mod tests {
             failed("[client]\nexternal_origins = [\"https://fonts.example.com\"]"),
             [rule::NO_THIRD_PARTY_REQUESTS]
         );
+        let ldap = "[ldap]\nuser_base = \"ou=people,dc=example,dc=org\"\n";
+        assert_eq!(failed(&format!("{ldap}url = \"ldap://ldap.example.org\"")), [rule::LDAP_TLS]);
+        assert_eq!(failed(&format!("{ldap}url = \"ldap://ldap.example.org\"\nstarttls = true")), Vec::<&str>::new());
+        assert_eq!(failed(&format!("{ldap}url = \"ldaps://ldap.example.org\"")), Vec::<&str>::new());
+        assert_eq!(failed("[access]\nsession_idle_timeout_minutes = 31"), [rule::SESSION_TIMEOUTS]);
+        assert_eq!(failed("[access]\nsession_lifetime_hours = 24"), [rule::SESSION_TIMEOUTS]);
+        assert_eq!(
+            failed("[access]\nsession_idle_timeout_minutes = 15\nsession_lifetime_hours = 8"),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn user_store_rules() {
+        let loaded = load_str("", "t.toml").expect("loads");
+        let failed = |facts: UserStoreFacts| -> Vec<&'static str> {
+            check_user_store(&loaded, &facts).into_iter().filter(|v| !v.ok).map(|v| v.rule).collect()
+        };
+        assert!(failed(UserStoreFacts::Missing).is_empty());
+        let present = |mode, weak_lines: Vec<usize>| UserStoreFacts::Present {
+            mode,
+            users: 3,
+            weakest: (!weak_lines.is_empty()).then(|| "argon2id m=4096 KiB t=1 p=1".to_string()),
+            weak_lines,
+        };
+        assert!(failed(present(0o600, vec![])).is_empty());
+        assert_eq!(failed(present(0o644, vec![])), [rule::USER_STORE_PRIVATE]);
+        assert_eq!(failed(present(0o600, vec![4])), [rule::PASSWORD_HASH]);
+        assert_eq!(failed(UserStoreFacts::Malformed { line: 2, message: "x".into() }), [rule::PASSWORD_HASH]);
+        let detail = check_user_store(&loaded, &present(0o600, vec![2, 5]))[0].detail.clone();
+        assert!(detail.contains("line(s) 2, 5") && detail.contains("m=4096"), "{detail}");
     }
 
     #[test]
@@ -664,19 +764,5 @@ mod tests {
             csp_foreign_sources("default-src 'none'; report-uri https://r.example.com/x", &own),
             ["report-uri https://r.example.com/x"]
         );
-    }
-
-    #[test]
-    fn password_hash_rule() {
-        let salt = "c2FsdHNhbHRzYWx0c2FsdA"; // 16 bytes
-        let ok = format!("$argon2id$v=19$m=19456,t=2,p=1${salt}$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g");
-        assert_eq!(password_hash_acceptable(&ok), Ok(()));
-        assert!(password_hash_acceptable(&ok.replace("m=19456", "m=4096")).is_err_and(|e| e.contains("m=4096")));
-        assert!(password_hash_acceptable(&ok.replace("t=2", "t=1")).is_err_and(|e| e.contains("t=1")));
-        assert!(password_hash_acceptable(&ok.replace("p=1", "p=4")).is_err_and(|e| e.contains("p=4")));
-        assert!(password_hash_acceptable(&ok.replace("argon2id", "argon2i")).is_err());
-        assert!(password_hash_acceptable(&ok.replace(salt, "c2FsdA")).is_err_and(|e| e.contains("salt")));
-        assert!(password_hash_acceptable("$2b$12$abcdefghijklmnopqrstuv").is_err());
-        assert!(password_hash_acceptable("plaintext").is_err());
     }
 }

@@ -27,17 +27,23 @@ fn config_for(dir: &Path, served: &audit::Served) -> PathBuf {
     audit::write_config(
         dir,
         &format!(
-            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[log]\ntarget = \"file\"\ndirectory = \"{}\"\n",
+            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[log]\ntarget = \"file\"\ndirectory = \"{}\"\n[access]\nusers_file = \"{}\"\n",
             served.addr,
-            logs.display()
+            logs.display(),
+            dir.join("users").display()
         ),
     )
 }
 
-/// Runs every live check against `router` and returns the failed ids.
+/// Runs every live check against `router` (behind the test-only signalling
+/// endpoint) and returns the failed ids.
 async fn failed_live_checks(name: &str, router: Router) -> (BTreeSet<String>, audit::Run) {
+    failed_live_checks_with(name, audit::Fake::default(), router).await
+}
+
+async fn failed_live_checks_with(name: &str, fake: audit::Fake, router: Router) -> (BTreeSet<String>, audit::Run) {
     let dir = support::output_dir(&format!("audit-fail/{name}"));
-    let served = audit::serve(router).await;
+    let served = audit::serve(audit::with_fake(fake, router)).await;
     let config = config_for(&dir, &served);
     let run = audit::audit(&dir, &audit::args(&config, &served.url(), &["--only", "live"])).await;
     served.stop().await;
@@ -61,7 +67,30 @@ fn weaken(router: Router, f: fn(&str, &mut Response)) -> Router {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kabine_itself_fails_no_live_check() {
     let _t = support::test();
-    let (failed, run) = failed_live_checks("baseline", audit::kabine_router()).await;
+    let dir = support::output_dir("audit-fail/baseline");
+    let server = support::start(support::test_config()).await;
+    let config = audit::write_config(
+        &dir,
+        &format!(
+            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = {}\n",
+            kabine::http::reachable(server.https_addr()),
+            server.media_addr().port()
+        ),
+    );
+    let run = audit::audit(&dir, &audit::args(&config, &support::base_url(&server), &["--only", "live"])).await;
+    assert!(server.stop().await);
+    assert!(run.with_status("fail").is_empty(), "{:?}\n{}", run.with_status("fail"), run.stderr);
+    // Kabine has signalling: the protocol checks apply and pass.
+    for id in ["live.ws.foreign-origin", "live.rooms.lifecycle", "live.ice.eu-allow-list"] {
+        assert_eq!(run.status(id), "pass", "{}", run.explain(id));
+    }
+    assert_eq!(run.code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_endpoint_with_kabines_router_fails_no_live_check() {
+    let _t = support::test();
+    let (failed, run) = failed_live_checks("baseline-fake", audit::kabine_router()).await;
     assert!(failed.is_empty(), "{failed:?}\n{}", run.stderr);
     assert_eq!(run.code, 0);
 }
@@ -158,6 +187,21 @@ async fn an_external_script_in_the_page_fails_only_the_client_check() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracking_cookie_fails_only_the_cookie_check() {
+    let _t = support::test();
+    let router = weaken(audit::kabine_router(), |path, r| {
+        if path == "/" {
+            r.headers_mut()
+                .append(header::SET_COOKIE, HeaderValue::from_static("_visitor=a1b2c3; Path=/; Max-Age=31536000"));
+        }
+    });
+    let (failed, run) = failed_live_checks("cookie", router).await;
+    assert_eq!(failed, set(&["live.client.no-cookies"]), "{}", run.stderr);
+    let why = run.explain("live.client.no-cookies");
+    assert!(why.contains("_visitor") && !why.contains("a1b2c3"), "names the cookie, not its value: {why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_without_consent_fails_only_the_recording_check() {
     let _t = support::test();
     let router = weaken(audit::kabine_router(), |path, r| {
@@ -172,15 +216,10 @@ async fn recording_without_consent_fails_only_the_recording_check() {
 
 // -------------------------------------------------------------- signalling
 
-/// Kabine's router with the test-only signalling endpoint.
-fn with_fake(fake: audit::Fake) -> Router {
-    audit::kabine_router().merge(audit::fake_ws(fake))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protocol_conforming_endpoint_passes_the_protocol_checks() {
     let _t = support::test();
-    let (failed, run) = failed_live_checks("protocol-good", with_fake(audit::Fake::default())).await;
+    let (failed, run) = failed_live_checks("protocol-good", audit::kabine_router()).await;
     assert!(failed.is_empty(), "{failed:?}\n{}", run.stderr);
     for id in PROTOCOL_CHECKS {
         let status = run.status(id);
@@ -193,8 +232,12 @@ async fn a_protocol_conforming_endpoint_passes_the_protocol_checks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepting_a_foreign_origin_fails_only_the_origin_check() {
     let _t = support::test();
-    let (failed, run) =
-        failed_live_checks("ws-origin", with_fake(audit::Fake { any_origin: true, ..Default::default() })).await;
+    let (failed, run) = failed_live_checks_with(
+        "ws-origin",
+        audit::Fake { any_origin: true, ..Default::default() },
+        audit::kabine_router(),
+    )
+    .await;
     assert_eq!(failed, set(&["live.ws.foreign-origin"]), "{}", run.stderr);
     assert_eq!(run.code, 1);
 }
@@ -202,16 +245,24 @@ async fn accepting_a_foreign_origin_fails_only_the_origin_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participants_outliving_the_room_fail_only_the_lifecycle_check() {
     let _t = support::test();
-    let (failed, run) =
-        failed_live_checks("ghosts", with_fake(audit::Fake { keep_ghosts: true, ..Default::default() })).await;
+    let (failed, run) = failed_live_checks_with(
+        "ghosts",
+        audit::Fake { keep_ghosts: true, ..Default::default() },
+        audit::kabine_router(),
+    )
+    .await;
     assert_eq!(failed, set(&["live.rooms.lifecycle"]), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_history_for_newcomers_fails_only_the_lifecycle_check() {
     let _t = support::test();
-    let (failed, run) =
-        failed_live_checks("replay", with_fake(audit::Fake { replay_chat: true, ..Default::default() })).await;
+    let (failed, run) = failed_live_checks_with(
+        "replay",
+        audit::Fake { replay_chat: true, ..Default::default() },
+        audit::kabine_router(),
+    )
+    .await;
     assert_eq!(failed, set(&["live.rooms.lifecycle"]), "{}", run.stderr);
 }
 
@@ -219,7 +270,7 @@ async fn chat_history_for_newcomers_fails_only_the_lifecycle_check() {
 async fn a_non_eu_stun_server_in_the_welcome_fails_only_the_live_ice_check() {
     let _t = support::test();
     let fake = audit::Fake { ice_urls: vec!["stun:stun.l.google.com:19302".into()], ..Default::default() };
-    let (failed, run) = failed_live_checks("ice", with_fake(fake)).await;
+    let (failed, run) = failed_live_checks_with("ice", fake, audit::kabine_router()).await;
     assert_eq!(failed, set(&["live.ice.eu-allow-list"]), "{}", run.stderr);
     assert!(run.explain("live.ice.eu-allow-list").contains("stun.l.google.com"));
 }
@@ -232,7 +283,7 @@ async fn writing_room_data_to_disk_fails_only_the_disk_check() {
     // The endpoint writes one file per room into the configuration's
     // directory, which the audit watches.
     let fake = audit::Fake { write_dir: Some(served_dir), ..Default::default() };
-    let served = audit::serve(with_fake(fake)).await;
+    let served = audit::serve(audit::with_fake(fake, audit::kabine_router())).await;
     let config = config_for(&dir, &served);
     let run = audit::audit(&dir, &audit::args(&config, &served.url(), &["--only", "live"])).await;
     served.stop().await;
@@ -251,7 +302,7 @@ async fn writing_room_data_to_disk_fails_only_the_disk_check() {
 async fn an_address_in_a_log_file_fails_only_the_log_check() {
     let _t = support::test();
     let dir = support::output_dir("audit-fail/logs");
-    let served = audit::serve(audit::kabine_router()).await;
+    let served = audit::serve(audit::with_fake(audit::Fake::default(), audit::kabine_router())).await;
     let config = config_for(&dir, &served);
     let today = kabine_date_today();
     let log = dir.join("logs").join(format!("kabine.{today}.log"));

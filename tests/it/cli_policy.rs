@@ -18,7 +18,7 @@ fn policy_check_passes_the_example_config() {
     let _t = support::test();
     let o = kabine(&["policy", "check", "--config", "config/kabine.example.toml"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("all 11 rules hold"), "{}", text(&o));
+    assert!(text(&o).contains("all 15 rules hold"), "{}", text(&o));
 }
 
 #[test]
@@ -38,6 +38,18 @@ fn each_violating_file_is_refused_by_check_and_serve_naming_the_rule() {
             &["media.ice_servers[0].urls: policy rule ice-servers-eu-only violated"],
         ),
         ("tests/data/policy-tls-1.0.toml", &["tls.min_version: policy rule tls-min-version violated"]),
+        ("tests/data/policy-ldap-plain.toml", &["ldap.url: policy rule ldap-requires-tls violated"]),
+        (
+            "tests/data/policy-session-long.toml",
+            &["access.session_idle_timeout_minutes: policy rule session-timeouts violated"],
+        ),
+        (
+            "tests/data/policy-users-weak.toml",
+            &[
+                "access.users_file: policy rule password-hash-minimum violated: 2 of 3 hash(es)",
+                "access.users_file: policy rule user-store-private violated",
+            ],
+        ),
         (
             "tests/data/policy-recording-no-consent.toml",
             &[
@@ -92,6 +104,8 @@ fn a_config_breaking_everything_gets_one_line_per_problem() {
         "recording-off",
         "recording-needs-consent",
         "no-third-party-requests",
+        "ldap-requires-tls",
+        "session-timeouts",
     ] {
         assert_eq!(out.matches(&format!("policy rule {rule} violated")).count(), 1, "{rule}:\n{out}");
     }

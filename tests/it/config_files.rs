@@ -133,6 +133,13 @@ fn the_example_config_mentions_every_key() {
         "client.logo_file",
         "client.imprint_url",
         "client.privacy_url",
+        "ldap.url",
+        "ldap.ca_file",
+        "ldap.bind_dn",
+        "ldap.bind_password",
+        "ldap.bind_password_file",
+        "ldap.host_group",
+        "ldap.display_name_attributes",
     ] {
         keys.push(key.to_string());
     }

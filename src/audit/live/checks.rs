@@ -16,7 +16,7 @@ use super::{Crawl, Ctx, SessionResult, http, unmeasurable};
 use crate::audit::scan::{self, Use};
 use crate::audit::statics::expiry_outcome;
 use crate::audit::text::{Msg, msg, same};
-use crate::audit::{Outcome, Status, addresses, der};
+use crate::audit::{Outcome, addresses, der};
 use crate::config::{LogTarget, TlsVersion};
 use crate::policy;
 
@@ -665,6 +665,39 @@ impl Ctx<'_> {
         }
     }
 
+    pub(super) async fn no_cookies(&mut self) -> Outcome {
+        let responses = match self.responses().await {
+            Ok(r) => r,
+            Err(e) => return unmeasurable(msg("Cookies:", "Cookies:"), &e),
+        };
+        let mut set = BTreeSet::new();
+        for (path, r) in &responses {
+            for c in r.all("set-cookie") {
+                // The name only: a value may identify the browser.
+                let name = c.split('=').next().unwrap_or_default().trim().to_string();
+                set.insert(format!("{path}: `{name}`"));
+            }
+        }
+        let checked = msg(
+            format!("{} Antworten ohne Anmeldung geprüft (Seiten, Client-Dateien, API)", responses.len()),
+            format!("{} responses checked without logging in (pages, client files, API)", responses.len()),
+        );
+        if set.is_empty() {
+            Outcome::pass(msg(
+                "Ohne Anmeldung setzt der Server keine Cookies: Auf den Geräten der Teilnehmenden wird nichts zur Wiedererkennung gespeichert.",
+                "Without a login the server sets no cookies: nothing that recognises participants is stored on their devices.",
+            ))
+            .with(checked)
+        } else {
+            Outcome::fail(msg(
+                format!("Der Server setzt ohne Anmeldung {} Cookie(s).", set.len()),
+                format!("The server sets {} cookie(s) without a login.", set.len()),
+            ))
+            .with(checked)
+            .with_all(set.into_iter().map(same))
+        }
+    }
+
     // ------------------------------------------------------ signalling
 
     pub(super) async fn ws_foreign_origin(&mut self) -> Outcome {
@@ -748,6 +781,7 @@ impl Ctx<'_> {
         };
         let pid = local::owner_pid(addr);
         let dirs = self.watched_dirs();
+        let since = std::time::SystemTime::now() - Duration::from_secs(1);
         let before = Snapshot::take(&dirs);
         let mut sessions = Vec::new();
         let mut windows = Vec::new();
@@ -768,16 +802,26 @@ impl Ctx<'_> {
             };
             windows.push(window);
             let clean = window.is_some_and(|(_, during, _)| during == 0);
-            let attributed = windows.iter().filter(|w| w.is_some_and(|(b, d, a)| d > 0 && b == 0 && a == 0)).count();
-            if !available || window.is_none() || clean || attributed >= 2 {
+            if !available || window.is_none() || clean {
                 break;
             }
         }
         let after = Snapshot::take(&dirs);
         let canaries: Vec<String> = sessions.iter().flat_map(|s| s.canaries.clone()).collect();
+        let scratch = local::scratch_dirs(pid);
+        let search = local::find_recent(&scratch, since, &canaries);
         let first = sessions.remove(0);
         let disk = if matches!(first.availability, Availability::Available) {
-            disk_verdict(&dirs, &before, &after, &canaries, pid, &windows)
+            disk_verdict(&DiskFacts {
+                dirs: &dirs,
+                before: &before,
+                after: &after,
+                canaries: &canaries,
+                pid,
+                windows: &windows,
+                scratch: &scratch,
+                search: &search,
+            })
         } else {
             Outcome::not_applicable(msg(
                 "Ohne Signalisierung (`/ws`) kann kein Raum betreten werden; es gibt nichts zu messen.",
@@ -875,6 +919,10 @@ impl Ctx<'_> {
             Outcome::pass(msg(
                 "Der Server übergibt Browsern keine STUN/TURN-Server (`welcome.ice_servers` ist leer): Kein Dritter erfährt die IP-Adressen der Teilnehmenden.",
                 "The server hands browsers no STUN/TURN servers (`welcome.ice_servers` is empty): no third party learns participants' IP addresses.",
+            ))
+            .with(msg(
+                format!("Begrüßungsnachricht an Person A: `ice_servers: []`; konfiguriert: {}", configured.len()),
+                format!("Welcome message to person A: `ice_servers: []`; configured: {}", configured.len()),
             ))
         } else if foreign.is_empty() {
             Outcome::pass(msg(
@@ -1083,45 +1131,49 @@ fn names(v: &[Version]) -> String {
     v.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
 }
 
-/// The decision on disk writes during the protocol sessions.
-fn disk_verdict(
-    dirs: &[PathBuf],
-    before: &Snapshot,
-    after: &Snapshot,
-    canaries: &[String],
+/// What the disk measurement saw.
+struct DiskFacts<'a> {
+    dirs: &'a [PathBuf],
+    before: &'a Snapshot,
+    after: &'a Snapshot,
+    canaries: &'a [String],
     pid: Option<u32>,
-    windows: &[Option<(u64, u64, u64)>],
-) -> Outcome {
+    /// Bytes written (before, during, after) each session.
+    windows: &'a [Option<(u64, u64, u64)>],
+    scratch: &'a [PathBuf],
+    search: &'a local::Search,
+}
+
+/// The decision on disk writes during the protocol sessions.
+///
+/// Only evidence that points at the server fails the check: a new file in
+/// a directory it may write to, or the session's room name, display names or
+/// chat text in a file changed meanwhile. The write counter alone cannot
+/// say where bytes went (or whether another thread of a shared process
+/// wrote them), so writes in every session without such evidence give a
+/// warning, and a session without a single byte written passes.
+fn disk_verdict(f: &DiskFacts<'_>) -> Outcome {
     let mut evidence = Vec::new();
-    let shown: Vec<String> = dirs.iter().map(|d| format!("`{}`", d.display())).collect();
+    let shown = |v: &[PathBuf]| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.iter().map(|d| format!("`{}`", d.display())).collect::<Vec<_>>().join(", ")
+        }
+    };
     evidence.push(msg(
-        format!(
-            "Beobachtete Verzeichnisse: {} ({} Dateien)",
-            if shown.is_empty() { "—".into() } else { shown.join(", ") },
-            before.len()
-        ),
-        format!(
-            "Watched directories: {} ({} files)",
-            if shown.is_empty() { "—".into() } else { shown.join(", ") },
-            before.len()
-        ),
+        format!("Beobachtete Verzeichnisse: {} ({} Dateien)", shown(f.dirs), f.before.len()),
+        format!("Watched directories: {} ({} files)", shown(f.dirs), f.before.len()),
     ));
-    let mut status = Status::Pass;
-    let mut reasons = Vec::new();
-    for c in before.changes(after) {
+    let mut fail_reasons = Vec::new();
+    for c in f.before.changes(f.after) {
         let p = c.path.display();
         match c.kind {
-            ChangeKind::New => {
-                status = Status::Fail;
-                reasons.push(msg(format!("neue Datei `{p}`"), format!("new file `{p}`")));
-            }
-            ChangeKind::Modified if c.contains_any(canaries) => {
-                status = Status::Fail;
-                reasons.push(msg(
-                    format!("`{p}` enthält jetzt Raum-, Anzeigenamen oder Chattext der Sitzung"),
-                    format!("`{p}` now contains the session's room name, display names or chat text"),
-                ));
-            }
+            ChangeKind::New => fail_reasons.push(msg(format!("neue Datei `{p}`"), format!("new file `{p}`"))),
+            ChangeKind::Modified if c.contains_any(f.canaries) => fail_reasons.push(msg(
+                format!("`{p}` enthält jetzt Raum-, Anzeigenamen oder Chattext der Sitzung"),
+                format!("`{p}` now contains the session's room name, display names or chat text"),
+            )),
             ChangeKind::Modified => evidence.push(msg(
                 format!("`{p}` wurde verändert (ohne Daten der Sitzung, z. B. eine unabhängige Protokollzeile)"),
                 format!("`{p}` changed (without data of the session, e.g. an unrelated log line)"),
@@ -1129,64 +1181,82 @@ fn disk_verdict(
             ChangeKind::Removed => evidence.push(msg(format!("`{p}` wurde entfernt"), format!("`{p}` was removed"))),
         }
     }
-    let attempts = windows.len();
-    match pid {
+    for hit in &f.search.hits {
+        let p = hit.display();
+        fail_reasons.push(msg(
+            format!(
+                "`{p}` wurde während der Sitzung geändert und enthält Raum-, Anzeigenamen oder Chattext der Sitzung"
+            ),
+            format!(
+                "`{p}` was changed during the session and contains the session's room name, display names or chat text"
+            ),
+        ));
+    }
+    evidence.push(msg(
+        format!(
+            "Nach Raumname, Anzeigenamen und Chattext durchsucht: seit Beginn geänderte Dateien in {} ({} Einträge{})",
+            shown(f.scratch),
+            f.search.visited,
+            if f.search.truncated { ", Suche an der Grenze abgebrochen" } else { "" }
+        ),
+        format!(
+            "Searched for the room name, display names and chat text: files changed since the start in {} ({} entries{})",
+            shown(f.scratch),
+            f.search.visited,
+            if f.search.truncated { ", search stopped at its limit" } else { "" }
+        ),
+    ));
+    let mut warn_reason = None;
+    match f.pid {
         None => evidence.push(msg(
             "Der Serverprozess ist für das Audit nicht sichtbar (anderer Benutzer); der Schreibzähler wurde nicht gelesen. Führen Sie das Audit als Benutzer des Servers oder als root aus.",
             "The server process is not visible to the audit (another user); its write counter was not read. Run the audit as the server's user or as root.",
         )),
         Some(pid) => {
-            for (i, w) in windows.iter().enumerate() {
-                let line = match w {
+            for (i, w) in f.windows.iter().enumerate() {
+                evidence.push(match w {
                     Some((b, d, a)) => msg(
-                        format!("Sitzung {}: Prozess {pid} schrieb {b} Byte in {} ms davor, {d} Byte während der Sitzung, {a} Byte in {} ms danach", i + 1, IDLE.as_millis(), IDLE.as_millis()),
-                        format!("Session {}: process {pid} wrote {b} bytes in {} ms before, {d} bytes during the session, {a} bytes in {} ms after", i + 1, IDLE.as_millis(), IDLE.as_millis()),
+                        format!("Sitzung {}: die Threads von Prozess {pid} schrieben {b} Byte in {} ms davor, {d} Byte während der Sitzung, {a} Byte in {} ms danach", i + 1, IDLE.as_millis(), IDLE.as_millis()),
+                        format!("Session {}: the threads of process {pid} wrote {b} bytes in {} ms before, {d} bytes during the session, {a} bytes in {} ms after", i + 1, IDLE.as_millis(), IDLE.as_millis()),
                     ),
                     None => msg(format!("Sitzung {}: Schreibzähler nicht lesbar", i + 1), format!("Session {}: write counter not readable", i + 1)),
-                };
-                evidence.push(line);
+                });
             }
-            let clean = windows.iter().any(|w| w.is_some_and(|(_, d, _)| d == 0));
-            let attributed = windows.iter().filter(|w| w.is_some_and(|(b, d, a)| d > 0 && b == 0 && a == 0)).count();
-            if clean {
-                // The session ran without a single byte written.
-            } else if attributed >= 2 {
-                status = Status::Fail;
-                reasons.push(msg(
-                    format!("der Serverprozess schrieb in {attributed} Sitzungen während der Sitzung auf den Datenträger, davor und danach nicht"),
-                    format!("the server process wrote to storage during {attributed} sessions, and not before or after them"),
-                ));
-            } else if status == Status::Pass {
-                status = Status::Warn;
-                reasons.push(msg(
-                    format!("der Schreibzähler ist nicht eindeutig: der Prozess schrieb auch außerhalb der {attempts} Sitzungen"),
-                    format!("the write counter is inconclusive: the process also wrote outside the {attempts} sessions"),
+            let clean = f.windows.iter().any(|w| w.is_some_and(|(_, d, _)| d == 0));
+            if !clean && f.windows.iter().any(Option::is_some) {
+                warn_reason = Some(msg(
+                    format!("der Serverprozess schrieb während jeder der {} Sitzungen auf Datenträger, ohne dass sich feststellen ließ, wohin; prüfen Sie, was der Prozess schreibt (z. B. mit `strace -f -e trace=write,openat -p {pid}`)", f.windows.len()),
+                    format!("the server process wrote to storage during each of the {} sessions, and where could not be determined; check what the process writes (e.g. with `strace -f -e trace=write,openat -p {pid}`)", f.windows.len()),
                 ));
             }
         }
     }
     evidence.push(msg(
-        "Grenzen: Der Schreibzähler (`/proc/PID/task/*/io`, `write_bytes`) erfasst alles, was die Threads des Serverprozesses auf Datenträger schreiben, auch Protokolle; nicht erfasst werden Schreibvorgänge in den Arbeitsspeicher (tmpfs), von Kindprozessen (Kabine startet keine) und von Threads, die während der Messung enden. Die Verzeichnisbeobachtung erfasst nur die genannten Verzeichnisse. Die Audit-Sitzung überträgt keine Medien.",
-        "Limits: the write counter (`/proc/PID/task/*/io`, `write_bytes`) covers everything the server process's threads write to storage, logs included; not covered are writes to memory (tmpfs), by child processes (Kabine starts none) and by threads that end during the measurement. Directory watching covers the directories named only. The audit's session carries no media.",
+        "Grenzen: Der Schreibzähler (`/proc/PID/task/*/io`, `write_bytes`) erfasst alles, was die Threads des Serverprozesses auf Datenträger schreiben, auch Protokolle; nicht erfasst werden Schreibvorgänge in den Arbeitsspeicher (tmpfs), von Kindprozessen (Kabine startet keine) und von Threads, die während der Messung enden. Die Suche nach Daten der Sitzung erfasst nur die genannten Verzeichnisse und nur unverschlüsselt geschriebene Daten. Die Audit-Sitzung überträgt keine Medien.",
+        "Limits: the write counter (`/proc/PID/task/*/io`, `write_bytes`) covers everything the server process's threads write to storage, logs included; not covered are writes to memory (tmpfs), by child processes (Kabine starts none) and by threads that end during the measurement. The search for the session's data covers the directories named only, and only data written unencrypted. The audit's session carries no media.",
     ));
     let list = |v: &[Msg], de: bool| {
         v.iter().map(|m| if de { m.de.clone() } else { m.en.clone() }).collect::<Vec<_>>().join("; ")
     };
-    let summary = match status {
-        Status::Pass => msg(
-            "Während Räume betreten, genutzt und verlassen wurden, schrieb der Server nichts auf den Datenträger.",
-            "While rooms were joined, used and left, the server wrote nothing to disk.",
-        ),
-        Status::Warn => msg(
-            format!("Keine Änderung in den beobachteten Verzeichnissen, aber {}.", list(&reasons, true)),
-            format!("No change in the watched directories, but {}.", list(&reasons, false)),
-        ),
-        _ => msg(
-            format!("Während der Sitzung wurde geschrieben: {}.", list(&reasons, true)),
-            format!("Data was written during the session: {}.", list(&reasons, false)),
-        ),
-    };
-    Outcome::new(status, summary).with_all(evidence)
+    if !fail_reasons.is_empty() {
+        return Outcome::fail(msg(
+            format!("Während der Sitzung wurden Daten gespeichert: {}.", list(&fail_reasons, true)),
+            format!("Data was stored during the session: {}.", list(&fail_reasons, false)),
+        ))
+        .with_all(evidence);
+    }
+    if let Some(w) = warn_reason {
+        return Outcome::warn(msg(
+            format!("Keine Daten der Sitzung gefunden, aber {}.", w.de),
+            format!("No data of the session found, but {}.", w.en),
+        ))
+        .with_all(evidence);
+    }
+    Outcome::pass(msg(
+        "Während Räume betreten, genutzt und verlassen wurden, schrieb der Server nichts auf den Datenträger.",
+        "While rooms were joined, used and left, the server wrote nothing to disk.",
+    ))
+    .with_all(evidence)
 }
 
 /// Fetches the start page, a room page and every same-origin file they

@@ -153,7 +153,7 @@ pub async fn get(target: &Target, path: &str) -> Result<Response, String> {
 }
 
 /// A WebSocket connection to `/ws`, as a browser on `origin` would open it.
-pub type Socket = tokio_tungstenite_audit::WebSocketStream<TlsStream<TcpStream>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<TlsStream<TcpStream>>;
 
 /// Why a WebSocket handshake did not succeed.
 #[derive(Debug)]
@@ -166,7 +166,7 @@ pub enum WsError {
 
 /// Opens `wss://target/ws` sending `Origin: origin` (no Origin header if `None`).
 pub async fn ws_connect(target: &Target, origin: Option<&str>) -> Result<Socket, WsError> {
-    use tokio_tungstenite_audit::tungstenite::{self, client::IntoClientRequest};
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
     let mut request =
         format!("wss://{}/ws", target.authority).into_client_request().map_err(|e| WsError::Other(e.to_string()))?;
     if let Some(o) = origin {
@@ -179,7 +179,7 @@ pub async fn ws_connect(target: &Target, origin: Option<&str>) -> Result<Socket,
     }
     let attempt = async {
         let tls = connect(target).await.map_err(WsError::Other)?;
-        match tokio_tungstenite_audit::client_async(request, tls).await {
+        match tokio_tungstenite::client_async(request, tls).await {
             Ok((socket, _)) => Ok(socket),
             Err(tungstenite::Error::Http(response)) => Err(WsError::Refused(response.status().as_u16())),
             Err(e) => Err(WsError::Other(e.to_string())),

@@ -205,6 +205,78 @@ impl Change {
     }
 }
 
+/// Where a server process could write besides its configured directories:
+/// its working directory and its temporary directories, seen through its
+/// own mount namespace (`/proc/PID/root`, so a systemd `PrivateTmp=` is
+/// looked into, not past).
+pub fn scratch_dirs(pid: Option<u32>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    match pid {
+        Some(pid) => {
+            if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) {
+                if cwd != Path::new("/") {
+                    out.push(PathBuf::from(format!("/proc/{pid}/cwd")));
+                }
+            }
+            for d in ["tmp", "var/tmp", "dev/shm"] {
+                out.push(PathBuf::from(format!("/proc/{pid}/root/{d}")));
+            }
+        }
+        None => out.extend(["/tmp", "/var/tmp", "/dev/shm"].map(PathBuf::from)),
+    }
+    out
+}
+
+/// The result of [`find_recent`].
+#[derive(Debug, Default)]
+pub struct Search {
+    /// Directory entries looked at.
+    pub visited: usize,
+    /// The walk stopped at its limit.
+    pub truncated: bool,
+    /// Files changed since the start that contain a needle.
+    pub hits: Vec<PathBuf>,
+}
+
+/// At most this many directory entries are looked at per search.
+const SEARCH_LIMIT: usize = 50_000;
+/// Larger files are not read.
+const SEARCH_MAX_FILE: u64 = 16 * 1024 * 1024;
+
+/// Files under `roots` (4 levels deep) modified at or after `since` that
+/// contain one of `needles`.
+pub fn find_recent(roots: &[PathBuf], since: SystemTime, needles: &[String]) -> Search {
+    let mut s = Search::default();
+    for r in roots {
+        walk_recent(r, 0, since, needles, &mut s);
+    }
+    s
+}
+
+fn walk_recent(dir: &Path, depth: usize, since: SystemTime, needles: &[String], s: &mut Search) {
+    if depth > 4 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if s.visited >= SEARCH_LIMIT {
+            s.truncated = true;
+            return;
+        }
+        s.visited += 1;
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.is_dir() {
+            walk_recent(&e.path(), depth + 1, since, needles, s);
+        } else if meta.is_file()
+            && meta.len() <= SEARCH_MAX_FILE
+            && meta.modified().is_ok_and(|m| m >= since)
+            && (Change { path: e.path(), kind: ChangeKind::New, from: 0 }).contains_any(needles)
+        {
+            s.hits.push(e.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +326,18 @@ mod tests {
         let grown = changes.iter().find(|c| c.kind == ChangeKind::Modified).expect("modified");
         assert!(grown.contains_any(&["room-canary".to_string()]));
         assert!(!grown.contains_any(&["one".to_string()]), "only the new part is searched");
+        let since = SystemTime::now() - std::time::Duration::from_secs(5);
+        let found = find_recent(std::slice::from_ref(&dir), since, &["room-canary".to_string()]);
+        assert_eq!(found.hits, [dir.join("a.log")]);
+        assert!(
+            find_recent(
+                std::slice::from_ref(&dir),
+                SystemTime::now() + std::time::Duration::from_secs(60),
+                &["room-canary".to_string()]
+            )
+            .hits
+            .is_empty()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

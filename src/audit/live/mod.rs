@@ -163,6 +163,7 @@ impl<'a> Ctx<'a> {
             LiveCheck::SecurityHeaders => self.security_headers().await,
             LiveCheck::NoVersionHeader => self.no_version_header().await,
             LiveCheck::ClientNoThirdParty => self.client_no_third_party().await,
+            LiveCheck::NoCookies => self.no_cookies().await,
             LiveCheck::WsForeignOrigin => self.ws_foreign_origin().await,
             LiveCheck::RoomLifecycle => self.room_lifecycle().await,
             LiveCheck::RoomNoDiskWrites => self.room_no_disk_writes().await,
@@ -193,7 +194,12 @@ impl<'a> Ctx<'a> {
         if self.loaded.config.log.target == LogTarget::File {
             dirs.push(self.loaded.config.log.directory.clone());
         }
-        if let Some(dir) = self.loaded.path.as_deref().and_then(|p| p.parent()) {
+        let store = self.loaded.resolve_path(&self.loaded.config.access.users_file);
+        if let Some(dir) = store.parent().filter(|d| d.is_dir() && !dirs.iter().any(|x| x == d)) {
+            dirs.push(dir.to_path_buf());
+        }
+        if let Some(dir) = self.loaded.path.as_deref().and_then(|p| p.parent()).filter(|d| !dirs.iter().any(|x| x == d))
+        {
             if !dir.as_os_str().is_empty() && dir != std::path::Path::new("/") {
                 dirs.push(dir.to_path_buf());
             }

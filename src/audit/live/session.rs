@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
-use tokio_tungstenite_audit::tungstenite::Message;
+use tokio_tungstenite::tungstenite::Message;
 
 use super::Target;
 use super::http::{self, Socket, WsError};
@@ -199,8 +199,8 @@ async fn steps(target: &Target, room: &str, names: [&str; 3], chat: &str, s: &mu
     );
     let first = participant_ids(&a.welcome);
     s.steps.push(msg(
-        format!("Teilnehmerin A trat dem neuen Raum bei; der Raum war leer ({} andere Teilnehmende).", first.len()),
-        format!("Participant A joined the new room; it was empty ({} other participants).", first.len()),
+        format!("Person A trat dem neuen Raum bei; der Raum war leer ({} andere Teilnehmende).", first.len()),
+        format!("Person A joined the new room; it was empty ({} other participants).", first.len()),
     ));
     if !first.is_empty() {
         s.problems.push(msg(
@@ -212,8 +212,8 @@ async fn steps(target: &Target, room: &str, names: [&str; 3], chat: &str, s: &mu
     let mut b = join(target, room, names[1]).await?;
     let sees_a = participant_ids(&b.welcome).contains(&a.id);
     s.steps.push(msg(
-        format!("Teilnehmer B trat bei und sah A in der Teilnehmerliste: {}.", if sees_a { "ja" } else { "nein" }),
-        format!("Participant B joined and saw A in the participant list: {}.", if sees_a { "yes" } else { "no" }),
+        format!("Person B trat bei und sah A in der Teilnehmerliste: {}.", if sees_a { "ja" } else { "nein" }),
+        format!("Person B joined and saw A in the participant list: {}.", if sees_a { "yes" } else { "no" }),
     ));
     if !sees_a {
         s.problems.push(msg(
@@ -266,12 +266,12 @@ async fn steps(target: &Target, room: &str, names: [&str; 3], chat: &str, s: &mu
     let old_chat = later.iter().any(|m| m["type"] == "chat");
     s.steps.push(msg(
         format!(
-            "Teilnehmerin C trat demselben Raumnamen bei: {} Teilnehmende vorgefunden, frühere Chatnachrichten erhalten: {}.",
+            "Person C trat demselben Raumnamen bei: {} Teilnehmende vorgefunden, frühere Chatnachrichten erhalten: {}.",
             left_over.len(),
             if old_chat { "ja" } else { "nein" }
         ),
         format!(
-            "Participant C joined the same room name: found {} participants, received earlier chat messages: {}.",
+            "Person C joined the same room name: found {} participants, received earlier chat messages: {}.",
             left_over.len(),
             if old_chat { "yes" } else { "no" }
         ),
@@ -284,7 +284,7 @@ async fn steps(target: &Target, room: &str, names: [&str; 3], chat: &str, s: &mu
     }
     if old_chat {
         s.problems.push(msg(
-            "Eine Chatnachricht aus der früheren Sitzung wurde an die neue Teilnehmerin ausgeliefert.",
+            "Eine Chatnachricht aus der früheren Sitzung wurde an die neu hinzugekommene Person ausgeliefert.",
             "A chat message from the earlier session was delivered to the newcomer.",
         ));
     }

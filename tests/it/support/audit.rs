@@ -53,9 +53,26 @@ pub async fn serve_with(router: Router, certs: CertStore) -> Served {
     Served { addr, token, task }
 }
 
-/// Kabine's own router for the test config.
+/// Kabine's own router for the test config, with signalling that reaches no
+/// room actor: tests put the test-only endpoint of [`with_fake`] in front.
 pub fn kabine_router() -> Router {
-    kabine::http::app(kabine::http::AppState { config: Arc::new(super::test_config()) })
+    let mut loaded = kabine::config::LoadedConfig::demo();
+    loaded.config = super::test_config();
+    loaded.config.access.users_file = PathBuf::from("/nonexistent/kabine-audit-test/users");
+    let auth = Arc::new(kabine::auth::Auth::new(&loaded).expect("auth"));
+    let (actor, _) = mpsc::channel(1);
+    let signal = kabine::signal::Signalling::new(
+        actor,
+        kabine::signal::Timings::default(),
+        tokio_util::task::TaskTracker::new(),
+        CancellationToken::new(),
+    );
+    kabine::http::app(kabine::http::AppState { config: Arc::new(loaded.config), auth, signal })
+}
+
+/// The test-only signalling endpoint on `/ws`, everything else answered by `inner`.
+pub fn with_fake(fake: Fake, inner: Router) -> Router {
+    fake_ws(fake).fallback_service(inner)
 }
 
 /// Writes a config file (mode 0600) into `dir`.

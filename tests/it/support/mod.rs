@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod pii;
+pub mod slapd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -204,4 +205,168 @@ pub async fn wait_for_tcp(addr: SocketAddr) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("nothing listens on port {} after 5 s", addr.port());
+}
+
+/// POSTs JSON as the browser client on the server's own origin does
+/// (`Origin` set), with the session cookie `cookie` (`NAME=VALUE`) if given.
+pub async fn post_json(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: serde_json::Value,
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let mut req = client.post(format!("{base}{path}")).header("origin", base).json(&body);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    req.send().await.expect("request")
+}
+
+/// `POST /api/login`.
+pub async fn login(client: &reqwest::Client, base: &str, username: &str, password: &str) -> reqwest::Response {
+    post_json(client, base, "/api/login", serde_json::json!({ "username": username, "password": password }), None).await
+}
+
+/// `GET /api/session` as JSON.
+pub async fn session(client: &reqwest::Client, base: &str, cookie: Option<&str>) -> serde_json::Value {
+    let mut req = client.get(format!("{base}/api/session"));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.expect("request");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    r.json().await.expect("JSON")
+}
+
+/// `NAME=VALUE` of the session cookie a response sets.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-kabine_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+}
+
+/// Adds a local user with the `kabine` binary, the password on stdin.
+pub fn add_user(config: &std::path::Path, name: &str, password: &str) -> std::process::Output {
+    kabine_with_stdin(&["user", "add", name, "--config", config.to_str().expect("utf-8 path")], password)
+}
+
+/// Runs `kabine ARGS` with `input` and a newline on stdin.
+pub fn kabine_with_stdin(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(kabine_bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kabine runs");
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    // kabine may refuse (and exit) before it reads: a closed pipe is fine.
+    let _ = stdin.write_all(input.as_bytes()).and_then(|_| stdin.write_all(b"\n"));
+    drop(stdin);
+    child.wait_with_output().expect("kabine finishes")
+}
+
+/// A synthetic participant of `room` on `server`, publishing audio and
+/// simulcast video.
+pub fn peer(server: &RunningServer, room: &str, name: &str) -> kabine::loadgen::PeerConfig {
+    kabine::loadgen::PeerConfig::new(kabine::http::reachable(server.https_addr()), insecure_tls(), room, name)
+}
+
+/// Starts a server with shortened signalling keep-alive timings.
+pub async fn start_with_timings(config: Config, timings: kabine::signal::Timings) -> RunningServer {
+    let mut loaded = LoadedConfig::demo();
+    loaded.config = config;
+    kabine::server::start_with(loaded, Policy::strict(), kabine::server::StartOptions { timings })
+        .await
+        .expect("test server starts")
+}
+
+/// Waits until `done` holds, polling every 50 ms; false after `timeout`.
+pub async fn eventually(timeout: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A raw signalling client.
+pub type WsClient = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The origin of the test server's pages.
+pub fn own_origin(server: &RunningServer) -> String {
+    base_url(server)
+}
+
+/// Opens `wss://…/ws` with the given `Origin` (none if `None`).
+pub async fn ws_connect(
+    server: &RunningServer,
+    origin: Option<&str>,
+) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("wss://{}/ws", kabine::http::reachable(server.https_addr()));
+    let mut request = url.into_client_request()?;
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().expect("valid header"));
+    }
+    let connector = tokio_tungstenite::Connector::Rustls(insecure_tls());
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)).await?;
+    Ok(ws)
+}
+
+/// Sends one text frame.
+pub async fn ws_send(ws: &mut WsClient, text: &str) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
+}
+
+/// The next server message (skipping pings), or `None` when the connection
+/// closed or nothing came within 5 s.
+pub async fn ws_next(ws: &mut WsClient) -> Option<kabine::signal::protocol::ServerMsg> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.ok()??.ok()?;
+        match msg {
+            Message::Text(t) => return Some(serde_json::from_str(t.as_str()).expect("server sends valid messages")),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// The close code the server ends the connection with (skipping other
+/// frames), within 5 s.
+pub async fn ws_close_code(ws: &mut WsClient) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.ok()??;
+        match msg {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Connects and joins `room` as `name`; returns the client and its id.
+pub async fn ws_join(server: &RunningServer, room: &str, name: &str) -> (WsClient, String) {
+    let mut ws = ws_connect(server, Some(&own_origin(server))).await.expect("connects");
+    ws_send(&mut ws, &format!(r#"{{"type":"hello","version":1,"room":"{room}","display_name":"{name}"}}"#)).await;
+    match ws_next(&mut ws).await {
+        Some(kabine::signal::protocol::ServerMsg::Welcome { you, .. }) => (ws, you.id),
+        other => panic!("expected welcome, got {other:?}"),
+    }
 }

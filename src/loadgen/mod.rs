@@ -1,0 +1,10 @@
+//! Load generation: synthetic participants that join rooms the way a
+//! browser does (signalling over WebSocket, two str0m peer connections)
+//! and publish synthetic media. Used by the integration tests, and the base
+//! of the benchmark load generator.
+//!
+//! - [`peer`]: one synthetic WebRTC participant.
+
+pub mod peer;
+
+pub use peer::{PeerConfig, PeerReport, SyntheticPeer, TrackStats};

@@ -1,0 +1,48 @@
+//! The vocabulary between rooms and the media server: what a room asks of
+//! the SFU ([`MediaCommand`]) and what the SFU reports back ([`MediaEvent`]).
+//!
+//! These types live with the rooms so that imports point one way: the SFU
+//! knows rooms' identifiers, rooms know nothing about WebRTC.
+
+use crate::signal::protocol::{ParticipantId, PublishedTrack, Quality, SubscribedTrack, VideoSize};
+
+use super::{RoomKey, SessionId};
+
+/// What the room logic asks of the media server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaCommand {
+    /// A participant joined `room`: prepare their media session. `participant`
+    /// is the public id used in the `tracks` lists of subscribe offers.
+    Join { session: SessionId, room: RoomKey, participant: ParticipantId },
+    /// The participant moves to another room (breakout rooms): their
+    /// tracks are forwarded to the members of `room` from now on.
+    Move { session: SessionId, room: RoomKey },
+    /// The participant left: drop their media session.
+    Leave { session: SessionId },
+    /// SDP offer of the participant's publish connection.
+    PublishOffer { session: SessionId, sdp: String, tracks: Vec<PublishedTrack> },
+    /// SDP answer to the last subscribe offer the SFU made.
+    SubscribeAnswer { session: SessionId, sdp: String },
+    /// Rendered sizes of remote videos, by public participant id.
+    VideoSizes { session: SessionId, sizes: Vec<VideoSize> },
+    /// The server is stopping: close every media session and finish.
+    Shutdown,
+}
+
+/// What the media server reports to the room logic. Sent with `try_send`:
+/// media never waits for signalling.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaEvent {
+    /// Answer to a publish offer.
+    PublishAnswer { session: SessionId, sdp: String },
+    /// A new offer for the participant's subscribe connection.
+    SubscribeOffer { session: SessionId, sdp: String, tracks: Vec<SubscribedTrack> },
+    /// An SDP (offer or answer) the SFU could not use; nothing changed.
+    SdpRefused { session: SessionId, reason: String },
+    /// The active speaker of a room changed (`None`: silence).
+    ActiveSpeaker { room: RoomKey, session: Option<SessionId> },
+    /// Measured connection quality of a participant's media changed.
+    Quality { session: SessionId, quality: Quality },
+    /// The participant's media failed beyond repair; the session ends.
+    Failed { session: SessionId },
+}

@@ -1,0 +1,562 @@
+//! Rooms: who is in which room, what each participant shows, chat, and the
+//! rules for joining and leaving.
+//!
+//! Sans-IO: [`Rooms::handle`] takes the time and one [`Input`] and returns
+//! [`Effect`]s (messages to send, sessions to close, commands for the media
+//! server). It never reads a clock, touches a socket or spawns a task; the
+//! room actor in `crate::signal::actor` does that around it.
+//!
+//! Privacy: rooms exist only here, in memory. A room is created by its first
+//! join and destroyed when its last participant leaves; its name and every
+//! participant's display name are zeroized then. Chat is relayed, never
+//! stored. Nothing here lists rooms, and joining a room that exists looks
+//! exactly like creating one.
+//!
+//! Extension points: a session ([`SessionId`]) is a connection; it becomes a
+//! participant of a room by [`Rooms::admit`]-ing a [`Member`] and stops being
+//! one by [`Rooms::remove_member`]. Lobby, roles and breakout rooms build on
+//! those two steps instead of on `hello`/`leave`.
+
+pub mod media;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::signal::protocol::{
+    ByeReason, ClientMsg, ErrorCode, IceServerInfo, MAX_CHAT_CHARS, MAX_NAME_CHARS, PROTOCOL_VERSION, Participant,
+    ParticipantId, Quality, ServerMsg,
+};
+
+pub use media::{MediaCommand, MediaEvent};
+
+/// One signalling connection. Assigned by the actor, unique for the life of
+/// the server, never shown to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// A room's internal handle. Rooms are found by name only on join; everything
+/// else (the media server included) knows a room by this key, never by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomKey(pub u64);
+
+/// Limits and settings the room logic needs, taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `rooms.max_participants`
+    pub max_participants: u32,
+    /// `rooms.max_rooms`
+    pub max_rooms: u32,
+    /// `client.require_display_name`
+    pub require_display_name: bool,
+    /// `media.last_n`, passed on to clients in `welcome`.
+    pub last_n: u32,
+    /// `media.ice_servers`, passed on to clients in `welcome`.
+    pub ice_servers: Vec<IceServerInfo>,
+    /// Chat messages a participant may send in a burst.
+    pub chat_burst: u32,
+    /// Chat messages a participant may send per second, sustained.
+    pub chat_per_second: f64,
+}
+
+impl Settings {
+    /// Settings from a whole configuration.
+    pub fn from_config(config: &crate::config::Config) -> Settings {
+        Settings {
+            max_participants: config.rooms.max_participants,
+            max_rooms: config.rooms.max_rooms,
+            require_display_name: config.client.require_display_name,
+            last_n: config.media.last_n,
+            ice_servers: config
+                .media
+                .ice_servers
+                .iter()
+                .map(|s| IceServerInfo {
+                    urls: s.urls.clone(),
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                })
+                .collect(),
+            chat_burst: 5,
+            chat_per_second: 1.0,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from_config(&crate::config::Config::default())
+    }
+}
+
+/// The time, as the room logic sees it: a monotonic instant for rate limits
+/// and the wall clock (ms since the Unix epoch) for chat timestamps.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub now: Instant,
+    pub unix_ms: u64,
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A connection opened. `participant` is the random public id it will
+    /// have if it joins.
+    Connected { session: SessionId, participant: ParticipantId },
+    /// A well-formed message from a connection.
+    Message { session: SessionId, msg: ClientMsg },
+    /// The connection closed or failed.
+    Disconnected { session: SessionId },
+    /// A report from the media server.
+    Media(MediaEvent),
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send `msg` on the session's connection.
+    Send { to: SessionId, msg: ServerMsg },
+    /// Close the session's connection once what was sent before is out.
+    Close { session: SessionId },
+    /// A command for the media server.
+    Media(MediaCommand),
+}
+
+/// A participant of a room.
+#[derive(Debug)]
+pub struct Member {
+    pub session: SessionId,
+    pub id: ParticipantId,
+    pub display_name: Zeroizing<String>,
+    pub mic: bool,
+    pub camera: bool,
+    pub screen: bool,
+    pub hand: bool,
+    pub quality: Quality,
+    chat: TokenBucket,
+}
+
+impl Member {
+    fn public(&self) -> Participant {
+        Participant {
+            id: self.id.clone(),
+            display_name: self.display_name.to_string(),
+            mic: self.mic,
+            camera: self.camera,
+            screen: self.screen,
+            hand: self.hand,
+            quality: self.quality,
+        }
+    }
+}
+
+/// A room: its name and its members, in the order they came in.
+struct Room {
+    name: Zeroizing<String>,
+    members: BTreeMap<SessionId, Member>,
+    speaker: Option<SessionId>,
+}
+
+/// Where a connection stands.
+#[derive(Debug)]
+struct Session {
+    participant: ParticipantId,
+    room: Option<RoomKey>,
+}
+
+/// Every room and session of the server.
+pub struct Rooms {
+    settings: Settings,
+    sessions: HashMap<SessionId, Session>,
+    rooms: HashMap<RoomKey, Room>,
+    by_name: HashMap<String, RoomKey>,
+    next_room: u64,
+    closing: bool,
+}
+
+impl Rooms {
+    pub fn new(settings: Settings) -> Rooms {
+        Rooms {
+            settings,
+            sessions: HashMap::new(),
+            rooms: HashMap::new(),
+            by_name: HashMap::new(),
+            next_room: 1,
+            closing: false,
+        }
+    }
+
+    /// Rooms open now.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Participants in all rooms.
+    pub fn participant_count(&self) -> usize {
+        self.rooms.values().map(|r| r.members.len()).sum()
+    }
+
+    /// Open connections, joined or not.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Handles one input and appends what to do to `out`.
+    pub fn handle(&mut self, clock: Clock, input: Input, out: &mut Vec<Effect>) {
+        match input {
+            Input::Connected { session, participant } => {
+                if self.closing {
+                    out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::ServerShutdown } });
+                    out.push(Effect::Close { session });
+                    return;
+                }
+                self.sessions.insert(session, Session { participant, room: None });
+            }
+            Input::Message { session, msg } => self.on_message(clock, session, msg, out),
+            Input::Disconnected { session } => {
+                if let Some(Session { room: Some(room), .. }) = self.sessions.remove(&session) {
+                    self.remove_member(room, session, out);
+                    out.push(Effect::Media(MediaCommand::Leave { session }));
+                }
+            }
+            Input::Media(event) => self.on_media(event, out),
+            Input::Shutdown => self.shutdown(out),
+        }
+    }
+
+    fn on_message(&mut self, clock: Clock, session: SessionId, msg: ClientMsg, out: &mut Vec<Effect>) {
+        let Some(s) = self.sessions.get(&session) else {
+            return;
+        };
+        let room = s.room;
+        match (msg, room) {
+            (ClientMsg::Hello { version, room: name, display_name }, None) => {
+                self.hello(clock, session, version, name, display_name, out)
+            }
+            (ClientMsg::Hello { .. }, Some(_)) => error(out, session, ErrorCode::NotJoined, "already joined"),
+            (_, None) => error(out, session, ErrorCode::NotJoined, "send hello first"),
+            (ClientMsg::Leave {}, Some(room)) => {
+                self.remove_member(room, session, out);
+                self.sessions.remove(&session);
+                out.push(Effect::Media(MediaCommand::Leave { session }));
+                out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::Left } });
+                out.push(Effect::Close { session });
+            }
+            (ClientMsg::PublishOffer { sdp, tracks }, Some(_)) => {
+                out.push(Effect::Media(MediaCommand::PublishOffer { session, sdp, tracks }))
+            }
+            (ClientMsg::SubscribeAnswer { sdp }, Some(_)) => {
+                out.push(Effect::Media(MediaCommand::SubscribeAnswer { session, sdp }))
+            }
+            (ClientMsg::VideoSizes { sizes }, Some(_)) => {
+                out.push(Effect::Media(MediaCommand::VideoSizes { session, sizes }))
+            }
+            (ClientMsg::MediaState { mic, camera, screen }, Some(room)) => {
+                self.update_member(room, session, out, |m| {
+                    let changed = (m.mic, m.camera, m.screen) != (mic, camera, screen);
+                    (m.mic, m.camera, m.screen) = (mic, camera, screen);
+                    changed
+                });
+            }
+            (ClientMsg::Hand { raised }, Some(room)) => {
+                self.update_member(room, session, out, |m| std::mem::replace(&mut m.hand, raised) != raised);
+            }
+            (ClientMsg::Chat { mut text }, Some(room)) => {
+                self.chat(clock, room, session, &text, out);
+                text.zeroize();
+            }
+        }
+    }
+
+    fn hello(
+        &mut self,
+        clock: Clock,
+        session: SessionId,
+        version: u32,
+        name: String,
+        display_name: String,
+        out: &mut Vec<Effect>,
+    ) {
+        let name = Zeroizing::new(name);
+        let display_name = Zeroizing::new(display_name);
+        if version != PROTOCOL_VERSION {
+            return error(out, session, ErrorCode::UnsupportedVersion, "this server speaks protocol version 1");
+        }
+        if !crate::room_name_is_valid(&name) {
+            return error(out, session, ErrorCode::BadRoomName, "room names are 1-64 letters, digits, '-', '_', '.'");
+        }
+        let Some(display_name) = self.check_display_name(&display_name) else {
+            return error(out, session, ErrorCode::BadDisplayName, "display name missing, too long or not printable");
+        };
+        // Room names are compared case-insensitively: /Team and /team are one room.
+        let key_name = Zeroizing::new(name.to_lowercase());
+        let room = match self.by_name.get(key_name.as_str()) {
+            Some(&key) => {
+                let members = self.rooms.get(&key).map_or(0, |r| r.members.len());
+                if members >= self.settings.max_participants as usize {
+                    return error(out, session, ErrorCode::RoomFull, "the room has the most participants allowed");
+                }
+                key
+            }
+            None => {
+                if self.rooms.len() >= self.settings.max_rooms as usize {
+                    return error(out, session, ErrorCode::ServerFull, "the server has the most rooms allowed");
+                }
+                let key = RoomKey(self.next_room);
+                self.next_room += 1;
+                self.by_name.insert(key_name.to_string(), key);
+                self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None });
+                key
+            }
+        };
+        let Some(s) = self.sessions.get(&session) else {
+            return;
+        };
+        let member = Member {
+            session,
+            id: s.participant.clone(),
+            display_name,
+            mic: false,
+            camera: false,
+            screen: false,
+            hand: false,
+            quality: Quality::Unknown,
+            chat: TokenBucket::new(self.settings.chat_burst, clock.now),
+        };
+        self.admit(room, member, out);
+    }
+
+    /// Trimmed display name, or `None` if it is not acceptable.
+    fn check_display_name(&self, raw: &str) -> Option<Zeroizing<String>> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        let ok = len <= MAX_NAME_CHARS
+            && (len > 0 || !self.settings.require_display_name)
+            && !name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'));
+        ok.then(|| Zeroizing::new(name.to_string()))
+    }
+
+    /// Makes `member` a participant of `room`: welcomes them, tells the
+    /// others, and prepares their media.
+    pub fn admit(&mut self, room: RoomKey, member: Member, out: &mut Vec<Effect>) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let session = member.session;
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.room = Some(room);
+        }
+        let joined = member.public();
+        for other in r.members.keys() {
+            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantJoined { participant: joined.clone() } });
+        }
+        let participants = r.members.values().map(Member::public).collect();
+        out.push(Effect::Send {
+            to: session,
+            msg: ServerMsg::Welcome {
+                version: PROTOCOL_VERSION,
+                you: joined.clone(),
+                participants,
+                ice_servers: self.settings.ice_servers.clone(),
+                last_n: self.settings.last_n,
+            },
+        });
+        if let Some(speaker) = r.speaker.and_then(|s| r.members.get(&s)) {
+            out.push(Effect::Send { to: session, msg: ServerMsg::ActiveSpeaker { id: Some(speaker.id.clone()) } });
+        }
+        out.push(Effect::Media(MediaCommand::Join { session, room, participant: joined.id }));
+        r.members.insert(session, member);
+    }
+
+    /// Takes a participant out of their room, tells the others, and destroys
+    /// the room if it is now empty. Media is the caller's business.
+    pub fn remove_member(&mut self, key: RoomKey, session: SessionId, out: &mut Vec<Effect>) -> Option<Member> {
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.room = None;
+        }
+        let room = self.rooms.get_mut(&key)?;
+        let member = room.members.remove(&session)?;
+        for other in room.members.keys() {
+            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantLeft { id: member.id.clone() } });
+        }
+        if room.speaker == Some(session) {
+            room.speaker = None;
+        }
+        if room.members.is_empty() {
+            self.destroy_room(key);
+        }
+        Some(member)
+    }
+
+    /// Forgets a room and wipes what it held.
+    fn destroy_room(&mut self, key: RoomKey) {
+        if let Some(mut room) = self.rooms.remove(&key) {
+            if let Some((mut name, _)) = self.by_name.remove_entry(room.name.as_str()) {
+                name.zeroize();
+            }
+            room.members.clear();
+        }
+    }
+
+    fn update_member(
+        &mut self,
+        room: RoomKey,
+        session: SessionId,
+        out: &mut Vec<Effect>,
+        change: impl FnOnce(&mut Member) -> bool,
+    ) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let Some(member) = r.members.get_mut(&session) else {
+            return;
+        };
+        if change(member) {
+            let participant = member.public();
+            for to in r.members.keys() {
+                out.push(Effect::Send {
+                    to: *to,
+                    msg: ServerMsg::ParticipantUpdated { participant: participant.clone() },
+                });
+            }
+        }
+    }
+
+    fn chat(&mut self, clock: Clock, room: RoomKey, session: SessionId, text: &str, out: &mut Vec<Effect>) {
+        let len = text.chars().count();
+        if text.trim().is_empty() || len > MAX_CHAT_CHARS {
+            return error(out, session, ErrorCode::ChatRejected, "chat text must be 1-2000 characters");
+        }
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let Some(member) = r.members.get_mut(&session) else {
+            return;
+        };
+        if !member.chat.take(clock.now, self.settings.chat_burst, self.settings.chat_per_second) {
+            return error(out, session, ErrorCode::ChatRejected, "chat messages sent too fast");
+        }
+        let (from, from_name) = (member.id.clone(), member.display_name.to_string());
+        for to in r.members.keys() {
+            out.push(Effect::Send {
+                to: *to,
+                msg: ServerMsg::Chat {
+                    from: from.clone(),
+                    from_name: from_name.clone(),
+                    text: text.to_string(),
+                    ts: clock.unix_ms,
+                },
+            });
+        }
+    }
+
+    fn on_media(&mut self, event: MediaEvent, out: &mut Vec<Effect>) {
+        match event {
+            MediaEvent::PublishAnswer { session, sdp } => {
+                if self.joined(session) {
+                    out.push(Effect::Send { to: session, msg: ServerMsg::PublishAnswer { sdp } });
+                }
+            }
+            MediaEvent::SubscribeOffer { session, sdp, tracks } => {
+                if self.joined(session) {
+                    out.push(Effect::Send { to: session, msg: ServerMsg::SubscribeOffer { sdp, tracks } });
+                }
+            }
+            MediaEvent::SdpRefused { session, reason } => {
+                if self.joined(session) {
+                    error(out, session, ErrorCode::BadSdp, &reason);
+                }
+            }
+            MediaEvent::ActiveSpeaker { room, session } => {
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return;
+                };
+                let speaker = session.filter(|s| r.members.contains_key(s));
+                if r.speaker == speaker {
+                    return;
+                }
+                r.speaker = speaker;
+                let id = speaker.and_then(|s| r.members.get(&s)).map(|m| m.id.clone());
+                for to in r.members.keys() {
+                    out.push(Effect::Send { to: *to, msg: ServerMsg::ActiveSpeaker { id: id.clone() } });
+                }
+            }
+            MediaEvent::Quality { session, quality } => {
+                if let Some(room) = self.sessions.get(&session).and_then(|s| s.room) {
+                    self.update_member(room, session, out, |m| std::mem::replace(&mut m.quality, quality) != quality);
+                }
+            }
+            MediaEvent::Failed { session } => {
+                if let Some(room) = self.sessions.get(&session).and_then(|s| s.room) {
+                    self.remove_member(room, session, out);
+                    self.sessions.remove(&session);
+                    out.push(Effect::Media(MediaCommand::Leave { session }));
+                    out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::MediaFailed } });
+                    out.push(Effect::Close { session });
+                }
+            }
+        }
+    }
+
+    fn joined(&self, session: SessionId) -> bool {
+        self.sessions.get(&session).is_some_and(|s| s.room.is_some())
+    }
+
+    fn shutdown(&mut self, out: &mut Vec<Effect>) {
+        self.closing = true;
+        let mut sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
+        sessions.sort();
+        for session in sessions {
+            out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::ServerShutdown } });
+            out.push(Effect::Close { session });
+        }
+        self.sessions.clear();
+        let keys: Vec<RoomKey> = self.rooms.keys().copied().collect();
+        for key in keys {
+            self.destroy_room(key);
+        }
+        out.push(Effect::Media(MediaCommand::Shutdown));
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        // Display names are `Zeroizing` and wipe themselves; the name too.
+        self.name.zeroize();
+    }
+}
+
+fn error(out: &mut Vec<Effect>, session: SessionId, code: ErrorCode, message: &str) {
+    out.push(Effect::Send { to: session, msg: ServerMsg::Error { code, message: message.to_string() } });
+}
+
+/// A token bucket: `burst` messages at once, refilled at a steady rate.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket { tokens: f64::from(burst), last: now }
+    }
+
+    fn take(&mut self, now: Instant, burst: u32, per_second: f64) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).min(Duration::from_secs(3600));
+        self.last = now;
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * per_second).min(f64::from(burst));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+//! Which peer connection a datagram on the shared media port belongs to.
+//!
+//! Two map lookups, never a scan over connections:
+//! - a STUN binding request names the connection in its USERNAME attribute
+//!   (`<our ufrag>:<their ufrag>`), so it is looked up by our ufrag;
+//! - everything else (DTLS, SRTP, SRTCP) is looked up by the remote address,
+//!   which the connection's STUN requests taught us.
+//!
+//! An address is learned only after the request passed the short-term
+//! credential check (MESSAGE-INTEGRITY with the connection's ICE password);
+//! the caller does that check with the connection before calling
+//! [`Demux::learn`]. A datagram that fails, or that no connection claims,
+//! leaves no trace here.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::SocketAddr;
+
+use str0m::ice::StunMessage;
+
+/// Most remote addresses remembered per connection (one per candidate pair
+/// the browser tries; older ones are forgotten first).
+pub const MAX_ADDRESSES_PER_CONNECTION: usize = 8;
+
+/// What a datagram carries, by its first byte (RFC 7983).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Stun,
+    Dtls,
+    Rtp,
+    Other,
+}
+
+/// Classifies a datagram by its first byte.
+pub fn classify(data: &[u8]) -> Kind {
+    match data.first() {
+        Some(0..=3) => Kind::Stun,
+        Some(20..=63) => Kind::Dtls,
+        Some(128..=191) => Kind::Rtp,
+        _ => Kind::Other,
+    }
+}
+
+/// The local (our) ufrag of a STUN binding request, if `data` is one.
+pub fn binding_request_ufrag(data: &[u8]) -> Option<&str> {
+    let msg = StunMessage::parse(data).ok()?;
+    if !msg.is_binding_request() {
+        return None;
+    }
+    let username = msg.username()?;
+    username.split_once(':').map(|(local, _)| local)
+}
+
+/// The two lookup tables. `K` identifies a peer connection.
+#[derive(Debug)]
+pub struct Demux<K> {
+    by_ufrag: HashMap<String, K>,
+    by_addr: HashMap<SocketAddr, K>,
+    addrs: HashMap<K, Vec<SocketAddr>>,
+}
+
+impl<K> Default for Demux<K> {
+    fn default() -> Self {
+        Demux { by_ufrag: HashMap::new(), by_addr: HashMap::new(), addrs: HashMap::new() }
+    }
+}
+
+impl<K: Copy + Eq + Hash> Demux<K> {
+    /// Registers a connection's local ufrag. Returns false if the ufrag is
+    /// taken (the caller makes a new one).
+    pub fn register(&mut self, ufrag: &str, key: K) -> bool {
+        if self.by_ufrag.contains_key(ufrag) {
+            return false;
+        }
+        self.by_ufrag.insert(ufrag.to_string(), key);
+        true
+    }
+
+    pub fn by_ufrag(&self, ufrag: &str) -> Option<K> {
+        self.by_ufrag.get(ufrag).copied()
+    }
+
+    pub fn by_addr(&self, addr: &SocketAddr) -> Option<K> {
+        self.by_addr.get(addr).copied()
+    }
+
+    /// Remembers that `addr` belongs to `key` (after a verified request).
+    pub fn learn(&mut self, addr: SocketAddr, key: K) {
+        if self.by_addr.get(&addr) == Some(&key) {
+            return;
+        }
+        if let Some(old) = self.by_addr.insert(addr, key)
+            && let Some(list) = self.addrs.get_mut(&old)
+        {
+            list.retain(|a| *a != addr);
+        }
+        let list = self.addrs.entry(key).or_default();
+        list.push(addr);
+        if list.len() > MAX_ADDRESSES_PER_CONNECTION {
+            let oldest = list.remove(0);
+            self.by_addr.remove(&oldest);
+        }
+    }
+
+    /// Forgets a connection entirely.
+    pub fn forget(&mut self, key: K) {
+        self.by_ufrag.retain(|_, k| *k != key);
+        for addr in self.addrs.remove(&key).unwrap_or_default() {
+            self.by_addr.remove(&addr);
+        }
+    }
+
+    /// Remote addresses known.
+    pub fn address_count(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    /// Connections registered.
+    #[cfg(test)]
+    pub fn connection_count(&self) -> usize {
+        self.by_ufrag.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use str0m::ice::{StunMessage, TransId};
+
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([192, 0, 2, 1], port))
+    }
+
+    #[test]
+    fn first_byte_classifies() {
+        assert_eq!(classify(&[0, 1]), Kind::Stun);
+        assert_eq!(classify(&[22]), Kind::Dtls);
+        assert_eq!(classify(&[0x80]), Kind::Rtp);
+        assert_eq!(classify(&[200]), Kind::Other);
+        assert_eq!(classify(&[]), Kind::Other);
+    }
+
+    #[test]
+    fn binding_requests_name_their_connection() {
+        let msg = StunMessage::binding_request("ours:theirs", TransId::new(), true, 0, 1, false);
+        let mut buf = vec![0u8; 1500];
+        let n = msg.to_bytes(Some(b"password"), &mut buf, |_, _| [0u8; 20]).expect("serialize");
+        assert_eq!(binding_request_ufrag(&buf[..n]), Some("ours"));
+        assert_eq!(binding_request_ufrag(&[0, 1, 0, 0]), None);
+        assert_eq!(binding_request_ufrag(b"\x00\x01\x00\x08garbage-garbage-garbage"), None);
+    }
+
+    #[test]
+    fn addresses_are_bounded_and_forgotten_with_their_connection() {
+        let mut d = Demux::default();
+        assert!(d.register("a", 1));
+        assert!(!d.register("a", 2), "ufrags are unique");
+        assert!(d.register("b", 2));
+        for port in 0..20 {
+            d.learn(addr(port), 1);
+        }
+        assert_eq!(d.address_count(), MAX_ADDRESSES_PER_CONNECTION);
+        assert_eq!(d.by_addr(&addr(19)), Some(1));
+        assert_eq!(d.by_addr(&addr(0)), None, "the oldest went first");
+        // An address moving to another connection leaves the first one.
+        d.learn(addr(19), 2);
+        assert_eq!(d.by_addr(&addr(19)), Some(2));
+        d.forget(1);
+        assert_eq!(d.address_count(), 1);
+        assert_eq!(d.by_ufrag("a"), None);
+        assert_eq!(d.by_ufrag("b"), Some(2));
+        d.forget(2);
+        assert_eq!((d.address_count(), d.connection_count()), (0, 0));
+    }
+}

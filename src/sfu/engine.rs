@@ -1,0 +1,1195 @@
+//! The SFU's state machine: every participant's two peer connections (str0m
+//! `Rtc`s in RTP mode), the forwarding between them, and the demultiplexing
+//! of the one media port.
+//!
+//! Sans-IO like str0m itself: datagrams, commands and time go in through
+//! [`Engine::handle_datagram`], [`Engine::handle_command`] and
+//! [`Engine::handle_timeout`]; datagrams to send and events for the room
+//! actor come out through [`Engine::take_transmits`] and
+//! [`Engine::take_events`]. The task in `super::run` does the I/O.
+//!
+//! Every mutation of an `Rtc` is followed by a full drain of `poll_output`
+//! in one function, [`Engine::drive`]. Events that affect other connections
+//! are queued and handled after the drain, so no two `Rtc`s are borrowed at
+//! once. One connection's error ends that participant's media only.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::config::DtlsCert;
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
+use str0m::stats::PeerStats;
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
+
+use super::demux::{self, Demux};
+use super::keyframes::Throttle;
+use super::layers::{self, LAYERS, RateMeter, Want};
+use super::rewrite::{Decision, InPacket, Rewriter};
+use super::sdp;
+use super::speaker::{self, SpeakerDetector};
+use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
+use crate::signal::protocol::{PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
+use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
+
+/// Bandwidth estimate a subscriber starts with.
+const INITIAL_BWE: Bitrate = Bitrate::kbps(1_500);
+/// How often forwarding decisions are revisited without a trigger.
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// How often layers are reallocated from measured rates.
+const REALLOCATE: Duration = Duration::from_millis(1000);
+/// How often str0m reports statistics (connection quality).
+const STATS_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a connection may stay ICE-disconnected (a network change, a
+/// laptop lid) before the participant's media counts as failed.
+const RECONNECT_GRACE: Duration = Duration::from_secs(10);
+
+/// What the engine needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Host candidates announced to browsers (address and media port).
+    pub candidates: Vec<SocketAddr>,
+    /// `media.last_n` (0: unlimited).
+    pub last_n: u32,
+}
+
+/// Which of a participant's two peer connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    Publish,
+    Subscribe,
+}
+
+/// One peer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RtcKey {
+    pub session: SessionId,
+    pub side: Side,
+}
+
+/// A peer connection and its place in the timeout order.
+struct Pc {
+    rtc: Rtc,
+    deadline: Option<Instant>,
+    /// When the connection fails unless ICE recovers.
+    grace: Option<Instant>,
+    loss: Option<f32>,
+    rtt: Option<Duration>,
+}
+
+/// A track a participant publishes.
+struct InTrack {
+    mid: Mid,
+    source: Source,
+    kind: MediaKind,
+    simulcast: bool,
+    /// Per layer (`l`, `m`, `h`; index 0 alone without simulcast).
+    meters: [RateMeter; LAYERS],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Offered, answer outstanding.
+    Negotiating,
+    /// Negotiated: media flows.
+    Active,
+    /// Being removed in the outstanding offer.
+    Stopping,
+}
+
+/// One m-line of a subscribe connection, carrying one publisher's track.
+struct Slot {
+    mid: Mid,
+    kind: MediaKind,
+    publisher: SessionId,
+    source: Source,
+    state: SlotState,
+    rewriter: Rewriter,
+    /// Layer to forward (`None`: nothing, e.g. not shown or not in last-N).
+    target: Option<u8>,
+    pt: Option<Pt>,
+    stats: Arc<SubscriptionStats>,
+    stats_key: SubscriptionKey,
+}
+
+/// A participant's media.
+struct Peer {
+    room: RoomKey,
+    public_id: String,
+    publish: Option<Pc>,
+    subscribe: Pc,
+    tracks: Vec<InTrack>,
+    ssrcs: HashMap<Ssrc, (Mid, Option<Rid>)>,
+    slots: Vec<Slot>,
+    pending: Option<SdpPendingOffer>,
+    renegotiate: bool,
+    sizes: HashMap<(String, Source), (u32, u32)>,
+    bwe: Option<u64>,
+    quality: Quality,
+}
+
+impl Peer {
+    fn pc(&mut self, side: Side) -> Option<&mut Pc> {
+        match side {
+            Side::Publish => self.publish.as_mut(),
+            Side::Subscribe => Some(&mut self.subscribe),
+        }
+    }
+}
+
+/// Media of one room.
+#[derive(Default)]
+struct RoomMedia {
+    members: Vec<SessionId>,
+    speaker: SpeakerDetector<SessionId>,
+}
+
+type KeyframeKey = (SessionId, Mid, Option<u8>);
+
+/// The whole SFU state.
+pub struct Engine {
+    config: EngineConfig,
+    cert: DtlsCert,
+    rids: [Rid; LAYERS],
+    peers: HashMap<SessionId, Peer>,
+    rooms: HashMap<RoomKey, RoomMedia>,
+    demux: Demux<RtcKey>,
+    deadlines: BTreeSet<(Instant, RtcKey)>,
+    /// Connections that lost ICE, by when they fail.
+    graces: BTreeSet<(Instant, RtcKey)>,
+    work: VecDeque<(RtcKey, Event)>,
+    transmits: Vec<Transmit>,
+    events: Vec<MediaEvent>,
+    keyframes: Throttle<KeyframeKey>,
+    stats: Arc<Stats>,
+    next_housekeeping: Instant,
+    next_reallocate: Instant,
+    closing: bool,
+}
+
+impl Engine {
+    /// A new engine. `cert` is the DTLS certificate every connection uses.
+    pub fn new(config: EngineConfig, cert: DtlsCert, stats: Arc<Stats>, now: Instant) -> Engine {
+        Engine {
+            config,
+            cert,
+            rids: layers::RIDS.map(Rid::from),
+            peers: HashMap::new(),
+            rooms: HashMap::new(),
+            demux: Demux::default(),
+            deadlines: BTreeSet::new(),
+            graces: BTreeSet::new(),
+            work: VecDeque::new(),
+            transmits: Vec::new(),
+            events: Vec::new(),
+            keyframes: Throttle::default(),
+            stats,
+            next_housekeeping: now + HOUSEKEEPING,
+            next_reallocate: now + REALLOCATE,
+            closing: false,
+        }
+    }
+
+    /// Datagrams to send.
+    pub fn take_transmits(&mut self) -> Vec<Transmit> {
+        std::mem::take(&mut self.transmits)
+    }
+
+    /// Events for the room actor.
+    pub fn take_events(&mut self) -> Vec<MediaEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// When [`Engine::handle_timeout`] should be called next.
+    pub fn next_deadline(&self) -> Instant {
+        let rtc = self.deadlines.first().map(|(t, _)| *t);
+        rtc.map_or(self.next_housekeeping, |t| t.min(self.next_housekeeping))
+    }
+
+    /// Participants with media state.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Remote addresses the demultiplexer knows.
+    pub fn address_count(&self) -> usize {
+        self.demux.address_count()
+    }
+
+    // ---- commands ----------------------------------------------------------
+
+    /// A command from the room actor.
+    pub fn handle_command(&mut self, now: Instant, cmd: MediaCommand) {
+        match cmd {
+            MediaCommand::Join { session, room, participant } => self.join(now, session, room, participant),
+            MediaCommand::Move { session, room } => self.move_peer(now, session, room),
+            MediaCommand::Leave { session } => self.remove_peer(now, session, true),
+            MediaCommand::PublishOffer { session, sdp, tracks } => self.publish_offer(now, session, &sdp, tracks),
+            MediaCommand::SubscribeAnswer { session, sdp } => self.subscribe_answer(now, session, &sdp),
+            MediaCommand::VideoSizes { session, sizes } => self.video_sizes(now, session, sizes),
+            MediaCommand::Shutdown => self.shutdown(now),
+        }
+        self.process_work(now);
+    }
+
+    fn rtc_config(&self, subscribe: bool, creds: IceCreds) -> RtcConfig {
+        let config = Rtc::builder()
+            .set_rtp_mode(true)
+            .set_ice_lite(true)
+            .set_local_ice_credentials(creds)
+            .set_dtls_cert(self.cert.clone())
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .set_stats_interval(Some(STATS_INTERVAL));
+        if subscribe { config.enable_bwe(Some(INITIAL_BWE)) } else { config }
+    }
+
+    /// A new peer connection with our host candidates, registered for
+    /// demultiplexing by its ufrag.
+    fn new_pc(&mut self, now: Instant, key: RtcKey) -> Pc {
+        let creds = loop {
+            // str0m's credentials are random (ufrag 16, password 22 characters).
+            let creds = IceCreds::new();
+            if self.demux.register(&creds.ufrag, key) {
+                break creds;
+            }
+        };
+        let mut rtc = self.rtc_config(key.side == Side::Subscribe, creds).build(now);
+        for addr in &self.config.candidates {
+            if let Ok(c) = Candidate::host(*addr, Protocol::Udp) {
+                rtc.add_local_candidate(c);
+                // Adding a candidate is a mutation: drain before the next.
+                let _ = drain(&mut rtc, key, &mut self.transmits, &mut self.work);
+            }
+        }
+        Stats::add(&self.stats.peer_connections, 1);
+        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None }
+    }
+
+    fn join(&mut self, now: Instant, session: SessionId, room: RoomKey, public_id: String) {
+        if self.closing || self.peers.contains_key(&session) {
+            return;
+        }
+        let subscribe = self.new_pc(now, RtcKey { session, side: Side::Subscribe });
+        self.peers.insert(
+            session,
+            Peer {
+                room,
+                public_id,
+                publish: None,
+                subscribe,
+                tracks: Vec::new(),
+                ssrcs: HashMap::new(),
+                slots: Vec::new(),
+                pending: None,
+                renegotiate: false,
+                sizes: HashMap::new(),
+                bwe: None,
+                quality: Quality::Unknown,
+            },
+        );
+        self.drive(now, RtcKey { session, side: Side::Subscribe });
+        self.rooms.entry(room).or_default().members.push(session);
+        self.negotiate(now, session);
+    }
+
+    fn move_peer(&mut self, now: Instant, session: SessionId, to: RoomKey) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        let from = std::mem::replace(&mut peer.room, to);
+        if from == to {
+            return;
+        }
+        self.leave_room(from, session);
+        self.rooms.entry(to).or_default().members.push(session);
+        let mut affected = self.members(from);
+        affected.extend(self.members(to));
+        for s in affected {
+            self.negotiate(now, s);
+            self.reallocate(now, s);
+        }
+    }
+
+    fn members(&self, room: RoomKey) -> Vec<SessionId> {
+        self.rooms.get(&room).map(|r| r.members.clone()).unwrap_or_default()
+    }
+
+    fn leave_room(&mut self, room: RoomKey, session: SessionId) {
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.members.retain(|s| *s != session);
+            r.speaker.remove(session);
+            if r.members.is_empty() {
+                self.rooms.remove(&room);
+            }
+        }
+    }
+
+    /// Ends a participant's media: closes (politely, when `close`) and
+    /// forgets both connections, and stops their tracks at everyone else.
+    fn remove_peer(&mut self, now: Instant, session: SessionId, close: bool) {
+        let Some(mut peer) = self.peers.remove(&session) else {
+            return;
+        };
+        for (side, pc) in [(Side::Publish, peer.publish.as_mut()), (Side::Subscribe, Some(&mut peer.subscribe))] {
+            let Some(pc) = pc else {
+                continue;
+            };
+            let key = RtcKey { session, side };
+            if close && pc.rtc.is_alive() {
+                let _ = guarded(|| pc.rtc.close());
+                let _ = drain(&mut pc.rtc, key, &mut self.transmits, &mut self.work);
+            }
+            if let Some(d) = pc.deadline {
+                self.deadlines.remove(&(d, key));
+            }
+            if let Some(g) = pc.grace {
+                self.graces.remove(&(g, key));
+            }
+            self.demux.forget(key);
+            Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
+            self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        for slot in &peer.slots {
+            self.stats.end_subscription(&slot.stats_key);
+        }
+        // Events it left in the queue are moot.
+        self.work.retain(|(k, _)| k.session != session);
+        self.keyframes.retain(|(publisher, _, _)| *publisher != session);
+        self.leave_room(peer.room, session);
+        for other in self.members(peer.room) {
+            self.negotiate(now, other);
+        }
+    }
+
+    /// The participant's media failed: tell the room actor, then forget it.
+    fn fail(&mut self, now: Instant, session: SessionId) {
+        if self.peers.contains_key(&session) {
+            self.events.push(MediaEvent::Failed { session });
+            self.remove_peer(now, session, false);
+        }
+    }
+
+    fn refuse(&mut self, session: SessionId, reason: &str) {
+        self.events.push(MediaEvent::SdpRefused { session, reason: reason.to_string() });
+    }
+
+    fn publish_offer(&mut self, now: Instant, session: SessionId, sdp_text: &str, tracks: Vec<PublishedTrack>) {
+        if !self.peers.contains_key(&session) {
+            return;
+        }
+        if sdp_text.len() > sdp::MAX_SDP_BYTES {
+            return self.refuse(session, "SDP too large");
+        }
+        let offered = sdp::scan(sdp_text);
+        let checked = match sdp::check_tracks(&offered, &tracks) {
+            Ok(found) => found.iter().map(|m| !m.rids.is_empty()).collect::<Vec<bool>>(),
+            Err(e) => return self.refuse(session, &e),
+        };
+        let Ok(offer) = SdpOffer::from_sdp_string(sdp_text) else {
+            return self.refuse(session, "the offer is not valid SDP");
+        };
+        let key = RtcKey { session, side: Side::Publish };
+        let new_pc = self.peers.get(&session).is_some_and(|p| p.publish.is_none());
+        if new_pc {
+            let pc = self.new_pc(now, key);
+            if let Some(peer) = self.peers.get_mut(&session) {
+                peer.publish = Some(pc);
+            }
+        }
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        let Some(pc) = peer.publish.as_mut() else {
+            return;
+        };
+        let result = guarded(|| pc.rtc.sdp_api().accept_offer(offer));
+        let answer = match result {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) | Err(_) => {
+                let alive = pc.rtc.is_alive();
+                if new_pc || !alive {
+                    // A first offer that fails leaves nothing behind; a
+                    // broken re-offer ends this participant's media.
+                    if let Some(pc) = peer.publish.take()
+                        && let Some(d) = pc.deadline
+                    {
+                        self.deadlines.remove(&(d, key));
+                    }
+                    self.demux.forget(key);
+                    self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    if !new_pc {
+                        return self.fail(now, session);
+                    }
+                }
+                return self.refuse(session, "the offer could not be accepted");
+            }
+        };
+        // The answer is what the browser needs; tracks change for everyone else.
+        let old: Vec<(Mid, Source)> = peer.tracks.iter().map(|t| (t.mid, t.source)).collect();
+        peer.tracks = tracks
+            .iter()
+            .zip(checked)
+            .map(|(t, simulcast)| InTrack {
+                mid: Mid::from(t.mid.as_str()),
+                source: t.source,
+                kind: if t.source == Source::Mic { MediaKind::Audio } else { MediaKind::Video },
+                simulcast,
+                meters: Default::default(),
+            })
+            .collect();
+        let changed = old != peer.tracks.iter().map(|t| (t.mid, t.source)).collect::<Vec<_>>();
+        self.events.push(MediaEvent::PublishAnswer { session, sdp: answer.to_sdp_string() });
+        self.drive(now, key);
+        if changed {
+            let room = self.peers.get(&session).map(|p| p.room);
+            for other in room.map(|r| self.members(r)).unwrap_or_default() {
+                if other != session {
+                    self.negotiate(now, other);
+                }
+            }
+        }
+    }
+
+    /// Brings a subscriber's m-lines in line with the tracks of the others
+    /// in the room: one offer at a time; changes during an outstanding offer
+    /// are folded into the next one.
+    fn negotiate(&mut self, now: Instant, session: SessionId) {
+        let Some(room) = self.peers.get(&session).map(|p| p.room) else {
+            return;
+        };
+        // Everything the others in the room publish.
+        let mut wanted: Vec<(SessionId, String, Source, MediaKind)> = Vec::new();
+        for other in self.members(room) {
+            if other == session {
+                continue;
+            }
+            if let Some(p) = self.peers.get(&other) {
+                for t in &p.tracks {
+                    wanted.push((other, p.public_id.clone(), t.source, t.kind));
+                }
+            }
+        }
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        if peer.pending.is_some() {
+            peer.renegotiate = true;
+            return;
+        }
+        peer.renegotiate = false;
+        let live = |s: &Slot| s.state != SlotState::Stopping;
+        let to_stop: Vec<Mid> = peer
+            .slots
+            .iter()
+            .filter(|s| live(s) && !wanted.iter().any(|w| w.0 == s.publisher && w.2 == s.source))
+            .map(|s| s.mid)
+            .collect();
+        let to_add: Vec<_> = wanted
+            .into_iter()
+            .filter(|w| !peer.slots.iter().any(|s| live(s) && s.publisher == w.0 && s.source == w.2))
+            .collect();
+        if to_stop.is_empty() && to_add.is_empty() {
+            return;
+        }
+        let mut change = peer.subscribe.rtc.sdp_api();
+        for mid in &to_stop {
+            change.stop_media(*mid);
+        }
+        let mut added = Vec::new();
+        for (publisher, public_id, source, kind) in to_add {
+            let stream = if source == Source::Screen { format!("{public_id}-screen") } else { public_id.clone() };
+            let track = format!("{public_id}-{}", source_name(source));
+            let mid = change.add_media(kind, Direction::SendOnly, Some(stream), Some(track), None);
+            added.push((mid, kind, publisher, public_id, source));
+        }
+        let Some((offer, pending)) = change.apply() else {
+            return;
+        };
+        for slot in peer.slots.iter_mut().filter(|s| to_stop.contains(&s.mid)) {
+            slot.state = SlotState::Stopping;
+        }
+        for (mid, kind, publisher, publisher_id, source) in added {
+            let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
+            let stats = self.stats.subscription(stats_key.clone());
+            let clock = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
+            peer.slots.push(Slot {
+                mid,
+                kind,
+                publisher,
+                source,
+                state: SlotState::Negotiating,
+                rewriter: Rewriter::new(clock),
+                target: None,
+                pt: None,
+                stats,
+                stats_key,
+            });
+        }
+        peer.pending = Some(pending);
+        let tracks = peer
+            .slots
+            .iter()
+            .filter(|s| s.state != SlotState::Stopping)
+            .map(|s| SubscribedTrack {
+                mid: s.mid.to_string(),
+                participant: s.stats_key.publisher.clone(),
+                source: s.source,
+            })
+            .collect();
+        self.events.push(MediaEvent::SubscribeOffer { session, sdp: offer.to_sdp_string(), tracks });
+        self.drive(now, RtcKey { session, side: Side::Subscribe });
+    }
+
+    fn subscribe_answer(&mut self, now: Instant, session: SessionId, sdp_text: &str) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        if peer.pending.is_none() {
+            return self.refuse(session, "no subscribe offer is outstanding");
+        }
+        if sdp_text.len() > sdp::MAX_SDP_BYTES {
+            return self.refuse(session, "SDP too large");
+        }
+        let Ok(answer) = SdpAnswer::from_sdp_string(sdp_text) else {
+            // The offer stays outstanding; a good answer may still follow.
+            return self.refuse(session, "the answer is not valid SDP");
+        };
+        let Some(pending) = peer.pending.take() else {
+            return;
+        };
+        let accepted = guarded(|| peer.subscribe.rtc.sdp_api().accept_answer(pending, answer));
+        if !matches!(accepted, Ok(Ok(()))) {
+            self.refuse(session, "the answer could not be accepted");
+            return self.fail(now, session);
+        }
+        let opus = find_pt(&peer.subscribe.rtc, Codec::Opus);
+        let vp8 = find_pt(&peer.subscribe.rtc, Codec::Vp8);
+        let mut ended = Vec::new();
+        peer.slots.retain(|s| {
+            let keep = s.state != SlotState::Stopping;
+            if !keep {
+                ended.push(s.stats_key.clone());
+            }
+            keep
+        });
+        for key in ended {
+            self.stats.end_subscription(&key);
+        }
+        for slot in &mut peer.slots {
+            if slot.state == SlotState::Negotiating {
+                slot.state = SlotState::Active;
+                slot.pt = if slot.kind == MediaKind::Audio { opus } else { vp8 };
+                if slot.kind == MediaKind::Audio {
+                    slot.target = Some(0);
+                }
+            }
+        }
+        let again = peer.renegotiate;
+        self.drive(now, RtcKey { session, side: Side::Subscribe });
+        self.reallocate(now, session);
+        if again {
+            self.negotiate(now, session);
+        }
+    }
+
+    fn video_sizes(&mut self, now: Instant, session: SessionId, sizes: Vec<VideoSize>) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        // Bounded: one entry per (participant, source) the room can have.
+        if sizes.len() > 3 * 1000 {
+            return;
+        }
+        peer.sizes = sizes.into_iter().map(|s| ((s.participant, s.source), (s.width, s.height))).collect();
+        self.reallocate(now, session);
+    }
+
+    fn shutdown(&mut self, now: Instant) {
+        self.closing = true;
+        let sessions: Vec<SessionId> = self.peers.keys().copied().collect();
+        for s in sessions {
+            self.remove_peer(now, s, true);
+        }
+    }
+
+    // ---- layer allocation --------------------------------------------------
+
+    /// Chooses what `session` receives of every video: the layer that fits
+    /// its rendered size, capped by its bandwidth estimate and by last-N.
+    fn reallocate(&mut self, now: Instant, session: SessionId) {
+        let Some(peer) = self.peers.get(&session) else {
+            return;
+        };
+        let room = self.rooms.get(&peer.room);
+        let (history, members) =
+            room.map_or((Vec::new(), Vec::new()), |r| (r.speaker.history().to_vec(), r.members.clone()));
+        let speaker = room.and_then(|r| r.speaker.current());
+        let in_last_n = speaker::last_n(&history, &members, session, self.config.last_n);
+        let mut wants = Vec::new();
+        let mut slot_index = Vec::new();
+        let mut audio = 0u64;
+        for (i, slot) in peer.slots.iter().enumerate() {
+            if slot.state != SlotState::Active {
+                continue;
+            }
+            if slot.kind == MediaKind::Audio {
+                audio += layers::AUDIO_BPS;
+                continue;
+            }
+            let Some(track) =
+                self.peers.get(&slot.publisher).and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
+            else {
+                continue;
+            };
+            let size = peer.sizes.get(&(slot.stats_key.publisher.clone(), slot.source)).copied();
+            let shown = size.is_none_or(|(w, h)| w > 0 && h > 0);
+            // Screen shares are exempt from last-N: they are what people look at.
+            let allowed = slot.source == Source::Screen || in_last_n.contains(&slot.publisher);
+            let wanted = if !shown || !allowed {
+                None
+            } else if !track.simulcast {
+                Some(0)
+            } else {
+                // Unreported sizes get the low layer until the client says more.
+                size.map_or(Some(0), |(w, h)| layers::layer_for_size(w, h))
+            };
+            let mut available = [false; LAYERS];
+            let mut bps = layers::NOMINAL_BPS;
+            for l in 0..LAYERS {
+                available[l] = track.meters[l].active(now) && (track.simulcast || l == 0);
+                if let Some(b) = track.meters[l].bps() {
+                    bps[l] = b.max(1);
+                }
+            }
+            if !track.simulcast {
+                // A single stream: one "layer" whose cost is its rate.
+                available = [true, false, false];
+            }
+            let area = size.map_or(0, |(w, h)| u64::from(w) * u64::from(h));
+            let priority = u64::from(slot.source == Source::Screen) << 62
+                | u64::from(speaker == Some(slot.publisher)) << 61
+                | area.min(1 << 60);
+            wants.push(Want { wanted, available, bps, priority });
+            slot_index.push(i);
+        }
+        let budget = peer.bwe.map(|b| b.saturating_sub(audio));
+        let chosen = layers::allocate(budget, &wants);
+        let desired: u64 = wants.iter().filter_map(|w| layers::best_fit(w).map(|l| w.bps[l])).sum::<u64>() + audio;
+        let used: u64 = wants.iter().zip(&chosen).filter_map(|(w, c)| c.map(|l| w.bps[l])).sum::<u64>() + audio;
+
+        let mut keyframes = Vec::new();
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        for (i, choice) in slot_index.into_iter().zip(chosen) {
+            let slot = &mut peer.slots[i];
+            let target = choice.map(|l| l as u8);
+            slot.target = target;
+            if let Some(l) = target
+                && slot.rewriter.current() != Some(l)
+            {
+                keyframes.push((slot.publisher, slot.source, l));
+            }
+            if target.is_none() {
+                slot.stats.select(Forwarded::Nothing);
+            }
+        }
+        if peer.subscribe.rtc.is_alive() && desired > 0 {
+            let min = Bitrate::bps(used.min(desired));
+            peer.subscribe.rtc.bwe().set_bitrate(min, Bitrate::bps(desired));
+            self.drive(now, RtcKey { session, side: Side::Subscribe });
+        }
+        for (publisher, source, layer) in keyframes {
+            self.request_keyframe(now, publisher, source, layer, KeyframeRequestKind::Pli);
+        }
+    }
+
+    /// Asks `publisher` for a keyframe on `layer` of `source`, at most once
+    /// a second per layer (later ones are merged and sent when due).
+    fn request_keyframe(
+        &mut self,
+        now: Instant,
+        publisher: SessionId,
+        source: Source,
+        layer: u8,
+        kind: KeyframeRequestKind,
+    ) {
+        let Some(track) = self.peers.get(&publisher).and_then(|p| p.tracks.iter().find(|t| t.source == source)) else {
+            return;
+        };
+        if track.kind != MediaKind::Video {
+            return;
+        }
+        let key = (publisher, track.mid, track.simulcast.then_some(layer));
+        if self.keyframes.request(key, now) {
+            self.send_keyframe_request(now, key, kind);
+        }
+    }
+
+    fn send_keyframe_request(&mut self, now: Instant, (publisher, mid, layer): KeyframeKey, kind: KeyframeRequestKind) {
+        let rid = layer.map(|l| self.rids[usize::from(l).min(LAYERS - 1)]);
+        let Some(pc) = self.peers.get_mut(&publisher).and_then(|p| p.publish.as_mut()) else {
+            return;
+        };
+        if !pc.rtc.is_connected() {
+            return;
+        }
+        let mut direct = pc.rtc.direct_api();
+        let Some(stream) = direct.stream_rx_by_mid(mid, rid) else {
+            return;
+        };
+        stream.request_keyframe(kind);
+        Stats::add(&self.stats.keyframe_requests, 1);
+        self.drive(now, RtcKey { session: publisher, side: Side::Publish });
+    }
+
+    // ---- network input -----------------------------------------------------
+
+    /// The local candidate a datagram from `source` arrived on, as far as we
+    /// can tell without the packet's destination address: loopback for
+    /// loopback peers, else the first announced address of the family.
+    fn local_for(&self, source: SocketAddr) -> SocketAddr {
+        let c = &self.config.candidates;
+        let same_family = |a: &&SocketAddr| a.is_ipv4() == source.is_ipv4();
+        c.iter()
+            .filter(same_family)
+            .find(|a| a.ip().is_loopback() == source.ip().is_loopback())
+            .or_else(|| c.iter().find(same_family))
+            .or(c.first())
+            .copied()
+            .unwrap_or(source)
+    }
+
+    /// One datagram from the media port.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let destination = self.local_for(source);
+        let key = match demux::classify(data) {
+            demux::Kind::Stun => match demux::binding_request_ufrag(data) {
+                Some(ufrag) => {
+                    let Some(key) = self.demux.by_ufrag(ufrag) else {
+                        return self.unclaimed();
+                    };
+                    // Verify the short-term credential before learning anything.
+                    let Ok(contents) = data.try_into() else {
+                        return self.unclaimed();
+                    };
+                    let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+                    let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
+                        return self.unclaimed();
+                    };
+                    if !pc.rtc.accepts(&input) {
+                        Stats::add(&self.stats.stun_refused, 1);
+                        return;
+                    }
+                    self.demux.learn(source, key);
+                    Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
+                    self.input(now, key, input);
+                    self.process_work(now);
+                    return;
+                }
+                None => self.demux.by_addr(&source),
+            },
+            demux::Kind::Dtls | demux::Kind::Rtp => self.demux.by_addr(&source),
+            demux::Kind::Other => None,
+        };
+        let Some(key) = key else {
+            return self.unclaimed();
+        };
+        let Ok(contents) = data.try_into() else {
+            return self.unclaimed();
+        };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        self.input(now, key, input);
+        self.process_work(now);
+    }
+
+    fn unclaimed(&self) {
+        Stats::add(&self.stats.datagrams_unclaimed, 1);
+    }
+
+    /// Feeds one input to a connection and drains it.
+    fn input(&mut self, now: Instant, key: RtcKey, input: Input) {
+        let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
+            return;
+        };
+        match guarded(|| pc.rtc.handle_input(input)) {
+            Ok(Ok(())) => self.drive(now, key),
+            _ => self.fail(now, key.session),
+        }
+    }
+
+    /// Time passed: feeds timeouts to the connections that are due, and
+    /// does the periodic forwarding work.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        while let Some(&(t, key)) = self.deadlines.first() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) {
+                pc.deadline = None;
+            }
+            due.push(key);
+        }
+        for key in due {
+            self.input(now, key, Input::Timeout(now));
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING;
+            self.housekeeping(now);
+        }
+        self.process_work(now);
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        while let Some(&(t, key)) = self.graces.first() {
+            if t > now {
+                break;
+            }
+            self.graces.pop_first();
+            self.fail(now, key.session);
+        }
+        for key in self.keyframes.due(now) {
+            self.send_keyframe_request(now, key, KeyframeRequestKind::Pli);
+        }
+        let mut changed_rooms = Vec::new();
+        for (room, r) in self.rooms.iter_mut() {
+            if let Some(change) = r.speaker.tick(now) {
+                self.events.push(MediaEvent::ActiveSpeaker { room: *room, session: change });
+                changed_rooms.push(*room);
+            }
+        }
+        let reallocate_all = now >= self.next_reallocate;
+        if reallocate_all {
+            self.next_reallocate = now + REALLOCATE;
+            let all: Vec<SessionId> = self.peers.keys().copied().collect();
+            for s in all {
+                self.reallocate(now, s);
+            }
+        } else {
+            for room in changed_rooms {
+                for s in self.members(room) {
+                    self.reallocate(now, s);
+                }
+            }
+        }
+    }
+
+    // ---- draining and events ----------------------------------------------
+
+    /// Drains a connection's output after a mutation and files its next
+    /// timeout. A connection that errs or dies fails its participant.
+    fn drive(&mut self, now: Instant, key: RtcKey) {
+        let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
+            return;
+        };
+        let result = drain(&mut pc.rtc, key, &mut self.transmits, &mut self.work);
+        if let Some(old) = pc.deadline.take() {
+            self.deadlines.remove(&(old, key));
+        }
+        match result {
+            Some(next) if pc.rtc.is_alive() => {
+                pc.deadline = Some(next);
+                self.deadlines.insert((next, key));
+            }
+            _ => {
+                if !self.closing {
+                    self.fail(now, key.session);
+                }
+            }
+        }
+    }
+
+    /// Handles queued events until none is left.
+    fn process_work(&mut self, now: Instant) {
+        while let Some((key, event)) = self.work.pop_front() {
+            self.on_event(now, key, event);
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, key: RtcKey, event: Event) {
+        match event {
+            Event::RtpPacket(packet) if key.side == Side::Publish => self.on_rtp(now, key.session, packet),
+            Event::KeyframeRequest(req) if key.side == Side::Subscribe => {
+                self.on_keyframe_request(now, key.session, req)
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) if key.side == Side::Subscribe => {
+                let changed = self.peers.get_mut(&key.session).map(|p| p.bwe.replace(estimate.as_u64()));
+                if let Some(old) = changed
+                    && old.is_none_or(|o| o.abs_diff(estimate.as_u64()) > o / 10)
+                {
+                    self.reallocate(now, key.session);
+                }
+            }
+            Event::Connected if key.side == Side::Subscribe => {
+                // The browser can decode only from a keyframe on.
+                let wanted: Vec<(SessionId, Source, u8)> = self
+                    .peers
+                    .get(&key.session)
+                    .map(|p| {
+                        p.slots
+                            .iter()
+                            .filter(|s| s.kind == MediaKind::Video)
+                            .filter_map(|s| s.target.map(|t| (s.publisher, s.source, t)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for (publisher, source, layer) in wanted {
+                    self.request_keyframe(now, publisher, source, layer, KeyframeRequestKind::Pli);
+                }
+            }
+            Event::IceConnectionStateChange(state) => {
+                let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
+                    return;
+                };
+                if let Some(g) = pc.grace.take() {
+                    self.graces.remove(&(g, key));
+                }
+                if state == IceConnectionState::Disconnected {
+                    let until = now + RECONNECT_GRACE;
+                    pc.grace = Some(until);
+                    self.graces.insert((until, key));
+                }
+            }
+            Event::PeerStats(stats) => self.on_peer_stats(key, &stats),
+            Event::StreamPaused(_) | Event::MediaAdded(_) | Event::MediaChanged(_) => {}
+            _ => {}
+        }
+    }
+
+    fn on_peer_stats(&mut self, key: RtcKey, stats: &PeerStats) {
+        let Some(peer) = self.peers.get_mut(&key.session) else {
+            return;
+        };
+        let Some(pc) = peer.pc(key.side) else {
+            return;
+        };
+        let loss = if key.side == Side::Publish { stats.ingress_loss_fraction } else { stats.egress_loss_fraction };
+        pc.loss = loss.or(pc.loss);
+        pc.rtt = stats.rtt.or(pc.rtt);
+        let measured = [peer.publish.as_ref(), Some(&peer.subscribe)]
+            .into_iter()
+            .flatten()
+            .filter(|pc| pc.loss.is_some() || pc.rtt.is_some())
+            .map(|pc| quality_of(pc.loss, pc.rtt))
+            .max_by_key(|q| quality_rank(*q));
+        if let Some(q) = measured
+            && q != peer.quality
+        {
+            peer.quality = q;
+            self.events.push(MediaEvent::Quality { session: key.session, quality: q });
+        }
+    }
+
+    fn on_keyframe_request(&mut self, now: Instant, session: SessionId, req: KeyframeRequest) {
+        let Some(slot) = self.peers.get(&session).and_then(|p| p.slots.iter().find(|s| s.mid == req.mid)) else {
+            return;
+        };
+        let layer = slot.rewriter.current().or(slot.target);
+        let (publisher, source) = (slot.publisher, slot.source);
+        if let Some(layer) = layer {
+            self.request_keyframe(now, publisher, source, layer, req.kind);
+        }
+    }
+
+    /// An RTP packet from a publisher: measure it, feed the speaker
+    /// detector, and forward it to every subscriber in the room.
+    fn on_rtp(&mut self, now: Instant, session: SessionId, packet: RtpPacket) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        Stats::add(&self.stats.packets_in, 1);
+        Stats::add(&self.stats.bytes_in, packet.payload.len() as u64);
+        let ssrc = packet.header.ssrc;
+        let ids = match peer.ssrcs.get(&ssrc) {
+            Some(ids) => Some(*ids),
+            None => {
+                let found = peer
+                    .publish
+                    .as_mut()
+                    .and_then(|pc| pc.rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid())));
+                if let Some(ids) = found
+                    && peer.ssrcs.len() < 64
+                {
+                    peer.ssrcs.insert(ssrc, ids);
+                }
+                found
+            }
+        };
+        let Some((mid, rid)) = ids else {
+            return;
+        };
+        let Some(track) = peer.tracks.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
+        let layer = if track.simulcast {
+            match rid.and_then(|r| self.rids.iter().position(|x| *x == r)) {
+                Some(l) => l as u8,
+                None => return,
+            }
+        } else {
+            0
+        };
+        track.meters[usize::from(layer)].add(now, packet.payload.len());
+        let (source, kind, simulcast) = (track.source, track.kind, track.simulcast);
+        let room = peer.room;
+
+        let mut ext = ExtensionValues::default();
+        let (keyframe, vp8) = if kind == MediaKind::Audio {
+            if let Some(level) = packet.header.ext_vals.audio_level
+                && let Some(r) = self.rooms.get_mut(&room)
+            {
+                r.speaker.on_level(session, level.unsigned_abs(), now);
+            }
+            ext.audio_level = packet.header.ext_vals.audio_level;
+            ext.voice_activity = packet.header.ext_vals.voice_activity;
+            (true, None)
+        } else {
+            ext.video_orientation = packet.header.ext_vals.video_orientation;
+            match Vp8Descriptor::parse(&packet.payload) {
+                Ok(d) => (d.starts_keyframe(&packet.payload), Some(d)),
+                Err(_) => (false, None),
+            }
+        };
+        let input = InPacket {
+            layer,
+            seq: *packet.seq_no,
+            ts: packet.header.timestamp,
+            keyframe,
+            picture_id: vp8.and_then(|d| d.picture_id().map(|p| (p, vp8_picture_id_is_wide(&packet.payload)))),
+            tl0: vp8.and_then(|d| d.tl0_pic_idx()),
+            arrival: packet.timestamp,
+        };
+
+        for sub in self.members(room) {
+            if sub == session {
+                continue;
+            }
+            let Some(peer) = self.peers.get_mut(&sub) else {
+                continue;
+            };
+            if !peer.subscribe.rtc.is_connected() {
+                continue;
+            }
+            let Some(slot) = peer
+                .slots
+                .iter_mut()
+                .find(|s| s.publisher == session && s.source == source && s.state == SlotState::Active)
+            else {
+                continue;
+            };
+            let Some(pt) = slot.pt else {
+                continue;
+            };
+            let Decision::Forward { out, switched } = slot.rewriter.forward(slot.target, &input) else {
+                continue;
+            };
+            if switched {
+                slot.stats.select(if simulcast { Forwarded::Layer(usize::from(layer)) } else { Forwarded::Single });
+            }
+            slot.stats.count(simulcast.then_some(usize::from(layer)));
+            let mut write = RtpWrite::new(pt, out.seq.into(), out.ts, packet.timestamp, Arc::clone(&packet.payload))
+                .marker(packet.header.marker)
+                .ext_vals(ext.clone())
+                .nackable(kind == MediaKind::Video);
+            if let Some(d) = vp8 {
+                let mut patch = d.patch();
+                if let Some(p) = out.picture_id {
+                    patch = patch.picture_id(p);
+                }
+                if let Some(t) = out.tl0 {
+                    patch = patch.tl0_pic_idx(t);
+                }
+                if let Ok(p) = patch.build() {
+                    write = write.vp8_patch(p);
+                }
+            }
+            let mid = slot.mid;
+            let mut direct = peer.subscribe.rtc.direct_api();
+            let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
+                continue;
+            };
+            stream.write_rtp(write);
+            Stats::add(&self.stats.packets_out, 1);
+            Stats::add(&self.stats.bytes_out, packet.payload.len() as u64);
+            self.drive(now, RtcKey { session: sub, side: Side::Subscribe });
+        }
+    }
+}
+
+/// Drains `rtc` until it returns its next timeout: datagrams go to
+/// `transmits`, events to `work`. `None` if the connection failed.
+fn drain(
+    rtc: &mut Rtc,
+    key: RtcKey,
+    transmits: &mut Vec<Transmit>,
+    work: &mut VecDeque<(RtcKey, Event)>,
+) -> Option<Instant> {
+    loop {
+        if !rtc.is_alive() {
+            return None;
+        }
+        match guarded(|| rtc.poll_output()) {
+            Ok(Ok(Output::Timeout(t))) => return Some(t),
+            Ok(Ok(Output::Transmit(t))) => transmits.push(t),
+            Ok(Ok(Output::Event(e))) => work.push_back((key, e)),
+            Ok(Err(_)) | Err(_) => return None,
+        }
+    }
+}
+
+/// Runs `f`, turning a panic inside str0m into an error for this one
+/// connection instead of the end of every call on the server.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+fn find_pt(rtc: &Rtc, codec: Codec) -> Option<Pt> {
+    rtc.codec_config().params().iter().find(|p| p.spec().codec == codec).map(|p| p.pt())
+}
+
+/// Whether a VP8 payload descriptor carries a 15-bit PictureID (M bit).
+fn vp8_picture_id_is_wide(payload: &[u8]) -> bool {
+    // X bit in byte 0, I bit in the extension byte, M bit in the PictureID.
+    matches!(payload, [x, ext, pic, ..] if x & 0x80 != 0 && ext & 0x80 != 0 && pic & 0x80 != 0)
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Mic => "mic",
+        Source::Camera => "camera",
+        Source::Screen => "screen",
+    }
+}
+
+/// Connection quality from loss and round-trip time.
+pub fn quality_of(loss: Option<f32>, rtt: Option<Duration>) -> Quality {
+    let loss = loss.unwrap_or(0.0);
+    let rtt = rtt.unwrap_or(Duration::ZERO);
+    if loss < 0.02 && rtt < Duration::from_millis(250) {
+        Quality::Good
+    } else if loss < 0.08 && rtt < Duration::from_millis(500) {
+        Quality::Fair
+    } else {
+        Quality::Poor
+    }
+}
+
+fn quality_rank(q: Quality) -> u8 {
+    match q {
+        Quality::Unknown => 0,
+        Quality::Good => 1,
+        Quality::Fair => 2,
+        Quality::Poor => 3,
+    }
+}

@@ -1,0 +1,197 @@
+//! Kabine's SFU: one task owns the media UDP socket and every str0m `Rtc`,
+//! and forwards RTP between participants without depacketizing it.
+//!
+//! - [`engine`]: the sans-IO state machine (connections, demultiplexing,
+//!   forwarding).
+//! - [`rewrite`], [`layers`], [`speaker`], [`keyframes`]: the forwarding
+//!   decisions, pure and unit-tested with a simulated clock.
+//! - [`run`]: the task around the engine: socket, commands, timers.
+//!
+//! The room actor talks to this task only through
+//! [`crate::room::MediaCommand`]s on a bounded channel; the task answers
+//! with [`crate::room::MediaEvent`]s using `try_send`, so media never waits
+//! for signalling.
+
+mod demux;
+pub mod engine;
+pub mod keyframes;
+pub mod layers;
+pub mod rewrite;
+mod sdp;
+pub mod speaker;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MediaConfig;
+use crate::room::{MediaCommand, MediaEvent};
+use crate::stats::Stats;
+pub use engine::{Engine, EngineConfig};
+
+/// Events kept for the room actor while its channel is full; beyond this
+/// the oldest are dropped (the actor is stuck, and the calls are ending).
+const EVENT_BACKLOG: usize = 16 * 1024;
+/// Datagrams read in one go before other work gets a turn.
+const READ_BATCH: usize = 64;
+/// Time the SFU takes at shutdown to send its goodbyes (DTLS close_notify,
+/// RTCP BYE) before it stops.
+const CLOSE_DRAIN: Duration = Duration::from_millis(200);
+
+/// The addresses announced as host candidates: `media.public_address` if
+/// set; else the bound address if it is a specific one; else this host's
+/// addresses (the one towards the default route, and loopback).
+pub fn host_candidates(config: &MediaConfig, bound: SocketAddr) -> Vec<SocketAddr> {
+    let port = bound.port();
+    if let Some(public) = config.public_address {
+        return vec![SocketAddr::new(public, port)];
+    }
+    if !bound.ip().is_unspecified() {
+        return vec![bound];
+    }
+    let mut out = Vec::new();
+    let v6 = bound.is_ipv6();
+    // A UDP "connect" sends nothing: it only asks the kernel which local
+    // address routes towards a (documentation-range) destination.
+    let probes: Vec<(IpAddr, IpAddr)> = if v6 {
+        vec![
+            (IpAddr::V6(Ipv6Addr::UNSPECIFIED), IpAddr::V6("2001:db8::1".parse().unwrap_or(Ipv6Addr::LOCALHOST))),
+            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1))),
+        ]
+    } else {
+        vec![(IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)))]
+    };
+    for (any, target) in probes {
+        if let Ok(s) = StdUdpSocket::bind(SocketAddr::new(any, 0))
+            && s.connect(SocketAddr::new(target, 9)).is_ok()
+            && let Ok(local) = s.local_addr()
+            && !local.ip().is_unspecified()
+            && !local.ip().is_loopback()
+        {
+            out.push(SocketAddr::new(local.ip(), port));
+        }
+    }
+    out.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    if v6 {
+        out.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+    }
+    out
+}
+
+/// A DTLS certificate for every connection of this server run (made once:
+/// key generation per connection would cost more than the rest of a join).
+pub fn dtls_certificate() -> std::io::Result<str0m::config::DtlsCert> {
+    str0m::crypto::from_feature_flags()
+        .dtls_provider
+        .generate_certificate()
+        .ok_or_else(|| std::io::Error::other("cannot make a DTLS certificate"))
+}
+
+/// Runs the SFU until `shutdown` or [`MediaCommand::Shutdown`].
+pub async fn run(
+    socket: UdpSocket,
+    mut engine: Engine,
+    mut commands: mpsc::Receiver<MediaCommand>,
+    events: mpsc::Sender<MediaEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; 2048];
+    let mut backlog: VecDeque<MediaEvent> = VecDeque::new();
+    let v6_socket = socket.local_addr().is_ok_and(|a| a.is_ipv6());
+    loop {
+        send_all(&socket, &mut engine, v6_socket);
+        pass_events(&events, &mut engine, &mut backlog);
+        let deadline = tokio::time::Instant::from_std(engine.next_deadline());
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            cmd = commands.recv() => match cmd {
+                Some(MediaCommand::Shutdown) | None => break,
+                Some(cmd) => engine.handle_command(Instant::now(), cmd),
+            },
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, source)) = received {
+                    engine.handle_datagram(Instant::now(), plain(source), &buf[..n]);
+                    for _ in 0..READ_BATCH {
+                        match socket.try_recv_from(&mut buf) {
+                            Ok((n, source)) => engine.handle_datagram(Instant::now(), plain(source), &buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => engine.handle_timeout(Instant::now()),
+        }
+    }
+    engine.handle_command(Instant::now(), MediaCommand::Shutdown);
+    send_all(&socket, &mut engine, v6_socket);
+    // Let the last datagrams leave; nothing is waited for from the browsers.
+    tokio::time::sleep(CLOSE_DRAIN.min(Duration::from_millis(200))).await;
+    send_all(&socket, &mut engine, v6_socket);
+    pass_events(&events, &mut engine, &mut backlog);
+}
+
+/// Sends what the engine has for the network. A full socket buffer drops
+/// the datagram (it is UDP; str0m retransmits what matters).
+fn send_all(socket: &UdpSocket, engine: &mut Engine, v6_socket: bool) {
+    for t in engine.take_transmits() {
+        let dest = if v6_socket { mapped(t.destination) } else { t.destination };
+        let _ = socket.try_send_to(&t.contents, dest);
+    }
+}
+
+/// Hands events to the room actor without ever waiting for it.
+fn pass_events(events: &mpsc::Sender<MediaEvent>, engine: &mut Engine, backlog: &mut VecDeque<MediaEvent>) {
+    backlog.extend(engine.take_events());
+    while let Some(event) = backlog.pop_front() {
+        match events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                backlog.push_front(event);
+                break;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                backlog.clear();
+                return;
+            }
+        }
+    }
+    if backlog.len() > EVENT_BACKLOG {
+        let excess = backlog.len() - EVENT_BACKLOG;
+        backlog.drain(..excess);
+        tracing::warn!(dropped = excess, "the room actor is not keeping up; media events dropped");
+    }
+}
+
+/// IPv4-mapped IPv6 source addresses as plain IPv4.
+fn plain(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+/// IPv4 destinations as IPv4-mapped IPv6, for a dual-stack socket.
+fn mapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
+        v6 => v6,
+    }
+}
+
+/// Keeps the compiler honest about the engine staying `Send` (it moves
+/// into a task).
+#[allow(dead_code)]
+fn assert_send() {
+    fn send<T: Send>() {}
+    send::<Engine>();
+    send::<Arc<Stats>>();
+}

@@ -1,0 +1,117 @@
+//! The room actor: one task that owns [`Rooms`] and is the only one to
+//! touch it. Connection tasks send it [`Command`]s, the SFU sends it
+//! [`MediaEvent`]s; it applies the room logic's effects: messages to
+//! connections (never waiting: a connection whose queue is full is dropped
+//! as too slow), commands to the SFU, and the counters in [`Stats`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::room::{Clock, Effect, Input, MediaCommand, MediaEvent, Rooms, SessionId};
+use crate::signal::protocol::{ClientMsg, ServerMsg};
+use crate::stats::Stats;
+
+/// From a connection task to the actor.
+#[derive(Debug)]
+pub enum Command {
+    /// A connection opened; `outbound` is its queue.
+    Connected { session: SessionId, outbound: mpsc::Sender<Outbound> },
+    /// A well-formed message.
+    Message { session: SessionId, msg: ClientMsg },
+    /// The connection ended.
+    Disconnected { session: SessionId },
+}
+
+/// From the actor to a connection task.
+#[derive(Debug)]
+pub enum Outbound {
+    Msg(ServerMsg),
+    /// Close after what was queued before.
+    Close,
+}
+
+/// Channels the actor is wired with.
+pub struct Wiring {
+    pub commands: mpsc::Receiver<Command>,
+    pub media_events: mpsc::Receiver<MediaEvent>,
+    pub media: mpsc::Sender<MediaCommand>,
+}
+
+/// Runs the room actor until the server shuts down.
+pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdown: CancellationToken) {
+    let mut conns: HashMap<SessionId, mpsc::Sender<Outbound>> = HashMap::new();
+    let mut effects = Vec::new();
+    loop {
+        let input = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => Input::Shutdown,
+            cmd = wiring.commands.recv() => match cmd {
+                Some(Command::Connected { session, outbound }) => {
+                    conns.insert(session, outbound);
+                    Input::Connected { session, participant: new_participant_id() }
+                }
+                Some(Command::Message { session, msg }) => Input::Message { session, msg },
+                Some(Command::Disconnected { session }) => {
+                    conns.remove(&session);
+                    Input::Disconnected { session }
+                }
+                None => Input::Shutdown,
+            },
+            event = wiring.media_events.recv() => match event {
+                Some(event) => Input::Media(event),
+                None => Input::Shutdown,
+            },
+        };
+        let stopping = input == Input::Shutdown;
+        let mut pending = vec![input];
+        while let Some(input) = pending.pop() {
+            rooms.handle(clock(), input, &mut effects);
+            for effect in effects.drain(..) {
+                match effect {
+                    Effect::Send { to, msg } => {
+                        let Some(tx) = conns.get(&to) else {
+                            continue;
+                        };
+                        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Outbound::Msg(msg)) {
+                            // Too slow: dropping the sender closes the connection.
+                            conns.remove(&to);
+                            pending.push(Input::Disconnected { session: to });
+                        }
+                    }
+                    Effect::Close { session } => {
+                        if let Some(tx) = conns.remove(&session) {
+                            let _ = tx.try_send(Outbound::Close);
+                        }
+                    }
+                    Effect::Media(cmd) => {
+                        if wiring.media.send(cmd).await.is_err() && !stopping {
+                            tracing::error!("the media server stopped");
+                        }
+                    }
+                }
+            }
+        }
+        Stats::set(&stats.rooms_open, rooms.room_count() as u64);
+        Stats::set(&stats.participants, rooms.participant_count() as u64);
+        Stats::set(&stats.sessions, rooms.session_count() as u64);
+        if stopping {
+            return;
+        }
+    }
+}
+
+fn clock() -> Clock {
+    let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    Clock { now: Instant::now(), unix_ms }
+}
+
+/// A random public participant id: 16 hex digits, meaningless outside
+/// this server run.
+fn new_participant_id() -> String {
+    format!("{:016x}", rand::rng().random::<u64>())
+}

@@ -1,0 +1,167 @@
+//! One task per signalling connection: reads frames, parses them, hands
+//! well-formed messages to the room actor, writes what the actor sends, and
+//! keeps the connection alive (or ends it).
+//!
+//! Bad input ends at most this connection: a malformed message gets an
+//! `error` reply and nothing else changes; a frame over 64 KiB closes with
+//! 1009, a binary frame with 1003. Both directions are bounded: the actor
+//! never waits for this task (it drops a connection whose queue is full),
+//! and this task gives up on a client that does not take a frame within the
+//! send timeout.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::Signalling;
+use super::actor::{Command, Outbound};
+use super::protocol::{self, ErrorCode, ServerMsg};
+
+/// Messages the actor may queue for one connection before it is dropped as
+/// too slow.
+pub const OUTBOUND_QUEUE: usize = 256;
+
+/// Close codes (RFC 6455).
+const NORMAL: u16 = 1000;
+const GOING_AWAY: u16 = 1001;
+const PROTOCOL_ERROR: u16 = 1002;
+const UNSUPPORTED_DATA: u16 = 1003;
+const POLICY_VIOLATION: u16 = 1008;
+const MESSAGE_TOO_BIG: u16 = 1009;
+
+pub(crate) async fn run(mut socket: WebSocket, sig: Signalling) {
+    let session = sig.next_session();
+    let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
+    if sig.actor.send(Command::Connected { session, outbound: tx }).await.is_err() {
+        let _ = close(&mut socket, GOING_AWAY, "server closing", &sig).await;
+        return;
+    }
+    let timings = sig.timings;
+    let mut heard = Instant::now();
+    let mut pinged = false;
+    loop {
+        let wake = if pinged { heard + timings.drop_after } else { heard + timings.ping_after };
+        tokio::select! {
+            incoming = socket.recv() => {
+                let msg = match incoming {
+                    None => break,
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        // The reader refuses frames over the limit before
+                        // buffering them; tell the client why.
+                        let too_big = format!("{e}").contains("too long");
+                        let code = if too_big { MESSAGE_TOO_BIG } else { PROTOCOL_ERROR };
+                        let _ = close(&mut socket, code, if too_big { "message too big" } else { "protocol error" }, &sig).await;
+                        break;
+                    }
+                };
+                heard = Instant::now();
+                pinged = false;
+                match msg {
+                    Message::Text(text) => {
+                        if text.len() > protocol::MAX_MESSAGE_BYTES {
+                            let _ = close(&mut socket, MESSAGE_TOO_BIG, "message too big", &sig).await;
+                            break;
+                        }
+                        match protocol::parse_client_msg(text.as_str()) {
+                            Ok(msg) => {
+                                if sig.actor.send(Command::Message { session, msg }).await.is_err() {
+                                    break;
+                                }
+                            }
+                            Err(reason) => {
+                                let reply = ServerMsg::Error { code: ErrorCode::BadMessage, message: reason };
+                                if send(&mut socket, &reply, &sig).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Message::Binary(_) => {
+                        let _ = close(&mut socket, UNSUPPORTED_DATA, "text frames only", &sig).await;
+                        break;
+                    }
+                    Message::Close(_) => break,
+                    // Pongs count as life; pings are answered by the library.
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            out = rx.recv() => match out {
+                Some(Outbound::Msg(msg)) => {
+                    let bye = matches!(msg, ServerMsg::Bye { .. });
+                    if send(&mut socket, &msg, &sig).await.is_err() {
+                        break;
+                    }
+                    if bye {
+                        let _ = close(&mut socket, NORMAL, "bye", &sig).await;
+                        break;
+                    }
+                }
+                Some(Outbound::Close) => {
+                    let _ = close(&mut socket, NORMAL, "", &sig).await;
+                    break;
+                }
+                None => {
+                    // The actor dropped this connection: it could not keep up,
+                    // or the server is stopping.
+                    let _ = close(&mut socket, POLICY_VIOLATION, "too slow", &sig).await;
+                    break;
+                }
+            },
+            _ = tokio::time::sleep_until(wake) => {
+                if pinged {
+                    let _ = close(&mut socket, GOING_AWAY, "idle", &sig).await;
+                    break;
+                }
+                if tokio::time::timeout(timings.send_timeout, socket.send(Message::Ping(Default::default()))).await.is_err() {
+                    break;
+                }
+                pinged = true;
+            }
+            _ = sig.shutdown.cancelled() => {
+                // The actor says goodbye to every session; give it a moment
+                // before closing anyway.
+                if tokio::time::timeout(std::time::Duration::from_secs(1), wait_for_bye(&mut rx, &mut socket, &sig)).await.is_err() {
+                    let _ = close(&mut socket, GOING_AWAY, "server closing", &sig).await;
+                }
+                break;
+            }
+        }
+    }
+    let _ = sig.actor.send(Command::Disconnected { session }).await;
+}
+
+/// Passes on what the actor still has for this connection until it ends.
+async fn wait_for_bye(rx: &mut mpsc::Receiver<Outbound>, socket: &mut WebSocket, sig: &Signalling) {
+    while let Some(out) = rx.recv().await {
+        match out {
+            Outbound::Msg(msg) => {
+                let bye = matches!(msg, ServerMsg::Bye { .. });
+                if send(socket, &msg, sig).await.is_err() {
+                    return;
+                }
+                if bye {
+                    break;
+                }
+            }
+            Outbound::Close => break,
+        }
+    }
+    let _ = close(socket, GOING_AWAY, "server closing", sig).await;
+}
+
+async fn send(socket: &mut WebSocket, msg: &ServerMsg, sig: &Signalling) -> Result<(), ()> {
+    let text = serde_json::to_string(msg).map_err(|_| ())?;
+    match tokio::time::timeout(sig.timings.send_timeout, socket.send(Message::text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str, sig: &Signalling) -> Result<(), ()> {
+    let frame = CloseFrame { code, reason: reason.into() };
+    match tokio::time::timeout(sig.timings.send_timeout, socket.send(Message::Close(Some(frame)))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}

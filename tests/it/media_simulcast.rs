@@ -1,0 +1,85 @@
+//! Simulcast: each subscriber gets the layer that fits how large it renders
+//! the video (from the server's counters and from the frames that arrive),
+//! and a layer switch leaves the subscriber one seamless stream.
+
+use std::time::Duration;
+
+use kabine::loadgen::{PeerConfig, SyntheticPeer};
+use kabine::signal::protocol::{Source, VideoSize};
+use kabine::stats::Forwarded;
+
+use crate::support;
+
+fn size(participant: &str, width: u32, height: u32) -> Vec<VideoSize> {
+    vec![VideoSize { participant: participant.into(), source: Source::Camera, width, height }]
+}
+
+fn receiver(config: PeerConfig) -> PeerConfig {
+    PeerConfig { audio: false, video: false, ..config }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_tiles_get_the_low_layer_and_a_large_view_the_high_one() {
+    let _t = support::test();
+    let server = support::start(support::test_config()).await;
+    let stats = server.stats();
+    let publisher = SyntheticPeer::join(support::peer(&server, "class", "Teacher")).await.expect("joins");
+    let small = SyntheticPeer::join(receiver(support::peer(&server, "class", "Small"))).await.expect("joins");
+    let large = SyntheticPeer::join(receiver(support::peer(&server, "class", "Large"))).await.expect("joins");
+    let p = publisher.id();
+    small.video_sizes(size(&p, 320, 180)).await;
+    large.video_sizes(size(&p, 1280, 720)).await;
+
+    let layer = |who: &SyntheticPeer| stats.subscription_of(&who.id(), &p, Source::Camera).map(|s| s.selected());
+    assert!(
+        support::eventually(Duration::from_secs(10), || layer(&small) == Some(Forwarded::Layer(0))
+            && layer(&large) == Some(Forwarded::Layer(2)))
+        .await,
+        "small: {:?}, large: {:?}",
+        layer(&small),
+        layer(&large)
+    );
+    // What arrives agrees: the synthetic layers are 320, 640 and 1280 wide.
+    assert!(
+        small
+            .wait_for(Duration::from_secs(5), |r| r
+                .received
+                .get(&(p.clone(), Source::Camera))
+                .is_some_and(|t| t.widths == [320]))
+            .await
+    );
+    assert!(
+        large
+            .wait_for(Duration::from_secs(5), |r| r
+                .received
+                .get(&(p.clone(), Source::Camera))
+                .is_some_and(|t| t.widths.contains(&1280)))
+            .await
+    );
+    let counts =
+        |who: &SyntheticPeer| stats.subscription_of(&who.id(), &p, Source::Camera).expect("subscribed").packets();
+    assert!(counts(&small)[0] > 0 && counts(&small)[2] == 0, "{:?}", counts(&small));
+    assert!(counts(&large)[2] > 0, "{:?}", counts(&large));
+
+    // The small one goes full screen: it switches up, on a keyframe, seamlessly.
+    small.video_sizes(size(&p, 1920, 1080)).await;
+    assert!(support::eventually(Duration::from_secs(10), || layer(&small) == Some(Forwarded::Layer(2))).await);
+    // ... and hides the video: nothing is forwarded.
+    large.video_sizes(size(&p, 0, 0)).await;
+    assert!(support::eventually(Duration::from_secs(5), || layer(&large) == Some(Forwarded::Nothing)).await);
+    let hidden = counts(&large);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(counts(&large), hidden, "a hidden video costs no bandwidth");
+
+    let r = small.report();
+    let t = &r.received[&(p.clone(), Source::Camera)];
+    // Up from the low layer to the high one (through the middle one while
+    // the bandwidth estimate grows).
+    assert_eq!((t.widths.first(), t.widths.last()), (Some(&320), Some(&1280)), "{t:?}");
+    assert_eq!(t.seq_backwards, 0, "no sequence number went backwards across the switch: {t:?}");
+    assert_eq!(t.seq_gaps, 0, "no sequence number was skipped across the switch: {t:?}");
+    for peer in [publisher, small, large] {
+        peer.leave().await;
+    }
+    assert!(server.stop().await);
+}
