@@ -900,7 +900,28 @@ enum DataFile {
     Log(i64),
     /// The user store or its lock and temporary files.
     Store,
+    /// A file the configuration names (the configuration itself, a policy,
+    /// certificate, key, CA, password file, logo) or another of Kabine's
+    /// directories.
+    Configured,
     Unknown,
+}
+
+/// Every file and directory the configuration names, resolved.
+fn configured_paths(ctx: &Ctx<'_>) -> Vec<std::path::PathBuf> {
+    let c = &ctx.loaded.config;
+    let mut v: Vec<std::path::PathBuf> = Vec::new();
+    v.extend(ctx.loaded.path.clone());
+    let choice = std::path::Path::new(&c.policy.0);
+    if c.policy.0.contains('/') || c.policy.0.ends_with(".toml") {
+        v.push(ctx.loaded.resolve_path(choice));
+    }
+    let named = [&c.tls.cert_file, &c.tls.key_file, &c.ldap.ca_file, &c.ldap.bind_password_file, &c.client.logo_file];
+    v.extend(named.into_iter().flatten().map(|p| ctx.loaded.resolve_path(p)));
+    if c.log.target == LogTarget::File {
+        v.push(c.log.directory.clone());
+    }
+    v
 }
 
 fn data_directory(ctx: &Ctx<'_>) -> Outcome {
@@ -920,7 +941,11 @@ fn data_directory(ctx: &Ctx<'_>) -> Outcome {
             "In this configuration Kabine has stored nothing yet: logs go to standard error or the log directory does not exist yet, room data lives in memory only, and there is no user store.",
         ));
     }
+    let configured = configured_paths(ctx);
     let classify = |name: &str, dir: &Path| -> DataFile {
+        if configured.iter().any(|p| p == &dir.join(name)) {
+            return DataFile::Configured;
+        }
         let is_log_dir = log.target == LogTarget::File && dir == log.directory.as_path();
         if is_log_dir {
             if let Some(day) = log_file_day(name) {
@@ -963,6 +988,7 @@ fn data_directory(ctx: &Ctx<'_>) -> Outcome {
                 DataFile::Log(day) if today - day > keep + 1 => too_old.push(dir.join(&name)),
                 DataFile::Log(_) => logs += 1,
                 DataFile::Store => store_files += 1,
+                DataFile::Configured => {}
                 DataFile::Unknown => unexpected.push(dir.join(&name)),
             }
         }

@@ -61,3 +61,29 @@ fn unusable_options_exit_with_2_and_write_nothing() {
         assert!(!out.exists(), "{args:?} wrote a report");
     }
 }
+
+#[tokio::test]
+async fn local_accounts_are_checked_and_described_without_naming_anyone() {
+    let _t = support::test();
+    let dir = support::output_dir("audit-cli/accounts");
+    let config = audit::write_config(&dir, "[access]\nmode = \"secure\"\nusers_file = \"data/users\"\n");
+    let added = support::add_user(&config, "dr.mueller", "korrekt pferd batterie");
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let args = ["--config".to_string(), config.display().to_string(), "--lang".into(), "de".into()];
+    let run = audit::audit(&dir, &args).await;
+    assert_eq!(run.status("static.access.mode"), "pass", "{}", run.explain("static.access.mode"));
+    assert_eq!(run.status("static.auth.password-hashes"), "pass", "{}", run.explain("static.auth.password-hashes"));
+    assert!(run.explain("static.auth.password-hashes").contains("argon2id m=19456 KiB t=2 p=1"));
+    assert_eq!(run.status("static.data.directory"), "pass", "{}", run.explain("static.data.directory"));
+    let ropa = run.json["records_of_processing"].to_string();
+    assert!(ropa.contains("Konten im lokalen Benutzerspeicher") && ropa.contains("Anmeldesitzungen"), "{ropa}");
+    assert!(!run.json.to_string().contains("mueller"), "the report names a user");
+
+    // A hash below the minimum, as an old tool might have written it.
+    let store = dir.join("data/users");
+    let text = std::fs::read_to_string(&store).expect("store");
+    std::fs::write(&store, text.replace("m=19456,t=2", "m=4096,t=1")).expect("write");
+    let run = audit::audit(&dir, &args).await;
+    assert_eq!(run.status("static.auth.password-hashes"), "fail", "{}", run.explain("static.auth.password-hashes"));
+    assert_eq!(run.code, 1);
+}

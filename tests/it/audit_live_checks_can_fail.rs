@@ -30,7 +30,7 @@ fn config_for(dir: &Path, served: &audit::Served) -> PathBuf {
             "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[log]\ntarget = \"file\"\ndirectory = \"{}\"\n[access]\nusers_file = \"{}\"\n",
             served.addr,
             logs.display(),
-            dir.join("users").display()
+            dir.join("data/users").display()
         ),
     )
 }

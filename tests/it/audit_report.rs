@@ -64,7 +64,7 @@ async fn the_default_configuration_passes_every_applicable_check() {
             kabine::http::reachable(server.https_addr()),
             server.media_addr().port(),
             logs.display(),
-            dir.join("users").display()
+            dir.join("data/users").display()
         ),
     );
 

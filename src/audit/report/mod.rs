@@ -277,6 +277,9 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
             if ice_hosts.is_empty() { t("value.none", &[]).get(lang).to_string() } else { ice_hosts.join(", ") },
         ),
         ("max_participants", c.rooms.max_participants.to_string()),
+        ("idle", c.access.session_idle_timeout_minutes.to_string()),
+        ("life", c.access.session_lifetime_hours.to_string()),
+        ("ldap_host", c.ldap.url.clone().unwrap_or_default()),
     ];
     let v: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let tx = |key: &str| t(key, &v).get(lang).to_string();
@@ -284,12 +287,37 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         tx(key).split('\n').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
     };
 
+    let ldap = c.ldap.url.is_some();
+    let local_users = matches!(
+        crate::auth::store::inspect(&loaded.resolve_path(&c.access.users_file)),
+        policy::UserStoreFacts::Present { users, .. } if users > 0
+    );
+    let accounts = ldap || local_users;
     let mut recipients = lines("ropa.recipients.value");
     if !ice_hosts.is_empty() {
         recipients.push(tx("ropa.recipients.ice"));
     }
+    if ldap {
+        recipients.push(tx("ropa.recipients.ldap"));
+    }
     let mut data_categories = lines("ropa.data.value");
     data_categories.push(tx(if c.p2p.enabled { "ropa.data.p2p_on" } else { "ropa.data.p2p_off" }));
+    if local_users {
+        data_categories.push(tx("ropa.data.local_accounts"));
+    }
+    if ldap {
+        data_categories.push(tx("ropa.data.ldap_accounts"));
+    }
+    if accounts {
+        data_categories.push(tx("ropa.data.sessions"));
+    }
+    let mut erasure = lines("ropa.erasure.value");
+    if accounts {
+        erasure.push(tx("ropa.erasure.sessions"));
+    }
+    if local_users {
+        erasure.push(tx("ropa.erasure.local_accounts"));
+    }
     let ropa = vec![
         RopaField {
             provision: Some("30(1)(a)".into()),
@@ -315,11 +343,7 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
             label: tx("ropa.transfers.label"),
             value: lines(if transfers_ok { "ropa.transfers.none" } else { "ropa.transfers.check" }),
         },
-        RopaField {
-            provision: Some("30(1)(f)".into()),
-            label: tx("ropa.erasure.label"),
-            value: lines("ropa.erasure.value"),
-        },
+        RopaField { provision: Some("30(1)(f)".into()), label: tx("ropa.erasure.label"), value: erasure },
         RopaField { provision: Some("30(1)(g)".into()), label: tx("ropa.tom.label"), value: lines("ropa.tom.value") },
     ]
     .into_iter()
@@ -337,13 +361,17 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         protection: tx(&format!("flow.{key}.protection")),
         active,
     };
+    let mut page = flow("page", true);
+    if accounts {
+        page.data = tx("flow.page.data_login");
+    }
     let data_flows = vec![
-        flow("page", true),
+        page,
         flow("signalling", true),
         flow("media", true),
         flow("p2p", c.p2p.enabled),
         flow("ice", !ice_hosts.is_empty()),
-        flow("ldap", false),
+        flow("ldap", ldap),
         flow("logs", true),
         flow("other", true),
     ];
