@@ -296,6 +296,28 @@ async fn writing_room_data_to_disk_fails_only_the_disk_check() {
     assert_eq!(run.code, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_join_fails_under_open_access_and_is_not_applicable_under_secure_access() {
+    let _t = support::test();
+    let fake = audit::Fake { refuse_hello: Some("internal"), ..Default::default() };
+    let (failed, run) = failed_live_checks_with("refused-open", fake.clone(), audit::kabine_router()).await;
+    assert!(failed.contains("live.rooms.lifecycle"), "{}", run.stderr);
+
+    let dir = support::output_dir("audit-fail/refused-secure");
+    let served = audit::serve(audit::with_fake(fake, audit::kabine_router())).await;
+    let config = audit::write_config(
+        &dir,
+        &format!("[server]\nlisten = \"{}\"\n[access]\nmode = \"secure\"\nusers_file = \"data/users\"\n", served.addr),
+    );
+    let run =
+        audit::audit(&dir, &audit::args(&config, &served.url(), &["--only", "live.rooms", "--only", "live.ice"])).await;
+    served.stop().await;
+    for id in ["live.rooms.lifecycle", "live.rooms.no-disk-writes", "live.ice.eu-allow-list"] {
+        assert_eq!(run.status(id), "not_applicable", "{}", run.explain(id));
+    }
+    assert_eq!(run.code, 0);
+}
+
 // ------------------------------------------------------------------- logs
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -831,8 +831,24 @@ impl Ctx<'_> {
         SessionResult { session: first, disk }
     }
 
+    /// In `secure` or `closed` access, a visitor without an account may be
+    /// refused or kept waiting: then the session cannot be held.
+    fn access_keeps_audit_out(&self, s: &session::Session) -> Option<Outcome> {
+        let mode = self.loaded.config.access.mode;
+        (s.not_admitted && mode != crate::config::AccessMode::Open).then(|| {
+            Outcome::not_applicable(msg(
+                format!("Zugangsmodus „{}“: Ohne Konto wird das Audit nicht in einen Raum gelassen; Räume lassen sich so nicht von außen prüfen. Führen Sie das Audit gegen einen Testserver mit gleicher Konfiguration und `access.mode = \"open\"` aus.", mode.as_str()),
+                format!("Access mode \"{}\": without an account the audit is not let into a room, so rooms cannot be checked from outside. Run the audit against a test server with the same configuration and `access.mode = \"open\"`.", mode.as_str()),
+            ))
+            .with_all(s.problems.clone())
+        })
+    }
+
     pub(super) async fn room_lifecycle(&mut self) -> Outcome {
-        let r = &self.session().await.session;
+        let r = &self.session().await.session.clone();
+        if let Some(o) = self.access_keeps_audit_out(r) {
+            return o;
+        }
         match &r.availability {
             Availability::Available => {}
             Availability::Refused(404) => {
@@ -872,6 +888,10 @@ impl Ctx<'_> {
     }
 
     pub(super) async fn room_no_disk_writes(&mut self) -> Outcome {
+        let r = self.session().await.session.clone();
+        if let Some(o) = self.access_keeps_audit_out(&r) {
+            return o;
+        }
         self.session().await.disk.clone()
     }
 
@@ -881,7 +901,10 @@ impl Ctx<'_> {
         own.push(self.target.host.clone());
         let configured: Vec<String> =
             self.loaded.config.media.ice_servers.iter().flat_map(|s| s.urls.clone()).collect();
-        let r = &self.session().await.session;
+        let r = &self.session().await.session.clone();
+        if let Some(o) = self.access_keeps_audit_out(r) {
+            return o;
+        }
         let Some(urls) = &r.ice_servers else {
             return match &r.availability {
                 Availability::Available => {
@@ -1122,6 +1145,7 @@ fn unreachable_session() -> SessionResult {
             problems: Vec::new(),
             ice_servers: None,
             canaries: Vec::new(),
+            not_admitted: false,
         },
         disk: Outcome::not_applicable(msg("", "")),
     }

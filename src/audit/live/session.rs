@@ -43,6 +43,9 @@ pub struct Session {
     pub ice_servers: Option<Vec<String>>,
     /// The random room name, display names and chat text used.
     pub canaries: Vec<String>,
+    /// The first join was refused or left waiting (no `welcome`): the
+    /// server's access control may keep a visitor without an account out.
+    pub not_admitted: bool,
 }
 
 fn random_hex(n: usize) -> String {
@@ -173,6 +176,7 @@ pub async fn run(target: &Target) -> Session {
         problems: Vec::new(),
         ice_servers: None,
         canaries: vec![room.clone(), name_a.clone(), name_b.clone(), name_c.clone(), chat.clone()],
+        not_admitted: false,
     };
     if !matches!(s.availability, Availability::Available) {
         return s;
@@ -185,7 +189,13 @@ pub async fn run(target: &Target) -> Session {
 
 async fn steps(target: &Target, room: &str, names: [&str; 3], chat: &str, s: &mut Session) -> Result<(), Msg> {
     let io = |e: String| msg(e.clone(), e);
-    let mut a = join(target, room, names[0]).await?;
+    let mut a = match join(target, room, names[0]).await {
+        Ok(a) => a,
+        Err(e) => {
+            s.not_admitted = true;
+            return Err(e);
+        }
+    };
     s.ice_servers = Some(
         a.welcome["ice_servers"]
             .as_array()

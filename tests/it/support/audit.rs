@@ -190,6 +190,8 @@ pub struct Fake {
     pub write_dir: Option<PathBuf>,
     /// STUN/TURN URLs in `welcome.ice_servers`.
     pub ice_urls: Vec<String>,
+    /// Answer every `hello` with this error code instead of `welcome`.
+    pub refuse_hello: Option<&'static str>,
 }
 
 struct Member {
@@ -248,6 +250,10 @@ async fn session(state: FakeState, socket: WebSocket) {
                 let Some(Ok(Message::Text(text))) = incoming else { break };
                 let Ok(msg) = serde_json::from_str::<Value>(text.as_str()) else { continue };
                 match msg["type"].as_str() {
+                    Some("hello") if state.fake.refuse_hello.is_some() => {
+                        let code = state.fake.refuse_hello.unwrap_or_default();
+                        let _ = tx.send(json!({"type": "error", "code": code, "message": "no"}).to_string());
+                    }
                     Some("hello") => {
                         let room = msg["room"].as_str().unwrap_or_default().to_string();
                         let name = msg["display_name"].as_str().unwrap_or_default().to_string();
