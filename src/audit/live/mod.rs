@@ -32,6 +32,8 @@ pub struct Target {
     pub port: u16,
     /// `host:port` (IPv6 in brackets), for `Host` and URLs.
     pub authority: String,
+    /// The address that accepted a connection, once found.
+    resolved: std::sync::OnceLock<SocketAddr>,
 }
 
 impl Target {
@@ -63,7 +65,13 @@ impl Target {
         let host = host.to_ascii_lowercase();
         let bracketed = if host.contains(':') { format!("[{host}]") } else { host.clone() };
         let authority = if port == 443 { bracketed.clone() } else { format!("{bracketed}:{port}") };
-        Ok(Target { origin: format!("https://{authority}"), host, port, authority: format!("{bracketed}:{port}") })
+        Ok(Target {
+            origin: format!("https://{authority}"),
+            host,
+            port,
+            authority: format!("{bracketed}:{port}"),
+            resolved: std::sync::OnceLock::new(),
+        })
     }
 
     /// The name for SNI and certificate checks (none for IP addresses).
@@ -71,12 +79,27 @@ impl Target {
         if self.host.parse::<IpAddr>().is_ok() { None } else { Some(&self.host) }
     }
 
-    /// The first address the host resolves to.
+    /// The first address of the host that accepts a TCP connection (a
+    /// name like `localhost` may resolve to `::1` while the server listens on
+    /// `127.0.0.1` only); the first address at all if none does.
     pub async fn addr(&self) -> Result<SocketAddr, String> {
-        let mut addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
+        if let Some(a) = self.resolved.get() {
+            return Ok(*a);
+        }
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
             .await
-            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?;
-        addrs.next().ok_or_else(|| format!("{} resolves to no address", self.host))
+            .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
+            .collect();
+        let first = *addrs.first().ok_or_else(|| format!("{} resolves to no address", self.host))?;
+        for a in &addrs {
+            let probe =
+                tokio::time::timeout(std::time::Duration::from_secs(3), tokio::net::TcpStream::connect(a)).await;
+            if matches!(probe, Ok(Ok(_))) {
+                let _ = self.resolved.set(*a);
+                return Ok(*a);
+            }
+        }
+        Ok(first)
     }
 }
 
@@ -198,10 +221,15 @@ impl<'a> Ctx<'a> {
         if let Some(dir) = store.parent().filter(|d| d.is_dir() && !dirs.iter().any(|x| x == d)) {
             dirs.push(dir.to_path_buf());
         }
-        if let Some(dir) = self.loaded.path.as_deref().and_then(|p| p.parent()).filter(|d| !dirs.iter().any(|x| x == d))
-        {
-            if !dir.as_os_str().is_empty() && dir != std::path::Path::new("/") {
-                dirs.push(dir.to_path_buf());
+        let config_dir = self
+            .loaded
+            .path
+            .as_deref()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
+        if let Some(dir) = config_dir {
+            if dir != std::path::Path::new("/") && !dirs.contains(&dir) {
+                dirs.push(dir);
             }
         }
         dirs
