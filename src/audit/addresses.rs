@@ -66,17 +66,17 @@ fn dotted_quads(run: &str) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     for piece in run.split(':') {
         // "1.2.3.4.5" is not an address (could be a version or an OID).
-        if piece.split('.').count() == 4 {
-            if let Ok(a) = piece.trim_end_matches('.').parse::<Ipv4Addr>() {
-                out.push(a);
-                continue;
-            }
+        if piece.split('.').count() == 4
+            && let Ok(a) = piece.trim_end_matches('.').parse::<Ipv4Addr>()
+        {
+            out.push(a);
+            continue;
         }
         let trimmed = piece.trim_end_matches('.');
-        if trimmed.split('.').count() == 4 {
-            if let Ok(a) = trimmed.parse::<Ipv4Addr>() {
-                out.push(a);
-            }
+        if trimmed.split('.').count() == 4
+            && let Ok(a) = trimmed.parse::<Ipv4Addr>()
+        {
+            out.push(a);
         }
     }
     out

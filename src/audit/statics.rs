@@ -947,10 +947,8 @@ fn data_directory(ctx: &Ctx<'_>) -> Outcome {
             return DataFile::Configured;
         }
         let is_log_dir = log.target == LogTarget::File && dir == log.directory.as_path();
-        if is_log_dir {
-            if let Some(day) = log_file_day(name) {
-                return DataFile::Log(day);
-            }
+        if is_log_dir && let Some(day) = log_file_day(name) {
+            return DataFile::Log(day);
         }
         let in_store_dir = store.parent() == Some(dir);
         let store_file = name == store_name

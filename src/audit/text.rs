@@ -100,20 +100,20 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
             rest = &tail[2..];
             continue;
         }
-        if let Some(stripped) = tail.strip_prefix('{') {
-            if let Some(end) = stripped.find('}') {
-                let name = &stripped[..end];
-                match vars.iter().find(|(k, _)| *k == name) {
-                    Some((_, v)) => out.push_str(v),
-                    None => {
-                        out.push('{');
-                        out.push_str(name);
-                        out.push('}');
-                    }
+        if let Some(stripped) = tail.strip_prefix('{')
+            && let Some(end) = stripped.find('}')
+        {
+            let name = &stripped[..end];
+            match vars.iter().find(|(k, _)| *k == name) {
+                Some((_, v)) => out.push_str(v),
+                None => {
+                    out.push('{');
+                    out.push_str(name);
+                    out.push('}');
                 }
-                rest = &stripped[end + 1..];
-                continue;
             }
+            rest = &stripped[end + 1..];
+            continue;
         }
         out.push_str(&tail[..1]);
         rest = &tail[1..];

@@ -121,10 +121,10 @@ impl Ctx<'_> {
                 probes += 1;
                 if let Answer::Accepted { version, suite } =
                     tlsprobe::probe(addr, self.target.server_name(), *v, &[code]).await
+                    && version == v.wire()
+                    && suite == code
                 {
-                    if version == v.wire() && suite == code {
-                        accepted.push((*v, code));
-                    }
+                    accepted.push((*v, code));
                 }
             }
         }
@@ -1296,35 +1296,35 @@ async fn crawl(target: &super::Target) -> Crawl {
             break;
         }
         let r = http::get(target, &path).await;
-        if let Ok(resp) = &r {
-            if resp.status == 200 {
-                c.assets.push(path.clone());
-                let text = String::from_utf8_lossy(&resp.body);
-                let ct = resp.content_type();
-                let refs = if ct.starts_with("text/html") || ct.starts_with("image/svg") {
-                    scan::html(&text)
-                } else if ct.starts_with("text/css") {
-                    scan::css(&text)
-                } else if ct.contains("javascript") {
-                    scan::js(&text)
-                } else {
-                    Vec::new()
-                };
-                for reference in refs {
-                    match scan::resolve(&reference.url, &path, &target.origin) {
-                        scan::Target::Foreign(_) if reference.usage == Use::Navigate => {
-                            c.links.push((path.clone(), reference.url.clone()));
-                        }
-                        scan::Target::Foreign(o) => {
-                            c.foreign.push((path.clone(), o, reference.context, reference.url.clone()))
-                        }
-                        scan::Target::Same(p)
-                            if (reference.usage == Use::Import || is_static_file(&p)) && seen.insert(p.clone()) =>
-                        {
-                            queue.push_back(p);
-                        }
-                        _ => {}
+        if let Ok(resp) = &r
+            && resp.status == 200
+        {
+            c.assets.push(path.clone());
+            let text = String::from_utf8_lossy(&resp.body);
+            let ct = resp.content_type();
+            let refs = if ct.starts_with("text/html") || ct.starts_with("image/svg") {
+                scan::html(&text)
+            } else if ct.starts_with("text/css") {
+                scan::css(&text)
+            } else if ct.contains("javascript") {
+                scan::js(&text)
+            } else {
+                Vec::new()
+            };
+            for reference in refs {
+                match scan::resolve(&reference.url, &path, &target.origin) {
+                    scan::Target::Foreign(_) if reference.usage == Use::Navigate => {
+                        c.links.push((path.clone(), reference.url.clone()));
                     }
+                    scan::Target::Foreign(o) => {
+                        c.foreign.push((path.clone(), o, reference.context, reference.url.clone()))
+                    }
+                    scan::Target::Same(p)
+                        if (reference.usage == Use::Import || is_static_file(&p)) && seen.insert(p.clone()) =>
+                    {
+                        queue.push_back(p);
+                    }
+                    _ => {}
                 }
             }
         }

@@ -26,10 +26,11 @@ fn listening_inodes(addr: SocketAddr) -> Vec<u64> {
             }
             let Some((ip, port)) = parse_proc_addr(f[1]) else { continue };
             let matches_ip = ip.is_unspecified() || ip == addr.ip() || ip.to_canonical() == addr.ip().to_canonical();
-            if port == addr.port() && matches_ip {
-                if let Ok(inode) = f[9].parse() {
-                    out.push(inode);
-                }
+            if port == addr.port()
+                && matches_ip
+                && let Ok(inode) = f[9].parse()
+            {
+                out.push(inode);
             }
         }
     }
@@ -67,10 +68,10 @@ pub fn owner_pid(addr: SocketAddr) -> Option<u32> {
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
         let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else { continue };
         for fd in fds.flatten() {
-            if let Ok(link) = std::fs::read_link(fd.path()) {
-                if wanted.iter().any(|w| link.as_os_str() == w.as_str()) {
-                    return Some(pid);
-                }
+            if let Ok(link) = std::fs::read_link(fd.path())
+                && wanted.iter().any(|w| link.as_os_str() == w.as_str())
+            {
+                return Some(pid);
             }
         }
     }
@@ -213,10 +214,10 @@ pub fn scratch_dirs(pid: Option<u32>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     match pid {
         Some(pid) => {
-            if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) {
-                if cwd != Path::new("/") {
-                    out.push(PathBuf::from(format!("/proc/{pid}/cwd")));
-                }
+            if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd"))
+                && cwd != Path::new("/")
+            {
+                out.push(PathBuf::from(format!("/proc/{pid}/cwd")));
             }
             for d in ["tmp", "var/tmp", "dev/shm"] {
                 out.push(PathBuf::from(format!("/proc/{pid}/root/{d}")));

@@ -165,16 +165,16 @@ impl<'a> Ctx<'a> {
 
     /// Runs one live check.
     pub async fn run(&mut self, check: LiveCheck) -> Outcome {
-        if check != LiveCheck::LogsNoAddresses {
-            if let Err(e) = self.reachable().await {
-                return unmeasurable(
-                    super::text::msg(
-                        format!("Server `{}` nicht erreichbar.", self.target.origin),
-                        format!("Server `{}` unreachable.", self.target.origin),
-                    ),
-                    &e,
-                );
-            }
+        if check != LiveCheck::LogsNoAddresses
+            && let Err(e) = self.reachable().await
+        {
+            return unmeasurable(
+                super::text::msg(
+                    format!("Server `{}` nicht erreichbar.", self.target.origin),
+                    format!("Server `{}` unreachable.", self.target.origin),
+                ),
+                &e,
+            );
         }
         match check {
             LiveCheck::TlsVersions => self.tls_versions().await,
@@ -227,10 +227,11 @@ impl<'a> Ctx<'a> {
             .as_deref()
             .and_then(|p| std::fs::canonicalize(p).ok())
             .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
-        if let Some(dir) = config_dir {
-            if dir != std::path::Path::new("/") && !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
+        if let Some(dir) = config_dir
+            && dir != std::path::Path::new("/")
+            && !dirs.contains(&dir)
+        {
+            dirs.push(dir);
         }
         dirs
     }
