@@ -2,7 +2,8 @@
 //! running in this process: every applicable check passes (warnings only
 //! where the demo set-up deserves one), the exit code is 0, the JSON report
 //! validates against `audit/report.schema.json`, and the HTML report renders
-//! in headless Chromium, self-contained and printable.
+//! in headless Chromium (the browser harness of `tests/browser`), with no
+//! request anywhere, no axe-core violation, and a print layout.
 
 use std::process::Command;
 
@@ -106,7 +107,10 @@ async fn the_default_configuration_passes_every_applicable_check() {
         }
     }
     validate_against_schema(&dir.join("report-en.json"));
-    check_html(&dir.join("report-de.html"), &dir);
+    check_html(&dir.join("report-de.html"));
+    for file in ["report-de.html", "report-en.html"] {
+        render_in_chromium(&dir, file).await;
+    }
     assert!(server.stop().await);
 }
 
@@ -139,7 +143,7 @@ fn validate_against_schema(report: &std::path::Path) {
 }
 
 /// The HTML report is self-contained and renders (screen and print) in headless Chromium.
-fn check_html(html: &std::path::Path, dir: &std::path::Path) {
+fn check_html(html: &std::path::Path) {
     let text = std::fs::read_to_string(html).expect("html");
     // Nothing that loads anything: no such elements, no URLs in attributes
     // other than in-page anchors, nothing but plain rules in the style sheet.
@@ -158,42 +162,36 @@ fn check_html(html: &std::path::Path, dir: &std::path::Path) {
     assert!(text.contains("@media print"), "print styles");
     // Every status is written out, not shown by colour alone.
     assert!(text.contains(">bestanden</span>"));
+}
 
-    let chromium = support::require_tool("chromium", "chromium");
-    let profile = dir.join("chromium-profile");
-    let shot = dir.join("report-de.png");
-    let pdf = dir.join("report-de.pdf");
-    let url = format!("file://{}", html.display());
-    for target in [format!("--screenshot={}", shot.display()), format!("--print-to-pdf={}", pdf.display())] {
-        let out = Command::new("timeout")
-            .arg("90")
-            .arg(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--window-size=1200,2400",
-                "--no-pdf-header-footer",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(&target)
-            .arg(&url)
-            .output()
-            .expect("chromium runs");
-        assert!(out.status.success(), "chromium {target}: {}", String::from_utf8_lossy(&out.stderr));
+/// Renders the report with the browser harness of `tests/browser`:
+/// screenshots (viewport and full page), axe-core, and a PDF for print.
+async fn render_in_chromium(dir: &std::path::Path, file: &str) {
+    let base = format!("file://{}", dir.display());
+    let result = support::browser::run_at(&base, "audit_report", &[file]).await;
+    support::browser::assert_clean("audit_report", &result);
+    assert_eq!(result["violations"], serde_json::json!([]), "axe-core (WCAG 2.1 AA) violations in the report");
+    assert_eq!(result["lang"], file.trim_start_matches("report-").trim_end_matches(".html"));
+    assert!(result["headings"].as_array().is_some_and(|h| h.len() >= 7), "{}", result["headings"]);
+    assert!(
+        result["statuses"].as_u64().is_some_and(|n| n >= 60),
+        "every check shows its status: {}",
+        result["statuses"]
+    );
+    // Keep the screenshots and the PDF with the reports in target/test-output/audit.
+    let shots =
+        support::repo_root().join("target/test-output").join(format!("audit_report-{}", file.replace('.', "_")));
+    for (from, to) in
+        [(format!("{file}.png"), format!("{file}.png")), (format!("{file}-full.png"), format!("{file}-full.png"))]
+    {
+        std::fs::copy(shots.join(from), dir.join(to)).expect("screenshot written");
     }
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 50_000, "screenshot is a real image ({} bytes)", png.len());
-    let pdf = std::fs::read(&pdf).expect("pdf written");
-    assert!(pdf.starts_with(b"%PDF"), "print-to-pdf produced a PDF");
+    std::fs::copy(result["pdf"].as_str().expect("pdf path"), dir.join(format!("{file}.pdf"))).expect("pdf written");
+    let pdf = std::fs::read(result["pdf"].as_str().expect("pdf path")).expect("pdf written");
+    assert!(pdf.starts_with(b"%PDF"), "print produced a PDF");
     let pages = pdf
-        .windows(b"/Type /Page\n".len())
-        .filter(|w| w.starts_with(b"/Type /Page") && !w.starts_with(b"/Type /Pages"))
+        .windows(b"/Type /Page".len() + 1)
+        .filter(|w| w.starts_with(b"/Type /Page") && w[w.len() - 1] != b's')
         .count();
     assert!(pages >= 3, "the report prints on several A4 pages ({pages})");
 }
