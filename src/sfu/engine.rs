@@ -35,6 +35,7 @@ use super::layers::{self, LAYERS, RateMeter, Want};
 use super::rewrite::{Decision, InPacket, Rewriter};
 use super::sdp;
 use super::speaker::{self, SpeakerDetector};
+use super::stun;
 use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
 use crate::signal::protocol::{PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
@@ -149,6 +150,8 @@ impl Peer {
 struct RoomMedia {
     members: Vec<SessionId>,
     speaker: SpeakerDetector<SessionId>,
+    /// The members talk directly (a call of two): nothing is forwarded.
+    direct: bool,
 }
 
 type KeyframeKey = (SessionId, Mid, Option<u8>);
@@ -172,6 +175,8 @@ pub struct Engine {
     next_housekeeping: Instant,
     next_reallocate: Instant,
     closing: bool,
+    /// Answers plain STUN Binding requests (for direct calls), if enabled.
+    stun: Option<stun::Limiter>,
 }
 
 impl Engine {
@@ -194,7 +199,15 @@ impl Engine {
             next_housekeeping: now + HOUSEKEEPING,
             next_reallocate: now + REALLOCATE,
             closing: false,
+            stun: None,
         }
+    }
+
+    /// Answers plain STUN Binding requests on the media port from now on,
+    /// so that browsers in a direct call learn their public address from
+    /// this server (see [`super::stun`]).
+    pub fn enable_stun_responder(&mut self) {
+        self.stun.get_or_insert_with(stun::Limiter::default);
     }
 
     /// Datagrams to send.
@@ -235,6 +248,7 @@ impl Engine {
             MediaCommand::SubscribeAnswer { session, sdp } => self.subscribe_answer(now, session, &sdp),
             MediaCommand::VideoSizes { session, sizes } => self.video_sizes(now, session, sizes),
             MediaCommand::Shutdown => self.shutdown(now),
+            MediaCommand::Direct { room, direct } => self.set_direct(now, room, direct),
         }
         self.process_work(now);
     }
@@ -317,6 +331,39 @@ impl Engine {
             self.negotiate(now, s);
             self.reallocate(now, s);
         }
+    }
+
+    /// A room's two members talk directly (or no longer): stop forwarding,
+    /// and the padding that keeps bandwidth estimates up; or start again,
+    /// each stream from a keyframe.
+    fn set_direct(&mut self, now: Instant, room: RoomKey, direct: bool) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if r.direct == direct {
+            return;
+        }
+        r.direct = direct;
+        for s in self.members(room) {
+            let Some(peer) = self.peers.get_mut(&s) else {
+                continue;
+            };
+            if direct {
+                for slot in &mut peer.slots {
+                    slot.rewriter.pause();
+                }
+                if peer.subscribe.rtc.is_alive() {
+                    peer.subscribe.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::ZERO);
+                    self.drive(now, RtcKey { session: s, side: Side::Subscribe });
+                }
+            } else {
+                self.reallocate(now, s);
+            }
+        }
+    }
+
+    fn is_direct(&self, room: RoomKey) -> bool {
+        self.rooms.get(&room).is_some_and(|r| r.direct)
     }
 
     fn members(&self, room: RoomKey) -> Vec<SessionId> {
@@ -629,6 +676,9 @@ impl Engine {
         let Some(peer) = self.peers.get(&session) else {
             return;
         };
+        if self.is_direct(peer.room) {
+            return;
+        }
         let room = self.rooms.get(&peer.room);
         let (history, members) =
             room.map_or((Vec::new(), Vec::new()), |r| (r.speaker.history().to_vec(), r.members.clone()));
@@ -774,6 +824,11 @@ impl Engine {
     /// One datagram from the media port.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         let destination = self.local_for(source);
+        if self.stun.is_some()
+            && let Some(transaction) = stun::plain_binding_request(data)
+        {
+            return self.answer_stun(now, source, destination, &transaction);
+        }
         let key = match demux::classify(data) {
             demux::Kind::Stun => match demux::binding_request_ufrag(data) {
                 Some(ufrag) => {
@@ -812,6 +867,25 @@ impl Engine {
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
         self.input(now, key, input);
         self.process_work(now);
+    }
+
+    /// A plain STUN Binding request: answered from the request alone,
+    /// within the rate limit; nothing is kept about the sender.
+    fn answer_stun(&mut self, now: Instant, source: SocketAddr, local: SocketAddr, transaction: &[u8; 12]) {
+        let Some(limiter) = self.stun.as_mut() else {
+            return;
+        };
+        if !limiter.allow(now, source.ip()) {
+            Stats::add(&self.stats.stun_bindings_limited, 1);
+            return;
+        }
+        self.transmits.push(Transmit {
+            proto: Protocol::Udp,
+            source: local,
+            destination: source,
+            contents: stun::binding_success(transaction, source).into(),
+        });
+        Stats::add(&self.stats.stun_bindings_answered, 1);
     }
 
     fn unclaimed(&self) {
@@ -1073,6 +1147,9 @@ impl Engine {
             arrival: packet.timestamp,
         };
 
+        if self.is_direct(room) {
+            return;
+        }
         for sub in self.members(room) {
             if sub == session {
                 continue;
