@@ -118,6 +118,9 @@ struct Slot {
     pt: Option<Pt>,
     stats: Arc<SubscriptionStats>,
     stats_key: SubscriptionKey,
+    /// Offered `inactive` (the room talks directly): nothing is sent on
+    /// it, not even padding, until it is offered `sendonly` again.
+    inactive: bool,
 }
 
 /// A participant's media.
@@ -311,6 +314,9 @@ impl Engine {
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
+        // Only two talk directly: a newcomer ends it (the room actor says
+        // so too, right after the join).
+        self.set_direct(now, room, false);
         self.rooms.entry(room).or_default().members.push(session);
         self.negotiate(now, session);
     }
@@ -324,6 +330,7 @@ impl Engine {
             return;
         }
         self.leave_room(from, session);
+        self.set_direct(now, to, false);
         self.rooms.entry(to).or_default().members.push(session);
         let mut affected = self.members(from);
         affected.extend(self.members(to));
@@ -352,13 +359,11 @@ impl Engine {
                 for slot in &mut peer.slots {
                     slot.rewriter.pause();
                 }
-                if peer.subscribe.rtc.is_alive() {
-                    peer.subscribe.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::ZERO);
-                    self.drive(now, RtcKey { session: s, side: Side::Subscribe });
-                }
-            } else {
-                self.reallocate(now, s);
             }
+            // The m-lines go inactive (str0m then sends no padding either)
+            // or back to sendonly; forwarding resumes once the browser has
+            // answered, from keyframes.
+            self.negotiate(now, s);
         }
     }
 
@@ -525,6 +530,7 @@ impl Engine {
                 }
             }
         }
+        let direct = self.is_direct(room);
         let Some(peer) = self.peers.get_mut(&session) else {
             return;
         };
@@ -544,18 +550,28 @@ impl Engine {
             .into_iter()
             .filter(|w| !peer.slots.iter().any(|s| live(s) && s.publisher == w.0 && s.source == w.2))
             .collect();
-        if to_stop.is_empty() && to_add.is_empty() {
+        let to_toggle: Vec<Mid> = peer
+            .slots
+            .iter()
+            .filter(|s| live(s) && s.inactive != direct && !to_stop.contains(&s.mid))
+            .map(|s| s.mid)
+            .collect();
+        if to_stop.is_empty() && to_add.is_empty() && to_toggle.is_empty() {
             return;
         }
         let mut change = peer.subscribe.rtc.sdp_api();
         for mid in &to_stop {
             change.stop_media(*mid);
         }
+        let direction = if direct { Direction::Inactive } else { Direction::SendOnly };
+        for mid in &to_toggle {
+            change.set_direction(*mid, direction);
+        }
         let mut added = Vec::new();
         for (publisher, public_id, source, kind) in to_add {
             let stream = if source == Source::Screen { format!("{public_id}-screen") } else { public_id.clone() };
             let track = format!("{public_id}-{}", source_name(source));
-            let mid = change.add_media(kind, Direction::SendOnly, Some(stream), Some(track), None);
+            let mid = change.add_media(kind, direction, Some(stream), Some(track), None);
             added.push((mid, kind, publisher, public_id, source));
         }
         let Some((offer, pending)) = change.apply() else {
@@ -563,6 +579,11 @@ impl Engine {
         };
         for slot in peer.slots.iter_mut().filter(|s| to_stop.contains(&s.mid)) {
             slot.state = SlotState::Stopping;
+        }
+        for slot in peer.slots.iter_mut().filter(|s| to_toggle.contains(&s.mid)) {
+            // Like a new m-line: forwarded again once answered.
+            slot.state = SlotState::Negotiating;
+            slot.inactive = direct;
         }
         for (mid, kind, publisher, publisher_id, source) in added {
             let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
@@ -579,6 +600,7 @@ impl Engine {
                 pt: None,
                 stats,
                 stats_key,
+                inactive: direct,
             });
         }
         peer.pending = Some(pending);
@@ -1116,9 +1138,20 @@ impl Engine {
         } else {
             0
         };
+        let appeared = !track.meters[usize::from(layer)].active(now);
         track.meters[usize::from(layer)].add(now, packet.payload.len());
         let (source, kind, simulcast) = (track.source, track.kind, track.simulcast);
         let room = peer.room;
+        if appeared && simulcast && !self.is_direct(room) {
+            // A layer (re)appeared, e.g. a publisher resuming after a direct
+            // call: choose again now rather than at the next periodic pass,
+            // so this packet (the start of a keyframe, usually) can be used.
+            for sub in self.members(room) {
+                if sub != session {
+                    self.reallocate(now, sub);
+                }
+            }
+        }
 
         let mut ext = ExtensionValues::default();
         let (keyframe, vp8) = if kind == MediaKind::Audio {
