@@ -6,6 +6,7 @@ mod support;
 
 mod browser_bad_input;
 mod browser_chat_and_hand;
+mod browser_direct_call;
 mod browser_fresh_room_after_leave;
 mod browser_language;
 mod browser_own_origin;
@@ -32,6 +33,7 @@ mod media_garbage_udp;
 mod media_keyframes_nack;
 mod media_simulcast;
 mod media_speaker;
+mod media_stun_binding;
 mod media_three_peers;
 mod media_two_rooms;
 mod room_lifecycle;
