@@ -103,6 +103,10 @@ async fn a_flood_of_binding_requests_is_answered_only_up_to_the_rate_limit() {
         let mut id = [0u8; 12];
         id[..4].copy_from_slice(&i.to_be_bytes());
         flooder.send_to(&binding_request(id), media).await.expect("send");
+        if i % 10 == 9 {
+            // Fast, yet not faster than loopback buffers take.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     let mut answers = 0u32;
     while receive(&flooder, Duration::from_millis(500)).await.is_some() {
@@ -113,10 +117,10 @@ async fn a_flood_of_binding_requests_is_answered_only_up_to_the_rate_limit() {
     assert!(answers >= 1, "the first requests are answered");
     assert!(f64::from(answers) <= allowed, "{answers} answers in {elapsed:.1} s; at most {allowed:.0} allowed");
     let limited = Stats::get(&stats.stun_bindings_limited);
-    // (A loaded machine may drop a few of the datagrams on loopback.)
-    let seen = u64::from(answers) + limited;
-    assert!(seen <= u64::from(sent) && seen >= u64::from(sent) * 9 / 10, "{seen} of {sent} requests accounted for");
-    assert!(limited > 100, "the flood was limited: {limited}");
+    // Every request that arrived was answered or counted (a loaded machine
+    // may drop some datagrams on loopback before the server sees them).
+    assert!(u64::from(answers) + limited <= u64::from(sent));
+    assert!(limited >= 150, "the flood was limited: {limited} of {sent}");
     println!("STUN flood: {sent} requests, {answers} answered, {limited} dropped by the rate limit");
     assert!(server.stop().await);
 }
