@@ -190,6 +190,7 @@ export class DirectCall extends EventTarget {
     if (this.closed || this.ready) return;
     if ((wants.camera && got.frames === 0) || (wants.mic && got.audio === 0)) return;
     this.ready = true;
+    clearInterval(this.watchTimer);
     this.dispatchEvent(new CustomEvent('ready'));
   }
 

@@ -315,6 +315,8 @@ export class Session extends EventTarget {
         if (!this.pub || this.pub.signalingState !== 'have-local-offer') break;
         await this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
         this.pubBusy = false;
+        // A sender added while the call is direct (a screen share) starts paused too.
+        if (this.sfuPaused) await this.setSfuPaused(true);
         if (this.pubAgain) {
           this.pubAgain = false;
           await this.negotiatePublish();
