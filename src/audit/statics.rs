@@ -592,7 +592,8 @@ fn recording(ctx: &Ctx<'_>) -> Outcome {
 }
 
 fn p2p(ctx: &Ctx<'_>) -> Outcome {
-    let enabled = ctx.loaded.config.p2p.enabled;
+    // What runs: a config that leaves p2p.enabled unset follows the policy.
+    let enabled = policy::p2p_in_use(ctx.loaded, ctx.policy);
     let pass = if enabled {
         msg(
             "Direkte Verbindungen sind eingeschaltet: Bei zwei Teilnehmenden fließen die Medien Ende-zu-Ende-verschlüsselt (DTLS-SRTP) direkt zwischen den Browsern; dabei erfahren beide die IP-Adresse des jeweils anderen.",
@@ -1088,6 +1089,17 @@ mod tests {
         let loaded = load_str(text, "t.toml").expect("test config loads");
         let policy = Policy::for_config(&loaded).expect("policy");
         run(check, &Ctx::new(&loaded, &policy, SystemTime::now()))
+    }
+
+    #[test]
+    fn direct_calls_are_reported_as_they_run_under_the_policy() {
+        let on = run_on("", StaticCheck::P2p);
+        assert_eq!(on.status, Status::Pass);
+        assert!(on.summary.en.starts_with("Direct calls are on"), "{}", on.summary.en);
+        // The preset alone turns them off; nothing to fix.
+        let off = run_on("policy = \"strict-no-p2p\"", StaticCheck::P2p);
+        assert_eq!(off.status, Status::Pass);
+        assert!(off.summary.en.starts_with("Direct calls are off"), "{}", off.summary.en);
     }
 
     #[test]

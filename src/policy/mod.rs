@@ -213,6 +213,14 @@ pub const SESSION_IDLE_CEILING_MINUTES: u32 = 30;
 /// Longest life of a login session any config may set (ASVS 3.3.2: 12 hours).
 pub const SESSION_LIFETIME_CEILING_HOURS: u32 = 12;
 
+/// Whether two participants of a room are connected directly (peer to
+/// peer): the config does not turn it off and the policy allows it. A
+/// config that leaves `p2p.enabled` unset follows the policy; the server,
+/// the client and the audit all ask this. Pure.
+pub fn p2p_in_use(loaded: &LoadedConfig, policy: &Policy) -> bool {
+    loaded.config.p2p.enabled && policy.p2p.allowed
+}
+
 /// Whether an LDAP connection is encrypted before any password crosses it:
 /// `ldaps://`, or `ldap://` upgraded with StartTLS. Pure.
 pub fn ldap_transport_is_encrypted(url: &str, starttls: bool) -> bool {
@@ -414,15 +422,24 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
         },
     );
 
-    let p2p_ok = !c.p2p.enabled || policy.p2p.allowed;
+    // Only an explicit `p2p.enabled = true` can contradict the policy: the
+    // default follows it.
+    let asked_for = loaded.keys.line_of("p2p.enabled").is_some() && c.p2p.enabled;
+    let p2p_ok = policy.p2p.allowed || !asked_for;
     verdict(
         rule::P2P,
         "p2p.enabled",
         p2p_ok,
-        match (c.p2p.enabled, p2p_ok) {
-            (false, _) => "off: media always goes through the server".into(),
-            (true, true) => "two participants talk directly, end-to-end encrypted".into(),
-            (true, false) => format!("the policy \"{}\" forbids direct calls; set false", policy.name),
+        match (p2p_in_use(loaded, policy), p2p_ok) {
+            (true, _) => "two participants talk directly, end-to-end encrypted; each learns the other's IP address \
+                          (the server's own STUN port tells browsers their public address)"
+                .into(),
+            (false, false) => format!("the policy \"{}\" forbids direct calls; set false", policy.name),
+            (false, true) if !c.p2p.enabled => "off: media always goes through the server".into(),
+            (false, true) => format!(
+                "off, as the policy \"{}\" forbids direct calls: media always goes through the server",
+                policy.name
+            ),
         },
     );
 
@@ -689,6 +706,22 @@ mod tests {
             failed("[access]\nsession_idle_timeout_minutes = 15\nsession_lifetime_hours = 8"),
             Vec::<&str>::new()
         );
+    }
+
+    #[test]
+    fn direct_calls_follow_the_config_and_the_policy() {
+        let no_p2p = Policy::from_preset("strict-no-p2p").expect("preset");
+        let case = |text: &str, policy: &Policy| {
+            let loaded = load_str(text, "t.toml").expect("loads");
+            let v = check(&loaded, policy).into_iter().find(|v| v.rule == rule::P2P).expect("p2p verdict");
+            (p2p_in_use(&loaded, policy), v.ok)
+        };
+        let strict = Policy::strict();
+        assert_eq!(case("", &strict), (true, true), "allowed by default");
+        assert_eq!(case("[p2p]\nenabled = false", &strict), (false, true), "the config turns it off");
+        assert_eq!(case("", &no_p2p), (false, true), "the preset alone forbids it");
+        assert_eq!(case("[p2p]\nenabled = false", &no_p2p), (false, true));
+        assert_eq!(case("[p2p]\nenabled = true", &no_p2p), (false, false), "asked for, and forbidden: refused");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod layers;
 pub mod rewrite;
 mod sdp;
 pub mod speaker;
+pub mod stun;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};

@@ -301,7 +301,8 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         recipients.push(tx("ropa.recipients.ldap"));
     }
     let mut data_categories = lines("ropa.data.value");
-    data_categories.push(tx(if c.p2p.enabled { "ropa.data.p2p_on" } else { "ropa.data.p2p_off" }));
+    let p2p = policy::p2p_in_use(loaded, policy);
+    data_categories.push(tx(if p2p { "ropa.data.p2p_on" } else { "ropa.data.p2p_off" }));
     if local_users {
         data_categories.push(tx("ropa.data.local_accounts"));
     }
@@ -369,7 +370,7 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         page,
         flow("signalling", true),
         flow("media", true),
-        flow("p2p", c.p2p.enabled),
+        flow("p2p", p2p),
         flow("ice", !ice_hosts.is_empty()),
         flow("ldap", ldap),
         flow("logs", true),

@@ -97,9 +97,12 @@ pub fn assert_clean(name: &str, v: &Value) {
 }
 
 /// Console noise that is not a defect of the page: the deliberate bad
-/// signalling of the bad-input scenario.
+/// signalling of the bad-input scenario, and a request cut off because
+/// another job on a shared test machine changed the network interfaces
+/// (the scenario's own checks still have to pass).
 fn is_expected_problem(p: &Value) -> bool {
     p["page"].as_str().is_some_and(|page| page.starts_with("attacker"))
+        || p["text"].as_str().is_some_and(|t| t.contains("net::ERR_NETWORK_CHANGED"))
 }
 
 /// A room name unique to this test run.
