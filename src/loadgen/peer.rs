@@ -148,6 +148,9 @@ pub struct PeerReport {
     pub server_ufrags: (Option<String>, Option<String>),
     /// The signalling connection ended.
     pub closed: bool,
+    /// Every other server message (waiting, room state, moderation,
+    /// breakout rooms, private chat ...), in order.
+    pub other: Vec<ServerMsg>,
 }
 
 impl PeerReport {
@@ -648,6 +651,12 @@ impl Runner {
                 self.report().bye = Some(reason);
                 self.finish(Err(io::Error::other(format!("bye: {reason:?}"))));
             }
+            ServerMsg::Moved { room, participants } => {
+                let mut r = self.report();
+                r.participants = participants.iter().map(|p| (p.id.clone(), p.clone())).collect();
+                r.other.push(ServerMsg::Moved { room, participants });
+            }
+            other => self.report().other.push(other),
         }
     }
 

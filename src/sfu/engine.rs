@@ -133,6 +133,8 @@ struct Peer {
     sizes: HashMap<(String, Source), (u32, u32)>,
     bwe: Option<u64>,
     quality: Quality,
+    /// Sources a moderator muted: none of their packets is forwarded.
+    muted: Vec<Source>,
 }
 
 impl Peer {
@@ -230,6 +232,7 @@ impl Engine {
         match cmd {
             MediaCommand::Join { session, room, participant } => self.join(now, session, room, participant),
             MediaCommand::Move { session, room } => self.move_peer(now, session, room),
+            MediaCommand::Mute { session, source, muted } => self.mute(now, session, source, muted),
             MediaCommand::Leave { session } => self.remove_peer(now, session, true),
             MediaCommand::PublishOffer { session, sdp, tracks } => self.publish_offer(now, session, &sdp, tracks),
             MediaCommand::SubscribeAnswer { session, sdp } => self.subscribe_answer(now, session, &sdp),
@@ -294,6 +297,7 @@ impl Engine {
                 sizes: HashMap::new(),
                 bwe: None,
                 quality: Quality::Unknown,
+                muted: Vec::new(),
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
@@ -316,6 +320,27 @@ impl Engine {
         for s in affected {
             self.negotiate(now, s);
             self.reallocate(now, s);
+        }
+    }
+
+    /// Stops (or resumes) forwarding one source of a participant. Resumed
+    /// video asks the publisher for keyframes so subscribers see a picture
+    /// at once.
+    fn mute(&mut self, now: Instant, session: SessionId, source: Source, muted: bool) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        let was = peer.muted.contains(&source);
+        if muted == was {
+            return;
+        }
+        if muted {
+            peer.muted.push(source);
+        } else {
+            peer.muted.retain(|s| *s != source);
+            for layer in 0..LAYERS as u8 {
+                self.request_keyframe(now, session, source, layer, KeyframeRequestKind::Pli);
+            }
         }
     }
 
@@ -1044,6 +1069,10 @@ impl Engine {
         };
         track.meters[usize::from(layer)].add(now, packet.payload.len());
         let (source, kind, simulcast) = (track.source, track.kind, track.simulcast);
+        if peer.muted.contains(&source) {
+            // Muted by a moderator: forwarded to nobody, not even as a speaker.
+            return;
+        }
         let room = peer.room;
 
         let mut ext = ExtensionValues::default();
