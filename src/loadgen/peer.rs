@@ -138,6 +138,8 @@ pub struct PeerReport {
     pub subscribe_offers: u32,
     /// The tracks of the last subscribe offer.
     pub subscribed: Vec<SubscribedTrack>,
+    /// The SDP of the last subscribe offer.
+    pub subscribe_sdp: String,
     /// Received media by (publisher id, source).
     pub received: HashMap<(String, Source), TrackStats>,
     /// Keyframe requests the server sent for our video.
@@ -635,6 +637,7 @@ impl Runner {
                     let mut r = self.report();
                     r.subscribe_offers += 1;
                     r.subscribed = tracks;
+                    r.subscribe_sdp = sdp.clone();
                     r.server_ufrags.1 = ice_ufrag(&sdp);
                 }
                 let _ = self.send(&ClientMsg::SubscribeAnswer { sdp: answer.to_sdp_string() }).await;

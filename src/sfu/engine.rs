@@ -102,6 +102,13 @@ enum SlotState {
     Active,
     /// Being removed in the outstanding offer.
     Stopping,
+    /// The connection's first m-line, kept inactive and carrying nothing
+    /// after its track ended. It is the BUNDLE tag, which owns the
+    /// transport: browsers given an offer that stops it tear the transport
+    /// down (Chromium closes DTLS), which would end the participant's media
+    /// whenever the first publisher they received leaves, and whenever they
+    /// are left alone in a room.
+    Parked,
 }
 
 /// One m-line of a subscribe connection, carrying one publisher's track.
@@ -383,7 +390,7 @@ impl Engine {
             Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
             self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
-        for slot in &peer.slots {
+        for slot in peer.slots.iter().filter(|s| s.state != SlotState::Parked) {
             self.stats.end_subscription(&slot.stats_key);
         }
         // Events it left in the queue are moot.
@@ -511,8 +518,8 @@ impl Engine {
             return;
         }
         peer.renegotiate = false;
-        let live = |s: &Slot| s.state != SlotState::Stopping;
-        let to_stop: Vec<Mid> = peer
+        let live = |s: &Slot| matches!(s.state, SlotState::Negotiating | SlotState::Active);
+        let mut to_stop: Vec<Mid> = peer
             .slots
             .iter()
             .filter(|s| live(s) && !wanted.iter().any(|w| w.0 == s.publisher && w.2 == s.source))
@@ -525,9 +532,16 @@ impl Engine {
         if to_stop.is_empty() && to_add.is_empty() {
             return;
         }
+        // Never stop the first m-line (see `SlotState::Parked`).
+        let first = peer.slots.first().map(|s| s.mid);
+        let park = first.filter(|m| to_stop.contains(m));
+        to_stop.retain(|m| Some(*m) != park);
         let mut change = peer.subscribe.rtc.sdp_api();
         for mid in &to_stop {
             change.stop_media(*mid);
+        }
+        if let Some(mid) = park {
+            change.set_direction(mid, Direction::Inactive);
         }
         let mut added = Vec::new();
         for (publisher, public_id, source, kind) in to_add {
@@ -541,6 +555,11 @@ impl Engine {
         };
         for slot in peer.slots.iter_mut().filter(|s| to_stop.contains(&s.mid)) {
             slot.state = SlotState::Stopping;
+        }
+        if let Some(slot) = peer.slots.iter_mut().find(|s| Some(s.mid) == park) {
+            slot.state = SlotState::Parked;
+            slot.target = None;
+            self.stats.end_subscription(&slot.stats_key);
         }
         for (mid, kind, publisher, publisher_id, source) in added {
             let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
@@ -563,7 +582,7 @@ impl Engine {
         let tracks = peer
             .slots
             .iter()
-            .filter(|s| s.state != SlotState::Stopping)
+            .filter(|s| live(s))
             .map(|s| SubscribedTrack {
                 mid: s.mid.to_string(),
                 participant: s.stats_key.publisher.clone(),

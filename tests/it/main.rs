@@ -30,6 +30,7 @@ mod login_local;
 mod login_throttle;
 mod media_garbage_udp;
 mod media_keyframes_nack;
+mod media_last_one_stays;
 mod media_simulcast;
 mod media_speaker;
 mod media_three_peers;
