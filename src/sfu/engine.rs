@@ -181,6 +181,8 @@ pub struct Engine {
     next_housekeeping: Instant,
     next_reallocate: Instant,
     closing: bool,
+    /// Makes every subscribed track's msid unique.
+    next_track_id: u64,
 }
 
 impl Engine {
@@ -203,6 +205,7 @@ impl Engine {
             next_housekeeping: now + HOUSEKEEPING,
             next_reallocate: now + REALLOCATE,
             closing: false,
+            next_track_id: 0,
         }
     }
 
@@ -546,7 +549,11 @@ impl Engine {
         let mut added = Vec::new();
         for (publisher, public_id, source, kind) in to_add {
             let stream = if source == Source::Screen { format!("{public_id}-screen") } else { public_id.clone() };
-            let track = format!("{public_id}-{}", source_name(source));
+            // Unique per m-line: a publisher whose m-line ended (or was
+            // parked) can be received again (breakout rooms), and browsers
+            // refuse an SDP in which two m-lines carry the same msid.
+            self.next_track_id += 1;
+            let track = format!("{public_id}-{}-{}", source_name(source), self.next_track_id);
             let mid = change.add_media(kind, Direction::SendOnly, Some(stream), Some(track), None);
             added.push((mid, kind, publisher, public_id, source));
         }
