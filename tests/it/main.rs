@@ -5,15 +5,18 @@
 mod support;
 
 mod browser_bad_input;
+mod browser_breakout_rooms;
 mod browser_chat_and_hand;
 mod browser_fresh_room_after_leave;
 mod browser_language;
+mod browser_lobby_password;
 mod browser_own_origin;
 mod browser_pages;
 mod browser_reconnect;
 mod browser_room_full;
 mod browser_rooms_isolated;
 mod browser_screen_share;
+mod browser_secure_waiting;
 mod browser_shortcuts;
 mod browser_simulcast;
 mod browser_three_party_call;
