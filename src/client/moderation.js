@@ -300,6 +300,10 @@ export function createModeration(ctx) {
     lobbyHeading.textContent = t('lobby_heading', { n: knocking.length });
     knockButton.hidden = knocking.length === 0;
     knockButton.replaceChildren(icon('door'), h('span', { text: t('lobby_heading', { n: knocking.length }) }));
+    // Rows are rebuilt only when the list changed (see `actionButtons`).
+    const listKey = knocking.map((p) => `${p.id}:${p.display_name}`).join(',');
+    if (lobbyList.dataset.key === listKey) return paintBreakoutBadge(mod);
+    lobbyList.dataset.key = listKey;
     lobbyList.replaceChildren(...knocking.map((p) => h('li', { dataset: { knocker: p.id } },
       h('span', { class: 'name', text: shown(p.display_name) }),
       h('span', { class: 'lobby-actions' },
@@ -307,10 +311,23 @@ export function createModeration(ctx) {
           text: t('admit'), on: { click: () => session.moderate({ type: 'lobby_admit', id: p.id }) } }),
         h('button', { type: 'button', class: 'secondary small deny', 'aria-label': t('deny_name', { name: shown(p.display_name) }),
           text: t('deny'), on: { click: () => session.moderate({ type: 'lobby_deny', id: p.id }) } })))));
+    paintBreakoutBadge(mod);
+  }
+
+  /** @param {boolean} mod */
+  function paintBreakoutBadge(mod) {
     breakoutBadge.hidden = !session.breakout;
     breakoutBadge.textContent = session.breakout ? t('in_breakout', { name: session.breakout.name }) : '';
     if (!mod && breakoutDialog.el.open) breakoutDialog.close();
   }
+
+  /**
+   * Action buttons by participant id: the list is repainted often (every
+   * state or quality change), and a button replaced between press and
+   * release would lose the click, so each participant keeps one.
+   * @type {Map<string, HTMLButtonElement>}
+   */
+  const actionButtons = new Map();
 
   /**
    * The actions button of a participant row (others only), or null when
@@ -320,12 +337,23 @@ export function createModeration(ctx) {
   function actionsFor(p) {
     const mod = session.isModerator;
     const priv = session.roomState.private_chat;
+    for (const id of actionButtons.keys()) if (!session.participants.has(id)) actionButtons.delete(id);
     if (!mod && !priv) return null;
     const name = shown(p.display_name);
     const key = `p-${p.id}`;
+    const existing = actionButtons.get(p.id);
+    if (existing) {
+      existing.setAttribute('aria-label', t('actions_for', { name }));
+      return existing;
+    }
     const button = h('button', { type: 'button', class: 'icon-button more', 'aria-haspopup': 'menu',
       'aria-expanded': 'false', 'aria-label': t('actions_for', { name }), dataset: { menu: key } }, icon('more'));
+    actionButtons.set(p.id, button);
     button.addEventListener('click', () => {
+      // The participant as they are now, not as when the button was made.
+      const now = session.participants.get(p.id);
+      if (!now) return;
+      p = now;
       if (menu?.anchorKey === key) {
         menu.close(true);
         return;

@@ -40,8 +40,9 @@ const MAX_TICKETS: usize = 1024;
 /// A session that is not in a room yet.
 #[derive(Debug)]
 pub(super) enum Pending {
-    /// Waits for a host to open the room `name` (lower case).
-    Host { name: Zeroizing<String>, display_name: Zeroizing<String> },
+    /// Waits for a host to open the room `name` (lower case), with the
+    /// ticket it came with, if any.
+    Host { name: Zeroizing<String>, display_name: Zeroizing<String>, ticket: Option<Zeroizing<String>> },
     /// Was asked for the password of the meeting `room`.
     Password { room: RoomKey, display_name: Zeroizing<String> },
     /// Knocks at the lobby of the meeting `room`. `needs_password`: a
@@ -81,25 +82,30 @@ impl Rooms {
         // The account's name, when there is one: others see who really came.
         let display_name = s.account.as_ref().and_then(|a| account_name(&a.display_name)).unwrap_or(display_name);
         let existing = self.by_name.get(key_name.as_str()).copied();
-        match access::decide(self.settings.access_mode, visitor, existing.is_some()) {
+        // A meeting that waits, empty, for reconnecting participants is not
+        // open: outside open mode only a host reopens it.
+        let open = existing.is_some_and(|k| !self.in_grace(k));
+        match access::decide(self.settings.access_mode, visitor, open) {
             Decision::LoginRequired => {
                 error(out, session, ErrorCode::LoginRequired, "this server asks everyone to log in first")
             }
-            Decision::WaitForHost => self.wait_for_host(session, key_name, display_name, out),
+            Decision::WaitForHost => self.wait_for_host(session, key_name, display_name, ticket, out),
             Decision::EnterAsHost => {
-                let (room, opened) = match existing {
-                    Some(room) => (room, false),
+                let host = visitor == Visitor::User { may_host: true };
+                let room = match existing {
+                    // Open mode: whoever comes to a meeting kept for
+                    // reconnects passes its password and lobby like a guest.
+                    Some(room) if !host => return self.gate(clock, session, room, display_name, ticket, out),
+                    Some(room) => room,
                     None => match self.open_room(key_name.clone()) {
-                        Some(room) => (room, true),
+                        Some(room) => room,
                         None => {
                             return error(out, session, ErrorCode::ServerFull, "the server has the most rooms allowed");
                         }
                     },
                 };
                 self.join(clock, session, room, display_name, true, out);
-                if opened {
-                    self.release_waiting(clock, &key_name, room, out);
-                }
+                self.release_waiting(clock, &key_name, room, out);
             }
             Decision::EnterAsGuest => match existing {
                 Some(room) => self.gate(clock, session, room, display_name, ticket, out),
@@ -127,6 +133,7 @@ impl Rooms {
         let Some(mut member) = self.new_member(clock, session, display_name) else {
             return false;
         };
+        self.end_grace(main);
         let Some(r) = self.rooms.get_mut(&main) else {
             return false;
         };
@@ -143,6 +150,8 @@ impl Rooms {
         if moderator {
             self.send_moderator_state(main, session, out);
         }
+        // Someone back in a meeting kept for reconnects may find no moderator.
+        self.ensure_moderator(main, out);
         self.notify_breakouts(main, out);
         true
     }
@@ -213,6 +222,7 @@ impl Rooms {
         session: SessionId,
         key_name: Zeroizing<String>,
         display_name: Zeroizing<String>,
+        ticket: Option<Zeroizing<String>>,
         out: &mut Vec<Effect>,
     ) {
         let queued = self.waiting.get(key_name.as_str()).map(Vec::len);
@@ -226,7 +236,7 @@ impl Rooms {
             _ => {}
         }
         self.waiting.entry(key_name.to_string()).or_default().push(session);
-        self.set_pending(session, Pending::Host { name: key_name, display_name });
+        self.set_pending(session, Pending::Host { name: key_name, display_name, ticket });
         out.push(Effect::Send { to: session, msg: ServerMsg::Waiting { reason: WaitReason::Host } });
     }
 
@@ -240,8 +250,8 @@ impl Rooms {
             let Some(s) = self.sessions.get_mut(&session) else {
                 continue;
             };
-            if let Some(Pending::Host { display_name, .. }) = s.pending.take() {
-                self.gate(clock, session, room, display_name, None, out);
+            if let Some(Pending::Host { display_name, ticket, .. }) = s.pending.take() {
+                self.gate(clock, session, room, display_name, ticket, out);
             }
         }
     }

@@ -144,6 +144,9 @@ pub enum Input {
     Media(MediaEvent),
     /// The server is shutting down.
     Shutdown,
+    /// Time passed (the actor sends one a second): meetings kept for
+    /// reconnecting participants expire.
+    Tick,
 }
 
 /// One thing to do.
@@ -229,6 +232,10 @@ pub struct Rooms {
     throttle: Arc<Throttle>,
     /// Tickets and random breakout assignment.
     rng: rand::rngs::StdRng,
+    /// The time of the input being handled (`None` before the first).
+    now: Option<Instant>,
+    /// Empty meetings kept for reconnecting participants, by when they end.
+    graces: std::collections::BTreeSet<(Instant, RoomKey)>,
 }
 
 impl Rooms {
@@ -244,6 +251,8 @@ impl Rooms {
             waiting: HashMap::new(),
             throttle: Arc::new(Throttle::new(Limits::LOGIN)),
             rng: rand::rngs::StdRng::from_os_rng(),
+            now: None,
+            graces: std::collections::BTreeSet::new(),
         }
     }
 
@@ -271,6 +280,8 @@ impl Rooms {
 
     /// Handles one input and appends what to do to `out`.
     pub fn handle(&mut self, clock: Clock, input: Input, out: &mut Vec<Effect>) {
+        self.now = Some(clock.now);
+        self.expire_graces(out);
         match input {
             Input::Connected { session, participant, account, source } => {
                 if self.closing {
@@ -290,6 +301,7 @@ impl Rooms {
             }
             Input::Media(event) => self.on_media(event, out),
             Input::Shutdown => self.shutdown(out),
+            Input::Tick => {}
         }
     }
 
@@ -312,7 +324,10 @@ impl Rooms {
             (ClientMsg::Hello { .. }, Some(_)) => error(out, session, ErrorCode::NotJoined, "already joined"),
             (_, None) => error(out, session, ErrorCode::NotJoined, "send hello first"),
             (ClientMsg::Leave {}, Some(room)) => {
+                let main = self.meeting_of(room);
                 self.remove_member(room, session, out);
+                // The last one out by `leave` ends the meeting at once.
+                self.close_if_empty(main, out);
                 self.sessions.remove(&session);
                 out.push(Effect::Media(MediaCommand::Leave { session }));
                 out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::Left } });
@@ -596,6 +611,7 @@ impl Rooms {
         for (mut name, _) in self.waiting.drain() {
             name.zeroize();
         }
+        self.graces.clear();
         let keys: Vec<RoomKey> = self.rooms.keys().copied().collect();
         for key in keys {
             self.destroy_room(key);

@@ -14,11 +14,19 @@
 //!   forwarding it, until the participant turns it on again themselves
 //!   (`unmute`); a moderator can only ask for that (`ask_unmute`).
 
+use std::time::{Duration, Instant};
+
 use zeroize::{Zeroize, Zeroizing};
 
 use super::lobby::Ticket;
 use super::{Clock, Effect, MediaCommand, RoomKey, Rooms, SessionId, error};
 use crate::signal::protocol::{ByeReason, ClientMsg, ErrorCode, MAX_CHAT_CHARS, ServerMsg, Source};
+
+/// How long an empty meeting is kept when its last participant lost the
+/// connection (instead of leaving): those who reconnect with their ticket
+/// find its password, lobby and roles as they were, and nobody can slip
+/// into a locked meeting in the gap.
+pub const MEETING_GRACE: Duration = Duration::from_secs(60);
 
 /// Sources a moderator muted and the participant has not turned on again.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +72,8 @@ pub(super) struct Controls {
     pub tickets: Vec<Ticket>,
     /// Arrival counter for [`super::Member::seq`].
     pub next_seq: u64,
+    /// Empty, kept for reconnecting participants until then.
+    pub grace_until: Option<Instant>,
 }
 
 /// Messages only moderators may send.
@@ -314,7 +324,16 @@ impl Rooms {
         let main = self.meeting_of(room);
         self.note_ticket_role(main, &member.id, member.moderator);
         if self.meeting_size(main) == 0 {
-            self.close_meeting(main, false, out);
+            // Kept for a while (see `MEETING_GRACE`); `leave` and the
+            // moderators' `end_meeting` end it at once.
+            match (self.now, self.rooms.get_mut(&main)) {
+                (Some(now), Some(r)) => {
+                    let until = now + MEETING_GRACE;
+                    r.controls.grace_until = Some(until);
+                    self.graces.insert((until, main));
+                }
+                _ => self.close_meeting(main, false, out),
+            }
             return;
         }
         self.ensure_moderator(main, out);
@@ -338,6 +357,41 @@ impl Rooms {
         }
     }
 
+    /// Ends the meeting `main` if nobody is in it (it waits for reconnects).
+    pub(super) fn close_if_empty(&mut self, main: RoomKey, out: &mut Vec<Effect>) {
+        if self.rooms.contains_key(&main) && self.meeting_size(main) == 0 {
+            self.close_meeting(main, false, out);
+        }
+    }
+
+    /// Whether the meeting `main` waits, empty, for reconnecting participants.
+    pub(super) fn in_grace(&self, main: RoomKey) -> bool {
+        self.rooms.get(&main).is_some_and(|r| r.controls.grace_until.is_some())
+    }
+
+    /// Someone is in the meeting again: it is no longer waiting.
+    pub(super) fn end_grace(&mut self, main: RoomKey) {
+        if let Some(until) = self.rooms.get_mut(&main).and_then(|r| r.controls.grace_until.take()) {
+            self.graces.remove(&(until, main));
+        }
+    }
+
+    /// Ends the meetings whose grace is over.
+    pub(super) fn expire_graces(&mut self, out: &mut Vec<Effect>) {
+        let Some(now) = self.now else {
+            return;
+        };
+        while let Some(&(until, main)) = self.graces.first() {
+            if until > now {
+                break;
+            }
+            self.graces.pop_first();
+            if self.rooms.get(&main).is_some_and(|r| r.controls.grace_until == Some(until)) {
+                self.close_meeting(main, false, out);
+            }
+        }
+    }
+
     /// Ends the meeting: with `everyone`, tells every participant (`bye`,
     /// `meeting_ended`) and stops their media; those waiting at the door
     /// are told too. Then every room of the meeting is wiped.
@@ -351,6 +405,7 @@ impl Rooms {
             }
         }
         self.end_pending(main, out);
+        self.end_grace(main);
         for key in self.meeting_rooms(main) {
             self.destroy_room(key);
         }

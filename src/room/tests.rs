@@ -159,6 +159,11 @@ fn leaving_tells_the_others_and_the_last_leave_destroys_the_room() {
 
     let out = w.input(Input::Disconnected { session: b });
     assert_eq!(media(&out), [MediaCommand::Leave { session: b }]);
+    // Lost, not left: the meeting waits a minute for reconnects (see
+    // tests/moderation.rs), then it is gone.
+    assert_eq!(w.rooms.room_count(), 1);
+    w.now += Duration::from_secs(61);
+    w.input(Input::Tick);
     assert_eq!(w.rooms.room_count(), 0);
     assert_eq!(w.rooms.participant_count(), 0);
     assert_eq!(w.rooms.session_count(), 0);
@@ -170,7 +175,7 @@ fn rejoining_an_ended_room_starts_fresh() {
     let mut w = World::new();
     let (a, _) = w.join("team", "Ada");
     w.send(a, ClientMsg::Hand { raised: true });
-    w.input(Input::Disconnected { session: a });
+    w.send(a, ClientMsg::Leave {});
     let (b, out) = w.join("team", "Bob");
     assert_eq!(welcome_participants(&out, b), Vec::<String>::new());
     let Some(Effect::Media(MediaCommand::Join { room, .. })) = out.iter().find(|e| matches!(e, Effect::Media(_)))

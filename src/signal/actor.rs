@@ -52,6 +52,9 @@ pub struct Wiring {
 pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdown: CancellationToken) {
     let mut conns: HashMap<SessionId, mpsc::Sender<Outbound>> = HashMap::new();
     let mut effects = Vec::new();
+    // Time for the room logic (meetings kept for reconnects expire).
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let input = tokio::select! {
             biased;
@@ -72,6 +75,7 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
                 Some(event) => Input::Media(event),
                 None => Input::Shutdown,
             },
+            _ = tick.tick() => Input::Tick,
         };
         let stopping = input == Input::Shutdown;
         let mut pending = vec![input];

@@ -856,7 +856,92 @@ fn breakout_rooms_end_with_the_meeting() {
     w.send(a, ClientMsg::BreakoutCreate { names: vec!["One".into(), "Two".into()] });
     w.send(a, ClientMsg::BreakoutAssign { id: id(a), room: Some("b2".into()) });
     assert_eq!(w.rooms.room_count(), 3);
-    w.input(Input::Disconnected { session: a });
+    w.send(a, ClientMsg::Leave {});
     assert_eq!(w.rooms.room_count(), 0);
     assert!(w.rooms.by_name.is_empty());
+}
+
+// ---- meetings kept for reconnects ----------------------------------------
+
+#[test]
+fn a_meeting_whose_last_participant_lost_the_connection_keeps_its_password_lobby_and_roles() {
+    let mut w = World::new();
+    let (a, out) = w.join("team", "Ada");
+    let t = ticket(&out, a);
+    w.send(a, ClientMsg::SetPassword { password: Some("pw".into()) });
+    w.send(a, ClientMsg::SetLobby { enabled: true });
+    w.input(Input::Disconnected { session: a });
+    assert_eq!(w.rooms.room_count(), 1, "kept");
+    // A newcomer cannot slip into the locked meeting meanwhile.
+    let (g, out) = w.join("team", "Gast");
+    assert_eq!(sent_to(&out, g), [ServerMsg::PasswordRequired { wrong: false, retry_after_secs: 0 }]);
+    // Ada comes back with her ticket: moderator again, in the same meeting.
+    w.now += Duration::from_secs(30);
+    w.input(Input::Tick);
+    let s = w.connect();
+    let out = w.send(s, ClientMsg::Rejoin { version: 1, room: "team".into(), display_name: "Ada".into(), ticket: t });
+    assert!(you(&out, s).moderator);
+    assert!(sent_to(&out, s).contains(&ServerMsg::RoomState { locked: true, lobby: true, private_chat: true }));
+    // The grace is over once someone is back: much later, nothing ends.
+    w.now += Duration::from_secs(120);
+    assert!(w.input(Input::Tick).is_empty());
+    assert_eq!(w.rooms.participant_count(), 1);
+}
+
+#[test]
+fn after_the_grace_the_meeting_ends_and_those_waiting_at_its_door_are_told() {
+    let mut w = World::new();
+    let (a, _) = w.join("team", "Ada");
+    w.send(a, ClientMsg::SetLobby { enabled: true });
+    w.input(Input::Disconnected { session: a });
+    // Open mode: a newcomer to the kept meeting knocks (nobody moderates it now).
+    let (k, out) = w.join("team", "Knut");
+    assert_eq!(sent_to(&out, k), [ServerMsg::Waiting { reason: WaitReason::Lobby }]);
+    w.now += Duration::from_secs(59);
+    assert!(w.input(Input::Tick).is_empty());
+    w.now += Duration::from_secs(2);
+    let out = w.input(Input::Tick);
+    assert_eq!(sent_to(&out, k), [ServerMsg::Bye { reason: ByeReason::MeetingEnded }]);
+    assert_eq!(w.rooms.room_count(), 0);
+    assert!(w.rooms.by_name.is_empty());
+    let (b, out) = w.join("team", "Bob");
+    assert!(you(&out, b).moderator, "a fresh meeting");
+}
+
+#[test]
+fn leaving_as_the_last_one_ends_the_meeting_at_once() {
+    let mut w = World::new();
+    let (a, _) = w.join("team", "Ada");
+    w.send(a, ClientMsg::SetPassword { password: Some("pw".into()) });
+    w.send(a, ClientMsg::Leave {});
+    assert_eq!(w.rooms.room_count(), 0);
+    let (b, out) = w.join("team", "Bob");
+    assert!(welcomed(&out, b), "no password: a new meeting");
+}
+
+#[test]
+fn in_secure_mode_only_a_host_reopens_a_kept_meeting() {
+    let mut w = World::mode(AccessMode::Secure);
+    let (h, out) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    let (g, joined) = w.enter("therapy", "Gast", None);
+    assert!(welcomed(&out, h) && welcomed(&joined, g));
+    let guest_ticket = ticket(&joined, g);
+    // (The guest first: had the host gone first, the guest would have been
+    // handed moderation, and its ticket would say so.)
+    w.input(Input::Disconnected { session: g });
+    w.input(Input::Disconnected { session: h });
+    // Neither a newcomer nor the guest with its ticket reopens it.
+    let (n, out) = w.enter("therapy", "Neu", None);
+    assert_eq!(sent_to(&out, n), [ServerMsg::Waiting { reason: WaitReason::Host }]);
+    let s = w.connect();
+    let out = w.send(
+        s,
+        ClientMsg::Rejoin { version: 1, room: "therapy".into(), display_name: "Gast".into(), ticket: guest_ticket },
+    );
+    assert_eq!(sent_to(&out, s), [ServerMsg::Waiting { reason: WaitReason::Host }]);
+    // The host is back: both join the kept meeting.
+    let (h2, out) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    assert!(welcomed(&out, h2) && welcomed(&out, n) && welcomed(&out, s));
+    assert!(!you(&out, s).moderator && !you(&out, n).moderator);
+    assert_eq!(w.rooms.room_count(), 1);
 }

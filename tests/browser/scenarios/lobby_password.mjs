@@ -7,18 +7,40 @@
 // becomes moderator and can act. Every WebSocket frame of every page is
 // recorded for the wire check. Arguments: ROOM PASSWORD.
 import {
-  axe, clickWhenVisible, countPeerConnections, joinRoom, launch, newPage, scenario, screenshot, startJoin,
+  axe, clickWhenVisible, countPeerConnections, frames, joinRoom, launch, newPage, scenario, screenshot, startJoin,
   saveFrames, uiState, waitAllReceiving, waitInPage, waitJoined,
 } from '../lib/harness.mjs';
 
 const [room, password] = process.argv.slice(2);
 
 await scenario(async () => {
+  /** @type {any[]} */
+  const people = [];
+  try {
+    return await run(people);
+  } catch (e) {
+    // What each page saw last: the frames explain most failures.
+    const seen = {};
+    for (const p of people) {
+      seen[p.name] = {
+        state: await p.page.evaluate(() => ({ state: window.kabineDebug?.session?.state,
+          waitingFor: window.kabineDebug?.session?.waitingFor, h1: document.querySelector('h1')?.textContent }))
+          .catch(() => null),
+        frames: frames.filter((f) => f.page === p.page.kabineName).slice(-12).map((f) => `${f.dir} ${f.data.slice(0, 120)}`),
+      };
+    }
+    throw new Error(`${e?.stack ?? e}\nlast seen: ${JSON.stringify(seen, null, 1)}`);
+  }
+});
+
+/** @param {any[]} people */
+async function run(people) {
   const browser = await launch();
   const mod = { name: 'Maria Moderation', page: await newPage(browser, 'moderator') };
   const g1 = { name: 'Gina Gast', page: await newPage(browser, 'guest1') };
   const g2 = { name: 'Dieter Draußen', page: await newPage(browser, 'guest2') };
   const g3 = { name: 'Paula Passwort', page: await newPage(browser, 'guest3') };
+  people.push(mod, g1, g2, g3);
   await countPeerConnections(g2.page);
 
   const session = (/** @type {any} */ p) => p.page.evaluate(() => {
@@ -113,8 +135,12 @@ await scenario(async () => {
   await screenshot(mod.page, 'moderator-menu.png');
   const axeMenu = await axe(mod.page);
   await mod.page.keyboard.press('End');
+  const chosen = await mod.page.evaluate(() => document.activeElement?.textContent);
+  if (chosen !== 'Remove from the meeting') throw new Error(`End focused ${chosen}`);
   await mod.page.keyboard.press('Enter');
-  await clickWhenVisible(mod.page, '#remove-confirm');
+  await mod.page.waitForSelector('#remove-confirm', { visible: true, timeout: 5000 });
+  const confirmFocused = await mod.page.evaluate(() => document.activeElement?.id);
+  await mod.page.click('#remove-confirm');
   await g3.page.waitForFunction(() => document.querySelector('h1')?.textContent === 'You were removed from the meeting',
     { timeout: 10000 });
   await waitInPage(g1.page, (n) => ![...window.kabineDebug.session.participants.values()].some((p) => p.display_name === n),
@@ -132,8 +158,8 @@ await scenario(async () => {
 
   return {
     modIsModerator, lobbyPage, knock, admittedMs, denied, lockedBadge, passwordFocused, wrongPassword, afterMute,
-    menu, afterRemove, handover,
+    menu, confirmFocused, afterRemove, handover,
     axe: { moderator: axeModerator, passwordDialog: axePasswordDialog, passwordPage: axePasswordPage, menu: axeMenu },
     frames: saveFrames(),
   };
-});
+}
