@@ -49,7 +49,8 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     let session = sig.next_session();
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let Hello { account, source, login } = hello;
-    let mut touch = tokio::time::interval_at(Instant::now() + super::SESSION_TOUCH, super::SESSION_TOUCH);
+    let every = sig.timings.session_touch;
+    let mut touch = tokio::time::interval_at(Instant::now() + every, every);
     touch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if sig.actor.send(Command::Connected { session, outbound: tx, account, source }).await.is_err() {
         let _ = close(&mut socket, GOING_AWAY, "server closing", &sig).await;

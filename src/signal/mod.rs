@@ -41,6 +41,8 @@ pub struct Timings {
     pub drop_after: Duration,
     /// Give up on a client that does not take a frame for this long.
     pub send_timeout: Duration,
+    /// Count an open connection as use of its login session this often.
+    pub session_touch: Duration,
 }
 
 impl Default for Timings {
@@ -49,6 +51,7 @@ impl Default for Timings {
             ping_after: Duration::from_secs(20),
             drop_after: Duration::from_secs(45),
             send_timeout: Duration::from_secs(10),
+            session_touch: SESSION_TOUCH,
         }
     }
 }

@@ -79,6 +79,7 @@ async fn lobby_password_mute_all_remove_and_handover_in_browsers() {
     );
 
     assert_eq!(v["menu"]["focused"], "menuitem", "the menu takes the focus");
+    assert_eq!(v["confirmFocused"], "remove-confirm", "the confirmation dialog takes the focus");
     assert_eq!(v["menu"]["items"].as_array().and_then(|a| a.last()), Some(&json!("Remove from the meeting")));
     assert_eq!(v["afterRemove"]["guest3Heading"], "You were removed from the meeting");
     assert_eq!(v["afterRemove"]["guest1"]["names"], json!(["Maria Moderation"]));

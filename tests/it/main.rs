@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access_rooms;
 mod browser_bad_input;
 mod browser_breakout_rooms;
 mod browser_chat_and_hand;
