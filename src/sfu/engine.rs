@@ -142,6 +142,9 @@ struct Peer {
     quality: Quality,
     /// Sources a moderator muted: none of their packets is forwarded.
     muted: Vec<Source>,
+    /// How often each (publisher, source) was offered on the subscribe
+    /// connection (bounded by the participants a meeting has).
+    received_before: HashMap<(String, Source), u32>,
 }
 
 impl Peer {
@@ -181,8 +184,6 @@ pub struct Engine {
     next_housekeeping: Instant,
     next_reallocate: Instant,
     closing: bool,
-    /// Makes every subscribed track's msid unique.
-    next_track_id: u64,
 }
 
 impl Engine {
@@ -205,7 +206,6 @@ impl Engine {
             next_housekeeping: now + HOUSEKEEPING,
             next_reallocate: now + REALLOCATE,
             closing: false,
-            next_track_id: 0,
         }
     }
 
@@ -308,6 +308,7 @@ impl Engine {
                 bwe: None,
                 quality: Quality::Unknown,
                 muted: Vec::new(),
+                received_before: HashMap::new(),
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
@@ -549,11 +550,15 @@ impl Engine {
         let mut added = Vec::new();
         for (publisher, public_id, source, kind) in to_add {
             let stream = if source == Source::Screen { format!("{public_id}-screen") } else { public_id.clone() };
-            // Unique per m-line: a publisher whose m-line ended (or was
-            // parked) can be received again (breakout rooms), and browsers
-            // refuse an SDP in which two m-lines carry the same msid.
-            self.next_track_id += 1;
-            let track = format!("{public_id}-{}-{}", source_name(source), self.next_track_id);
+            // A publisher whose m-line ended (or was parked) can be received
+            // again (breakout rooms): browsers refuse an SDP in which two
+            // m-lines carry the same msid, so later ones are numbered.
+            let n = peer.received_before.entry((public_id.clone(), source)).or_insert(0);
+            *n += 1;
+            let track = match *n {
+                1 => format!("{public_id}-{}", source_name(source)),
+                n => format!("{public_id}-{}-{n}", source_name(source)),
+            };
             let mid = change.add_media(kind, Direction::SendOnly, Some(stream), Some(track), None);
             added.push((mid, kind, publisher, public_id, source));
         }

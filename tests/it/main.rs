@@ -39,6 +39,7 @@ mod media_simulcast;
 mod media_speaker;
 mod media_three_peers;
 mod media_two_rooms;
+mod moderation_media;
 mod moderation_protocol;
 mod room_lifecycle;
 mod shutdown;

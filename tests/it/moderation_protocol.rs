@@ -94,7 +94,7 @@ async fn a_message_claiming_another_sender_is_refused() {
     }
     for msg in [
         format!(r#"{{"type":"chat","text":"I am the moderator","from":"{mod_id}"}}"#),
-        format!(r#"{{"type":"chat","text":"hi","from_name":"Mara"}}"#),
+        r#"{"type":"chat","text":"hi","from_name":"Mara"}"#.to_string(),
         format!(r#"{{"type":"mute","id":"{cy_id}","source":"mic","by":"{mod_id}"}}"#),
         format!(r#"{{"type":"remove","id":"{cy_id}","from":"{mod_id}"}}"#),
         format!(r#"{{"type":"private_chat","to":"{cy_id}","text":"hi","from":"{mod_id}"}}"#),
@@ -129,7 +129,7 @@ async fn the_room_password_is_never_in_a_frame_to_any_client_and_guesses_meet_th
     let (mut bob, _) = join(&server, "locked", "Bob").await;
     ws_send(&mut moderator, &format!(r#"{{"type":"set_password","password":"{SECRET}"}}"#)).await;
     let mut received: Vec<String> = Vec::new();
-    let mut note = |msgs: Vec<ServerMsg>, received: &mut Vec<String>| {
+    let note = |msgs: Vec<ServerMsg>, received: &mut Vec<String>| {
         received.extend(msgs.iter().map(|m| serde_json::to_string(m).expect("json")));
     };
     let locked = ws_drain(&mut bob, 500).await;
