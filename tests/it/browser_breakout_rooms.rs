@@ -38,6 +38,16 @@ async fn four_participants_split_into_two_breakout_rooms_and_come_back() {
         assert_eq!(v["after"][me]["names"], json!(others), "{me} is back in the main room with everyone");
         assert_eq!(v["after"][me]["badgeHidden"], true);
     }
+    assert_eq!(
+        v["privateChat"],
+        json!({
+            "Anna Leitung": [],
+            "Ben": ["(privately to Clara) nur für Clara"],
+            "Clara": ["(privately to you) nur für Clara"],
+            "David": []
+        }),
+        "a private message reaches its recipient only"
+    );
     for page in ["dialog", "inBreakout"] {
         assert_eq!(v["axe"][page], json!([]), "axe-core violations: {page}");
     }

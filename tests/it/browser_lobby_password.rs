@@ -11,7 +11,9 @@
 //!   with a wrong one and admitted with the right one.
 //! - "Mute everyone" mutes both guests at their end; "Remove" (from the
 //!   participant's menu, by keyboard) ends the third guest's participation.
-//! - The moderator leaves; the first guest becomes moderator and can act.
+//! - The moderator asks the first guest to unmute; the guest agrees.
+//! - The moderator leaves; the first guest becomes moderator and can act,
+//!   and ends the meeting after a confirmation.
 
 use serde_json::{Value, json};
 
@@ -78,6 +80,16 @@ async fn lobby_password_mute_all_remove_and_handover_in_browsers() {
         json!([{ "name": "Gina Gast", "mic": false }, { "name": "Paula Passwort", "mic": false }])
     );
 
+    assert_eq!(
+        v["unmuteRequest"],
+        json!({
+            "title": "A request from Maria Moderation",
+            "text": "Maria Moderation asks you to turn on your microphone.",
+            "focused": "unmute-accept"
+        })
+    );
+    assert_eq!(v["afterUnmute"]["micOn"], true, "the guest agreed and is heard again");
+    assert_eq!(v["afterUnmute"]["forced"], json!([]));
     assert_eq!(v["menu"]["focused"], "menuitem", "the menu takes the focus");
     assert_eq!(v["confirmFocused"], "remove-confirm", "the confirmation dialog takes the focus");
     assert_eq!(v["menu"]["items"].as_array().and_then(|a| a.last()), Some(&json!("Remove from the meeting")));
@@ -93,7 +105,7 @@ async fn lobby_password_mute_all_remove_and_handover_in_browsers() {
         "{}",
         v["handover"]["announced"]
     );
-    for page in ["moderator", "passwordDialog", "passwordPage", "menu"] {
+    for page in ["moderator", "passwordDialog", "passwordPage", "menu", "unmute", "end"] {
         assert_eq!(v["axe"][page], json!([]), "axe-core violations: {page}");
     }
     assert!(server.stop().await);

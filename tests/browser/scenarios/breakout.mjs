@@ -83,6 +83,20 @@ await scenario(async () => {
   for (const p of everyone) await waitInPage(p.page, () => window.kabineDebug.session.breakout === null, [], 5000);
   await a.page.click('#breakout-done');
   const backMs = await waitAllReceiving(everyone, 15000);
+  // A private message, chosen in the chat's recipient list, reaches only its recipient.
+  await b.page.keyboard.press('c');
+  await b.page.waitForSelector('#chat-to', { visible: true });
+  await b.page.select('#chat-to', ids.Clara);
+  await b.page.type('#chat-input', 'nur für Clara');
+  await b.page.keyboard.press('Enter');
+  await waitInPage(c.page, () => [...document.querySelectorAll('#chat-log li.private .text')]
+    .some((e) => e.textContent === 'nur für Clara'), [], 5000);
+  await sleep(500);
+  const privateChat = {};
+  for (const p of everyone) {
+    privateChat[p.name] = await p.page.evaluate(() => [...document.querySelectorAll('#chat-log li.private')]
+      .map((li) => `${li.querySelector('.note')?.textContent?.trim()} ${li.querySelector('.text')?.textContent}`));
+  }
   const after = {};
   for (const p of everyone) {
     after[p.name] = await p.page.evaluate(() => ({
@@ -90,5 +104,5 @@ await scenario(async () => {
       names: [...window.kabineDebug.session.participants.values()].map((x) => x.display_name).sort(),
     }));
   }
-  return { warnings, allMs, where, pairMs, mediaIn, chats, backMs, after, axe: { dialog: axeDialog, inBreakout: axeInBreakout } };
+  return { privateChat, warnings, allMs, where, pairMs, mediaIn, chats, backMs, after, axe: { dialog: axeDialog, inBreakout: axeInBreakout } };
 });

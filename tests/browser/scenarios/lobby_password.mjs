@@ -124,6 +124,24 @@ async function run(people) {
       .map((p) => ({ name: p.display_name, mic: p.mic }))),
   };
 
+  // Ask the first guest to turn the microphone on again; the guest agrees.
+  const g1id = (await session(g1)).you.id;
+  await mod.page.click(`[data-menu="p-${g1id}"]`);
+  await mod.page.waitForSelector('#participant-menu', { visible: true });
+  await mod.page.evaluate(() => [...document.querySelectorAll('#participant-menu [role="menuitem"]')]
+    .find((b) => b.textContent === 'Ask to turn on the microphone')?.click());
+  await g1.page.waitForSelector('#unmute-dialog[open]', { timeout: 5000 });
+  const unmuteRequest = await g1.page.evaluate(() => ({
+    title: document.getElementById('unmute-dialog-title')?.textContent,
+    text: document.getElementById('unmute-text')?.textContent,
+    focused: document.activeElement?.id,
+  }));
+  const axeUnmute = await axe(g1.page);
+  await g1.page.click('#unmute-accept');
+  await waitInPage(mod.page, (n) => [...window.kabineDebug.session.participants.values()]
+    .some((p) => p.display_name === n && p.mic), [g1.name], 5000);
+  const afterUnmute = await session(g1);
+
   // Remove the third guest through the participant's menu.
   const g3id = (await session(g3)).you.id;
   await mod.page.click(`[data-menu="p-${g3id}"]`);
@@ -156,10 +174,18 @@ async function run(people) {
   const handover = { ui: await uiState(g1.page), announced: (await uiState(g1.page)).announced };
   await screenshot(g1.page, 'new-moderator.png');
 
+  // The new moderator ends the meeting, after a confirmation.
+  await g1.page.click('#end-meeting');
+  await g1.page.waitForSelector('#end-confirm', { visible: true });
+  const axeEnd = await axe(g1.page);
+  await g1.page.click('#end-confirm');
+  await g1.page.waitForFunction(() => document.querySelector('h1')?.textContent === 'The meeting has ended', { timeout: 10000 });
+
   return {
     modIsModerator, lobbyPage, knock, admittedMs, denied, lockedBadge, passwordFocused, wrongPassword, afterMute,
-    menu, confirmFocused, afterRemove, handover,
-    axe: { moderator: axeModerator, passwordDialog: axePasswordDialog, passwordPage: axePasswordPage, menu: axeMenu },
+    unmuteRequest, afterUnmute, menu, confirmFocused, afterRemove, handover,
+    axe: { moderator: axeModerator, passwordDialog: axePasswordDialog, passwordPage: axePasswordPage, menu: axeMenu,
+      unmute: axeUnmute, end: axeEnd },
     frames: saveFrames(),
   };
 }
