@@ -597,6 +597,47 @@ pub fn csp_header() -> &'static str {
      base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 }
 
+/// Source expressions of a Content-Security-Policy that let the browser
+/// contact another origin: hosts, schemes (`https:`, `wss:`), wildcards, and
+/// report URLs elsewhere. Keywords (`'self'`, `'none'`), nonces, hashes and
+/// `data:`/`blob:` (content made inside the page) name no origin. A source
+/// equal to one of `own_origins` (e.g. `https://meet.example.org`) is this
+/// server and not counted. The rule behind [`csp_header`]; the audit asks
+/// it of the header the server really sends.
+pub fn csp_foreign_sources(csp: &str, own_origins: &[String]) -> Vec<String> {
+    const NOT_SOURCES: &[&str] = &[
+        "sandbox",
+        "upgrade-insecure-requests",
+        "block-all-mixed-content",
+        "require-trusted-types-for",
+        "trusted-types",
+        "report-to",
+        "plugin-types",
+        "require-sri-for",
+    ];
+    let mut out = Vec::new();
+    for directive in csp.split(';') {
+        let mut tokens = directive.split_ascii_whitespace();
+        let Some(name) = tokens.next() else { continue };
+        let name = name.to_ascii_lowercase();
+        if NOT_SOURCES.contains(&name.as_str()) {
+            continue;
+        }
+        for token in tokens {
+            let lower = token.to_ascii_lowercase();
+            let is_keyword = lower.starts_with('\'');
+            let is_local_scheme = matches!(lower.as_str(), "data:" | "blob:" | "mediastream:" | "filesystem:");
+            let is_relative = name == "report-uri" && lower.starts_with('/') && !lower.starts_with("//");
+            let is_own =
+                own_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(lower.trim_end_matches('/')));
+            if !(is_keyword || is_local_scheme || is_relative || is_own) {
+                out.push(format!("{name} {token}"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,5 +746,23 @@ mod tests {
         assert_eq!(ice_url_host("turns:Turn.Example.EU?transport=tcp").as_deref(), Ok("turn.example.eu"));
         assert_eq!(ice_url_host("turn:[2001:db8::1]:3478").as_deref(), Ok("2001:db8::1"));
         assert!(ice_url_host("https://x").is_err());
+    }
+
+    #[test]
+    fn the_csp_names_no_other_origin() {
+        assert_eq!(csp_foreign_sources(csp_header(), &[]), Vec::<String>::new());
+        let own = vec!["https://meet.example.org".to_string()];
+        assert_eq!(
+            csp_foreign_sources(
+                "default-src 'self' https://meet.example.org; script-src 'self' https://cdn.example.com; \
+                 img-src * data:; connect-src wss:; report-uri /csp; report-to g; sandbox allow-scripts",
+                &own
+            ),
+            ["script-src https://cdn.example.com", "img-src *", "connect-src wss:"]
+        );
+        assert_eq!(
+            csp_foreign_sources("default-src 'none'; report-uri https://r.example.com/x", &own),
+            ["report-uri https://r.example.com/x"]
+        );
     }
 }

@@ -5,6 +5,10 @@
 mod support;
 
 mod access_rooms;
+mod audit_cli;
+mod audit_live_checks_can_fail;
+mod audit_report;
+mod audit_tls_checks_can_fail;
 mod browser_bad_input;
 mod browser_breakout_rooms;
 mod browser_chat_and_hand;

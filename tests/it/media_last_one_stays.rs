@@ -16,6 +16,7 @@ use crate::support;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_participant_keeps_its_media_session_when_the_others_leave() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let ada = SyntheticPeer::join(support::peer(&server, "solo", "Ada")).await.expect("joins");
     let bob = SyntheticPeer::join(support::peer(&server, "solo", "Bob")).await.expect("joins");

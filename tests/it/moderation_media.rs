@@ -13,10 +13,6 @@ use kabine::signal::protocol::{ByeReason, ClientMsg, ServerMsg, Source};
 
 use crate::support;
 
-/// Seven synthetic participants at once (with the suite's TRACE log
-/// capture) are too much for a 2-core machine: one test at a time.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn peer(server: &kabine::server::RunningServer, room: &str, name: &str) -> SyntheticPeer {
     let mut config = support::peer(server, room, name);
     config.audio_level = 30;
@@ -43,7 +39,7 @@ async fn flow(at: &SyntheticPeer, from: &str, source: Source, window: Duration) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_all_stops_forwarding_at_the_server_and_remove_ends_the_media() {
     let _t = support::test();
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let ada = peer(&server, "muted", "Ada").await;
     let bob = peer(&server, "muted", "Bob").await;
@@ -102,7 +98,7 @@ async fn mute_all_stops_forwarding_at_the_server_and_remove_ends_the_media() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breakout_rooms_carry_media_only_within_each_room_and_moves_back_get_fresh_m_lines() {
     let _t = support::test();
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let ada = peer(&server, "split", "Ada").await;
     let bob = peer(&server, "split", "Bob").await;

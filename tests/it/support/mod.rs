@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod browser;
 pub mod pii;
 pub mod slapd;
@@ -66,6 +67,17 @@ pub fn test() -> TestGuard {
 /// Everything logged so far in this test binary.
 pub fn captured() -> String {
     CAPTURE.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Tests that run media (browsers, synthetic peers) take turns: several
+/// calls encoding and decrypting at once on a 2-core machine would make
+/// their timing checks meaningless. Other tests keep running in parallel.
+/// (tokio's Mutex works across the per-test runtimes.)
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn to run media; hold the guard to the end.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
 }
 
 /// Checks the capture for addresses when a test ends.
