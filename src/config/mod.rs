@@ -281,13 +281,19 @@ pub struct RoomsConfig {
     pub storage: RoomStorage,
     /// Most participants in one room. Default 100.
     pub max_participants: u32,
-    /// Most rooms open at once on this server. Default 1000.
+    /// Most rooms open at once on this server (breakout rooms count too).
+    /// Default 1000.
     pub max_rooms: u32,
+    /// Participants may send chat messages to one other participant of
+    /// their room. Default `true`. Like room chat, private messages are
+    /// relayed and never stored; `false` leaves only messages to the whole
+    /// room, which every participant sees.
+    pub private_chat: bool,
 }
 
 impl Default for RoomsConfig {
     fn default() -> Self {
-        RoomsConfig { storage: RoomStorage::Memory, max_participants: 100, max_rooms: 1000 }
+        RoomsConfig { storage: RoomStorage::Memory, max_participants: 100, max_rooms: 1000, private_chat: true }
     }
 }
 
