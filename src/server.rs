@@ -146,6 +146,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     let candidates = sfu::host_candidates(&config.media, media_addr);
     let mut settings = Settings::from_config(&config);
     settings.p2p.add_own_stun(&candidates);
+    settings.meeting_grace = options.timings.meeting_grace;
     let engine_config = EngineConfig { candidates, last_n: config.media.last_n };
     let mut engine =
         Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());

@@ -46,6 +46,7 @@ use crate::signal::protocol::{
 use crate::auth::throttle::{Limits, Throttle};
 use crate::config::AccessMode;
 pub use media::{MediaCommand, MediaEvent};
+pub use moderation::MEETING_GRACE;
 pub use p2p::{P2pSettings, Phase as P2pPhase};
 
 /// One signalling connection. Assigned by the actor, unique for the life of
@@ -81,6 +82,9 @@ pub struct Settings {
     pub access_mode: AccessMode,
     /// `rooms.private_chat`
     pub private_chat: bool,
+    /// How long an empty meeting waits for reconnecting participants
+    /// ([`MEETING_GRACE`]; shorter in tests).
+    pub meeting_grace: Duration,
 }
 
 impl Settings {
@@ -106,6 +110,7 @@ impl Settings {
             p2p: P2pSettings::from_config(config),
             access_mode: config.access.mode,
             private_chat: config.rooms.private_chat,
+            meeting_grace: moderation::MEETING_GRACE,
         }
     }
 }

@@ -329,11 +329,11 @@ impl Rooms {
         let main = self.meeting_of(room);
         self.note_ticket_role(main, &member.id, member.moderator);
         if self.meeting_size(main) == 0 {
-            // Kept for a while (see `MEETING_GRACE`); `leave` and the
+            // Kept for a while (`Settings::meeting_grace`); `leave` and the
             // moderators' `end_meeting` end it at once.
             match (self.now, self.rooms.get_mut(&main)) {
                 (Some(now), Some(r)) => {
-                    let until = now + MEETING_GRACE;
+                    let until = now + self.settings.meeting_grace;
                     r.controls.grace_until = Some(until);
                     self.graces.insert((until, main));
                 }

@@ -43,6 +43,9 @@ pub struct Timings {
     pub send_timeout: Duration,
     /// Count an open connection as use of its login session this often.
     pub session_touch: Duration,
+    /// How long an empty meeting waits for participants who lost the
+    /// connection ([`crate::room::MEETING_GRACE`]).
+    pub meeting_grace: Duration,
 }
 
 impl Default for Timings {
@@ -52,6 +55,7 @@ impl Default for Timings {
             drop_after: Duration::from_secs(45),
             send_timeout: Duration::from_secs(10),
             session_touch: SESSION_TOUCH,
+            meeting_grace: crate::room::MEETING_GRACE,
         }
     }
 }
