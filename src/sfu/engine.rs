@@ -374,6 +374,9 @@ impl Engine {
                 for slot in &mut peer.slots {
                     slot.rewriter.pause();
                 }
+                // No padding from now on, not only once the browser has
+                // answered the offer that sets the m-lines inactive.
+                peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(0), Bitrate::bps(0));
             }
             // The m-lines go inactive (str0m then sends no padding either)
             // or back to sendonly; forwarding resumes once the browser has
