@@ -144,7 +144,10 @@ export async function newPage(browser, name, viewport = {}) {
   });
   page.on('pageerror', (e) => problems.push({ page: name, kind: 'pageerror', text: String(e?.message ?? e) }));
   page.on('console', (m) => {
-    if (m.type() === 'error') problems.push({ page: name, kind: 'console', text: m.text() });
+    // The client warns (`kabine: …`) only when something failed that
+    // should not have, e.g. handling a server message: a problem too.
+    const warned = (m.type() === 'warn' || m.type() === 'warning') && m.text().startsWith('kabine:');
+    if (m.type() === 'error' || warned) problems.push({ page: name, kind: 'console', text: m.text() });
   });
   if (browser.kabineEngine !== 'firefox') {
     // WebSocket handshakes are not "requests" to puppeteer: record them from CDP.
