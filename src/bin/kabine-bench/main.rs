@@ -29,7 +29,11 @@ use netns::Netns;
 use procfs::{Delta, Sample};
 
 #[derive(Debug, Parser)]
-#[command(name = "kabine-bench", version, about = "Kabine against Janus under the same load; forwarding micro benchmark")]
+#[command(
+    name = "kabine-bench",
+    version,
+    about = "Kabine against Janus under the same load; forwarding micro benchmark"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Sub,
@@ -112,10 +116,7 @@ fn main() {
 /// A binary next to this one (cargo puts all of a profile's binaries in
 /// one directory).
 fn sibling(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
+    std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join(name))).unwrap_or_else(|| PathBuf::from(name))
 }
 
 struct Compare {
@@ -298,9 +299,11 @@ fn print_table(opts: &Compare, runs: &[Run]) {
             "ramp: server CPU % in the last good window",
             per_run(&|r| {
                 let carried = r.report["ramp_carried"].as_u64();
-                let good = r.ramp.iter().rev().find(|(line, _)| {
-                    carried.is_some_and(|c| line.contains(&format!("connected={c} ")))
-                });
+                let good = r
+                    .ramp
+                    .iter()
+                    .rev()
+                    .find(|(line, _)| carried.is_some_and(|c| line.contains(&format!("connected={c} "))));
                 f(good.or(r.ramp.last()).map(|(_, c)| *c), 0)
             }),
         ));
@@ -330,7 +333,11 @@ fn print_table(opts: &Compare, runs: &[Run]) {
         if let Some(list) = r.report["failures"].as_array()
             && !list.is_empty()
         {
-            println!("{} failures: {}", r.name, list.iter().map(|v| v.as_str().unwrap_or("?")).collect::<Vec<_>>().join("; "));
+            println!(
+                "{} failures: {}",
+                r.name,
+                list.iter().map(|v| v.as_str().unwrap_or("?")).collect::<Vec<_>>().join("; ")
+            );
         }
         if r.report["invalid"].as_bool() == Some(true) {
             println!("{}: INVALID run — the generator saturated its core; its figures are not the server's", r.name);

@@ -53,7 +53,10 @@ pub fn rss_bytes(pid: u32) -> io::Result<u64> {
 
 /// A counter of an interface in this network namespace.
 pub fn iface_counter(iface: &str, name: &str) -> io::Result<u64> {
-    std::fs::read_to_string(format!("/sys/class/net/{iface}/statistics/{name}"))?.trim().parse().map_err(io::Error::other)
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/statistics/{name}"))?
+        .trim()
+        .parse()
+        .map_err(io::Error::other)
 }
 
 /// `(RcvbufErrors, SndbufErrors)` from the Udp line of /proc/PID/net/snmp:

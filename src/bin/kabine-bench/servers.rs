@@ -102,7 +102,8 @@ level = "warn"
     let out = std::fs::File::create(&log)?;
     let mut cmd = ns.command(cpu, &binary.to_string_lossy());
     cmd.arg("serve").arg("--config").arg(&config).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
-    let mut child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
+    let mut child =
+        cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
     let signalling = SocketAddr::new(ns.ns_ip.parse().map_err(io::Error::other)?, KABINE_HTTPS_PORT);
     if let Err(e) = wait_for_port(signalling, &mut child, &log, "kabine") {
         let _ = child.kill();
