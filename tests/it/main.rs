@@ -4,6 +4,7 @@
 
 mod support;
 
+mod bench_compare;
 mod cli_policy;
 mod config_files;
 mod config_fuzz;
