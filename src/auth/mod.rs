@@ -380,7 +380,7 @@ impl Auth {
                 }
                 auth.reload_users();
                 n += 1;
-                if n % 60 == 0 {
+                if n.is_multiple_of(60) {
                     auth.purge();
                 }
             }

@@ -166,7 +166,7 @@ fn is_trivial(lower: &str, username: &str) -> bool {
     }
     let chars: Vec<char> = lower.chars().collect();
     let repeats = (1..=(chars.len() / 2).min(4))
-        .any(|unit| chars.len() % unit == 0 && chars.chunks(unit).all(|c| c == &chars[..unit]));
+        .any(|unit| chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]));
     let step = |a: char, b: char| (b as i64) - (a as i64);
     let sequence = chars.len() >= 2 && {
         let first = step(chars[0], chars[1]);

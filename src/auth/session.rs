@@ -136,10 +136,10 @@ impl SessionStore {
             .filter(|(_, s)| s.identity.username == identity.username && s.identity.kind == identity.kind)
             .map(|(t, s)| (s.created, t.clone()))
             .collect();
-        if mine.len() >= MAX_SESSIONS_PER_USER {
-            if let Some((_, oldest)) = mine.into_iter().min_by_key(|(created, _)| *created) {
-                self.sessions.remove(&oldest);
-            }
+        if mine.len() >= MAX_SESSIONS_PER_USER
+            && let Some((_, oldest)) = mine.into_iter().min_by_key(|(created, _)| *created)
+        {
+            self.sessions.remove(&oldest);
         }
         if self.sessions.len() >= self.max_sessions {
             self.purge(now);

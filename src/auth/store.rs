@@ -273,11 +273,11 @@ pub fn inspect(path: &Path) -> UserStoreFacts {
     let mut weak_lines = Vec::new();
     let mut weakest = None;
     for u in users.iter() {
-        if let Ok(p) = HashParams::parse(&u.hash) {
-            if !p.meets_minimum() {
-                weak_lines.push(users.line_of(&u.name).unwrap_or(0));
-                weakest.get_or_insert_with(|| p.to_string());
-            }
+        if let Ok(p) = HashParams::parse(&u.hash)
+            && !p.meets_minimum()
+        {
+            weak_lines.push(users.line_of(&u.name).unwrap_or(0));
+            weakest.get_or_insert_with(|| p.to_string());
         }
     }
     weak_lines.sort_unstable();

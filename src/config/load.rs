@@ -211,10 +211,10 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         }
         _ => {}
     }
-    if let Some(url) = &c.server.public_url {
-        if let Err(why) = check_public_url(url) {
-            bad("server.public_url", &why);
-        }
+    if let Some(url) = &c.server.public_url
+        && let Err(why) = check_public_url(url)
+    {
+        bad("server.public_url", &why);
     }
     if c.server.http_redirect_listen.is_some() && c.server.public_url.is_none() {
         bad("server.http_redirect_listen", "needs server.public_url, the address to redirect to");
@@ -225,10 +225,10 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.media.udp_port == 0 {
         bad("media.udp_port", "must be a fixed port (1-65535) that the firewall lets through");
     }
-    if let Some(addr) = c.media.public_address {
-        if addr.is_unspecified() || addr.is_multicast() {
-            bad("media.public_address", "must be an address browsers can reach, not 0.0.0.0, :: or multicast");
-        }
+    if let Some(addr) = c.media.public_address
+        && (addr.is_unspecified() || addr.is_multicast())
+    {
+        bad("media.public_address", "must be an address browsers can reach, not 0.0.0.0, :: or multicast");
     }
     for (i, server) in c.media.ice_servers.iter().enumerate() {
         let key = format!("media.ice_servers[{i}].urls");
@@ -267,10 +267,10 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         bad("client.app_name", "must be 1 to 60 characters");
     }
     for (key, url) in [("client.imprint_url", &c.client.imprint_url), ("client.privacy_url", &c.client.privacy_url)] {
-        if let Some(url) = url {
-            if !(url.starts_with("https://") || url.starts_with('/')) || url.chars().any(char::is_whitespace) {
-                bad(key, "must be an https:// address or a path on this server starting with /");
-            }
+        if let Some(url) = url
+            && (!(url.starts_with("https://") || url.starts_with('/')) || url.chars().any(char::is_whitespace))
+        {
+            bad(key, "must be an https:// address or a path on this server starting with /");
         }
     }
     out
@@ -436,10 +436,10 @@ fn locate(table: &DeTable<'_>, span: &Range<usize>, prefix: &str) -> Option<Loca
             DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let item_path = format!("{path}[{i}]");
-                    if let DeValue::Table(t) = item.get_ref() {
-                        if let Some(inner) = locate(t, span, &item_path) {
-                            return Some(Located { path: inner.path, removable });
-                        }
+                    if let DeValue::Table(t) = item.get_ref()
+                        && let Some(inner) = locate(t, span, &item_path)
+                    {
+                        return Some(Located { path: inner.path, removable });
                     }
                     if covers(&item.span()) {
                         return Some(Located { path: item_path, removable });
@@ -463,10 +463,10 @@ fn remove_key(table: &mut DeTable<'_>, path: &[String]) -> bool {
         return table.remove(first.as_str()).is_some();
     }
     for (k, v) in table.iter_mut() {
-        if k.get_ref() == first {
-            if let DeValue::Table(t) = v.get_mut() {
-                return remove_key(t, rest);
-            }
+        if k.get_ref() == first
+            && let DeValue::Table(t) = v.get_mut()
+        {
+            return remove_key(t, rest);
         }
     }
     false

@@ -106,10 +106,10 @@ impl IntoResponse for ApiError {
             body["recommended_chars"] = json!(password::RECOMMENDED_CHARS);
         }
         let mut response = headers::dynamic((status, axum::Json(body)).into_response());
-        if let TooManyAttempts(r) = &self {
-            if let Ok(v) = HeaderValue::from_str(&r.secs().to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let TooManyAttempts(r) = &self
+            && let Ok(v) = HeaderValue::from_str(&r.secs().to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

@@ -16,13 +16,25 @@ macro_rules! assets {
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 
 /// Every file of the client. `index.html` is served for `/` and every room.
 pub static ASSETS: &[Asset] = assets! {
     "index.html" => "text/html; charset=utf-8",
     "style.css" => "text/css; charset=utf-8",
     "app.js" => JS,
+    "dom.js" => JS,
+    "i18n.js" => JS,
+    "media.js" => JS,
+    "protocol.js" => JS,
+    "welcome.js" => JS,
+    "prejoin.js" => JS,
+    "call.js" => JS,
+    "logo.svg" => SVG,
 };
+
+/// The built-in logo, served at `/api/logo` unless `client.logo_file` is set.
+pub const DEFAULT_LOGO: &[u8] = include_bytes!("../client/logo.svg");
 
 /// The embedded file called `name`.
 pub fn find(name: &str) -> Option<&'static Asset> {

@@ -16,7 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, get, on, post};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -57,12 +57,14 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/static/{file}", get(static_file))
         .route("/api/client-config", get(client_config))
+        .route("/api/logo", get(logo))
         .route("/api/login", post(api::login).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/logout", post(api::logout).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/session", get(api::session))
         .route("/account", get(account_page))
-        .route("/ws", get(crate::signal::ws_handler))
+        // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2 (RFC 8441).
+        .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
@@ -127,6 +129,43 @@ async fn client_config(State(state): State<AppState>) -> Response {
         "has_logo": c.logo_file.is_some(),
     });
     headers::dynamic(axum::Json(body).into_response())
+}
+
+/// The operator's logo (`client.logo_file`, PNG or SVG), or Kabine's mark.
+/// The file is read on each request, so a new logo shows without a restart;
+/// one that cannot be read falls back to the built-in mark.
+async fn logo(State(state): State<AppState>, request_headers: HeaderMap) -> Response {
+    let custom = match &state.config.client.logo_file {
+        Some(path) => {
+            let content_type = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+                Some("png") => Some("image/png"),
+                Some("svg") => Some("image/svg+xml"),
+                _ => None,
+            };
+            match (content_type, tokio::fs::read(path).await) {
+                (Some(ct), Ok(body)) => Some((ct, body)),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    let (content_type, body): (&str, std::borrow::Cow<'static, [u8]>) = match custom {
+        Some((ct, body)) => (ct, body.into()),
+        None => ("image/svg+xml", assets::DEFAULT_LOGO.into()),
+    };
+    let tag = assets::etag(&body);
+    let mut response = if request_headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str())
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, content_type)], body.into_owned()).into_response()
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 async fn not_found() -> Response {

@@ -330,7 +330,6 @@ struct Runner {
     audio_level: u8,
     layers: Vec<Layer>,
     frames: u64,
-    start: Instant,
     next_audio: Instant,
     next_video: Instant,
     /// Subscribe m-lines: mid -> (publisher, source).
@@ -373,7 +372,6 @@ impl Runner {
             audio_seq: 1,
             layers,
             frames: 0,
-            start: now,
             next_audio: now,
             next_video: now,
             tracks: HashMap::new(),
@@ -494,7 +492,7 @@ impl Runner {
     fn network_input(&mut self, publish: bool, source: SocketAddr, data: &[u8]) {
         if !publish && self.config.drop_every > 0 && matches!(data.first(), Some(128..=191)) {
             self.received_datagrams += 1;
-            if self.received_datagrams % u64::from(self.config.drop_every) == 0 {
+            if self.received_datagrams.is_multiple_of(u64::from(self.config.drop_every)) {
                 return;
             }
         }
@@ -517,27 +515,11 @@ impl Runner {
         self.drain(false);
     }
 
-    /// Drains one connection after a mutation: sends its datagrams, queues
-    /// its events, records its next timeout.
+    /// Drains one connection after a mutation (see [`drain_conn`]).
     fn drain(&mut self, publish: bool) {
-        let Some(conn) = (if publish { self.publish.as_mut() } else { Some(&mut self.subscribe) }) else {
-            return;
-        };
-        loop {
-            match conn.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
-                    conn.timeout = t;
-                    return;
-                }
-                Ok(Output::Transmit(t)) => {
-                    let _ = conn.socket.try_send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(e)) => self.events.push_back((publish, e)),
-                Err(_) => {
-                    conn.timeout = Instant::now() + Duration::from_secs(3600);
-                    return;
-                }
-            }
+        let conn = if publish { self.publish.as_mut() } else { Some(&mut self.subscribe) };
+        if let Some(conn) = conn {
+            drain_conn(conn, publish, &mut self.events);
         }
     }
 
@@ -751,7 +733,7 @@ impl Runner {
         self.frames += 1;
         let ts = (frame * 3000) as u32;
         let now = Instant::now();
-        let gop = frame % 60 == 0;
+        let gop = frame.is_multiple_of(60);
         for layer in &mut self.layers {
             let keyframe = layer.keyframe_wanted || gop;
             layer.keyframe_wanted = false;
@@ -767,24 +749,32 @@ impl Runner {
                 }
                 layer.seq += 1;
                 // Drain after every write (single-mutation rule).
-                loop {
-                    match conn.rtc.poll_output() {
-                        Ok(Output::Timeout(t)) => {
-                            conn.timeout = t;
-                            break;
-                        }
-                        Ok(Output::Transmit(t)) => {
-                            let _ = conn.socket.try_send_to(&t.contents, t.destination);
-                        }
-                        Ok(Output::Event(e)) => self.events.push_back((true, e)),
-                        Err(_) => break,
-                    }
-                }
+                drain_conn(conn, true, &mut self.events);
             }
             layer.picture_id = (layer.picture_id + 1) % 0x8000;
             layer.tl0 = layer.tl0.wrapping_add(1);
         }
-        let _ = self.start;
+    }
+}
+
+/// Drains a connection until its next timeout: sends its datagrams, queues
+/// its events, records the timeout. The one place output is polled.
+fn drain_conn(conn: &mut Conn, publish: bool, events: &mut VecDeque<(bool, Event)>) {
+    loop {
+        match conn.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                conn.timeout = t;
+                return;
+            }
+            Ok(Output::Transmit(t)) => {
+                let _ = conn.socket.try_send_to(&t.contents, t.destination);
+            }
+            Ok(Output::Event(e)) => events.push_back((publish, e)),
+            Err(_) => {
+                conn.timeout = Instant::now() + Duration::from_secs(3600);
+                return;
+            }
+        }
     }
 }
 

@@ -68,21 +68,22 @@ fn address_spans(text: &str) -> Vec<(usize, usize)> {
         let glued_before = start > 0 && is_word_byte(bytes[start - 1]);
         let glued_after = end < bytes.len() && is_word_byte(bytes[end]) && bytes[end] != b'%';
         let run = &text[start..end];
-        if !glued_before && !glued_after {
-            if let Some(len) = address_prefix(run) {
-                let mut stop = start + len;
-                // A zone id belongs to the address: fe80::1%eth0
-                if stop < bytes.len() && bytes[stop] == b'%' && run[..len].contains(':') {
+        if !glued_before
+            && !glued_after
+            && let Some(len) = address_prefix(run)
+        {
+            let mut stop = start + len;
+            // A zone id belongs to the address: fe80::1%eth0
+            if stop < bytes.len() && bytes[stop] == b'%' && run[..len].contains(':') {
+                stop += 1;
+                while stop < bytes.len() && is_word_byte(bytes[stop]) {
                     stop += 1;
-                    while stop < bytes.len() && is_word_byte(bytes[stop]) {
-                        stop += 1;
-                    }
                 }
-                let (start, stop) = swallow_brackets(bytes, start, stop);
-                spans.push((start, stop));
-                i = stop;
-                continue;
             }
+            let (start, stop) = swallow_brackets(bytes, start, stop);
+            spans.push((start, stop));
+            i = stop;
+            continue;
         }
         // Not an address as a whole: a dotted quad may still sit inside,
         // e.g. "1.2.3.4:5:6" or "x=::1.2.3.4.5".
@@ -127,15 +128,14 @@ fn address_prefix(run: &str) -> Option<usize> {
         if cand.parse::<Ipv4Addr>().is_ok() && is_strict_quad(cand) {
             return Some(cand.len());
         }
-        if let Some((host, port)) = cand.rsplit_once(':') {
-            if !host.contains(':')
-                && host.parse::<Ipv4Addr>().is_ok()
-                && is_strict_quad(host)
-                && !port.is_empty()
-                && port.bytes().all(|b| b.is_ascii_digit())
-            {
-                return Some(cand.len());
-            }
+        if let Some((host, port)) = cand.rsplit_once(':')
+            && !host.contains(':')
+            && host.parse::<Ipv4Addr>().is_ok()
+            && is_strict_quad(host)
+            && !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Some(cand.len());
         }
         if cand.matches(':').count() >= 2 && cand.parse::<Ipv6Addr>().is_ok() && cand != "::" {
             return Some(cand.len());

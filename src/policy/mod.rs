@@ -143,10 +143,10 @@ impl Policy {
             return Policy::from_preset(choice).map_err(|e| format!("{}: policy: {e}", loaded.source_name()));
         }
         let mut path = Path::new(choice).to_path_buf();
-        if path.is_relative() {
-            if let Some(dir) = loaded.path.as_deref().and_then(Path::parent) {
-                path = dir.join(path);
-            }
+        if path.is_relative()
+            && let Some(dir) = loaded.path.as_deref().and_then(Path::parent)
+        {
+            path = dir.join(path);
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("{}: policy: cannot read {}: {e}", loaded.source_name(), path.display()))?;
@@ -542,11 +542,11 @@ pub fn violation_lines(loaded: &LoadedConfig, verdicts: &[Verdict]) -> Vec<Strin
 /// Hosts that count as the server itself for the ICE allow-list.
 pub fn own_hosts(loaded: &LoadedConfig) -> Vec<String> {
     let mut hosts = Vec::new();
-    if let Some(url) = &loaded.config.server.public_url {
-        if let Some(rest) = url.strip_prefix("https://") {
-            let authority = rest.trim_end_matches('/');
-            hosts.push(strip_port(authority).to_ascii_lowercase());
-        }
+    if let Some(url) = &loaded.config.server.public_url
+        && let Some(rest) = url.strip_prefix("https://")
+    {
+        let authority = rest.trim_end_matches('/');
+        hosts.push(strip_port(authority).to_ascii_lowercase());
     }
     if let Some(addr) = loaded.config.media.public_address {
         hosts.push(addr.to_string());

@@ -115,6 +115,12 @@ impl<K: Copy + Eq + Hash> Demux<K> {
         self.by_addr.len()
     }
 
+    /// Registered ufrags (tests forge requests with them).
+    #[cfg(test)]
+    pub fn ufrags(&self) -> Vec<String> {
+        self.by_ufrag.keys().cloned().collect()
+    }
+
     /// Connections registered.
     #[cfg(test)]
     pub fn connection_count(&self) -> usize {

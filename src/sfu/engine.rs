@@ -683,8 +683,8 @@ impl Engine {
         }
         let budget = peer.bwe.map(|b| b.saturating_sub(audio));
         let chosen = layers::allocate(budget, &wants);
+        tracing::trace!(budget = ?budget, chosen = ?chosen, "layer allocation");
         let desired: u64 = wants.iter().filter_map(|w| layers::best_fit(w).map(|l| w.bps[l])).sum::<u64>() + audio;
-        let used: u64 = wants.iter().zip(&chosen).filter_map(|(w, c)| c.map(|l| w.bps[l])).sum::<u64>() + audio;
 
         let mut keyframes = Vec::new();
         let Some(peer) = self.peers.get_mut(&session) else {
@@ -704,8 +704,10 @@ impl Engine {
             }
         }
         if peer.subscribe.rtc.is_alive() && desired > 0 {
-            let min = Bitrate::bps(used.min(desired));
-            peer.subscribe.rtc.bwe().set_bitrate(min, Bitrate::bps(desired));
+            // Keep the link busy up to what the subscriber wants (padding
+            // fills the gap, capped by the estimate), so the estimate is
+            // there when a layer switch up needs it.
+            peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(desired), Bitrate::bps(desired));
             self.drive(now, RtcKey { session, side: Side::Subscribe });
         }
         for (publisher, source, layer) in keyframes {
@@ -1191,5 +1193,99 @@ fn quality_rank(q: Quality) -> u8 {
         Quality::Good => 1,
         Quality::Fair => 2,
         Quality::Poor => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use str0m::ice::{StunMessage, TransId};
+
+    use super::*;
+
+    fn engine(now: Instant) -> Engine {
+        let config = EngineConfig { candidates: vec!["127.0.0.1:10000".parse().expect("addr")], last_n: 0 };
+        let cert = crate::sfu::dtls_certificate().expect("certificate");
+        Engine::new(config, cert, Arc::new(Stats::default()), now)
+    }
+
+    fn join(e: &mut Engine, now: Instant, session: u64) -> SessionId {
+        let session = SessionId(session);
+        e.handle_command(now, MediaCommand::Join { session, room: RoomKey(1), participant: format!("p{}", session.0) });
+        session
+    }
+
+    #[test]
+    fn datagrams_nobody_claims_leave_no_state() {
+        let now = Instant::now();
+        let mut e = engine(now);
+        join(&mut e, now, 1);
+        let ufrag = e.demux.ufrags().pop().expect("the subscribe connection's ufrag");
+        let forged = |username: &str| {
+            let mut buf = vec![0u8; 1500];
+            let msg = StunMessage::binding_request(username, TransId::new(), true, 1, 1, false);
+            let n = msg.to_bytes(Some(b"not the password"), &mut buf, |_, _| [7; 20]).expect("serialize");
+            buf.truncate(n);
+            buf
+        };
+        let attacker: SocketAddr = "192.0.2.9:4444".parse().expect("addr");
+        for data in [
+            forged(&format!("{ufrag}:x")),
+            forged("unknown:x"),
+            vec![0x80, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3],
+            vec![22, 254, 253, 0, 0],
+            vec![],
+            vec![255; 40],
+        ] {
+            e.handle_datagram(now, attacker, &data);
+        }
+        assert_eq!(e.address_count(), 0);
+        assert_eq!(Stats::get(&e.stats.stun_refused), 1, "the forged request met the credential check");
+        assert_eq!(Stats::get(&e.stats.datagrams_unclaimed), 5);
+        assert_eq!(e.peer_count(), 1);
+    }
+
+    #[test]
+    fn a_bad_publish_offer_is_refused_and_creates_nothing() {
+        let now = Instant::now();
+        let mut e = engine(now);
+        let s = join(&mut e, now, 1);
+        let connections = Stats::get(&e.stats.peer_connections);
+        for sdp in ["", "v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n"] {
+            let tracks = vec![PublishedTrack { mid: "0".into(), source: Source::Mic }];
+            e.handle_command(now, MediaCommand::PublishOffer { session: s, sdp: sdp.into(), tracks });
+            assert!(
+                matches!(&e.take_events()[..], [MediaEvent::SdpRefused { session, .. }] if *session == s),
+                "{sdp:?}"
+            );
+        }
+        assert_eq!(Stats::get(&e.stats.peer_connections), connections);
+        assert!(e.peers[&s].publish.is_none());
+        assert_eq!(e.demux.connection_count(), 1, "only the subscribe connection");
+    }
+
+    #[test]
+    fn leaving_forgets_every_connection_timeout_and_address() {
+        let now = Instant::now();
+        let mut e = engine(now);
+        let a = join(&mut e, now, 1);
+        let b = join(&mut e, now, 2);
+        e.handle_timeout(now + Duration::from_millis(500));
+        for s in [a, b] {
+            e.handle_command(now, MediaCommand::Leave { session: s });
+        }
+        assert_eq!(e.peer_count(), 0);
+        assert!(e.deadlines.is_empty() && e.graces.is_empty() && e.work.is_empty());
+        assert_eq!((e.demux.connection_count(), e.address_count()), (0, 0));
+        assert!(e.rooms.is_empty());
+        assert_eq!(Stats::get(&e.stats.peer_connections), 0);
+    }
+
+    #[test]
+    fn quality_follows_loss_and_round_trip_time() {
+        assert_eq!(quality_of(Some(0.0), Some(Duration::from_millis(30))), Quality::Good);
+        assert_eq!(quality_of(Some(0.05), Some(Duration::from_millis(30))), Quality::Fair);
+        assert_eq!(quality_of(Some(0.01), Some(Duration::from_millis(300))), Quality::Fair);
+        assert_eq!(quality_of(Some(0.2), None), Quality::Poor);
+        assert_eq!(quality_of(None, Some(Duration::from_secs(1))), Quality::Poor);
     }
 }

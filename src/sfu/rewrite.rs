@@ -203,7 +203,7 @@ mod tests {
 
         /// The packets of the next frame, arriving at `at`.
         fn frame(&mut self, at: Instant) -> Vec<InPacket> {
-            let key = self.frame % self.gop == 0;
+            let key = self.frame.is_multiple_of(self.gop);
             let packets = (0..3)
                 .map(|i| InPacket {
                     layer: self.index,

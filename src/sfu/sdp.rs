@@ -24,7 +24,8 @@ pub enum Kind {
 pub struct Offered {
     pub mid: String,
     pub kind: Kind,
-    /// The browser sends on it (`sendonly`/`sendrecv`, port not 0).
+    /// The browser sends on it (`sendonly`/`sendrecv`; port not 0 unless
+    /// the m-line is `bundle-only`, as Firefox writes re-offered lines).
     pub sending: bool,
     /// `a=rid:<id> send` lines.
     pub rids: Vec<String>,
@@ -33,6 +34,8 @@ pub struct Offered {
 /// The m-lines of `sdp`, in order.
 pub fn scan(sdp: &str) -> Vec<Offered> {
     let mut out: Vec<Offered> = Vec::new();
+    let mut port_zero = Vec::new();
+    let mut bundle_only = Vec::new();
     for line in sdp.lines().map(str::trim_end) {
         if let Some(rest) = line.strip_prefix("m=") {
             let mut parts = rest.split(' ');
@@ -41,8 +44,9 @@ pub fn scan(sdp: &str) -> Vec<Offered> {
                 Some("video") => Kind::Video,
                 _ => Kind::Other,
             };
-            let port_zero = parts.next() == Some("0");
-            out.push(Offered { mid: String::new(), kind, sending: !port_zero, rids: Vec::new() });
+            port_zero.push(parts.next() == Some("0"));
+            bundle_only.push(false);
+            out.push(Offered { mid: String::new(), kind, sending: true, rids: Vec::new() });
             continue;
         }
         let Some(m) = out.last_mut() else {
@@ -52,11 +56,20 @@ pub fn scan(sdp: &str) -> Vec<Offered> {
             m.mid = mid.trim().to_string();
         } else if line == "a=recvonly" || line == "a=inactive" {
             m.sending = false;
+        } else if line == "a=bundle-only"
+            && let Some(b) = bundle_only.last_mut()
+        {
+            *b = true;
         } else if let Some(rid) = line.strip_prefix("a=rid:") {
             let mut parts = rid.split(' ');
             if let (Some(id), Some("send")) = (parts.next(), parts.next()) {
                 m.rids.push(id.to_string());
             }
+        }
+    }
+    for ((m, zero), bundled) in out.iter_mut().zip(port_zero).zip(bundle_only) {
+        if zero && !bundled {
+            m.sending = false;
         }
     }
     out
@@ -102,7 +115,8 @@ mod tests {
         m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n\
         m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\na=rid:l send\r\na=rid:m send\r\na=rid:h send\r\na=simulcast:send l;m;h\r\n\
         m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=inactive\r\n\
-        m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=recvonly\r\n";
+        m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=recvonly\r\n\
+        m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:4\r\na=sendonly\r\na=bundle-only\r\n";
 
     fn track(mid: &str, source: Source) -> PublishedTrack {
         PublishedTrack { mid: mid.into(), source }
@@ -111,7 +125,8 @@ mod tests {
     #[test]
     fn scan_finds_mids_kinds_directions_and_rids() {
         let m = scan(OFFER);
-        assert_eq!(m.len(), 4);
+        assert_eq!(m.len(), 5);
+        assert!(m[4].sending, "a bundle-only line with port 0 sends");
         assert_eq!((m[0].mid.as_str(), m[0].kind, m[0].sending), ("0", Kind::Audio, true));
         assert_eq!(m[1].rids, ["l", "m", "h"]);
         assert!(!m[2].sending && !m[3].sending);

@@ -82,10 +82,10 @@ fn garbled_config_and_policy_text_never_panics() {
     for i in 0..4000 {
         let text = mutate(&mut rng, if i % 4 == 0 { &policy } else { &example });
         let outcome = std::panic::catch_unwind(|| {
-            if let Ok(loaded) = config::load_str(&text, "fuzz.toml") {
-                if let Ok(policy) = Policy::for_config(&loaded) {
-                    let _ = kabine::policy::check(&loaded, &policy);
-                }
+            if let Ok(loaded) = config::load_str(&text, "fuzz.toml")
+                && let Ok(policy) = Policy::for_config(&loaded)
+            {
+                let _ = kabine::policy::check(&loaded, &policy);
             }
             Policy::from_toml(&text, "fuzz.toml").is_err()
         });

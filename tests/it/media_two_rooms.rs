@@ -21,7 +21,7 @@ async fn nothing_crosses_between_two_rooms() {
     for (me, other) in pairs {
         let other_id = other.id();
         assert!(
-            me.wait_for(Duration::from_secs(10), |r| r.packets_from(&other_id, Source::Camera) > 30
+            me.wait_for(Duration::from_secs(20), |r| r.packets_from(&other_id, Source::Camera) > 30
                 && r.packets_from(&other_id, Source::Mic) > 30)
                 .await,
             "media within the room flows"

@@ -1,0 +1,659 @@
+// @ts-check
+// Kabine's signalling and media session, without any DOM: one WebSocket to
+// the server and two RTCPeerConnections (see docs/protocol.md). The browser
+// offers on the publish connection (mic, camera in three simulcast layers,
+// screen) and answers on the subscribe connection, so offer/answer glare
+// cannot happen. Lost connections are re-established with backoff and the
+// room is joined again.
+//
+// The UI listens to events on a `Session` (an EventTarget); every event is a
+// CustomEvent whose `detail` is described in `SessionEvents` below.
+
+export const PROTOCOL_VERSION = 1;
+
+/** Longest chat message, in characters (as the server). */
+export const MAX_CHAT_CHARS = 2000;
+/** Longest display name, in characters (as the server). */
+export const MAX_NAME_CHARS = 64;
+
+/**
+ * @typedef {'mic' | 'camera' | 'screen'} Source
+ * @typedef {'unknown' | 'good' | 'fair' | 'poor'} Quality
+ * @typedef {{id: string, display_name: string, mic: boolean, camera: boolean, screen: boolean,
+ *   hand: boolean, quality: Quality}} Participant
+ * @typedef {{urls: string[], username?: string, credential?: string}} IceServer
+ * @typedef {{mid: string, participant: string, source: Source}} SubscribedTrack
+ * @typedef {{participant: string, source: Source, width: number, height: number}} VideoSize
+ * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
+ *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal'} ErrorCode
+ * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced'} ByeReason
+ * @typedef {{mid: string, participant: string, source: Source, track: MediaStreamTrack}} RemoteTrack
+ * @typedef {{from: string, from_name: string, text: string, ts: number}} ChatMessage
+ *
+ * @typedef {'connecting' | 'joined' | 'reconnecting' | 'closed'} SessionState
+ * @typedef {{state: SessionState, reason?: 'unreachable' | 'lost' | 'media' | 'shutdown',
+ *   attempt?: number, retryAt?: number}} StateDetail
+ *
+ * @typedef {object} SessionEvents
+ * @property {StateDetail} state the connection state changed
+ * @property {{you: Participant, rejoined: boolean}} welcome joined (again, after a reconnect)
+ * @property {Participant} joined someone joined
+ * @property {{participant: Participant, before: Participant}} updated someone's state changed
+ * @property {Participant} left someone left
+ * @property {RemoteTrack[]} tracks the set of remote tracks changed
+ * @property {ChatMessage} chat a chat message arrived
+ * @property {string | null} speaker the active speaker changed
+ * @property {{code: ErrorCode, message: string, fatal: boolean}} error the server refused something
+ * @property {ByeReason} bye the server ended the session
+ */
+
+/**
+ * @typedef {{type: 'welcome', version: number, you: Participant, participants: Participant[],
+ *     ice_servers: IceServer[], last_n: number}
+ *   | {type: 'participant_joined', participant: Participant}
+ *   | {type: 'participant_updated', participant: Participant}
+ *   | {type: 'participant_left', id: string}
+ *   | {type: 'publish_answer', sdp: string}
+ *   | {type: 'subscribe_offer', sdp: string, tracks: SubscribedTrack[]}
+ *   | {type: 'active_speaker', id: string | null}
+ *   | {type: 'chat', from: string, from_name: string, text: string, ts: number}
+ *   | {type: 'error', code: ErrorCode, message: string}
+ *   | {type: 'bye', reason: ByeReason}} ServerMsg
+ */
+
+/** Errors after which joining again cannot help: the user must act. */
+export const FATAL_ERRORS = /** @type {ReadonlySet<string>} */ (
+  new Set(['unsupported_version', 'bad_room_name', 'bad_display_name', 'room_full'])
+);
+
+/** Simulcast layers of the camera, lowest first (rids as in docs/protocol.md). */
+export const SIMULCAST = [
+  { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'h', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+/** Reconnect backoff: first delay, cap, and how long a connect attempt may take. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 15000;
+const CONNECT_TIMEOUT_MS = 10000;
+/** How long to wait for ICE gathering before sending an SDP anyway. */
+const GATHER_TIMEOUT_MS = 1500;
+
+/**
+ * Waits until `pc` has gathered its candidates (or `GATHER_TIMEOUT_MS`).
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<void>}
+ */
+function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === 'complete') done();
+    };
+    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+/** One participation in one room, kept alive across reconnects. */
+export class Session extends EventTarget {
+  /**
+   * @param {{url: string, room: string, displayName: string}} options
+   *   `url`: the `wss://…/ws` address of this origin.
+   */
+  constructor(options) {
+    super();
+    this.url = options.url;
+    this.room = options.room;
+    this.displayName = options.displayName;
+    /** @type {SessionState} */
+    this.state = 'connecting';
+    /** @type {Participant | null} */
+    this.you = null;
+    /** Everyone else, by id. @type {Map<string, Participant>} */
+    this.participants = new Map();
+    /** Remote tracks by mid of the subscribe connection. @type {Map<string, RemoteTrack>} */
+    this.remoteTracks = new Map();
+    /** @type {string | null} */
+    this.activeSpeaker = null;
+    this.lastN = 0;
+
+    /** Local media. The mic track stays attached while muted (it is disabled). */
+    /** @type {MediaStreamTrack | null} */ this.micTrack = null;
+    /** @type {MediaStreamTrack | null} */ this.cameraTrack = null;
+    /** @type {MediaStreamTrack | null} */ this.screenTrack = null;
+    this.micOn = false;
+    this.handRaised = false;
+
+    /** @type {WebSocket | null} */ this.ws = null;
+    /** @type {RTCPeerConnection | null} */ this.pub = null;
+    /** @type {RTCPeerConnection | null} */ this.sub = null;
+    /** @type {{mic?: RTCRtpTransceiver, camera?: RTCRtpTransceiver, screen?: RTCRtpTransceiver}} */
+    this.senders = {};
+    /** A publish offer is waiting for its answer. */
+    this.pubBusy = false;
+    /** Tracks changed while an offer was in flight: offer again after the answer. */
+    this.pubAgain = false;
+    /** Serialises subscribe offers. @type {Promise<void>} */
+    this.subChain = Promise.resolve();
+    /** @type {SubscribedTrack[]} */
+    this.subTracks = [];
+    this.lastSizes = '';
+    /** @type {VideoSize[]} */
+    this.sizes = [];
+    this.attempt = 0;
+    this.everJoined = false;
+    this.closing = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */ this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */ this.connectTimer = undefined;
+    /** Increases with every connection, so late events of old ones are ignored. */
+    this.generation = 0;
+  }
+
+  /**
+   * @template {keyof SessionEvents} K
+   * @param {K} type
+   * @param {SessionEvents[K]} detail
+   */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /**
+   * Listens to one kind of event, typed.
+   * @template {keyof SessionEvents} K
+   * @param {K} type
+   * @param {(detail: SessionEvents[K]) => void} fn
+   */
+  on(type, fn) {
+    this.addEventListener(type, (e) => fn(/** @type {CustomEvent<SessionEvents[K]>} */ (e).detail));
+  }
+
+  /**
+   * Sets the local media to publish, then connects.
+   * @param {{mic: MediaStreamTrack | null, camera: MediaStreamTrack | null, micOn: boolean}} media
+   */
+  start(media) {
+    this.micTrack = media.mic;
+    this.cameraTrack = media.camera;
+    this.micOn = media.micOn && !!media.mic;
+    if (this.micTrack) this.micTrack.enabled = this.micOn;
+    this.connect();
+  }
+
+  /** @param {StateDetail} detail */
+  setState(detail) {
+    this.state = detail.state;
+    this.emit('state', detail);
+  }
+
+  connect() {
+    const gen = ++this.generation;
+    this.setState({ state: this.everJoined ? 'reconnecting' : 'connecting', attempt: this.attempt });
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this.connectionLost(gen, 'unreachable');
+      return;
+    }
+    this.ws = ws;
+    this.connectTimer = setTimeout(() => {
+      if (gen === this.generation && this.state !== 'joined') this.connectionLost(gen, 'unreachable');
+    }, CONNECT_TIMEOUT_MS);
+    ws.addEventListener('open', () => {
+      if (gen !== this.generation) return;
+      this.send({ type: 'hello', version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName });
+    });
+    ws.addEventListener('message', (e) => {
+      if (gen !== this.generation) return;
+      /** @type {ServerMsg} */
+      let msg;
+      try {
+        msg = JSON.parse(typeof e.data === 'string' ? e.data : '');
+      } catch {
+        return;
+      }
+      this.handle(msg, gen).catch((err) => {
+        console.warn('kabine: handling a server message failed', err);
+        if (gen === this.generation) this.connectionLost(gen, 'media');
+      });
+    });
+    ws.addEventListener('close', () => {
+      if (gen !== this.generation || this.closing) return;
+      this.connectionLost(gen, this.everJoined ? 'lost' : 'unreachable');
+    });
+  }
+
+  /**
+   * @param {ServerMsg} msg
+   * @param {number} gen
+   */
+  async handle(msg, gen) {
+    switch (msg.type) {
+      case 'welcome': {
+        clearTimeout(this.connectTimer);
+        const rejoined = this.everJoined;
+        this.everJoined = true;
+        this.attempt = 0;
+        this.you = msg.you;
+        this.lastN = msg.last_n;
+        this.participants = new Map(msg.participants.map((p) => [p.id, p]));
+        this.activeSpeaker = null;
+        this.setState({ state: 'joined' });
+        this.emit('welcome', { you: msg.you, rejoined });
+        this.sendMediaState();
+        if (this.handRaised) this.send({ type: 'hand', raised: true });
+        this.lastSizes = '';
+        if (this.sizes.length) this.sendVideoSizes(this.sizes);
+        this.setupPeerConnections(msg.ice_servers, gen);
+        await this.negotiatePublish();
+        break;
+      }
+      case 'participant_joined':
+        this.participants.set(msg.participant.id, msg.participant);
+        this.emit('joined', msg.participant);
+        break;
+      case 'participant_updated': {
+        if (this.you && msg.participant.id === this.you.id) {
+          const before = this.you;
+          this.you = msg.participant;
+          this.emit('updated', { participant: msg.participant, before });
+          break;
+        }
+        const before = this.participants.get(msg.participant.id) ?? msg.participant;
+        this.participants.set(msg.participant.id, msg.participant);
+        this.emit('updated', { participant: msg.participant, before });
+        break;
+      }
+      case 'participant_left': {
+        const p = this.participants.get(msg.id);
+        this.participants.delete(msg.id);
+        if (p) this.emit('left', p);
+        break;
+      }
+      case 'publish_answer':
+        if (!this.pub || this.pub.signalingState !== 'have-local-offer') break;
+        await this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+        this.pubBusy = false;
+        if (this.pubAgain) {
+          this.pubAgain = false;
+          await this.negotiatePublish();
+        }
+        break;
+      case 'subscribe_offer': {
+        const { sdp, tracks } = msg;
+        this.subChain = this.subChain.then(() => this.answerSubscribe(sdp, tracks, gen));
+        await this.subChain;
+        break;
+      }
+      case 'active_speaker':
+        this.activeSpeaker = msg.id;
+        this.emit('speaker', msg.id);
+        break;
+      case 'chat':
+        this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts });
+        break;
+      case 'error': {
+        const fatal = FATAL_ERRORS.has(msg.code) || (msg.code === 'server_full' && !this.everJoined);
+        if (msg.code === 'bad_sdp') this.pubBusy = false;
+        this.emit('error', { code: msg.code, message: msg.message, fatal });
+        if (fatal) this.shutDown();
+        break;
+      }
+      case 'bye':
+        this.emit('bye', msg.reason);
+        if (msg.reason === 'left' || msg.reason === 'replaced') {
+          this.shutDown();
+        } else {
+          this.connectionLost(gen, msg.reason === 'server_shutdown' ? 'shutdown' : 'media');
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * Creates both peer connections for this connection generation.
+   * @param {IceServer[]} iceServers
+   * @param {number} gen
+   */
+  setupPeerConnections(iceServers, gen) {
+    this.closePeerConnections();
+    /** @type {RTCConfiguration} */
+    // 'balanced' (not 'max-bundle'): with max-bundle Firefox offers its
+    // second and later m-lines with port 0 and a=bundle-only, which servers
+    // may read as rejected. The server's answer bundles everything anyway.
+    const config = { iceServers, bundlePolicy: 'balanced', rtcpMuxPolicy: 'require' };
+    const pub = new RTCPeerConnection(config);
+    const sub = new RTCPeerConnection(config);
+    this.pub = pub;
+    this.sub = sub;
+    this.pubBusy = false;
+    this.pubAgain = false;
+    this.subChain = Promise.resolve();
+    this.subTracks = [];
+    this.remoteTracks = new Map();
+
+    const audioStream = new MediaStream();
+    this.senders.mic = pub.addTransceiver(this.micTrack ?? 'audio', { direction: 'sendonly', streams: [audioStream] });
+    this.senders.camera = pub.addTransceiver(this.cameraTrack ?? 'video', {
+      direction: 'sendonly',
+      streams: [new MediaStream()],
+      sendEncodings: SIMULCAST.map((e) => ({ ...e })),
+    });
+    preferCodecs(this.senders.camera);
+    this.senders.screen = undefined;
+    if (this.screenTrack) this.addScreenTransceiver(this.screenTrack);
+
+    for (const pc of [pub, sub]) {
+      pc.addEventListener('connectionstatechange', () => {
+        if (gen !== this.generation) return;
+        if (pc.connectionState === 'failed') this.connectionLost(gen, 'media');
+      });
+    }
+    sub.addEventListener('track', () => {
+      if (gen === this.generation) this.updateRemoteTracks();
+    });
+  }
+
+  /** @param {MediaStreamTrack} track */
+  addScreenTransceiver(track) {
+    if (!this.pub) return;
+    const existing = this.senders.screen;
+    if (existing && existing.currentDirection !== 'stopped') {
+      existing.direction = 'sendonly';
+      existing.sender.replaceTrack(track);
+      return;
+    }
+    this.senders.screen = this.pub.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream()] });
+    preferCodecs(this.senders.screen);
+  }
+
+  /** Sends a publish offer for the current tracks, or queues one. */
+  async negotiatePublish() {
+    const pc = this.pub;
+    if (!pc || this.state !== 'joined') return;
+    if (this.pubBusy) {
+      this.pubAgain = true;
+      return;
+    }
+    this.pubBusy = true;
+    const gen = this.generation;
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await gathered(pc);
+    if (gen !== this.generation || !pc.localDescription) return;
+    /** @type {{mid: string, source: Source}[]} */
+    const tracks = [];
+    for (const source of /** @type {Source[]} */ (['mic', 'camera', 'screen'])) {
+      const t = this.senders[source];
+      if (t && t.mid !== null && t.direction === 'sendonly') tracks.push({ mid: t.mid, source });
+    }
+    this.send({ type: 'publish_offer', sdp: pc.localDescription.sdp, tracks });
+  }
+
+  /**
+   * @param {string} sdp
+   * @param {SubscribedTrack[]} tracks
+   * @param {number} gen
+   */
+  async answerSubscribe(sdp, tracks, gen) {
+    const pc = this.sub;
+    if (!pc || gen !== this.generation) return;
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    await gathered(pc);
+    if (gen !== this.generation || !pc.localDescription) return;
+    this.send({ type: 'subscribe_answer', sdp: pc.localDescription.sdp });
+    this.subTracks = tracks;
+    this.updateRemoteTracks();
+  }
+
+  /** Maps the subscribe connection's receivers to participants and sources, by mid. */
+  updateRemoteTracks() {
+    const pc = this.sub;
+    if (!pc) return;
+    /** @type {Map<string, RemoteTrack>} */
+    const next = new Map();
+    const byMid = new Map(this.subTracks.map((t) => [t.mid, t]));
+    for (const tr of pc.getTransceivers()) {
+      const info = tr.mid === null ? undefined : byMid.get(tr.mid);
+      if (!info || tr.currentDirection === 'stopped') continue;
+      next.set(info.mid, { ...info, track: tr.receiver.track });
+    }
+    const key = (/** @type {Map<string, RemoteTrack>} */ m) =>
+      [...m.values()].map((t) => `${t.mid}:${t.participant}:${t.source}:${t.track.id}`).join(',');
+    if (key(next) === key(this.remoteTracks)) return;
+    this.remoteTracks = next;
+    this.emit('tracks', [...next.values()]);
+  }
+
+  /**
+   * @param {number} gen
+   * @param {'unreachable' | 'lost' | 'media' | 'shutdown'} reason
+   */
+  connectionLost(gen, reason) {
+    if (gen !== this.generation || this.closing) return;
+    this.generation++;
+    clearTimeout(this.connectTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close();
+    this.closePeerConnections();
+    if (this.remoteTracks.size) {
+      this.remoteTracks = new Map();
+      this.emit('tracks', []);
+    }
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.attempt) * (0.8 + Math.random() * 0.4);
+    this.attempt++;
+    this.setState({ state: 'reconnecting', reason, attempt: this.attempt, retryAt: Date.now() + delay });
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Tries again now instead of waiting for the backoff. */
+  retryNow() {
+    if (this.state !== 'reconnecting' || this.closing) return;
+    clearTimeout(this.retryTimer);
+    this.connect();
+  }
+
+  closePeerConnections() {
+    for (const pc of [this.pub, this.sub]) pc?.close();
+    this.pub = null;
+    this.sub = null;
+    this.senders = {};
+  }
+
+  /** Ends everything without telling the server (it already knows, or is gone). */
+  shutDown() {
+    this.closing = true;
+    this.generation++;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.connectTimer);
+    this.closePeerConnections();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
+    this.setState({ state: 'closed' });
+  }
+
+  /** Leaves the room: tells the server, then closes. */
+  async leave() {
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN && this.state === 'joined') {
+      this.send({ type: 'leave' });
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        ws.addEventListener('close', () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        });
+      });
+    }
+    this.shutDown();
+  }
+
+  /** @param {object} msg */
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  sendMediaState() {
+    this.send({
+      type: 'media_state',
+      mic: this.micOn && !!this.micTrack,
+      camera: !!this.cameraTrack,
+      screen: !!this.screenTrack,
+    });
+  }
+
+  /** @param {boolean} on */
+  setMicOn(on) {
+    this.micOn = on && !!this.micTrack;
+    if (this.micTrack) this.micTrack.enabled = this.micOn;
+    this.sendMediaState();
+  }
+
+  /**
+   * Replaces the microphone (device change); keeps the mute state.
+   * @param {MediaStreamTrack | null} track
+   */
+  async setMicTrack(track) {
+    this.micTrack = track;
+    if (track) track.enabled = this.micOn;
+    else this.micOn = false;
+    await this.senders.mic?.sender.replaceTrack(track);
+    this.sendMediaState();
+  }
+
+  /**
+   * Turns the camera on (a track) or off (`null`). The m-line stays, so no
+   * renegotiation is needed.
+   * @param {MediaStreamTrack | null} track
+   */
+  async setCameraTrack(track) {
+    this.cameraTrack = track;
+    await this.senders.camera?.sender.replaceTrack(track);
+    this.sendMediaState();
+  }
+
+  /**
+   * Starts (a track) or stops (`null`) sharing the screen; renegotiates.
+   * @param {MediaStreamTrack | null} track
+   */
+  async setScreenTrack(track) {
+    this.screenTrack = track;
+    if (track) {
+      this.addScreenTransceiver(track);
+    } else if (this.senders.screen) {
+      await this.senders.screen.sender.replaceTrack(null);
+      this.senders.screen.direction = 'inactive';
+    }
+    this.sendMediaState();
+    await this.negotiatePublish();
+  }
+
+  /** @param {boolean} raised */
+  setHand(raised) {
+    this.handRaised = raised;
+    this.send({ type: 'hand', raised });
+  }
+
+  /**
+   * @param {string} text
+   * @returns {boolean} whether it was sent
+   */
+  sendChat(text) {
+    const t = text.trim();
+    if (!t || [...t].length > MAX_CHAT_CHARS || this.state !== 'joined') return false;
+    this.send({ type: 'chat', text: t });
+    return true;
+  }
+
+  /**
+   * Reports how large each remote video is rendered; sent only on change.
+   * @param {VideoSize[]} sizes
+   */
+  sendVideoSizes(sizes) {
+    this.sizes = sizes;
+    const key = JSON.stringify(sizes);
+    if (key === this.lastSizes || this.state !== 'joined') return;
+    this.lastSizes = key;
+    this.send({ type: 'video_sizes', sizes });
+  }
+
+  /**
+   * Both connections' statistics (null when not connected).
+   * @returns {Promise<{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null}>}
+   */
+  async stats() {
+    const [publish, subscribe] = await Promise.all([this.pub?.getStats() ?? null, this.sub?.getStats() ?? null]);
+    return { publish, subscribe };
+  }
+}
+
+/**
+ * Prefers VP8 for video (every browser encodes simulcast with it; the SFU
+ * forwards without transcoding, so publishers and subscribers must agree).
+ * @param {RTCRtpTransceiver} transceiver
+ */
+function preferCodecs(transceiver) {
+  const caps = typeof RTCRtpSender.getCapabilities === 'function' ? RTCRtpSender.getCapabilities('video') : null;
+  if (!caps || typeof transceiver.setCodecPreferences !== 'function') return;
+  const rank = (/** @type {{mimeType: string}} */ c) => (c.mimeType.toLowerCase() === 'video/vp8' ? 0 : 1);
+  const codecs = [...caps.codecs].sort((a, b) => rank(a) - rank(b));
+  try {
+    transceiver.setCodecPreferences(codecs);
+  } catch {
+    // Not supported for this transceiver: the browser's default order stays.
+  }
+}
+
+/**
+ * A connection quality from WebRTC statistics: the worst of packet loss and
+ * round-trip time seen since `previous`.
+ * @param {{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null}} now
+ * @param {{lost: number, received: number}} previous running totals, updated in place
+ * @returns {Quality}
+ */
+export function qualityFromStats(now, previous) {
+  let lost = 0;
+  let received = 0;
+  /** @type {number[]} */
+  const rtts = [];
+  let fractionLost = 0;
+  for (const report of [now.publish, now.subscribe]) {
+    report?.forEach((s) => {
+      if (s.type === 'inbound-rtp') {
+        lost += s.packetsLost ?? 0;
+        received += s.packetsReceived ?? 0;
+      } else if (s.type === 'remote-inbound-rtp') {
+        if (typeof s.fractionLost === 'number') fractionLost = Math.max(fractionLost, s.fractionLost);
+        if (typeof s.roundTripTime === 'number') rtts.push(s.roundTripTime);
+      } else if (s.type === 'candidate-pair' && (s.nominated || s.selected) && s.state === 'succeeded') {
+        if (typeof s.currentRoundTripTime === 'number') rtts.push(s.currentRoundTripTime);
+      }
+    });
+  }
+  if (!now.publish && !now.subscribe) return 'unknown';
+  const dLost = Math.max(0, lost - previous.lost);
+  const dReceived = Math.max(0, received - previous.received);
+  previous.lost = lost;
+  previous.received = received;
+  const loss = Math.max(fractionLost, dLost + dReceived > 0 ? dLost / (dLost + dReceived) : 0);
+  const rtt = rtts.length ? Math.max(...rtts) : 0;
+  if (loss > 0.1 || rtt > 0.5) return 'poor';
+  if (loss > 0.03 || rtt > 0.25) return 'fair';
+  if (rtts.length === 0 && dReceived === 0) return 'unknown';
+  return 'good';
+}

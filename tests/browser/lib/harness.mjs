@@ -1,0 +1,386 @@
+// Launches Debian's Chromium or Firefox ESR for Kabine's browser scenarios
+// (flags and prefs as in TESTING.md: fake camera and microphone, loopback
+// ICE, a fresh profile, the test server's self-signed certificate accepted),
+// records every request each page makes, and prints a scenario's result as
+// one JSON line that the Rust test reads (`RESULT {...}`).
+//
+// Environment: KABINE_URL (https://127.0.0.1:PORT), KABINE_OUT (directory
+// for screenshots), KABINE_BROWSER (chromium | firefox, default chromium).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import puppeteer from 'puppeteer-core';
+
+export const BASE_URL = process.env.KABINE_URL ?? 'https://127.0.0.1:8443';
+export const OUT_DIR = process.env.KABINE_OUT ?? path.resolve('target-test-output');
+
+const CHROMIUM = process.env.KABINE_CHROMIUM ?? '/usr/bin/chromium';
+const FIREFOX = process.env.KABINE_FIREFOX ?? '/usr/bin/firefox-esr';
+
+/** Every browser launched, so `finish` and crashes close them all. */
+const browsers = [];
+/** Every request of every page: {page, url, type}. */
+export const requests = [];
+/** Console errors, page errors and CSP violations of every page. */
+export const problems = [];
+
+/**
+ * Launches a browser with a fresh profile.
+ * @param {{engine?: 'chromium' | 'firefox', lang?: string}} [opts]
+ */
+export async function launch(opts = {}) {
+  const engine = opts.engine ?? process.env.KABINE_BROWSER ?? 'chromium';
+  const lang = opts.lang ?? 'en-US';
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), `kabine-${engine}-`));
+  let browser;
+  if (engine === 'firefox') {
+    browser = await puppeteer.launch({
+      browser: 'firefox',
+      executablePath: FIREFOX,
+      protocol: 'webDriverBiDi',
+      headless: true,
+      acceptInsecureCerts: true,
+      userDataDir: profile,
+      extraPrefsFirefox: {
+        'media.navigator.streams.fake': true,
+        'media.navigator.permission.disabled': true,
+        'media.peerconnection.ice.loopback': true,
+        'media.peerconnection.ice.obfuscate_host_addresses': false,
+        'permissions.default.camera': 1,
+        'permissions.default.microphone': 1,
+        'media.autoplay.default': 0,
+        'media.getdisplaymedia.enabled': true,
+        'intl.accept_languages': lang,
+        'intl.locale.requested': lang.split(',')[0],
+        'network.captive-portal-service.enabled': false,
+        'network.connectivity-service.enabled': false,
+        'browser.safebrowsing.malware.enabled': false,
+        'browser.safebrowsing.phishing.enabled': false,
+        'app.update.enabled': false,
+        'datareporting.policy.dataSubmissionEnabled': false,
+        'toolkit.telemetry.enabled': false,
+      },
+    });
+  } else {
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      acceptInsecureCerts: true,
+      userDataDir: profile,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream',
+        '--allow-loopback-in-peer-connection',
+        '--autoplay-policy=no-user-gesture-required',
+        '--disable-features=WebRtcHideLocalIpsWithMdns',
+        '--auto-select-desktop-capture-source=Entire screen',
+        '--disable-renderer-backgrounding',
+        '--disable-background-timer-throttling',
+        '--disable-backgrounding-occluded-windows',
+        `--lang=${lang.split(',')[0]}`,
+        `--accept-lang=${lang}`,
+      ],
+    });
+  }
+  browser.kabineEngine = engine;
+  browser.kabineProfile = profile;
+  browsers.push(browser);
+  return browser;
+}
+
+/**
+ * A new page that records its requests and problems under `name`.
+ * @param {import('puppeteer-core').Browser} browser
+ * @param {string} name
+ * @param {{width?: number, height?: number}} [viewport]
+ */
+export async function newPage(browser, name, viewport = {}) {
+  const context = browser.kabineEngine === 'firefox' ? browser.defaultBrowserContext() : await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport({ width: viewport.width ?? 1280, height: viewport.height ?? 720 });
+  page.kabineName = name;
+  // Other jobs on a shared test machine add and remove network interfaces;
+  // Chromium then aborts a navigation with ERR_NETWORK_CHANGED. That is the
+  // machine, not Kabine: navigate again (at most three times).
+  const goto = page.goto.bind(page);
+  page.goto = async (url, options) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await goto(url, options);
+      } catch (e) {
+        if (attempt > 3 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
+        await sleep(300);
+      }
+    }
+  };
+  page.on('request', (r) => {
+    let type = 'other';
+    try {
+      type = r.resourceType();
+    } catch {
+      // WebDriver BiDi (Firefox) does not tell the resource type.
+    }
+    requests.push({ page: name, url: r.url(), type });
+  });
+  page.on('pageerror', (e) => problems.push({ page: name, kind: 'pageerror', text: String(e?.message ?? e) }));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push({ page: name, kind: 'console', text: m.text() });
+  });
+  if (browser.kabineEngine !== 'firefox') {
+    // WebSocket handshakes are not "requests" to puppeteer: record them from CDP.
+    const cdp = await page.createCDPSession();
+    await cdp.send('Network.enable');
+    cdp.on('Network.webSocketCreated', (e) => requests.push({ page: name, url: e.url, type: 'websocket' }));
+  }
+  await page.evaluateOnNewDocument(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  return page;
+}
+
+/** Requests whose origin is not Kabine's own (data:, blob: and about: are local). */
+export function foreignRequests(list = requests) {
+  const own = new URL(BASE_URL).host;
+  return list.filter((r) => {
+    if (/^(data|blob|about):/.test(r.url)) return false;
+    try {
+      return new URL(r.url).host !== own;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/**
+ * Waits until `fn` (evaluated in the page) returns a truthy value.
+ * @param {import('puppeteer-core').Page} page
+ * @param {Function} fn
+ * @param {any[]} args
+ * @param {number} timeoutMs
+ */
+export async function waitInPage(page, fn, args = [], timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await page.evaluate(fn, ...args);
+    if (last) return last;
+    await sleep(200);
+  }
+  throw new Error(`${page.kabineName}: timed out after ${timeoutMs} ms waiting for ${fn.name || 'condition'}`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Goes from the pre-join page of `room` into the call as `name`.
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} room
+ * @param {string} name
+ */
+export async function joinRoom(page, room, name) {
+  await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'load' });
+  await page.waitForSelector('#display-name');
+  await page.$eval('#display-name', (el) => { el.value = ''; });
+  await page.type('#display-name', name);
+  // Wait for the preview so the call starts with camera and microphone.
+  await page.waitForFunction(() => {
+    const v = document.querySelector('.preview-video');
+    return v && !v.hidden && v.srcObject;
+  }, { timeout: 10000 });
+  await page.click('#join-button');
+  await page.waitForFunction(() => window.kabineDebug?.session?.state === 'joined', { timeout: 10000 });
+}
+
+/**
+ * What a page receives: per remote participant and source, the inbound-rtp
+ * figures of the subscribe connection (mapped by mid).
+ * @param {import('puppeteer-core').Page} page
+ */
+export async function inbound(page) {
+  return page.evaluate(async () => {
+    const s = window.kabineDebug?.session;
+    if (!s || !s.sub) return { you: null, names: {}, tracks: [] };
+    const names = {};
+    for (const p of s.participants.values()) names[p.id] = p.display_name;
+    const transceivers = s.sub.getTransceivers();
+    const tracks = [];
+    for (const t of s.remoteTracks.values()) {
+      const tr = transceivers.find((x) => x.mid === t.mid);
+      let st = {};
+      if (tr) {
+        // The receiver's own report: works the same in Chromium and Firefox.
+        const report = await tr.receiver.getStats();
+        report.forEach((x) => {
+          // With several SSRCs (RTX, layer switches) keep the busiest.
+          if (x.type === 'inbound-rtp' && (x.packetsReceived ?? 0) >= (st.packetsReceived ?? 0)) st = x;
+        });
+      }
+      tracks.push({
+        mid: t.mid,
+        participant: t.participant,
+        name: names[t.participant] ?? null,
+        source: t.source,
+        kind: t.track.kind,
+        packetsReceived: st.packetsReceived ?? 0,
+        bytesReceived: st.bytesReceived ?? 0,
+        framesDecoded: st.framesDecoded ?? 0,
+        frameWidth: st.frameWidth ?? 0,
+        frameHeight: st.frameHeight ?? 0,
+        totalSamplesReceived: st.totalSamplesReceived ?? 0,
+        audioLevel: st.audioLevel ?? 0,
+      });
+    }
+    return { you: s.you?.id ?? null, names, tracks };
+  });
+}
+
+/**
+ * Whether `page` decodes video and receives audio from every name in `names`
+ * (source `camera` by default).
+ */
+export async function receivesFrom(page, names, source = 'camera') {
+  const st = await inbound(page);
+  return names.every((n) => {
+    const video = st.tracks.find((t) => t.name === n && t.source === source && t.kind === 'video');
+    if (source !== 'camera') return video && video.framesDecoded > 0;
+    const audio = st.tracks.find((t) => t.name === n && t.source === 'mic');
+    return video && video.framesDecoded > 0 && audio && audio.packetsReceived > 0;
+  });
+}
+
+/**
+ * Waits until every page receives video and audio from every other page.
+ * @param {{page: import('puppeteer-core').Page, name: string}[]} people
+ * @param {number} timeoutMs
+ * @returns {Promise<number>} milliseconds it took
+ */
+export async function waitAllReceiving(people, timeoutMs = 10000) {
+  const start = Date.now();
+  const end = start + timeoutMs;
+  while (Date.now() < end) {
+    const ok = await Promise.all(people.map((p) =>
+      receivesFrom(p.page, people.filter((o) => o !== p).map((o) => o.name))));
+    if (ok.every(Boolean)) return Date.now() - start;
+    await sleep(250);
+  }
+  const detail = await Promise.all(people.map(async (p) => ({ name: p.name, inbound: await inbound(p.page) })));
+  throw new Error(`not everyone received everyone within ${timeoutMs} ms: ${JSON.stringify(detail)}`);
+}
+
+/** Saves a screenshot under KABINE_OUT. */
+export async function screenshot(page, file) {
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  const p = path.join(OUT_DIR, file);
+  await page.screenshot({ path: p });
+  return p;
+}
+
+/** Runs axe-core (WCAG 2.1 A and AA rules) in the page; returns the violations. */
+export async function axe(page) {
+  const source = fs.readFileSync(new URL('../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+  // Injected through the driver, not through a <script> element: the page's
+  // CSP forbids inline scripts, and it should.
+  await page.evaluate(source);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })) }));
+  });
+}
+
+/** Closes every browser and removes its profile. */
+export async function closeAll() {
+  for (const b of browsers.splice(0)) {
+    try {
+      await b.close();
+    } catch {
+      // Already gone.
+    }
+    fs.rmSync(b.kabineProfile, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs a scenario: prints `RESULT {json}` with what it returned (plus every
+ * request and problem), or `RESULT {"error": ...}` when it threw. Always
+ * closes the browsers. The process exits 0 either way; the Rust test judges.
+ * @param {() => Promise<object>} body
+ */
+export async function scenario(body) {
+  const started = Date.now();
+  let result;
+  process.on('uncaughtException', (e) => {
+    console.log(`RESULT ${JSON.stringify({ ok: false, error: `uncaught: ${e?.stack ?? e}`, requests, problems })}`);
+    closeAll().finally(() => process.exit(0));
+  });
+  const guard = setTimeout(() => {
+    console.log(`RESULT ${JSON.stringify({ error: 'scenario timed out after 120 s', requests, problems })}`);
+    closeAll().finally(() => process.exit(0));
+  }, 120000);
+  try {
+    result = { ok: true, ...(await body()) };
+  } catch (e) {
+    result = { ok: false, error: String(e?.stack ?? e) };
+  }
+  clearTimeout(guard);
+  await closeAll();
+  result.totalMs = Date.now() - started;
+  result.requests = requests;
+  result.foreign = foreignRequests();
+  result.problems = problems;
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  process.exit(0);
+}
+
+/**
+ * Opens a page per person (in `browser`, or `person.browser`) and joins them
+ * all to `room` at once.
+ * @param {import('puppeteer-core').Browser} browser
+ * @param {string} room
+ * @param {{name: string, browser?: any, viewport?: {width: number, height: number}}[]} people
+ */
+export async function joinAll(browser, room, people) {
+  for (const p of people) p.page = await newPage(p.browser ?? browser, p.name, p.viewport);
+  await Promise.all(people.map((p) => joinRoom(p.page, room, p.name)));
+  return people;
+}
+
+/** A room name unique to this run. */
+export function uniqueRoom(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** What a page's UI shows: tiles, playing videos, participant list, chat. */
+export async function uiState(page) {
+  return page.evaluate(() => ({
+    tiles: [...document.querySelectorAll('.tile')].map((t) => ({
+      label: t.getAttribute('aria-label'),
+      source: t.dataset.source,
+      playing: (t.querySelector('video')?.videoWidth ?? 0) > 0,
+      hand: !!t.querySelector('.badge.hand'),
+      speaking: t.classList.contains('speaking'),
+    })),
+    people: [...document.querySelectorAll('#people-list li')].map((li) => ({
+      name: li.querySelector('.name')?.textContent,
+      states: li.querySelector('.states')?.textContent,
+    })),
+    chat: [...document.querySelectorAll('#chat-log li')].map((li) => ({
+      from: li.querySelector('.from')?.textContent,
+      text: li.querySelector('.text')?.textContent,
+    })),
+    audios: [...document.querySelectorAll('audio')].filter((a) => a.srcObject && !a.paused).length,
+    count: document.getElementById('participant-count')?.textContent,
+    announced: [...document.querySelectorAll('#announce-polite p, #announce-assertive p')].map((p) => p.textContent),
+    names: [...(window.kabineDebug?.session?.participants?.values() ?? [])].map((p) => p.display_name).sort(),
+  }));
+}
