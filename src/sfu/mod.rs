@@ -104,6 +104,12 @@ pub async fn run(
     let mut backlog: VecDeque<MediaEvent> = VecDeque::new();
     let v6_socket = socket.local_addr().is_ok_and(|a| a.is_ipv6());
     loop {
+        // Timers first: under load the socket is always readable, and a
+        // select would starve them (pacing, RTCP, keyframe requests).
+        let now = Instant::now();
+        if engine.next_deadline() <= now {
+            engine.handle_timeout(now);
+        }
         send_all(&socket, &mut engine, v6_socket);
         pass_events(&events, &mut engine, &mut backlog);
         let deadline = tokio::time::Instant::from_std(engine.next_deadline());

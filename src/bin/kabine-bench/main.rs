@@ -196,8 +196,8 @@ fn drive(opts: &Compare, ns: &Netns, server: &servers::Server) -> Result<Run, St
     let pid = server.pid();
     std::thread::sleep(Duration::from_millis(500));
     let idle = procfs::sample(pid, &ns.host_iface).map_err(|e| format!("cannot read /proc of the server: {e}"))?;
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", &GENERATOR_CPU.to_string()])
+    let mut cmd = Command::new("nice");
+    cmd.args(["-n", netns::PRIORITY, "taskset", "-c", &GENERATOR_CPU.to_string()])
         .arg(&opts.loadgen)
         .args(["--target", server.name, "--server", &server.signalling.to_string()])
         .args(["--scenario", &opts.scenario, "--duration", &opts.duration.to_string()])

@@ -39,6 +39,13 @@ fn run(args: &[&str]) -> io::Result<()> {
     }
 }
 
+/// `nice` level of the servers and the generator: on a shared machine,
+/// other work would otherwise take turns on the measured cores. CFS shares
+/// a core per thread, so without it a server with hundreds of threads
+/// (Janus) would crowd out other work that a one-thread server (Kabine)
+/// must share its core with. Both servers get the same level.
+pub const PRIORITY: &str = "-15";
+
 impl Netns {
     /// Creates the namespace afresh (removing a leftover one of the same name).
     pub fn create() -> io::Result<Netns> {
@@ -76,12 +83,12 @@ impl Netns {
         Ok(ns)
     }
 
-    /// A command that runs `program` inside the namespace, pinned to `cpu`.
-    /// `ip netns exec` and `taskset` both exec, so the child's PID is the
-    /// program's.
+    /// A command that runs `program` inside the namespace, pinned to `cpu`
+    /// at a raised priority ([`PRIORITY`]). `ip netns exec`, `nice` and
+    /// `taskset` all exec, so the child's PID is the program's.
     pub fn command(&self, cpu: usize, program: &str) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, "taskset", "-c", &cpu.to_string(), program]);
+        c.args(["netns", "exec", &self.name, "nice", "-n", PRIORITY, "taskset", "-c", &cpu.to_string(), program]);
         c
     }
 
