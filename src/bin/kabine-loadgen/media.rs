@@ -83,7 +83,7 @@ impl VideoLayer {
 
     /// The payloads of the next frame; advances PictureID and TL0PICIDX.
     pub fn frame(&mut self, frame_no: u64, sent_us: u64) -> (bool, Vec<Vec<u8>>) {
-        let keyframe = self.keyframe_wanted || frame_no % GOP_FRAMES == 0;
+        let keyframe = self.keyframe_wanted || frame_no.is_multiple_of(GOP_FRAMES);
         self.keyframe_wanted = false;
         let delta = delta_frame_bytes(self.index);
         let size = if keyframe { delta * KEYFRAME_FACTOR } else { delta };
