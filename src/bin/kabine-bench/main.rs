@@ -196,8 +196,8 @@ fn drive(opts: &Compare, ns: &Netns, server: &servers::Server) -> Result<Run, St
     let pid = server.pid();
     std::thread::sleep(Duration::from_millis(500));
     let idle = procfs::sample(pid, &ns.host_iface).map_err(|e| format!("cannot read /proc of the server: {e}"))?;
-    let mut cmd = Command::new("nice");
-    cmd.args(["-n", netns::PRIORITY, "taskset", "-c", &GENERATOR_CPU.to_string()])
+    let mut cmd = Command::new("setsid");
+    cmd.args(["nice", "-n", netns::PRIORITY, "taskset", "-c", &GENERATOR_CPU.to_string()])
         .arg(&opts.loadgen)
         .args(["--target", server.name, "--server", &server.signalling.to_string()])
         .args(["--scenario", &opts.scenario, "--duration", &opts.duration.to_string()])
@@ -210,6 +210,7 @@ fn drive(opts: &Compare, ns: &Netns, server: &servers::Server) -> Result<Run, St
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", opts.loadgen.display()))?;
+    netns::raise(child.id());
     let stdout = child.stdout.take().ok_or("no generator output")?;
     let mut start: Option<Sample> = None;
     let mut end: Option<Sample> = None;

@@ -39,12 +39,37 @@ fn run(args: &[&str]) -> io::Result<()> {
     }
 }
 
-/// `nice` level of the servers and the generator: on a shared machine,
-/// other work would otherwise take turns on the measured cores. CFS shares
-/// a core per thread, so without it a server with hundreds of threads
-/// (Janus) would crowd out other work that a one-thread server (Kabine)
-/// must share its core with. Both servers get the same level.
+/// Scheduling priority of the servers and the generator. On a shared
+/// machine other work would take turns on the measured cores. The kernel
+/// groups processes by session (autogroup) and shares a core fairly
+/// between groups whatever their `nice`, so each measured process gets a
+/// session of its own (`setsid`) whose group is raised with [`raise`].
+/// Both servers get the same treatment.
 pub const PRIORITY: &str = "-15";
+
+/// Raises the autogroup of `pid` (a fresh session leader) to [`PRIORITY`],
+/// once `setsid` has given it a group of its own (never ours). Without
+/// autogroup support this does nothing, and `nice` alone applies.
+pub fn raise(pid: u32) {
+    let path = format!("/proc/{pid}/autogroup");
+    let Ok(ours) = std::fs::read_to_string("/proc/self/autogroup") else {
+        return;
+    };
+    let group = |s: &str| s.split_whitespace().next().unwrap_or_default().to_string();
+    for _ in 0..1000 {
+        match std::fs::read_to_string(&path) {
+            Ok(theirs) if group(&theirs) != group(&ours) => {
+                if let Err(e) = std::fs::write(&path, PRIORITY) {
+                    eprintln!("kabine-bench: cannot raise the priority of {pid}: {e}");
+                }
+                return;
+            }
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(_) => return,
+        }
+    }
+    eprintln!("kabine-bench: process {pid} has no session of its own; it runs at normal priority");
+}
 
 impl Netns {
     /// Creates the namespace afresh (removing a leftover one of the same name).
@@ -83,12 +108,14 @@ impl Netns {
         Ok(ns)
     }
 
-    /// A command that runs `program` inside the namespace, pinned to `cpu`
-    /// at a raised priority ([`PRIORITY`]). `ip netns exec`, `nice` and
-    /// `taskset` all exec, so the child's PID is the program's.
+    /// A command that runs `program` inside the namespace, pinned to `cpu`,
+    /// in a session of its own at a raised priority ([`PRIORITY`]; call
+    /// [`raise`] with its PID once started). `ip netns exec`, `setsid`,
+    /// `nice` and `taskset` all exec, so the child's PID is the program's.
     pub fn command(&self, cpu: usize, program: &str) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, "nice", "-n", PRIORITY, "taskset", "-c", &cpu.to_string(), program]);
+        c.args(["netns", "exec", &self.name]);
+        c.args(["setsid", "nice", "-n", PRIORITY, "taskset", "-c", &cpu.to_string(), program]);
         c
     }
 

@@ -104,6 +104,7 @@ level = "warn"
     cmd.arg("serve").arg("--config").arg(&config).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out);
     let mut child =
         cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display())))?;
+    crate::netns::raise(child.id());
     let signalling = SocketAddr::new(ns.ns_ip.parse().map_err(io::Error::other)?, KABINE_HTTPS_PORT);
     if let Err(e) = wait_for_port(signalling, &mut child, &log, "kabine") {
         let _ = child.kill();
@@ -196,6 +197,7 @@ events: {{
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start janus: {e}")))?;
+    crate::netns::raise(child.id());
     let signalling = SocketAddr::new(ns.ns_ip.parse().map_err(io::Error::other)?, JANUS_WS_PORT);
     if let Err(e) = wait_for_port(signalling, &mut child, &log, "janus") {
         let _ = child.kill();
