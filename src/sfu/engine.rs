@@ -642,7 +642,20 @@ impl Engine {
                 continue;
             }
             if slot.kind == MediaKind::Audio {
-                audio += layers::AUDIO_BPS;
+                // What the microphone really sends: a muted one (DTX) next
+                // to nothing. Counting every microphone at the nominal rate
+                // made the padding fill big rooms with probes (seed-60:
+                // ~50 Mbit/s of padding, docs/performance.md).
+                let meter = self
+                    .peers
+                    .get(&slot.publisher)
+                    .and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
+                    .map(|t| &t.meters[0]);
+                audio += match meter {
+                    Some(m) if !m.active(now) => 0,
+                    Some(m) => m.bps().unwrap_or(layers::AUDIO_BPS),
+                    None => 0,
+                };
                 continue;
             }
             let Some(track) =

@@ -8,8 +8,8 @@ use crate::signal::protocol::{PublishedTrack, Source};
 /// Most tracks one participant may publish: mic, camera, screen.
 pub const MAX_TRACKS: usize = 3;
 
-/// Largest SDP accepted, in bytes (the signalling frame limit is 64 KiB).
-pub const MAX_SDP_BYTES: usize = 60 * 1024;
+/// Largest SDP accepted, in bytes (just under the signalling frame limit).
+pub const MAX_SDP_BYTES: usize = crate::signal::protocol::MAX_MESSAGE_BYTES - 4 * 1024;
 
 /// Kind of an m-line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

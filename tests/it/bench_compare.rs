@@ -37,7 +37,9 @@ fn compare_prints_both_servers_and_one_ratio_line() {
 
     let header = Regex::new(r"(?m)^\s+kabine\s+janus$").expect("regex");
     assert!(header.is_match(&stdout), "a column per server:\n{stdout}");
-    for row in ["CPU µs per egress packet", "egress packets/s", "RSS per participant", "loss after NACK %", "join p50 ms"] {
+    for row in
+        ["CPU µs per egress packet", "egress packets/s", "RSS per participant", "loss after NACK %", "join p50 ms"]
+    {
         let line = stdout.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row {row:?}:\n{stdout}"));
         assert_eq!(line.split_whitespace().rev().take(2).count(), 2, "{row}: a figure per server");
     }

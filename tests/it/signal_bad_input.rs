@@ -3,7 +3,7 @@
 //! binary frame close 1003, a foreign page 403, and other participants carry
 //! on.
 
-use kabine::signal::protocol::{ErrorCode, ServerMsg};
+use kabine::signal::protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 use crate::support::{self, ws_close_code, ws_connect, ws_join, ws_next, ws_send};
@@ -70,7 +70,7 @@ async fn an_oversized_frame_closes_that_connection_with_1009_and_no_other() {
     assert!(matches!(ws_next(&mut a).await, Some(ServerMsg::ParticipantJoined { .. })));
     assert!(matches!(ws_next(&mut b).await, Some(ServerMsg::ParticipantJoined { .. })));
 
-    let huge = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(65 * 1024));
+    let huge = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES + 1024));
     ws_send(&mut c, &huge).await;
     assert_eq!(ws_close_code(&mut c).await, Some(1009));
 
@@ -80,7 +80,7 @@ async fn an_oversized_frame_closes_that_connection_with_1009_and_no_other() {
     ws_send(&mut a, r#"{"type":"chat","text":"still here"}"#).await;
     assert!(matches!(ws_next(&mut b).await, Some(ServerMsg::Chat { text, .. }) if text == "still here"));
     // A message just under the limit is fine (and refused for its content).
-    let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(60 * 1024));
+    let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(MAX_MESSAGE_BYTES - 4 * 1024));
     assert!(matches!(ws_next(&mut a).await, Some(ServerMsg::Chat { .. })), "the sender gets the echo");
     ws_send(&mut a, &big).await;
     assert_eq!(error_code(ws_next(&mut a).await), Some(ErrorCode::ChatRejected));

@@ -654,9 +654,16 @@ impl MediaLoop {
         let mut join_ms = Vec::new();
         let mut keyframe_ms = Vec::new();
         let mut connected = 0;
+        let publishes = |spec: &Spec| spec.video || spec.mic != Mic::None;
+        let mut publishers: HashMap<usize, usize> = HashMap::new();
+        for part in self.parts.values().filter(|p| publishes(&p.spec)) {
+            *publishers.entry(part.spec.room).or_default() += 1;
+        }
         for part in self.parts.values() {
-            let publishes = part.spec.video || part.spec.mic != Mic::None;
-            if (!publishes || part.publishing) && part.subscribed && !part.failed {
+            let me = usize::from(publishes(&part.spec));
+            // The only publisher of a room (the lecturer) has nothing to receive.
+            let nothing_to_receive = publishers.get(&part.spec.room).copied().unwrap_or(0) <= me;
+            if (me == 0 || part.publishing) && (part.subscribed || nothing_to_receive) && !part.failed {
                 connected += 1;
             }
             if !part.media_before {
