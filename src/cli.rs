@@ -30,6 +30,10 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Write a data-protection report: every check against the configuration
+    /// and, with --url, against the running server. Exit status 1 if any
+    /// check fails, 2 if the configuration or the options are unusable.
+    Audit(AuditArgs),
     /// Manage local users (the store file named by access.users_file).
     /// Passwords are read from a prompt without echo, or from standard input
     /// when it is not a terminal; never from the command line.
@@ -37,6 +41,35 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct AuditArgs {
+    /// Configuration file of the server; without it, the built-in demo config.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The running server, https://HOST[:PORT]. Without it, only the
+    /// configuration is checked.
+    #[arg(long)]
+    url: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "md")]
+    format: crate::audit::report::Format,
+    /// Report language; default: the client's default language from the config.
+    #[arg(long, value_enum)]
+    lang: Option<crate::audit::Lang>,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Run only checks with this id or id prefix (e.g. `live.tls`); repeatable.
+    #[arg(long, value_name = "ID")]
+    only: Vec<String>,
+    /// Extra trust anchors (PEM) for the certificate check, e.g. an internal CA; repeatable.
+    #[arg(long, value_name = "PEM")]
+    ca: Vec<PathBuf>,
+    /// Extra log files or directories to scan for IP addresses, e.g. a journal export; repeatable.
+    #[arg(long, value_name = "PATH")]
+    logs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +124,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::Policy { command: PolicyCommand::Check { config } } => policy_check(config.as_deref()),
+        Command::Audit(args) => audit(args),
         Command::User { command } => crate::cli::user(command),
     }
 }
@@ -138,6 +172,59 @@ fn policy_check(path: Option<&Path>) -> ExitCode {
         println!("{failed} of {} rules violated", verdicts.len());
         ExitCode::from(EXIT_POLICY)
     }
+}
+
+/// Exit code of an audit in which a check failed.
+const EXIT_AUDIT_FAILED: u8 = 1;
+
+fn audit(args: AuditArgs) -> ExitCode {
+    let (loaded, policy) = match load_with_policy(args.config.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kabine: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = crate::audit::Options { url: args.url, ca_files: args.ca, log_paths: args.logs, only: args.only };
+    let run = match runtime.block_on(crate::audit::run(&loaded, &policy, &options)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("kabine audit: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let lang = args.lang.unwrap_or(match loaded.config.client.default_language {
+        crate::config::Language::De => crate::audit::Lang::De,
+        crate::config::Language::En => crate::audit::Lang::En,
+    });
+    let report = crate::audit::report::build(&run, &loaded, &policy, lang);
+    let text = crate::audit::report::render(&report, args.format);
+    match &args.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("kabine audit: cannot write {}: {e}", path.display());
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+        None => print!("{text}"),
+    }
+    use crate::audit::Status;
+    eprintln!(
+        "kabine audit: {} checks: {} passed, {} failed, {} warnings, {} not applicable",
+        run.results.len(),
+        run.count(Status::Pass),
+        run.count(Status::Fail),
+        run.count(Status::Warn),
+        run.count(Status::NotApplicable)
+    );
+    for r in run.results.iter().filter(|r| r.outcome.status == Status::Fail) {
+        eprintln!("FAIL {}: {}", r.id, r.outcome.summary.en);
+    }
+    if run.passed() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_AUDIT_FAILED) }
 }
 
 fn serve(path: Option<&Path>) -> ExitCode {

@@ -2,6 +2,7 @@
 //! privacy settings a data-protection officer asks for enforced by the
 //! software itself. See `docs/` and DESIGN.md for the architecture.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -91,8 +91,11 @@ pub async fn start(loaded: LoadedConfig, policy: Policy) -> io::Result<RunningSe
 
 /// [`start`] with settings that are not in the configuration file.
 pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOptions) -> io::Result<RunningServer> {
-    let config = Arc::new(loaded.config.clone());
-    let _ = policy;
+    let mut config = loaded.config.clone();
+    // What runs is what the policy allows: a config that leaves direct
+    // calls on by default follows a policy that forbids them.
+    config.p2p.enabled = crate::policy::p2p_in_use(&loaded, &policy);
+    let config = Arc::new(config);
     let auth = Arc::new(Auth::new(&loaded).map_err(io::Error::other)?);
     if config.access.mode != crate::config::AccessMode::Open && !auth.has_accounts() {
         tracing::warn!(
@@ -140,15 +143,22 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     // The SFU: one task, the media socket and every peer connection.
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMAND_QUEUE);
     let (event_tx, event_rx) = mpsc::channel(MEDIA_EVENT_QUEUE);
-    let engine_config =
-        EngineConfig { candidates: sfu::host_candidates(&config.media, media_addr), last_n: config.media.last_n };
-    let engine = Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());
+    let candidates = sfu::host_candidates(&config.media, media_addr);
+    let mut settings = Settings::from_config(&config);
+    settings.p2p.add_own_stun(&candidates);
+    let engine_config = EngineConfig { candidates, last_n: config.media.last_n };
+    let mut engine =
+        Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());
+    if config.p2p.enabled {
+        // Browsers in a direct call ask this server for their public address.
+        engine.enable_stun_responder();
+    }
     tasks.spawn(sfu::run(media, engine, media_rx, event_tx, shutdown.clone()));
 
     // The room actor, and the connections that talk to it.
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_QUEUE);
     let wiring = actor::Wiring { commands: actor_rx, media_events: event_rx, media: media_tx };
-    tasks.spawn(actor::run(Rooms::new(Settings::from_config(&config)), wiring, Arc::clone(&stats), shutdown.clone()));
+    tasks.spawn(actor::run(Rooms::new(settings), wiring, Arc::clone(&stats), shutdown.clone()));
     let signal = Signalling::new(actor_tx, options.timings, tasks.clone(), shutdown.clone());
 
     auth.spawn_maintenance(shutdown.clone(), &tasks);

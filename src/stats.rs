@@ -36,6 +36,18 @@ pub struct Stats {
     pub stun_refused: AtomicU64,
     /// Keyframe requests sent to publishers.
     pub keyframe_requests: AtomicU64,
+    /// Rooms whose two members talk directly now (the SFU forwards nothing
+    /// for them).
+    pub p2p_direct_rooms: AtomicU64,
+    /// Direct calls started (`p2p_start` sent to a pair).
+    pub p2p_attempts: AtomicU64,
+    /// Direct calls that failed or did not connect in time (the pair
+    /// stayed on, or went back to, the SFU).
+    pub p2p_failures: AtomicU64,
+    /// Plain STUN binding requests answered on the media port.
+    pub stun_bindings_answered: AtomicU64,
+    /// Plain STUN binding requests dropped by the rate limit.
+    pub stun_bindings_limited: AtomicU64,
     subscriptions: Mutex<HashMap<SubscriptionKey, Arc<SubscriptionStats>>>,
 }
 

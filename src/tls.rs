@@ -20,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::TlsVersion;
 
+/// Common name of the self-signed demo certificate (the audit recognises it by this).
+pub const DEMO_CERT_NAME: &str = "Kabine demo (self-signed)";
+
 /// How often certificate files are checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -78,7 +81,7 @@ impl CertStore {
         let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
         names.extend(extra_names.iter().cloned());
         let mut params = rcgen::CertificateParams::new(names).map_err(io::Error::other)?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, "Kabine demo (self-signed)");
+        params.distinguished_name.push(rcgen::DnType::CommonName, DEMO_CERT_NAME);
         // Valid from yesterday for 90 days: a short life, made anew at every start.
         let today = days_since_epoch(SystemTime::now());
         let (y, m, d) = civil_from_days(today - 1);
@@ -165,7 +168,7 @@ fn days_since_epoch(t: SystemTime) -> i64 {
 
 /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian;
 /// Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
+pub(crate) fn civil_from_days(days: i64) -> (i32, u8, u8) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

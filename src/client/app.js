@@ -17,6 +17,7 @@ import { renderPrejoin } from './prejoin.js';
  * @property {string | null} imprint_url
  * @property {string | null} privacy_url
  * @property {boolean} has_logo
+ * @property {boolean} direct_calls two participants may be connected directly
  */
 
 /** @type {ClientConfig} */
@@ -27,6 +28,7 @@ const DEFAULTS = {
   imprint_url: null,
   privacy_url: null,
   has_logo: false,
+  direct_calls: false,
 };
 
 /**
@@ -77,7 +79,7 @@ function renderChrome(config) {
         h('ul', {},
           imprint && h('li', {}, h('a', { href: imprint, rel: 'noopener noreferrer', text: t('imprint') })),
           privacy && h('li', {}, h('a', { href: privacy, rel: 'noopener noreferrer', text: t('privacy') })),
-          h('li', { class: 'footer-note', text: t('footer_note') }))),
+          h('li', { class: 'footer-note', text: t(config.direct_calls ? 'footer_note_direct' : 'footer_note') }))),
     );
   }
 }

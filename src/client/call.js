@@ -62,6 +62,8 @@ export function renderCall(app, room, media) {
   const countdown = h('span', { class: 'countdown', 'aria-hidden': 'true' });
   const banner = h('div', { class: 'banner', hidden: true }, statusLine, countdown, retryButton);
   const quality = h('p', { class: 'quality', id: 'own-quality' });
+  // How media travels: in words, not only a colour (WCAG 1.4.1).
+  const modeLine = h('p', { class: 'mode server', id: 'call-mode', hidden: true });
   const countLine = h('p', { class: 'count', id: 'participant-count' });
   const stage = h('section', { class: 'stage tiles', id: 'stage', 'aria-label': t('videos') });
   const main = h('div', { class: 'main-tile' });
@@ -153,7 +155,7 @@ export function renderCall(app, room, media) {
           } } },
         h('img', { src: '/api/logo', alt: '', class: 'logo', width: 24, height: 24 })),
         h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), room),
-        countLine, quality),
+        countLine, modeLine, quality),
       banner,
       h('div', { class: 'call-body' }, stage, chatPanel, peoplePanel),
       toolbar, toast, audioBox, helpDialog));
@@ -179,6 +181,17 @@ export function renderCall(app, room, media) {
     setControl(viewButton, view === 'tiles' ? 'speaker' : 'grid', t('speaker_view'), '', view === 'speaker', false);
     setControl(helpButton, 'help', t('shortcuts_short'), '', null, false);
     countLine.textContent = t('count', { n: session.participants.size + 1 });
+    paintMode();
+  }
+
+  /** Shows whether media goes directly (end-to-end encrypted) or via the server. */
+  function paintMode() {
+    const direct = session.mode === 'direct';
+    modeLine.hidden = session.participants.size === 0 || session.state !== 'joined';
+    modeLine.className = `mode ${direct ? 'direct' : 'server'}`;
+    modeLine.dataset.mode = session.mode;
+    modeLine.title = t(direct ? 'mode_direct_hint' : 'mode_server_hint');
+    modeLine.replaceChildren(icon(direct ? 'lock' : 'server'), h('span', { text: t(direct ? 'mode_direct' : 'mode_server') }));
   }
 
   /**
@@ -736,6 +749,7 @@ export function renderCall(app, room, media) {
     clearInterval(countdownTimer);
     countdown.textContent = '';
     retryButton.hidden = s.state !== 'reconnecting';
+    paintMode();
     if (s.state === 'joined') {
       banner.hidden = true;
       statusLine.textContent = '';
@@ -816,6 +830,10 @@ export function renderCall(app, room, media) {
       }
     }
     paintTiles();
+  });
+  session.on('mode', (mode) => {
+    paintMode();
+    if (session.participants.size > 0) announce(t(mode === 'direct' ? 'mode_direct_now' : 'mode_server_now'));
   });
   session.on('speaker', () => {
     if (view === 'speaker' && !pinned) layout();

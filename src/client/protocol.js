@@ -9,6 +9,8 @@
 // The UI listens to events on a `Session` (an EventTarget); every event is a
 // CustomEvent whose `detail` is described in `SessionEvents` below.
 
+import { DirectCall } from './p2p.js';
+
 export const PROTOCOL_VERSION = 1;
 
 /** Longest chat message, in characters (as the server). */
@@ -27,7 +29,12 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
  *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal'} ErrorCode
  * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced'} ByeReason
- * @typedef {{mid: string, participant: string, source: Source, track: MediaStreamTrack}} RemoteTrack
+ * @typedef {{mid: string, participant: string, source: Source, track: MediaStreamTrack,
+ *   receiver?: RTCRtpReceiver}} RemoteTrack
+ *   `mid` of the subscribe connection, or `direct-<epoch>-<source>` for a
+ *   track of a direct call.
+ * @typedef {'server' | 'direct'} MediaMode how media travels: via the server, or directly (end-to-end encrypted)
+ * @typedef {'participants' | 'failed'} P2pStopReason
  * @typedef {{from: string, from_name: string, text: string, ts: number}} ChatMessage
  *
  * @typedef {'connecting' | 'joined' | 'reconnecting' | 'closed'} SessionState
@@ -45,6 +52,7 @@ export const MAX_NAME_CHARS = 64;
  * @property {string | null} speaker the active speaker changed
  * @property {{code: ErrorCode, message: string, fatal: boolean}} error the server refused something
  * @property {ByeReason} bye the server ended the session
+ * @property {MediaMode} mode media goes directly between the two participants now, or via the server again
  */
 
 /**
@@ -58,7 +66,14 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'active_speaker', id: string | null}
  *   | {type: 'chat', from: string, from_name: string, text: string, ts: number}
  *   | {type: 'error', code: ErrorCode, message: string}
- *   | {type: 'bye', reason: ByeReason}} ServerMsg
+ *   | {type: 'bye', reason: ByeReason}
+ *   | {type: 'p2p_start', epoch: number, peer: string, offerer: boolean, ice_servers: IceServer[]}
+ *   | {type: 'p2p_offer', epoch: number, from: string, sdp: string}
+ *   | {type: 'p2p_answer', epoch: number, from: string, sdp: string}
+ *   | {type: 'p2p_candidate', epoch: number, from: string, candidate: string, sdp_mid: string | null,
+ *       sdp_m_line_index: number | null}
+ *   | {type: 'p2p_direct', epoch: number}
+ *   | {type: 'p2p_stop', epoch: number, reason: P2pStopReason}} ServerMsg
  */
 
 /** Errors after which joining again cannot help: the user must act. */
@@ -79,6 +94,13 @@ const RETRY_MAX_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;
 /** How long to wait for ICE gathering before sending an SDP anyway. */
 const GATHER_TIMEOUT_MS = 1500;
+/** Leaving a direct call: how long the direct streams keep playing at most
+ * while the server's streams are awaited, and how long the direct connection
+ * stays open after the switch (the other side may still be waiting). */
+const LEAVE_DIRECT_MAX_MS = 4000;
+const LEAVE_DIRECT_LINGER_MS = 2000;
+/** How often the server's streams are checked while leaving a direct call. */
+const LEAVE_DIRECT_POLL_MS = 100;
 
 /**
  * Waits until `pc` has gathered its candidates (or `GATHER_TIMEOUT_MS`).
@@ -154,6 +176,15 @@ export class Session extends EventTarget {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.connectTimer = undefined;
     /** Increases with every connection, so late events of old ones are ignored. */
     this.generation = 0;
+
+    /** The direct call the server asked for (connecting or direct). @type {DirectCall | null} */
+    this.direct = null;
+    /** The direct call whose streams are played instead of the server's. @type {DirectCall | null} */
+    this.playing = null;
+    /** How media travels now, as shown to the user. @type {MediaMode} */
+    this.mode = 'server';
+    /** Sending to the server is paused while the call is direct. */
+    this.sfuPaused = false;
   }
 
   /**
@@ -261,6 +292,8 @@ export class Session extends EventTarget {
         this.emit('joined', msg.participant);
         break;
       case 'participant_updated': {
+        // A direct call's screen track is shown only while the peer shares.
+        if (this.playing?.peer === msg.participant.id) queueMicrotask(() => this.updateRemoteTracks());
         if (this.you && msg.participant.id === this.you.id) {
           const before = this.you;
           this.you = msg.participant;
@@ -282,6 +315,8 @@ export class Session extends EventTarget {
         if (!this.pub || this.pub.signalingState !== 'have-local-offer') break;
         await this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
         this.pubBusy = false;
+        // A sender added while the call is direct (a screen share) starts paused too.
+        if (this.sfuPaused) await this.setSfuPaused(true);
         if (this.pubAgain) {
           this.pubAgain = false;
           await this.negotiatePublish();
@@ -307,6 +342,30 @@ export class Session extends EventTarget {
         if (fatal) this.shutDown();
         break;
       }
+      case 'p2p_start':
+        this.startDirect(msg.epoch, msg.peer, msg.offerer, msg.ice_servers, gen);
+        break;
+      case 'p2p_offer':
+        if (this.direct?.epoch === msg.epoch) await this.direct.onOffer(msg.sdp);
+        break;
+      case 'p2p_answer':
+        if (this.direct?.epoch === msg.epoch) await this.direct.onAnswer(msg.sdp);
+        break;
+      case 'p2p_candidate':
+        if (this.direct?.epoch === msg.epoch) {
+          await this.direct.onCandidate({ candidate: msg.candidate, sdpMid: msg.sdp_mid, sdpMLineIndex: msg.sdp_m_line_index });
+        }
+        break;
+      case 'p2p_direct':
+        if (this.direct?.epoch !== msg.epoch) break;
+        // Both play the direct streams: stop sending to the server, which
+        // forwards nothing for this room now.
+        await this.setSfuPaused(true);
+        this.setMode('direct');
+        break;
+      case 'p2p_stop':
+        if (this.direct?.epoch === msg.epoch) this.leaveDirect(gen);
+        break;
       case 'bye':
         this.emit('bye', msg.reason);
         if (msg.reason === 'left' || msg.reason === 'replaced') {
@@ -332,6 +391,8 @@ export class Session extends EventTarget {
     // second and later m-lines with port 0 and a=bundle-only, which servers
     // may read as rejected. The server's answer bundles everything anyway.
     const config = { iceServers, bundlePolicy: 'balanced', rtcpMuxPolicy: 'require' };
+    this.endDirect();
+    this.sfuPaused = false;
     const pub = new RTCPeerConnection(config);
     const sub = new RTCPeerConnection(config);
     this.pub = pub;
@@ -375,6 +436,7 @@ export class Session extends EventTarget {
     }
     this.senders.screen = this.pub.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream()] });
     preferCodecs(this.senders.screen);
+    if (this.sfuPaused) setSending(this.senders.screen.sender, false).catch(() => {});
   }
 
   /** Sends a publish offer for the current tracks, or queues one. */
@@ -418,17 +480,30 @@ export class Session extends EventTarget {
     this.updateRemoteTracks();
   }
 
-  /** Maps the subscribe connection's receivers to participants and sources, by mid. */
+  /**
+   * Maps the subscribe connection's receivers to participants and sources,
+   * by mid; while a direct call plays, the peer's tracks come from it.
+   */
   updateRemoteTracks() {
     const pc = this.sub;
     if (!pc) return;
     /** @type {Map<string, RemoteTrack>} */
     const next = new Map();
     const byMid = new Map(this.subTracks.map((t) => [t.mid, t]));
+    const direct = this.playing;
     for (const tr of pc.getTransceivers()) {
       const info = tr.mid === null ? undefined : byMid.get(tr.mid);
       if (!info || tr.currentDirection === 'stopped') continue;
-      next.set(info.mid, { ...info, track: tr.receiver.track });
+      if (direct && info.participant === direct.peer) continue;
+      next.set(info.mid, { ...info, track: tr.receiver.track, receiver: tr.receiver });
+    }
+    if (direct) {
+      const peer = this.participants.get(direct.peer);
+      for (const { source, track, receiver } of direct.remoteTracks()) {
+        if (source === 'screen' && !peer?.screen) continue;
+        const mid = `direct-${direct.epoch}-${source}`;
+        next.set(mid, { mid, participant: direct.peer, source, track, receiver });
+      }
     }
     const key = (/** @type {Map<string, RemoteTrack>} */ m) =>
       [...m.values()].map((t) => `${t.mid}:${t.participant}:${t.source}:${t.track.id}`).join(',');
@@ -448,6 +523,7 @@ export class Session extends EventTarget {
     const ws = this.ws;
     this.ws = null;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close();
+    this.endDirect();
     this.closePeerConnections();
     if (this.remoteTracks.size) {
       this.remoteTracks = new Map();
@@ -480,6 +556,7 @@ export class Session extends EventTarget {
     this.generation++;
     clearTimeout(this.retryTimer);
     clearTimeout(this.connectTimer);
+    this.endDirect();
     this.closePeerConnections();
     const ws = this.ws;
     this.ws = null;
@@ -533,6 +610,7 @@ export class Session extends EventTarget {
     if (track) track.enabled = this.micOn;
     else this.micOn = false;
     await this.senders.mic?.sender.replaceTrack(track);
+    await this.directTrack('mic', track);
     this.sendMediaState();
   }
 
@@ -544,6 +622,7 @@ export class Session extends EventTarget {
   async setCameraTrack(track) {
     this.cameraTrack = track;
     await this.senders.camera?.sender.replaceTrack(track);
+    await this.directTrack('camera', track);
     this.sendMediaState();
   }
 
@@ -559,6 +638,7 @@ export class Session extends EventTarget {
       await this.senders.screen.sender.replaceTrack(null);
       this.senders.screen.direction = 'inactive';
     }
+    await this.directTrack('screen', track);
     this.sendMediaState();
     await this.negotiatePublish();
   }
@@ -593,12 +673,188 @@ export class Session extends EventTarget {
   }
 
   /**
-   * Both connections' statistics (null when not connected).
-   * @returns {Promise<{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null}>}
+   * The connections' statistics (null when not connected; `direct`: the
+   * direct call being played).
+   * @returns {Promise<{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null,
+   *   direct: RTCStatsReport | null}>}
    */
   async stats() {
-    const [publish, subscribe] = await Promise.all([this.pub?.getStats() ?? null, this.sub?.getStats() ?? null]);
-    return { publish, subscribe };
+    const [publish, subscribe, direct] = await Promise.all([
+      this.pub?.getStats() ?? null,
+      this.sub?.getStats() ?? null,
+      this.playing?.pc.getStats() ?? null,
+    ]);
+    return { publish, subscribe, direct };
+  }
+
+  // ---- direct calls (docs/protocol.md, "Direct calls") --------------------
+
+  /**
+   * The server asks for a direct connection with `peer`.
+   * @param {number} epoch
+   * @param {string} peer
+   * @param {boolean} offerer
+   * @param {IceServer[]} iceServers
+   * @param {number} gen
+   */
+  startDirect(epoch, peer, offerer, iceServers, gen) {
+    if (this.direct) this.dropDirect(this.direct);
+    const call = new DirectCall({
+      epoch,
+      peer,
+      offerer,
+      iceServers,
+      send: (msg) => {
+        if (gen === this.generation && this.direct === call) this.send(msg);
+      },
+      tracks: { mic: this.micTrack, camera: this.cameraTrack, screen: this.screenTrack },
+      peerSends: () => {
+        const p = this.participants.get(peer);
+        return { mic: !!p?.mic, camera: !!p?.camera };
+      },
+    });
+    this.direct = call;
+    call.addEventListener('ready', () => {
+      if (gen !== this.generation || this.direct !== call) return;
+      // The direct streams play: show them instead of the server's (which
+      // keep coming until the server says both sides are ready).
+      const before = this.playing;
+      this.playing = call;
+      this.updateRemoteTracks();
+      if (before && before !== call) this.dropDirect(before);
+      this.send({ type: 'p2p_ready', epoch });
+    });
+    call.addEventListener('failed', () => {
+      if (gen !== this.generation || this.direct !== call) return;
+      // The server answers with p2p_stop; the call stays on (or goes back
+      // to) the server's streams.
+      this.send({ type: 'p2p_failed', epoch });
+    });
+  }
+
+  /**
+   * The direct call ends: send to the server again at once, keep playing
+   * the direct streams until the server's play, then close it.
+   * @param {number} gen
+   */
+  leaveDirect(gen) {
+    const call = this.direct;
+    if (!call) return;
+    this.direct = null;
+    this.setMode('server');
+    this.setSfuPaused(false).catch(() => {});
+    if (this.playing !== call) {
+      call.close();
+      return;
+    }
+    const peer = this.participants.get(call.peer);
+    if (!peer || call.failed) {
+      this.dropDirect(call);
+      return;
+    }
+    const deadline = Date.now() + LEAVE_DIRECT_MAX_MS;
+    /** @type {{frames: number, audio: number} | null} */
+    let baseline = null;
+    const poll = async () => {
+      if (gen !== this.generation || this.playing !== call) return;
+      const now = await this.serverReceived(call.peer);
+      baseline ??= now;
+      const p = this.participants.get(call.peer);
+      const flowing = p?.camera ? now.frames > baseline.frames : now.audio > baseline.audio || !p?.mic;
+      if (flowing || call.failed || !p || Date.now() > deadline) {
+        this.dropDirect(call);
+      } else {
+        setTimeout(poll, LEAVE_DIRECT_POLL_MS);
+      }
+    };
+    poll().catch(() => this.dropDirect(call));
+  }
+
+  /**
+   * Stops playing `call` (the server's streams take over) and closes it a
+   * little later, so the other side can switch in its own time.
+   * @param {DirectCall} call
+   */
+  dropDirect(call) {
+    if (this.playing === call) {
+      this.playing = null;
+      this.updateRemoteTracks();
+    }
+    if (this.direct === call) this.direct = null;
+    setTimeout(() => call.close(), call.failed ? 0 : LEAVE_DIRECT_LINGER_MS);
+  }
+
+  /** Ends every direct call at once (the connection to the server is gone or replaced). */
+  endDirect() {
+    for (const call of [this.direct, this.playing]) call?.close();
+    this.direct = null;
+    this.playing = null;
+    this.setMode('server');
+  }
+
+  /**
+   * What the subscribe connection received so far of `participant`.
+   * @param {string} participant
+   * @returns {Promise<{frames: number, audio: number}>}
+   */
+  async serverReceived(participant) {
+    let frames = 0;
+    let audio = 0;
+    const pc = this.sub;
+    if (!pc) return { frames, audio };
+    const mids = new Set(this.subTracks.filter((t) => t.participant === participant && t.source !== 'screen').map((t) => t.mid));
+    for (const tr of pc.getTransceivers()) {
+      if (tr.mid === null || !mids.has(tr.mid)) continue;
+      const report = await tr.receiver.getStats();
+      report.forEach((s) => {
+        if (s.type !== 'inbound-rtp') return;
+        if (s.kind === 'video') frames += s.framesDecoded ?? 0;
+        else audio += s.packetsReceived ?? 0;
+      });
+    }
+    return { frames, audio };
+  }
+
+  /**
+   * Pauses (or resumes) everything sent to the server, without
+   * renegotiating: the encodings are set inactive, the tracks stay.
+   * @param {boolean} paused
+   */
+  async setSfuPaused(paused) {
+    this.sfuPaused = paused;
+    await Promise.all(Object.values(this.senders).map((tr) => (tr ? setSending(tr.sender, !paused) : null)));
+  }
+
+  /**
+   * @param {Source} source
+   * @param {MediaStreamTrack | null} track
+   */
+  async directTrack(source, track) {
+    const calls = new Set([this.direct, this.playing]);
+    await Promise.all([...calls].map((c) => c?.setTrack(source, track)));
+  }
+
+  /** @param {MediaMode} mode */
+  setMode(mode) {
+    if (this.mode === mode) return;
+    this.mode = mode;
+    this.emit('mode', mode);
+  }
+}
+
+/**
+ * Turns all encodings of a sender on or off.
+ * @param {RTCRtpSender} sender
+ * @param {boolean} active
+ */
+async function setSending(sender, active) {
+  const params = sender.getParameters();
+  if (!params.encodings || !params.encodings.length || params.encodings.every((e) => e.active === active)) return;
+  for (const e of params.encodings) e.active = active;
+  try {
+    await sender.setParameters(params);
+  } catch {
+    // Not negotiated yet or gone: nothing is being sent on it then.
   }
 }
 
@@ -622,7 +878,7 @@ function preferCodecs(transceiver) {
 /**
  * A connection quality from WebRTC statistics: the worst of packet loss and
  * round-trip time seen since `previous`.
- * @param {{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null}} now
+ * @param {{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null, direct?: RTCStatsReport | null}} now
  * @param {{lost: number, received: number}} previous running totals, updated in place
  * @returns {Quality}
  */
@@ -632,7 +888,7 @@ export function qualityFromStats(now, previous) {
   /** @type {number[]} */
   const rtts = [];
   let fractionLost = 0;
-  for (const report of [now.publish, now.subscribe]) {
+  for (const report of [now.publish, now.subscribe, now.direct ?? null]) {
     report?.forEach((s) => {
       if (s.type === 'inbound-rtp') {
         lost += s.packetsLost ?? 0;

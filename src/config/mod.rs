@@ -314,8 +314,11 @@ impl Default for RecordingConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct P2pConfig {
     /// Two participants talk directly, end-to-end encrypted, and the server
-    /// carries no media. Default `true`; a policy may forbid it, since each
-    /// participant learns the other's IP address.
+    /// carries no media; browsers learn their public address from the
+    /// server's own STUN answers on the media port. Default `true`, as far
+    /// as the policy allows: a policy may forbid it (each participant learns
+    /// the other's IP address), and then calls of two go through the server
+    /// too; setting `true` explicitly under such a policy is refused.
     pub enabled: bool,
     /// Milliseconds to wait before moving back to a direct call when a room
     /// drops to two participants. Default 5000.

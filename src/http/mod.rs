@@ -127,6 +127,7 @@ async fn client_config(State(state): State<AppState>) -> Response {
         "imprint_url": c.imprint_url,
         "privacy_url": c.privacy_url,
         "has_logo": c.logo_file.is_some(),
+        "direct_calls": state.config.p2p.enabled,
     });
     headers::dynamic(axum::Json(body).into_response())
 }

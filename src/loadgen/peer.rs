@@ -648,6 +648,15 @@ impl Runner {
                 self.report().bye = Some(reason);
                 self.finish(Err(io::Error::other(format!("bye: {reason:?}"))));
             }
+            // A synthetic peer stays on the SFU: it says so at once.
+            ServerMsg::P2pStart { epoch, .. } => {
+                let _ = self.send(&ClientMsg::P2pFailed { epoch }).await;
+            }
+            ServerMsg::P2pOffer { .. }
+            | ServerMsg::P2pAnswer { .. }
+            | ServerMsg::P2pCandidate { .. }
+            | ServerMsg::P2pDirect { .. }
+            | ServerMsg::P2pStop { .. } => {}
         }
     }
 

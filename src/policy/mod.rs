@@ -213,6 +213,14 @@ pub const SESSION_IDLE_CEILING_MINUTES: u32 = 30;
 /// Longest life of a login session any config may set (ASVS 3.3.2: 12 hours).
 pub const SESSION_LIFETIME_CEILING_HOURS: u32 = 12;
 
+/// Whether two participants of a room are connected directly (peer to
+/// peer): the config does not turn it off and the policy allows it. A
+/// config that leaves `p2p.enabled` unset follows the policy; the server,
+/// the client and the audit all ask this. Pure.
+pub fn p2p_in_use(loaded: &LoadedConfig, policy: &Policy) -> bool {
+    loaded.config.p2p.enabled && policy.p2p.allowed
+}
+
 /// Whether an LDAP connection is encrypted before any password crosses it:
 /// `ldaps://`, or `ldap://` upgraded with StartTLS. Pure.
 pub fn ldap_transport_is_encrypted(url: &str, starttls: bool) -> bool {
@@ -414,15 +422,24 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
         },
     );
 
-    let p2p_ok = !c.p2p.enabled || policy.p2p.allowed;
+    // Only an explicit `p2p.enabled = true` can contradict the policy: the
+    // default follows it.
+    let asked_for = loaded.keys.line_of("p2p.enabled").is_some() && c.p2p.enabled;
+    let p2p_ok = policy.p2p.allowed || !asked_for;
     verdict(
         rule::P2P,
         "p2p.enabled",
         p2p_ok,
-        match (c.p2p.enabled, p2p_ok) {
-            (false, _) => "off: media always goes through the server".into(),
-            (true, true) => "two participants talk directly, end-to-end encrypted".into(),
-            (true, false) => format!("the policy \"{}\" forbids direct calls; set false", policy.name),
+        match (p2p_in_use(loaded, policy), p2p_ok) {
+            (true, _) => "two participants talk directly, end-to-end encrypted; each learns the other's IP address \
+                          (the server's own STUN port tells browsers their public address)"
+                .into(),
+            (false, false) => format!("the policy \"{}\" forbids direct calls; set false", policy.name),
+            (false, true) if !c.p2p.enabled => "off: media always goes through the server".into(),
+            (false, true) => format!(
+                "off, as the policy \"{}\" forbids direct calls: media always goes through the server",
+                policy.name
+            ),
         },
     );
 
@@ -597,6 +614,47 @@ pub fn csp_header() -> &'static str {
      base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 }
 
+/// Source expressions of a Content-Security-Policy that let the browser
+/// contact another origin: hosts, schemes (`https:`, `wss:`), wildcards, and
+/// report URLs elsewhere. Keywords (`'self'`, `'none'`), nonces, hashes and
+/// `data:`/`blob:` (content made inside the page) name no origin. A source
+/// equal to one of `own_origins` (e.g. `https://meet.example.org`) is this
+/// server and not counted. The rule behind [`csp_header`]; the audit asks
+/// it of the header the server really sends.
+pub fn csp_foreign_sources(csp: &str, own_origins: &[String]) -> Vec<String> {
+    const NOT_SOURCES: &[&str] = &[
+        "sandbox",
+        "upgrade-insecure-requests",
+        "block-all-mixed-content",
+        "require-trusted-types-for",
+        "trusted-types",
+        "report-to",
+        "plugin-types",
+        "require-sri-for",
+    ];
+    let mut out = Vec::new();
+    for directive in csp.split(';') {
+        let mut tokens = directive.split_ascii_whitespace();
+        let Some(name) = tokens.next() else { continue };
+        let name = name.to_ascii_lowercase();
+        if NOT_SOURCES.contains(&name.as_str()) {
+            continue;
+        }
+        for token in tokens {
+            let lower = token.to_ascii_lowercase();
+            let is_keyword = lower.starts_with('\'');
+            let is_local_scheme = matches!(lower.as_str(), "data:" | "blob:" | "mediastream:" | "filesystem:");
+            let is_relative = name == "report-uri" && lower.starts_with('/') && !lower.starts_with("//");
+            let is_own =
+                own_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(lower.trim_end_matches('/')));
+            if !(is_keyword || is_local_scheme || is_relative || is_own) {
+                out.push(format!("{name} {token}"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -648,6 +706,22 @@ mod tests {
             failed("[access]\nsession_idle_timeout_minutes = 15\nsession_lifetime_hours = 8"),
             Vec::<&str>::new()
         );
+    }
+
+    #[test]
+    fn direct_calls_follow_the_config_and_the_policy() {
+        let no_p2p = Policy::from_preset("strict-no-p2p").expect("preset");
+        let case = |text: &str, policy: &Policy| {
+            let loaded = load_str(text, "t.toml").expect("loads");
+            let v = check(&loaded, policy).into_iter().find(|v| v.rule == rule::P2P).expect("p2p verdict");
+            (p2p_in_use(&loaded, policy), v.ok)
+        };
+        let strict = Policy::strict();
+        assert_eq!(case("", &strict), (true, true), "allowed by default");
+        assert_eq!(case("[p2p]\nenabled = false", &strict), (false, true), "the config turns it off");
+        assert_eq!(case("", &no_p2p), (false, true), "the preset alone forbids it");
+        assert_eq!(case("[p2p]\nenabled = false", &no_p2p), (false, true));
+        assert_eq!(case("[p2p]\nenabled = true", &no_p2p), (false, false), "asked for, and forbidden: refused");
     }
 
     #[test]
@@ -705,5 +779,23 @@ mod tests {
         assert_eq!(ice_url_host("turns:Turn.Example.EU?transport=tcp").as_deref(), Ok("turn.example.eu"));
         assert_eq!(ice_url_host("turn:[2001:db8::1]:3478").as_deref(), Ok("2001:db8::1"));
         assert!(ice_url_host("https://x").is_err());
+    }
+
+    #[test]
+    fn the_csp_names_no_other_origin() {
+        assert_eq!(csp_foreign_sources(csp_header(), &[]), Vec::<String>::new());
+        let own = vec!["https://meet.example.org".to_string()];
+        assert_eq!(
+            csp_foreign_sources(
+                "default-src 'self' https://meet.example.org; script-src 'self' https://cdn.example.com; \
+                 img-src * data:; connect-src wss:; report-uri /csp; report-to g; sandbox allow-scripts",
+                &own
+            ),
+            ["script-src https://cdn.example.com", "img-src *", "connect-src wss:"]
+        );
+        assert_eq!(
+            csp_foreign_sources("default-src 'none'; report-uri https://r.example.com/x", &own),
+            ["report-uri https://r.example.com/x"]
+        );
     }
 }

@@ -27,6 +27,9 @@ pub enum MediaCommand {
     VideoSizes { session: SessionId, sizes: Vec<VideoSize> },
     /// The server is stopping: close every media session and finish.
     Shutdown,
+    /// The two members of `room` talk directly (`true`): forward nothing
+    /// in the room; or no longer (`false`): forward again, from keyframes.
+    Direct { room: RoomKey, direct: bool },
 }
 
 /// What the media server reports to the room logic. Sent with `try_send`:

@@ -18,6 +18,7 @@
 //! those two steps instead of on `hello`/`leave`.
 
 pub mod media;
+pub mod p2p;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use crate::signal::protocol::{
 };
 
 pub use media::{MediaCommand, MediaEvent};
+pub use p2p::{P2pSettings, Phase as P2pPhase};
 
 /// One signalling connection. Assigned by the actor, unique for the life of
 /// the server, never shown to clients.
@@ -58,6 +60,8 @@ pub struct Settings {
     pub chat_burst: u32,
     /// Chat messages a participant may send per second, sustained.
     pub chat_per_second: f64,
+    /// Direct calls for two (`[p2p]`, as the policy allows).
+    pub p2p: P2pSettings,
 }
 
 impl Settings {
@@ -80,6 +84,7 @@ impl Settings {
                 .collect(),
             chat_burst: 5,
             chat_per_second: 1.0,
+            p2p: P2pSettings::from_config(config),
         }
     }
 }
@@ -112,6 +117,8 @@ pub enum Input {
     Media(MediaEvent),
     /// The server is shutting down.
     Shutdown,
+    /// Time passed: timers due by `clock.now` fire (see [`Rooms::next_deadline`]).
+    Tick,
 }
 
 /// One thing to do.
@@ -175,11 +182,13 @@ pub struct Rooms {
     by_name: HashMap<String, RoomKey>,
     next_room: u64,
     closing: bool,
+    p2p: p2p::P2p,
 }
 
 impl Rooms {
     pub fn new(settings: Settings) -> Rooms {
         Rooms {
+            p2p: p2p::P2p::new(settings.p2p.clone()),
             settings,
             sessions: HashMap::new(),
             rooms: HashMap::new(),
@@ -204,8 +213,40 @@ impl Rooms {
         self.sessions.len()
     }
 
+    /// When [`Input::Tick`] is due next, if anything waits for time.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.p2p.next_deadline()
+    }
+
+    /// Where the direct call of `room` stands.
+    pub fn p2p_phase(&self, room: RoomKey) -> P2pPhase {
+        self.p2p.phase(room)
+    }
+
+    /// Direct calls: (rooms direct now, attempts so far, failed attempts so far).
+    pub fn p2p_counts(&self) -> (usize, u64, u64) {
+        (self.p2p.direct_count(), self.p2p.attempts(), self.p2p.failures())
+    }
+
     /// Handles one input and appends what to do to `out`.
     pub fn handle(&mut self, clock: Clock, input: Input, out: &mut Vec<Effect>) {
+        self.handle_input(clock, input, out);
+        self.settle_p2p(clock, out);
+    }
+
+    /// Direct calls follow the membership of every room touched by the input.
+    fn settle_p2p(&mut self, clock: Clock, out: &mut Vec<Effect>) {
+        for key in self.p2p.take_dirty() {
+            let members: Vec<(SessionId, ParticipantId)> = self
+                .rooms
+                .get(&key)
+                .map(|r| r.members.values().map(|m| (m.session, m.id.clone())).collect())
+                .unwrap_or_default();
+            self.p2p.membership(clock.now, key, &members, out);
+        }
+    }
+
+    fn handle_input(&mut self, clock: Clock, input: Input, out: &mut Vec<Effect>) {
         match input {
             Input::Connected { session, participant } => {
                 if self.closing {
@@ -224,6 +265,7 @@ impl Rooms {
             }
             Input::Media(event) => self.on_media(event, out),
             Input::Shutdown => self.shutdown(out),
+            Input::Tick => self.p2p.tick(clock.now, out),
         }
     }
 
@@ -268,6 +310,14 @@ impl Rooms {
                 self.chat(clock, room, session, &text, out);
                 text.zeroize();
             }
+            (
+                msg @ (ClientMsg::P2pOffer { .. }
+                | ClientMsg::P2pAnswer { .. }
+                | ClientMsg::P2pCandidate { .. }
+                | ClientMsg::P2pReady { .. }
+                | ClientMsg::P2pFailed { .. }),
+                Some(room),
+            ) => self.p2p.on_message(room, session, msg, out),
         }
     }
 
@@ -369,6 +419,7 @@ impl Rooms {
         }
         out.push(Effect::Media(MediaCommand::Join { session, room, participant: joined.id }));
         r.members.insert(session, member);
+        self.p2p.touch(room);
     }
 
     /// Takes a participant out of their room, tells the others, and destroys
@@ -379,6 +430,7 @@ impl Rooms {
         }
         let room = self.rooms.get_mut(&key)?;
         let member = room.members.remove(&session)?;
+        self.p2p.touch(key);
         for other in room.members.keys() {
             out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantLeft { id: member.id.clone() } });
         }
@@ -518,6 +570,7 @@ impl Rooms {
         for key in keys {
             self.destroy_room(key);
         }
+        self.p2p.clear();
         out.push(Effect::Media(MediaCommand::Shutdown));
     }
 }

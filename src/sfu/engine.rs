@@ -35,6 +35,7 @@ use super::layers::{self, LAYERS, RateMeter, Want};
 use super::rewrite::{Decision, InPacket, Rewriter};
 use super::sdp;
 use super::speaker::{self, SpeakerDetector};
+use super::stun;
 use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
 use crate::signal::protocol::{PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
@@ -117,6 +118,9 @@ struct Slot {
     pt: Option<Pt>,
     stats: Arc<SubscriptionStats>,
     stats_key: SubscriptionKey,
+    /// Offered `inactive` (the room talks directly): nothing is sent on
+    /// it, not even padding, until it is offered `sendonly` again.
+    inactive: bool,
 }
 
 /// A participant's media.
@@ -149,6 +153,8 @@ impl Peer {
 struct RoomMedia {
     members: Vec<SessionId>,
     speaker: SpeakerDetector<SessionId>,
+    /// The members talk directly (a call of two): nothing is forwarded.
+    direct: bool,
 }
 
 type KeyframeKey = (SessionId, Mid, Option<u8>);
@@ -172,6 +178,8 @@ pub struct Engine {
     next_housekeeping: Instant,
     next_reallocate: Instant,
     closing: bool,
+    /// Answers plain STUN Binding requests (for direct calls), if enabled.
+    stun: Option<stun::Limiter>,
 }
 
 impl Engine {
@@ -194,7 +202,15 @@ impl Engine {
             next_housekeeping: now + HOUSEKEEPING,
             next_reallocate: now + REALLOCATE,
             closing: false,
+            stun: None,
         }
+    }
+
+    /// Answers plain STUN Binding requests on the media port from now on,
+    /// so that browsers in a direct call learn their public address from
+    /// this server (see [`super::stun`]).
+    pub fn enable_stun_responder(&mut self) {
+        self.stun.get_or_insert_with(stun::Limiter::default);
     }
 
     /// Datagrams to send.
@@ -235,6 +251,7 @@ impl Engine {
             MediaCommand::SubscribeAnswer { session, sdp } => self.subscribe_answer(now, session, &sdp),
             MediaCommand::VideoSizes { session, sizes } => self.video_sizes(now, session, sizes),
             MediaCommand::Shutdown => self.shutdown(now),
+            MediaCommand::Direct { room, direct } => self.set_direct(now, room, direct),
         }
         self.process_work(now);
     }
@@ -297,6 +314,9 @@ impl Engine {
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
+        // Only two talk directly: a newcomer ends it (the room actor says
+        // so too, right after the join).
+        self.set_direct(now, room, false);
         self.rooms.entry(room).or_default().members.push(session);
         self.negotiate(now, session);
     }
@@ -310,6 +330,7 @@ impl Engine {
             return;
         }
         self.leave_room(from, session);
+        self.set_direct(now, to, false);
         self.rooms.entry(to).or_default().members.push(session);
         let mut affected = self.members(from);
         affected.extend(self.members(to));
@@ -317,6 +338,37 @@ impl Engine {
             self.negotiate(now, s);
             self.reallocate(now, s);
         }
+    }
+
+    /// A room's two members talk directly (or no longer): stop forwarding,
+    /// and the padding that keeps bandwidth estimates up; or start again,
+    /// each stream from a keyframe.
+    fn set_direct(&mut self, now: Instant, room: RoomKey, direct: bool) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if r.direct == direct {
+            return;
+        }
+        r.direct = direct;
+        for s in self.members(room) {
+            let Some(peer) = self.peers.get_mut(&s) else {
+                continue;
+            };
+            if direct {
+                for slot in &mut peer.slots {
+                    slot.rewriter.pause();
+                }
+            }
+            // The m-lines go inactive (str0m then sends no padding either)
+            // or back to sendonly; forwarding resumes once the browser has
+            // answered, from keyframes.
+            self.negotiate(now, s);
+        }
+    }
+
+    fn is_direct(&self, room: RoomKey) -> bool {
+        self.rooms.get(&room).is_some_and(|r| r.direct)
     }
 
     fn members(&self, room: RoomKey) -> Vec<SessionId> {
@@ -478,6 +530,7 @@ impl Engine {
                 }
             }
         }
+        let direct = self.is_direct(room);
         let Some(peer) = self.peers.get_mut(&session) else {
             return;
         };
@@ -497,18 +550,28 @@ impl Engine {
             .into_iter()
             .filter(|w| !peer.slots.iter().any(|s| live(s) && s.publisher == w.0 && s.source == w.2))
             .collect();
-        if to_stop.is_empty() && to_add.is_empty() {
+        let to_toggle: Vec<Mid> = peer
+            .slots
+            .iter()
+            .filter(|s| live(s) && s.inactive != direct && !to_stop.contains(&s.mid))
+            .map(|s| s.mid)
+            .collect();
+        if to_stop.is_empty() && to_add.is_empty() && to_toggle.is_empty() {
             return;
         }
         let mut change = peer.subscribe.rtc.sdp_api();
         for mid in &to_stop {
             change.stop_media(*mid);
         }
+        let direction = if direct { Direction::Inactive } else { Direction::SendOnly };
+        for mid in &to_toggle {
+            change.set_direction(*mid, direction);
+        }
         let mut added = Vec::new();
         for (publisher, public_id, source, kind) in to_add {
             let stream = if source == Source::Screen { format!("{public_id}-screen") } else { public_id.clone() };
             let track = format!("{public_id}-{}", source_name(source));
-            let mid = change.add_media(kind, Direction::SendOnly, Some(stream), Some(track), None);
+            let mid = change.add_media(kind, direction, Some(stream), Some(track), None);
             added.push((mid, kind, publisher, public_id, source));
         }
         let Some((offer, pending)) = change.apply() else {
@@ -516,6 +579,11 @@ impl Engine {
         };
         for slot in peer.slots.iter_mut().filter(|s| to_stop.contains(&s.mid)) {
             slot.state = SlotState::Stopping;
+        }
+        for slot in peer.slots.iter_mut().filter(|s| to_toggle.contains(&s.mid)) {
+            // Like a new m-line: forwarded again once answered.
+            slot.state = SlotState::Negotiating;
+            slot.inactive = direct;
         }
         for (mid, kind, publisher, publisher_id, source) in added {
             let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
@@ -532,6 +600,7 @@ impl Engine {
                 pt: None,
                 stats,
                 stats_key,
+                inactive: direct,
             });
         }
         peer.pending = Some(pending);
@@ -629,6 +698,9 @@ impl Engine {
         let Some(peer) = self.peers.get(&session) else {
             return;
         };
+        if self.is_direct(peer.room) {
+            return;
+        }
         let room = self.rooms.get(&peer.room);
         let (history, members) =
             room.map_or((Vec::new(), Vec::new()), |r| (r.speaker.history().to_vec(), r.members.clone()));
@@ -787,6 +859,11 @@ impl Engine {
     /// One datagram from the media port.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         let destination = self.local_for(source);
+        if self.stun.is_some()
+            && let Some(transaction) = stun::plain_binding_request(data)
+        {
+            return self.answer_stun(now, source, destination, &transaction);
+        }
         let key = match demux::classify(data) {
             demux::Kind::Stun => match demux::binding_request_ufrag(data) {
                 Some(ufrag) => {
@@ -825,6 +902,25 @@ impl Engine {
         let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
         self.input(now, key, input);
         self.process_work(now);
+    }
+
+    /// A plain STUN Binding request: answered from the request alone,
+    /// within the rate limit; nothing is kept about the sender.
+    fn answer_stun(&mut self, now: Instant, source: SocketAddr, local: SocketAddr, transaction: &[u8; 12]) {
+        let Some(limiter) = self.stun.as_mut() else {
+            return;
+        };
+        if !limiter.allow(now, source.ip()) {
+            Stats::add(&self.stats.stun_bindings_limited, 1);
+            return;
+        }
+        self.transmits.push(Transmit {
+            proto: Protocol::Udp,
+            source: local,
+            destination: source,
+            contents: stun::binding_success(transaction, source).into(),
+        });
+        Stats::add(&self.stats.stun_bindings_answered, 1);
     }
 
     fn unclaimed(&self) {
@@ -1055,9 +1151,20 @@ impl Engine {
         } else {
             0
         };
+        let appeared = !track.meters[usize::from(layer)].active(now);
         track.meters[usize::from(layer)].add(now, packet.payload.len());
         let (source, kind, simulcast) = (track.source, track.kind, track.simulcast);
         let room = peer.room;
+        if appeared && simulcast && !self.is_direct(room) {
+            // A layer (re)appeared, e.g. a publisher resuming after a direct
+            // call: choose again now rather than at the next periodic pass,
+            // so this packet (the start of a keyframe, usually) can be used.
+            for sub in self.members(room) {
+                if sub != session {
+                    self.reallocate(now, sub);
+                }
+            }
+        }
 
         let mut ext = ExtensionValues::default();
         let (keyframe, vp8) = if kind == MediaKind::Audio {
@@ -1086,6 +1193,9 @@ impl Engine {
             arrival: packet.timestamp,
         };
 
+        if self.is_direct(room) {
+            return;
+        }
         for sub in self.members(room) {
             if sub == session {
                 continue;

@@ -19,6 +19,7 @@ pub mod layers;
 pub mod rewrite;
 mod sdp;
 pub mod speaker;
+pub mod stun;
 mod udp;
 
 use std::collections::VecDeque;

@@ -47,9 +47,12 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
     let mut conns: HashMap<SessionId, mpsc::Sender<Outbound>> = HashMap::new();
     let mut effects = Vec::new();
     loop {
+        let deadline = rooms.next_deadline();
         let input = tokio::select! {
             biased;
             _ = shutdown.cancelled() => Input::Shutdown,
+            // Before commands, so that a busy server still keeps its timers.
+            _ = sleep_until(deadline) => Input::Tick,
             cmd = wiring.commands.recv() => match cmd {
                 Some(Command::Connected { session, outbound }) => {
                     conns.insert(session, outbound);
@@ -99,9 +102,21 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
         Stats::set(&stats.rooms_open, rooms.room_count() as u64);
         Stats::set(&stats.participants, rooms.participant_count() as u64);
         Stats::set(&stats.sessions, rooms.session_count() as u64);
+        let (direct, attempts, failures) = rooms.p2p_counts();
+        Stats::set(&stats.p2p_direct_rooms, direct as u64);
+        Stats::set(&stats.p2p_attempts, attempts);
+        Stats::set(&stats.p2p_failures, failures);
         if stopping {
             return;
         }
+    }
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
     }
 }
 

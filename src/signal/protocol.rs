@@ -22,6 +22,18 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 2000;
 
+/// Largest SDP of a direct (peer-to-peer) connection relayed, in bytes.
+pub const MAX_P2P_SDP_BYTES: usize = 32 * 1024;
+
+/// Longest ICE candidate line of a direct connection relayed, in bytes.
+pub const MAX_P2P_CANDIDATE_BYTES: usize = 512;
+
+/// Longest `sdp_mid` of a relayed candidate, in bytes.
+pub const MAX_P2P_MID_BYTES: usize = 32;
+
+/// Most candidates one browser may send per direct-call attempt.
+pub const MAX_P2P_CANDIDATES: u32 = 100;
+
 /// A participant's id: random, unique within the server, meaningless outside it.
 pub type ParticipantId = String;
 
@@ -84,6 +96,26 @@ pub enum ClientMsg {
     VideoSizes { sizes: Vec<VideoSize> },
     /// Leave the room; the server closes the connection.
     Leave {},
+    /// Direct call (see `p2p_start`): the SDP offer of the direct connection;
+    /// only the offerer sends it, once per attempt.
+    P2pOffer { epoch: u64, sdp: String },
+    /// Direct call: the SDP answer; only the answerer sends it, once.
+    P2pAnswer { epoch: u64, sdp: String },
+    /// Direct call: one ICE candidate of the direct connection (trickled).
+    P2pCandidate {
+        epoch: u64,
+        candidate: String,
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        #[serde(default)]
+        sdp_m_line_index: Option<u16>,
+    },
+    /// Direct call: this browser now plays the other's media from the
+    /// direct connection.
+    P2pReady { epoch: u64 },
+    /// Direct call: the direct connection failed (or this client cannot
+    /// make one); the call stays on the server.
+    P2pFailed { epoch: u64 },
 }
 
 /// A participant as every other participant sees them.
@@ -202,6 +234,56 @@ pub enum ServerMsg {
     Bye {
         reason: ByeReason,
     },
+    /// The room has exactly two participants: set up a direct connection
+    /// with `peer`. The offerer makes the offer; ICE servers for it are
+    /// this server's own STUN port (and the operator's allowed ones).
+    P2pStart {
+        epoch: u64,
+        peer: ParticipantId,
+        offerer: bool,
+        ice_servers: Vec<IceServerInfo>,
+    },
+    /// The peer's offer for the direct connection (`from` set by the server).
+    P2pOffer {
+        epoch: u64,
+        from: ParticipantId,
+        sdp: String,
+    },
+    /// The peer's answer for the direct connection.
+    P2pAnswer {
+        epoch: u64,
+        from: ParticipantId,
+        sdp: String,
+    },
+    /// One ICE candidate of the peer's direct connection.
+    P2pCandidate {
+        epoch: u64,
+        from: ParticipantId,
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_m_line_index: Option<u16>,
+    },
+    /// Both browsers play each other's media from the direct connection:
+    /// the server forwards nothing for the room now; stop sending to it.
+    P2pDirect {
+        epoch: u64,
+    },
+    /// The direct call ends: send to the server again and switch back to
+    /// its streams once they play; then close the direct connection.
+    P2pStop {
+        epoch: u64,
+        reason: P2pStopReason,
+    },
+}
+
+/// Why a direct call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum P2pStopReason {
+    /// The room no longer has exactly these two participants.
+    Participants,
+    /// The direct connection failed or did not connect in time.
+    Failed,
 }
 
 /// Why the server ended a session.

@@ -4,9 +4,14 @@
 
 mod support;
 
+mod audit_cli;
+mod audit_live_checks_can_fail;
+mod audit_report;
+mod audit_tls_checks_can_fail;
 mod bench_compare;
 mod browser_bad_input;
 mod browser_chat_and_hand;
+mod browser_direct_call;
 mod browser_fresh_room_after_leave;
 mod browser_language;
 mod browser_own_origin;
@@ -33,6 +38,7 @@ mod media_garbage_udp;
 mod media_keyframes_nack;
 mod media_simulcast;
 mod media_speaker;
+mod media_stun_binding;
 mod media_three_peers;
 mod media_two_rooms;
 mod room_lifecycle;

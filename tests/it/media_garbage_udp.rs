@@ -23,6 +23,7 @@ fn stun_request(username: &str, password: Option<&[u8]>) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_at_the_media_port_touches_no_call_and_allocates_nothing() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let stats = server.stats();
     let ada = SyntheticPeer::join(support::peer(&server, "call", "Ada")).await.expect("joins");

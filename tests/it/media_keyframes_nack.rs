@@ -12,6 +12,7 @@ use crate::support;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyframe_requests_are_forwarded_and_throttled() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let stats = server.stats();
     let publisher = SyntheticPeer::join(support::peer(&server, "kf", "Pub")).await.expect("joins");
@@ -52,6 +53,7 @@ async fn keyframe_requests_are_forwarded_and_throttled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_packets_are_retransmitted() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let publisher = SyntheticPeer::join(support::peer(&server, "lossy", "Pub")).await.expect("joins");
     let lossy = PeerConfig { audio: false, video: false, drop_every: 15, ..support::peer(&server, "lossy", "Sub") };

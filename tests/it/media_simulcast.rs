@@ -21,6 +21,7 @@ fn receiver(config: PeerConfig) -> PeerConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_tiles_get_the_low_layer_and_a_large_view_the_high_one() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let stats = server.stats();
     let publisher = SyntheticPeer::join(support::peer(&server, "class", "Teacher")).await.expect("joins");

@@ -16,6 +16,7 @@ fn level(config: PeerConfig, audio_level: u8) -> PeerConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loudest_participant_is_announced_as_active_speaker() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let ada = SyntheticPeer::join(level(support::peer(&server, "talk", "Ada"), 127)).await.expect("joins");
     let bob = SyntheticPeer::join(level(support::peer(&server, "talk", "Bob"), 25)).await.expect("joins");
@@ -45,6 +46,7 @@ async fn the_loudest_participant_is_announced_as_active_speaker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_n_forwards_video_of_the_most_recent_speaker_only() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let mut config = support::test_config();
     config.media.last_n = 1;
     let server = support::start(config).await;

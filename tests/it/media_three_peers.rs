@@ -12,6 +12,7 @@ use crate::support;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_participants_each_receive_the_others_audio_and_video() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let mut peers = Vec::new();
     for name in ["Ada", "Bob", "Cy"] {

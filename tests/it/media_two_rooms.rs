@@ -12,6 +12,7 @@ use crate::support;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_crosses_between_two_rooms() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let ada = SyntheticPeer::join(support::peer(&server, "alpha", "Ada")).await.expect("joins");
     let bob = SyntheticPeer::join(support::peer(&server, "alpha", "Bob")).await.expect("joins");

@@ -13,6 +13,7 @@ use crate::support::{self, ws_join, ws_next, ws_send};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_everyone_leaves_nothing_is_left_and_the_name_starts_fresh() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let stats = server.stats();
     let (mut a, a_id) = ws_join(&server, "therapy-room", "Ada").await;

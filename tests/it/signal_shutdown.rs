@@ -11,6 +11,7 @@ use crate::support::{self, ws_join, ws_next};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_server_says_bye_to_every_session() {
     let _t = support::test();
+    let _heavy = support::heavy().await;
     let server = support::start(support::test_config()).await;
     let (mut raw, _) = ws_join(&server, "room", "Ada").await;
     let media = SyntheticPeer::join(support::peer(&server, "room", "Bob")).await.expect("joins");

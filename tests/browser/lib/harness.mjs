@@ -215,11 +215,12 @@ export async function inbound(page) {
     const transceivers = s.sub.getTransceivers();
     const tracks = [];
     for (const t of s.remoteTracks.values()) {
-      const tr = transceivers.find((x) => x.mid === t.mid);
+      // A direct call's tracks carry their receiver; the server's are found by mid.
+      const receiver = t.receiver ?? transceivers.find((x) => x.mid === t.mid)?.receiver;
       let st = {};
-      if (tr) {
+      if (receiver) {
         // The receiver's own report: works the same in Chromium and Firefox.
-        const report = await tr.receiver.getStats();
+        const report = await receiver.getStats();
         report.forEach((x) => {
           // With several SSRCs (RTX, layer switches) keep the busiest.
           if (x.type === 'inbound-rtp' && (x.packetsReceived ?? 0) >= (st.packetsReceived ?? 0)) st = x;
@@ -227,6 +228,7 @@ export async function inbound(page) {
       }
       tracks.push({
         mid: t.mid,
+        direct: t.mid.startsWith('direct-'),
         participant: t.participant,
         name: names[t.participant] ?? null,
         source: t.source,
@@ -240,7 +242,8 @@ export async function inbound(page) {
         audioLevel: st.audioLevel ?? 0,
       });
     }
-    return { you: s.you?.id ?? null, names, tracks };
+    const shown = document.getElementById('call-mode')?.dataset.mode ?? null;
+    return { you: s.you?.id ?? null, names, tracks, mode: s.mode ?? null, shown };
   });
 }
 
@@ -383,4 +386,129 @@ export async function uiState(page) {
     announced: [...document.querySelectorAll('#announce-polite p, #announce-assertive p')].map((p) => p.textContent),
     names: [...(window.kabineDebug?.session?.participants?.values() ?? [])].map((p) => p.display_name).sort(),
   }));
+}
+
+/**
+ * Records, in the page, when each remote camera tile presents a frame
+ * (requestVideoFrameCallback) and from which track, so that freezes and
+ * black gaps across a switch of streams can be measured afterwards with
+ * `frameGaps`. Tiles that appear later are picked up as they come.
+ * @param {import('puppeteer-core').Page} page
+ */
+export async function watchFrames(page) {
+  await page.evaluate(() => {
+    if (window.kabineFrames) return;
+    /** participant id -> [wall-clock ms (Date.now() scale), track id] of presented frames */
+    window.kabineFrames = {};
+    const origin = Date.now() - performance.now();
+    const attach = () => {
+      for (const v of document.querySelectorAll('.tile[data-source="camera"] video')) {
+        const who = v.closest('.tile')?.dataset.participant;
+        if (!who || who === 'self' || v.kabineWatched) continue;
+        v.kabineWatched = true;
+        const list = (window.kabineFrames[who] ??= []);
+        const onFrame = (now) => {
+          const track = v.srcObject instanceof MediaStream ? v.srcObject.getVideoTracks()[0]?.id ?? '' : '';
+          list.push([origin + now, track]);
+          if (v.isConnected) v.requestVideoFrameCallback(onFrame);
+        };
+        v.requestVideoFrameCallback(onFrame);
+      }
+    };
+    attach();
+    setInterval(attach, 100);
+  });
+}
+
+/**
+ * Per remote participant (by name), between `from` and `to` (Date.now()
+ * ms): `maxGapMs`, the longest time without a new frame (from the first
+ * frame on; a stream that stops counts until `to`), and `switches`, every
+ * change of the track shown with `gapMs`, the longest time without a new
+ * frame from the last frame of the old track to 2 s after the first frame
+ * of the new one (the freeze or black a switch causes).
+ * @param {import('puppeteer-core').Page} page
+ * @param {number} from
+ * @param {number} to
+ */
+export async function frameGaps(page, from, to) {
+  return page.evaluate((from, to) => {
+    const s = window.kabineDebug.session;
+    const out = {};
+    for (const [who, frames] of Object.entries(window.kabineFrames ?? {})) {
+      const name = s.participants.get(who)?.display_name ?? who;
+      const inside = frames.filter(([t]) => t >= from && t <= to);
+      let maxGap = inside.length ? to - inside[inside.length - 1][0] : to - from;
+      const long = [];
+      const switches = [];
+      for (let i = 1; i < inside.length; i++) {
+        const gap = inside[i][0] - inside[i - 1][0];
+        maxGap = Math.max(maxGap, gap);
+        if (gap > 300) long.push([Math.round(inside[i - 1][0]), Math.round(gap)]);
+        if (inside[i][1] !== inside[i - 1][1]) {
+          let worst = gap;
+          for (let k = i + 1; k < inside.length && inside[k][0] <= inside[i][0] + 2000; k++) {
+            worst = Math.max(worst, inside[k][0] - inside[k - 1][0]);
+          }
+          switches.push({ at: Math.round(inside[i][0]), gapMs: Math.round(worst) });
+        }
+      }
+      out[name] = { maxGapMs: Math.round(maxGap), frames: inside.length, long, switches };
+    }
+    return out;
+  }, from, to);
+}
+
+/**
+ * Waits until every page decodes new video frames and receives new audio
+ * from every other page, all over the server (`via: 'server'`) or all over
+ * the direct connection (`via: 'direct'`), and (for 'direct') the page says
+ * so in its status. "New": more than when the wait began.
+ * @param {{page: import('puppeteer-core').Page, name: string}[]} people
+ * @param {'server' | 'direct'} via
+ * @param {number} timeoutMs
+ * @returns {Promise<number>} milliseconds it took
+ */
+export async function waitDecodingVia(people, via, timeoutMs, log = null) {
+  const start = Date.now();
+  const baseline = new Map();
+  const key = (p, t) => `${p.name}/${t.mid}`;
+  let last = null;
+  while (Date.now() - start < timeoutMs) {
+    const states = await Promise.all(people.map(async (p) => {
+      const st = await inbound(p.page);
+      return { p, st, mode: st.mode, shown: st.shown };
+    }));
+    let ok = true;
+    for (const { p, st, mode, shown } of states) {
+      for (const t of st.tracks) if (!baseline.has(key(p, t))) baseline.set(key(p, t), t.kind === 'video' ? t.framesDecoded : t.packetsReceived);
+      if (mode !== via || shown !== via) ok = false;
+      for (const o of people) {
+        if (o === p) continue;
+        const fresh = (kind, source) => st.tracks.some((t) => t.name === o.name && t.source === source && t.kind === kind
+          && t.direct === (via === 'direct')
+          && (kind === 'video' ? t.framesDecoded : t.packetsReceived) > baseline.get(key(p, t)) + (kind === 'video' ? 3 : 10));
+        const v = fresh('video', 'camera');
+        const a = fresh('audio', 'mic');
+        if (log) {
+          if (v) log[`${p.name} sees ${o.name}`] ??= Date.now() - start;
+          if (a) log[`${p.name} hears ${o.name}`] ??= Date.now() - start;
+        }
+        if (!v || !a) ok = false;
+      }
+    }
+    last = states.map(({ p, st, mode }) => ({ name: p.name, mode, tracks: st.tracks }));
+    if (ok) return Date.now() - start;
+    await sleep(150);
+  }
+  throw new Error(`not everyone decoded everyone via ${via} within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+}
+
+/** How each page's media travels now: the session's mode and what the status line shows. */
+export async function modes(people) {
+  return Promise.all(people.map(async (p) => p.page.evaluate(() => ({
+    mode: window.kabineDebug.session.mode,
+    text: document.getElementById('call-mode')?.textContent ?? null,
+    hidden: document.getElementById('call-mode')?.hidden ?? null,
+  }))));
 }

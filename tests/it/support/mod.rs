@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod browser;
 pub mod pii;
 pub mod slapd;
@@ -66,6 +67,17 @@ pub fn test() -> TestGuard {
 /// Everything logged so far in this test binary.
 pub fn captured() -> String {
     CAPTURE.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Tests that run media (browsers, synthetic peers) take turns: several
+/// calls encoding and decrypting at once on a 2-core machine would make
+/// their timing checks meaningless. Other tests keep running in parallel.
+/// (tokio's Mutex works across the per-test runtimes.)
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn to run media; hold the guard to the end.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
 }
 
 /// Checks the capture for addresses when a test ends.
@@ -331,15 +343,24 @@ pub async fn ws_send(ws: &mut WsClient, text: &str) {
     ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
 }
 
-/// The next server message (skipping pings), or `None` when the connection
-/// closed or nothing came within 5 s.
+/// The next server message (skipping pings, and the brokering of direct
+/// calls, which these test clients never take part in: the server gives up
+/// on it by itself), or `None` when the connection closed or nothing came
+/// within 5 s.
 pub async fn ws_next(ws: &mut WsClient) -> Option<kabine::signal::protocol::ServerMsg> {
     use futures_util::StreamExt;
+    use kabine::signal::protocol::ServerMsg;
     use tokio_tungstenite::tungstenite::Message;
     loop {
         let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.ok()??.ok()?;
         match msg {
-            Message::Text(t) => return Some(serde_json::from_str(t.as_str()).expect("server sends valid messages")),
+            Message::Text(t) => {
+                let msg: ServerMsg = serde_json::from_str(t.as_str()).expect("server sends valid messages");
+                if matches!(msg, ServerMsg::P2pStart { .. } | ServerMsg::P2pStop { .. }) {
+                    continue;
+                }
+                return Some(msg);
+            }
             Message::Ping(_) | Message::Pong(_) => continue,
             _ => return None,
         }
