@@ -75,6 +75,12 @@ pub struct PeerConfig {
     /// Drop every n-th incoming RTP/RTCP datagram on the subscribe
     /// connection (simulated loss; 0: none).
     pub drop_every: u32,
+    /// Answer the server's subscribe offers (false: a participant that only
+    /// publishes; its offers stay unanswered).
+    pub answer_subscribe: bool,
+    /// Send subscribe answers compacted as the browser client does
+    /// (docs/protocol.md); false sends str0m's plain answer.
+    pub compact_answers: bool,
 }
 
 impl PeerConfig {
@@ -94,6 +100,8 @@ impl PeerConfig {
             layer_bps: [100_000, 250_000, 600_000],
             media_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             drop_every: 0,
+            answer_subscribe: true,
+            compact_answers: true,
         }
     }
 }
@@ -148,6 +156,10 @@ pub struct PeerReport {
     pub server_ufrags: (Option<String>, Option<String>),
     /// The signalling connection ended.
     pub closed: bool,
+    /// The close code the server sent, if it closed the connection.
+    pub close_code: Option<u16>,
+    /// Sizes of the last subscribe answer, bytes: (plain SDP, as sent).
+    pub answer_bytes: Option<(usize, usize)>,
 }
 
 impl PeerReport {
@@ -417,7 +429,15 @@ impl Runner {
                             Err(_) => continue,
                         }
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    Some(Ok(Message::Close(frame))) => {
+                        {
+                            let mut r = self.report();
+                            r.closed = true;
+                            r.close_code = frame.map(|f| u16::from(f.code));
+                        }
+                        return self.finish(Err(io::Error::other("the server closed the connection")));
+                    }
+                    None | Some(Err(_)) => {
                         self.report().closed = true;
                         return self.finish(Err(io::Error::other("the server closed the connection")));
                     }
@@ -618,6 +638,10 @@ impl Runner {
                 self.drain(true);
             }
             ServerMsg::SubscribeOffer { sdp, tracks } => {
+                if !self.config.answer_subscribe {
+                    self.report().subscribe_offers += 1;
+                    return;
+                }
                 let Ok(offer) = SdpOffer::from_sdp_string(&sdp) else {
                     return;
                 };
@@ -634,7 +658,11 @@ impl Runner {
                     r.subscribed = tracks;
                     r.server_ufrags.1 = ice_ufrag(&sdp);
                 }
-                let _ = self.send(&ClientMsg::SubscribeAnswer { sdp: answer.to_sdp_string() }).await;
+                let plain = answer.to_sdp_string();
+                let sdp =
+                    if self.config.compact_answers { crate::sfu::sdp::compact_answer(&plain) } else { plain.clone() };
+                self.report().answer_bytes = Some((plain.len(), sdp.len()));
+                let _ = self.send(&ClientMsg::SubscribeAnswer { sdp }).await;
             }
             ServerMsg::ActiveSpeaker { id } => self.report().speakers.push(id),
             ServerMsg::Chat { from, text, .. } => self.report().chats.push((from, text)),

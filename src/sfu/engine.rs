@@ -628,7 +628,11 @@ impl Engine {
         if sdp_text.len() > sdp::MAX_SDP_BYTES {
             return self.refuse(session, "SDP too large");
         }
-        let Ok(answer) = SdpAnswer::from_sdp_string(sdp_text) else {
+        // A compacted answer (docs/protocol.md) becomes plain SDP for str0m.
+        let Ok(expanded) = sdp::expand_answer(sdp_text) else {
+            return self.refuse(session, "the compacted answer cannot be expanded");
+        };
+        let Ok(answer) = SdpAnswer::from_sdp_string(&expanded) else {
             // The offer stays outstanding; a good answer may still follow.
             return self.refuse(session, "the answer is not valid SDP");
         };

@@ -17,7 +17,7 @@ pub mod engine;
 pub mod keyframes;
 pub mod layers;
 pub mod rewrite;
-mod sdp;
+pub mod sdp;
 pub mod speaker;
 pub mod stun;
 mod udp;

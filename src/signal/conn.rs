@@ -3,7 +3,7 @@
 //! keeps the connection alive (or ends it).
 //!
 //! Bad input ends at most this connection: a malformed message gets an
-//! `error` reply and nothing else changes; a frame over 256 KiB closes with
+//! `error` reply and nothing else changes; a frame over 64 KiB closes with
 //! 1009, a binary frame with 1003. Both directions are bounded: the actor
 //! never waits for this task (it drops a connection whose queue is full),
 //! and this task gives up on a client that does not take a frame within the

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest message accepted, in bytes. Larger ones close the connection with 1009.
-/// A subscribe answer carries an m-line (~800 bytes) per track of everyone
-/// else: a full room of 100 with camera and microphone needs ~160 KB.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Subscribe answers of big rooms fit because they are compacted
+/// (docs/protocol.md; `crate::sfu::sdp::compact_answer`).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;

@@ -14,6 +14,7 @@ mod browser_chat_and_hand;
 mod browser_direct_call;
 mod browser_fresh_room_after_leave;
 mod browser_language;
+mod browser_large_audio_room;
 mod browser_own_origin;
 mod browser_pages;
 mod browser_reconnect;

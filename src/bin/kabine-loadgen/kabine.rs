@@ -120,7 +120,9 @@ async fn run(p: usize, spec: &Spec, target: &Target, media: &mpsc::UnboundedSend
                         let answer = ask(media, |reply| Cmd::SubscribeOffer { p, sdp, reply })
                             .await?
                             .ok_or_else(|| io::Error::other("subscribe offer not accepted"))?;
-                        send(&mut ws, &ClientMsg::SubscribeAnswer { sdp: answer }).await?;
+                        // Compacted like the browser client's (docs/protocol.md).
+                        let sdp = ::kabine::sfu::sdp::compact_answer(&answer);
+                        send(&mut ws, &ClientMsg::SubscribeAnswer { sdp }).await?;
                         layout.cameras = tracks
                             .iter()
                             .filter(|t| t.source == Source::Camera)
