@@ -82,7 +82,7 @@ udp_port = {KABINE_MEDIA_PORT}
 last_n = {last_n}
 
 [rooms]
-max_participants = 1000
+max_participants = 300
 max_rooms = 1000
 
 [access]
