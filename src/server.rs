@@ -146,6 +146,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     let candidates = sfu::host_candidates(&config.media, media_addr);
     let mut settings = Settings::from_config(&config);
     settings.p2p.add_own_stun(&candidates);
+    settings.meeting_grace = options.timings.meeting_grace;
     let engine_config = EngineConfig { candidates, last_n: config.media.last_n };
     let mut engine =
         Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());
@@ -158,7 +159,9 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     // The room actor, and the connections that talk to it.
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_QUEUE);
     let wiring = actor::Wiring { commands: actor_rx, media_events: event_rx, media: media_tx };
-    tasks.spawn(actor::run(Rooms::new(settings), wiring, Arc::clone(&stats), shutdown.clone()));
+    // Room password guesses count against the same throttle as logins.
+    let rooms = Rooms::new(settings).with_throttle(auth.throttle());
+    tasks.spawn(actor::run(rooms, wiring, Arc::clone(&stats), shutdown.clone()));
     let signal = Signalling::new(actor_tx, options.timings, tasks.clone(), shutdown.clone());
 
     auth.spawn_maintenance(shutdown.clone(), &tasks);

@@ -253,6 +253,19 @@ impl Throttle {
         self.lock().record_success(sub);
     }
 
+    /// [`Throttle::check`] at a given time: for sans-IO callers (the room
+    /// logic checks room passwords with its own clock).
+    pub fn check_at(&self, source: Option<IpAddr>, subject: Subject<'_>, now: Instant) -> Result<(), RetryAfter> {
+        let (src, sub) = (self.source_key(source), self.subject_key(subject));
+        self.lock().check(src, sub, now)
+    }
+
+    /// [`Throttle::record_failure`] at a given time.
+    pub fn record_failure_at(&self, source: Option<IpAddr>, subject: Subject<'_>, now: Instant) {
+        let (src, sub) = (self.source_key(source), self.subject_key(subject));
+        self.lock().record_failure(src, sub, now);
+    }
+
     /// Drops entries that hold nothing back (called periodically).
     pub fn purge(&self) {
         self.lock().purge(Instant::now());

@@ -7,6 +7,7 @@ import { h, showPage } from './dom.js';
 import { chooseLanguage, setLanguage, t } from './i18n.js';
 import { renderWelcome, roomNameIsValid } from './welcome.js';
 import { renderPrejoin } from './prejoin.js';
+import { renderAccount } from './account.js';
 
 /**
  * What `/api/client-config` tells the client.
@@ -109,8 +110,9 @@ async function main() {
     } catch {
       room = '\u0000';
     }
-    if (!room || room === 'account') {
-      // `/account` (password change, issue 5) has no page of its own yet.
+    if (room === 'account') {
+      renderAccount(app).catch((err) => console.warn('kabine: account page failed', err));
+    } else if (!room) {
       renderWelcome(app);
     } else if (roomNameIsValid(room)) {
       renderPrejoin(app, room);

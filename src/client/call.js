@@ -8,6 +8,8 @@ import { t } from './i18n.js';
 import { loadPrefs, openDevice } from './media.js';
 import { MAX_CHAT_CHARS, Session, qualityFromStats } from './protocol.js';
 import { problemText } from './prejoin.js';
+import { createGate } from './gate.js';
+import { createModeration } from './moderation.js';
 
 /**
  * @typedef {import('./protocol.js').Participant} Participant
@@ -77,11 +79,16 @@ export function renderCall(app, room, media) {
     chatLog);
   const chatInput = h('textarea', { id: 'chat-input', rows: 2, maxLength: MAX_CHAT_CHARS,
     placeholder: t('chat_placeholder') });
+  // Recipient: everyone, or one participant (private chat, when allowed).
+  const chatTo = h('select', { id: 'chat-to', on: { change: () => paintChatTo() } });
+  const chatToField = h('div', { class: 'chat-to', hidden: true },
+    h('label', { for: 'chat-to', text: t('chat_to') }), chatTo);
   const chatForm = h('form', { class: 'chat-form', on: { submit: (/** @type {Event} */ e) => {
     e.preventDefault();
     sendChat();
   } } },
-  h('label', { for: 'chat-input', class: 'sr-only', text: t('chat_input_label') }),
+  chatToField,
+  h('label', { for: 'chat-input', class: 'sr-only', id: 'chat-input-label', text: t('chat_input_label') }),
   chatInput,
   h('button', { type: 'submit', class: 'primary small', text: t('send') }));
   chatInput.addEventListener('keydown', (e) => {
@@ -98,6 +105,20 @@ export function renderCall(app, room, media) {
   const peoplePanel = h('aside', { class: 'panel', id: 'people-panel', hidden: true,
     'aria-labelledby': 'people-heading' },
   h('div', { class: 'panel-head' }, peopleHeading, closeButton(() => togglePeople(false))), peopleList);
+  /** Fills the chat's recipient list; hidden when private chat is off. */
+  function paintChatTo() {
+    const allowed = session.roomState.private_chat && session.participants.size > 0;
+    const keep = chatTo.value;
+    chatTo.replaceChildren(h('option', { value: '', text: t('chat_everyone') }),
+      ...[...session.participants.values()].map((p) => h('option', { value: p.id, text: p.display_name || t('anonymous') })));
+    chatTo.value = allowed && session.participants.has(keep) ? keep : '';
+    chatToField.hidden = !allowed;
+    const to = chatTo.value ? session.participants.get(chatTo.value) : null;
+    const label = to ? t('chat_input_private', { name: to.display_name || t('anonymous') }) : t('chat_input_label');
+    chatInput.placeholder = label;
+    const lab = document.getElementById('chat-input-label');
+    if (lab) lab.textContent = label;
+  }
 
   /**
    * @param {string} id
@@ -140,6 +161,47 @@ export function renderCall(app, room, media) {
 
   const helpDialog = buildHelp();
 
+  // Waiting for the host, the lobby, the room password (before `welcome`).
+  const gate = createGate({ session, onLeave: () => leave() });
+  // Moderation, and what participants see of it.
+  const moderation = createModeration({
+    session,
+    toast: (text) => showToast(text),
+    repaint: () => {
+      paintPeople();
+      paintChatTo();
+    },
+    openPeople: () => {
+      if (!peopleOpen) togglePeople(true);
+    },
+    privateTo: (id) => {
+      paintChatTo();
+      chatTo.value = id;
+      paintChatTo();
+      toggleChat(true);
+    },
+    turnOff: async (source) => {
+      if (source === 'mic') {
+        session.setMicOn(false);
+      } else if (source === 'camera' && camera) {
+        camera.stop();
+        camera = null;
+        await session.setCameraTrack(null);
+      } else if (source === 'screen' && screen) {
+        stopScreen();
+      }
+      paintControls();
+      paintTiles();
+      paintPeople();
+    },
+    turnOn: async (source) => {
+      if (source === 'mic' && !(session.micOn && session.micTrack)) await toggleMic();
+      if (source === 'camera' && !camera) await toggleCamera();
+    },
+  });
+  // The lobby and the moderator tools head the participant list.
+  peopleList.before(moderation.lobbyBox, moderation.tools);
+
   const toolbar = h('div', { class: 'toolbar', role: 'group', 'aria-label': t('controls') },
     h('div', { class: 'toolbar-group' }, micButton, camButton, screenButton),
     h('div', { class: 'toolbar-group' }, handButton, chatButton, peopleButton, viewButton, helpButton),
@@ -155,10 +217,11 @@ export function renderCall(app, room, media) {
           } } },
         h('img', { src: '/api/logo', alt: '', class: 'logo', width: 24, height: 24 })),
         h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), room),
-        countLine, modeLine, quality),
+        moderation.badges, countLine, modeLine, quality),
       banner,
-      h('div', { class: 'call-body' }, stage, chatPanel, peoplePanel),
-      toolbar, toast, audioBox, helpDialog));
+      h('div', { class: 'call-body' }, gate.el, stage, chatPanel, peoplePanel),
+      toolbar, toast, audioBox, helpDialog, moderation.dialogs));
+  const callRoot = /** @type {HTMLElement} */ (app.root.querySelector('.call'));
 
   // ---- local media -----------------------------------------------------
   /** @type {MediaStreamTrack | null} */ let camera = media.camera;
@@ -535,7 +598,8 @@ export function renderCall(app, room, media) {
   function sendChat() {
     const text = chatInput.value;
     if (!text.trim()) return;
-    if (!session.sendChat(text)) {
+    const to = chatTo.value;
+    if (!(to ? session.sendPrivateChat(to, text) : session.sendChat(text))) {
       showToast(session.state === 'joined' ? t('err_chat_rejected') : t('chat_offline'));
       return;
     }
@@ -545,23 +609,33 @@ export function renderCall(app, room, media) {
   }
 
   /**
-   * @param {string} from
-   * @param {string} name
-   * @param {string} text
-   * @param {number} ts
+   * @param {import('./protocol.js').ChatMessage} m
    * @param {boolean} own
    */
-  function addChat(from, name, text, ts, own) {
+  function addChat(m, own) {
+    const { from, from_name: name, text, ts } = m;
     const time = new Date(ts).toLocaleTimeString(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' });
     chatEmpty.hidden = true;
-    chatLog.append(h('li', { class: own ? 'own' : '', dataset: { from } },
-      h('p', { class: 'meta' }, h('span', { class: 'from', text: own ? t('you') : name || t('anonymous') }), ' ',
+    let note = '';
+    if (m.broadcast) note = t('broadcast_badge');
+    else if (m.to && own) note = t('private_to', { name: session.participants.get(m.to)?.display_name || t('anonymous') });
+    else if (m.to) note = t('private_from');
+    const kind = m.broadcast ? 'broadcast' : m.to ? 'private' : '';
+    chatLog.append(h('li', { class: `${own ? 'own' : ''} ${kind}`, dataset: { from } },
+      h('p', { class: 'meta' }, h('span', { class: 'from', text: own ? t('you') : name || t('anonymous') }),
+        note ? h('span', { class: 'note', text: ` (${note})` }) : null, ' ',
         h('time', { dateTime: new Date(ts).toISOString(), text: time })),
       h('p', { class: 'text', text })));
     chatLogBox.scrollTop = chatLogBox.scrollHeight;
+    if (m.broadcast && !own) {
+      const said = t('broadcast_from', { name: name || t('anonymous'), text });
+      announce(said, 'assertive');
+      showToast(said);
+    } else if (!own && !chatOpen) {
+      announce(t('chat_from', { name: name || t('anonymous'), text }));
+    }
     if (!own && !chatOpen) {
       unread++;
-      announce(t('chat_from', { name: name || t('anonymous'), text }));
       paintControls();
     }
   }
@@ -573,10 +647,13 @@ export function renderCall(app, room, media) {
       ...[...session.participants.values()].map((p) => ({ ...p, self: false })),
     ];
     peopleHeading.textContent = t('participants_n', { n: everyone.length });
+    moderation.paint();
     peopleList.replaceChildren(...everyone.map((p) => {
       const name = p.self ? t('you_name', { name: p.display_name || t('anonymous') }) : p.display_name || t('anonymous');
       return h('li', { dataset: { participant: p.self ? 'self' : p.id } },
-        h('span', { class: 'name', text: name }),
+        h('span', { class: 'name' }, name,
+          p.moderator ? h('span', { class: 'role', text: ` · ${t('moderator')}` }) : null),
+        p.self ? null : moderation.actionsFor(p),
         h('span', { class: 'states' },
           stateIcon(p.mic ? 'mic' : 'micOff', p.mic ? t('mic_is_on') : t('mic_is_off'), !p.mic),
           stateIcon(p.camera ? 'camera' : 'cameraOff', p.camera ? t('camera_is_on') : t('camera_is_off'), !p.camera),
@@ -633,6 +710,8 @@ export function renderCall(app, room, media) {
   }
 
   function cleanup() {
+    moderation.dispose();
+    gate.hide();
     clearInterval(statsTimer);
     clearInterval(countdownTimer);
     clearTimeout(sizeTimer);
@@ -698,7 +777,9 @@ export function renderCall(app, room, media) {
   // ---- keyboard --------------------------------------------------------
   /** @param {KeyboardEvent} e */
   function onKeyDown(e) {
-    if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target) || helpDialog.open) return;
+    if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target) || document.querySelector('dialog[open], [role="menu"]')) {
+      return;
+    }
     if (e.key === ' ' || e.code === 'Space') {
       const target = /** @type {HTMLElement | null} */ (e.target instanceof HTMLElement ? e.target : null);
       if (target && target.closest('button, a, select, summary, [role="button"]')) return;
@@ -778,20 +859,39 @@ export function renderCall(app, room, media) {
   });
   retryButton.addEventListener('click', () => session.retryNow());
 
+  session.on('waiting', (detail) => {
+    if (ended) return;
+    callRoot.classList.add('gated');
+    banner.hidden = true;
+    gate.show(detail);
+  });
+  session.on('moved', () => {
+    paintControls();
+    paintTiles();
+    paintPeople();
+    paintChatTo();
+  });
   session.on('welcome', ({ rejoined }) => {
+    const wasGated = callRoot.classList.contains('gated');
+    callRoot.classList.remove('gated');
+    gate.hide();
+    paintChatTo();
     if (rejoined) announce(t('reconnected'));
     else announce(t('joined_room', { room }));
+    if (wasGated) micButton.focus();
     paintControls();
     paintTiles();
     paintPeople();
   });
   session.on('joined', (p) => {
+    paintChatTo();
     announce(t('someone_joined', { name: p.display_name || t('anonymous') }));
     paintControls();
     paintTiles();
     paintPeople();
   });
   session.on('left', (p) => {
+    paintChatTo();
     announce(t('someone_left', { name: p.display_name || t('anonymous') }));
     paintControls();
     paintTiles();
@@ -840,7 +940,7 @@ export function renderCall(app, room, media) {
     else for (const tile of tiles.values()) paintCaption(tile);
   });
   session.on('chat', (m) => {
-    addChat(m.from, m.from_name, m.text, m.ts, m.from === session.you?.id);
+    addChat(m, m.from === session.you?.id);
   });
   session.on('error', ({ code, fatal }) => {
     const text = t(/** @type {any} */ (`err_${code}`));
@@ -854,11 +954,19 @@ export function renderCall(app, room, media) {
     }
   });
   session.on('bye', (reason) => {
-    if (reason === 'replaced') {
+    /** @type {Record<string, [string, string, boolean]>} */
+    const pages = {
+      replaced: [t('replaced_title'), t('replaced_text'), true],
+      removed: [t('removed_title'), t('removed_text'), false],
+      lobby_denied: [t('denied_title'), t('denied_text'), false],
+      meeting_ended: [t('ended_title'), t('ended_text'), true],
+    };
+    const page = pages[reason];
+    if (page) {
       ended = true;
       cleanup();
       stopLocal();
-      renderEnded(t('replaced_title'), t('replaced_text'), true);
+      renderEnded(...page);
     }
   });
 

@@ -2,11 +2,12 @@
 // The pre-join page: display name, camera and microphone preview and
 // choice, joining with camera or microphone off, and one "Join" button.
 
-import { h, icon, showPage } from './dom.js';
+import { announce, h, icon, showPage } from './dom.js';
 import { t } from './i18n.js';
 import { levelMeter, listDevices, loadPrefs, openBoth, openDevice, savePrefs } from './media.js';
 import { MAX_NAME_CHARS } from './protocol.js';
 import { renderCall } from './call.js';
+import { fetchSession, loginForm, logout } from './login.js';
 
 /**
  * @param {import('./media.js').MediaProblem | null} problem
@@ -50,10 +51,68 @@ export function renderPrejoin(app, room) {
     autocomplete: 'name',
     maxLength: MAX_NAME_CHARS,
     required: app.config.require_display_name,
-    'aria-describedby': 'name-error',
+    'aria-describedby': 'name-error name-hint',
     value: prefs.name,
   });
   const nameError = h('p', { id: 'name-error', class: 'field-error', 'aria-live': 'assertive' });
+  const nameHint = h('p', { id: 'name-hint', class: 'hint', hidden: true, text: t('name_from_account') });
+
+  // Logging in: "I am the host" (secure mode), login first (closed mode),
+  // who is logged in and logging out (docs/accounts.md).
+  const accountBox = h('div', { class: 'account-box', id: 'account-box' });
+  /** @type {import('./login.js').SessionInfo | null} */ let account = null;
+  let loginOpen = false;
+  /** @type {HTMLElement | null} */ let joinPart = null;
+
+  function paintAccount() {
+    const mode = account?.access_mode ?? 'open';
+    const user = account?.user ?? null;
+    nameInput.readOnly = !!user;
+    nameHint.hidden = !user;
+    if (user) nameInput.value = user.display_name;
+    if (joinPart) joinPart.hidden = !user && mode === 'closed';
+    if (user) {
+      accountBox.replaceChildren(
+        h('p', { class: 'who', id: 'logged-in' }, icon('user'), h('span', { text: t('logged_in_as', { name: user.display_name }) })),
+        h('p', { class: 'hint', text: user.may_host ? t('logged_in_host') : t('logged_in_guest') }),
+        h('div', { class: 'row' },
+          h('button', { type: 'button', class: 'secondary small', id: 'logout-button', text: t('logout'),
+            on: { click: async () => {
+              await logout();
+              announce(t('logged_out'));
+              nameInput.value = loadPrefs().name;
+              account = await fetchSession();
+              loginOpen = false;
+              paintAccount();
+              accountBox.querySelector('button')?.focus();
+            } } }),
+          user.can_change_password ? h('a', { href: '/account', class: 'account-link', text: t('account_link') }) : null));
+      return;
+    }
+    const form = () => loginForm({ id: 'host-login', onLoggedIn: (info) => {
+      account = info;
+      paintAccount();
+      (nameInput.value ? document.getElementById('join-button') : nameInput)?.focus();
+    } });
+    if (mode === 'closed') {
+      accountBox.replaceChildren(h('p', { class: 'notice', text: t('closed_intro') }),
+        h('h2', { class: 'login-title', text: t('login_title') }), form());
+    } else if (mode === 'secure') {
+      const toggle = h('button', { type: 'button', class: 'secondary', id: 'host-login-toggle',
+        'aria-expanded': String(loginOpen), 'aria-controls': 'host-login-area', text: t('host_login_toggle'),
+        on: { click: () => {
+          loginOpen = !loginOpen;
+          paintAccount();
+          const next = loginOpen ? document.getElementById('host-login-username') : document.getElementById('host-login-toggle');
+          next?.focus();
+        } } });
+      accountBox.replaceChildren(toggle, h('div', { id: 'host-login-area' },
+        loginOpen ? [h('p', { class: 'hint', text: t('host_login_hint') }), form()]
+          : h('p', { class: 'hint', text: t('secure_guest_hint') })));
+    } else {
+      accountBox.replaceChildren();
+    }
+  }
 
   function paint() {
     camButton.setAttribute('aria-pressed', String(cameraOn && !!camera));
@@ -169,6 +228,7 @@ export function renderPrejoin(app, room) {
     on: {
       submit: (/** @type {Event} */ e) => {
         e.preventDefault();
+        if (joinPart?.hidden) return;
         const name = nameInput.value.trim();
         if (!name && app.config.require_display_name) {
           nameError.textContent = t('name_required');
@@ -176,7 +236,7 @@ export function renderPrejoin(app, room) {
           nameInput.focus();
           return;
         }
-        savePrefs({ name });
+        if (!account?.user) savePrefs({ name });
         left = true;
         stopMeter();
         window.removeEventListener('kabine:leave', onLeave);
@@ -191,10 +251,13 @@ export function renderPrejoin(app, room) {
       },
     },
   },
-  h('label', { for: 'display-name', text: t('name_label') }),
-  nameInput,
-  nameError,
-  h('button', { type: 'submit', class: 'primary join', id: 'join-button', text: t('join') }));
+  accountBox,
+  joinPart = h('div', { class: 'join-part' },
+    h('label', { for: 'display-name', text: t('name_label') }),
+    nameInput,
+    nameHint,
+    nameError,
+    h('button', { type: 'submit', class: 'primary join', id: 'join-button', text: t('join') })));
 
   const onLeave = () => {
     left = true;
@@ -222,4 +285,9 @@ export function renderPrejoin(app, room) {
         form)));
   paint();
   openMedia().catch((err) => console.warn('kabine: opening media failed', err));
+  fetchSession().then((info) => {
+    if (left) return;
+    account = info;
+    paintAccount();
+  });
 }

@@ -22,20 +22,30 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {'mic' | 'camera' | 'screen'} Source
  * @typedef {'unknown' | 'good' | 'fair' | 'poor'} Quality
  * @typedef {{id: string, display_name: string, mic: boolean, camera: boolean, screen: boolean,
- *   hand: boolean, quality: Quality}} Participant
+ *   hand: boolean, quality: Quality, moderator?: boolean}} Participant
  * @typedef {{urls: string[], username?: string, credential?: string}} IceServer
  * @typedef {{mid: string, participant: string, source: Source}} SubscribedTrack
  * @typedef {{participant: string, source: Source, width: number, height: number}} VideoSize
  * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
- *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal'} ErrorCode
- * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced'} ByeReason
+ *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal' | 'login_required'
+ *   | 'not_moderator' | 'unknown_participant' | 'bad_password' | 'private_chat_disabled' | 'bad_breakout'} ErrorCode
+ * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced' | 'removed' | 'meeting_ended'
+ *   | 'lobby_denied'} ByeReason
  * @typedef {{mid: string, participant: string, source: Source, track: MediaStreamTrack,
  *   receiver?: RTCRtpReceiver}} RemoteTrack
  *   `mid` of the subscribe connection, or `direct-<epoch>-<source>` for a
  *   track of a direct call.
  * @typedef {'server' | 'direct'} MediaMode how media travels: via the server, or directly (end-to-end encrypted)
  * @typedef {'participants' | 'failed'} P2pStopReason
- * @typedef {{from: string, from_name: string, text: string, ts: number}} ChatMessage
+ * @typedef {{from: string, from_name: string, text: string, ts: number, to?: string,
+ *   broadcast?: boolean}} ChatMessage
+ *   `to`: a private message (to this participant, or from it to `to`);
+ *   `broadcast`: a moderator's message to every room of the meeting.
+ * @typedef {{id: string, display_name: string}} Person
+ * @typedef {{id: string, name: string}} BreakoutPlace
+ * @typedef {{id: string, name: string, participants: Person[]}} BreakoutRoom
+ * @typedef {{locked: boolean, lobby: boolean, private_chat: boolean}} RoomState
+ * @typedef {'host' | 'lobby' | 'password'} WaitKind
  *
  * @typedef {'connecting' | 'joined' | 'reconnecting' | 'closed'} SessionState
  * @typedef {{state: SessionState, reason?: 'unreachable' | 'lost' | 'media' | 'shutdown',
@@ -53,6 +63,14 @@ export const MAX_NAME_CHARS = 64;
  * @property {{code: ErrorCode, message: string, fatal: boolean}} error the server refused something
  * @property {ByeReason} bye the server ended the session
  * @property {MediaMode} mode media goes directly between the two participants now, or via the server again
+ * @property {{reason: WaitKind, wrong?: boolean, retryAfterSecs?: number}} waiting not in yet: waiting
+ *   for a host, in the lobby, or asked for the room password
+ * @property {RoomState} roomstate the room's settings changed
+ * @property {Person[]} lobby (moderators) who waits in the lobby
+ * @property {{source: Source, by: string, byName: string}} muted a moderator muted a source of ours
+ * @property {{source: Source, by: string, byName: string}} unmuterequest a moderator asks to turn a source on
+ * @property {BreakoutPlace | null} moved we are now in this breakout room (null: the main room)
+ * @property {{rooms: BreakoutRoom[], main: Person[]}} breakouts (moderators) who is where
  */
 
 /**
@@ -73,12 +91,23 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'p2p_candidate', epoch: number, from: string, candidate: string, sdp_mid: string | null,
  *       sdp_m_line_index: number | null}
  *   | {type: 'p2p_direct', epoch: number}
- *   | {type: 'p2p_stop', epoch: number, reason: P2pStopReason}} ServerMsg
+ *   | {type: 'p2p_stop', epoch: number, reason: P2pStopReason}
+ *   | {type: 'waiting', reason: 'host' | 'lobby'}
+ *   | {type: 'password_required', wrong: boolean, retry_after_secs: number}
+ *   | {type: 'ticket', ticket: string}
+ *   | {type: 'room_state', locked: boolean, lobby: boolean, private_chat: boolean}
+ *   | {type: 'lobby', knocking: Person[]}
+ *   | {type: 'muted', source: Source, by: string, by_name: string}
+ *   | {type: 'unmute_request', source: Source, by: string, by_name: string}
+ *   | {type: 'moved', room: BreakoutPlace | null, participants: Participant[]}
+ *   | {type: 'breakouts', rooms: BreakoutRoom[], main: Person[]}
+ *   | {type: 'broadcast', from: string, from_name: string, text: string, ts: number}
+ *   | {type: 'private_chat', from: string, from_name: string, to: string, text: string, ts: number}} ServerMsg
  */
 
 /** Errors after which joining again cannot help: the user must act. */
 export const FATAL_ERRORS = /** @type {ReadonlySet<string>} */ (
-  new Set(['unsupported_version', 'bad_room_name', 'bad_display_name', 'room_full'])
+  new Set(['unsupported_version', 'bad_room_name', 'bad_display_name', 'room_full', 'login_required'])
 );
 
 /** Simulcast layers of the camera, lowest first (rids as in docs/protocol.md). */
@@ -87,6 +116,11 @@ export const SIMULCAST = [
   { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: 'h', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
+
+/** Bye reasons after which the session is over for good (no reconnect). */
+const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
+  new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied'])
+);
 
 /** Reconnect backoff: first delay, cap, and how long a connect attempt may take. */
 const RETRY_FIRST_MS = 1000;
@@ -240,6 +274,30 @@ export class Session extends EventTarget {
     this.mode = 'server';
     /** Sending to the server is paused while the call is direct. */
     this.sfuPaused = false;
+    // Access and moderation (docs/protocol.md).
+    /** Secret for `rejoin` after a lost connection (memory only). @type {string | null} */
+    this.ticket = null;
+    /** The room password the user gave, sent again after a reconnect (memory only). @type {string | null} */
+    this.password = null;
+    /** The remembered password was sent on this connection. */
+    this.passwordSent = false;
+    /** What we wait for before `welcome`. @type {WaitKind | null} */
+    this.waitingFor = null;
+    /** @type {RoomState} */
+    this.roomState = { locked: false, lobby: false, private_chat: false };
+    /** (Moderators) who waits in the lobby. @type {Person[]} */
+    this.lobby = [];
+    /** The breakout room we are in (null: the main room). @type {BreakoutPlace | null} */
+    this.breakout = null;
+    /** (Moderators) the breakout rooms and who is where. @type {{rooms: BreakoutRoom[], main: Person[]}} */
+    this.breakouts = { rooms: [], main: [] };
+    /** Sources a moderator muted that we have not turned on again. @type {Set<Source>} */
+    this.forced = new Set();
+  }
+
+  /** Whether we moderate the meeting. */
+  get isModerator() {
+    return !!this.you?.moderator;
   }
 
   /**
@@ -295,7 +353,11 @@ export class Session extends EventTarget {
     }, CONNECT_TIMEOUT_MS);
     ws.addEventListener('open', () => {
       if (gen !== this.generation) return;
-      this.send({ type: 'hello', version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName });
+      this.passwordSent = false;
+      const hello = { version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName };
+      // After a lost connection the ticket lets us back in past password and lobby.
+      if (this.ticket) this.send({ type: 'rejoin', ...hello, ticket: this.ticket });
+      else this.send({ type: 'hello', ...hello });
     });
     ws.addEventListener('message', (e) => {
       if (gen !== this.generation) return;
@@ -330,6 +392,9 @@ export class Session extends EventTarget {
         this.attempt = 0;
         this.you = msg.you;
         this.lastN = msg.last_n;
+        this.waitingFor = null;
+        this.breakout = null;
+        this.forced.clear();
         this.participants = new Map(msg.participants.map((p) => [p.id, p]));
         this.activeSpeaker = null;
         this.setState({ state: 'joined' });
@@ -421,9 +486,62 @@ export class Session extends EventTarget {
       case 'p2p_stop':
         if (this.direct?.epoch === msg.epoch) this.leaveDirect(gen);
         break;
+      case 'waiting':
+        clearTimeout(this.connectTimer);
+        this.attempt = 0;
+        this.waitingFor = msg.reason;
+        this.emit('waiting', { reason: msg.reason });
+        break;
+      case 'password_required':
+        clearTimeout(this.connectTimer);
+        this.attempt = 0;
+        this.waitingFor = 'password';
+        if (this.password && !this.passwordSent && !msg.wrong && msg.retry_after_secs === 0) {
+          // Back after a lost connection: the password the user gave before.
+          this.passwordSent = true;
+          this.send({ type: 'password', password: this.password });
+          break;
+        }
+        if (msg.wrong) this.password = null;
+        this.emit('waiting', { reason: 'password', wrong: msg.wrong, retryAfterSecs: msg.retry_after_secs });
+        break;
+      case 'ticket':
+        this.ticket = msg.ticket;
+        break;
+      case 'room_state':
+        this.roomState = { locked: msg.locked, lobby: msg.lobby, private_chat: msg.private_chat };
+        this.emit('roomstate', this.roomState);
+        break;
+      case 'lobby':
+        this.lobby = msg.knocking;
+        this.emit('lobby', msg.knocking);
+        break;
+      case 'muted':
+        this.forced.add(msg.source);
+        this.emit('muted', { source: msg.source, by: msg.by, byName: msg.by_name });
+        break;
+      case 'unmute_request':
+        this.emit('unmuterequest', { source: msg.source, by: msg.by, byName: msg.by_name });
+        break;
+      case 'moved':
+        this.breakout = msg.room;
+        this.participants = new Map(msg.participants.map((p) => [p.id, p]));
+        this.activeSpeaker = null;
+        this.emit('moved', msg.room);
+        break;
+      case 'breakouts':
+        this.breakouts = { rooms: msg.rooms, main: msg.main };
+        this.emit('breakouts', this.breakouts);
+        break;
+      case 'broadcast':
+        this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts, broadcast: true });
+        break;
+      case 'private_chat':
+        this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts, to: msg.to });
+        break;
       case 'bye':
         this.emit('bye', msg.reason);
-        if (msg.reason === 'left' || msg.reason === 'replaced') {
+        if (FINAL_BYES.has(msg.reason)) {
           this.shutDown();
         } else {
           this.connectionLost(gen, msg.reason === 'server_shutdown' ? 'shutdown' : 'media');
@@ -651,8 +769,18 @@ export class Session extends EventTarget {
     });
   }
 
+  /**
+   * Before turning on a source a moderator muted: our own decision, told
+   * to the server, which forwards it again.
+   * @param {Source} source
+   */
+  allow(source) {
+    if (this.forced.delete(source)) this.send({ type: 'unmute', source });
+  }
+
   /** @param {boolean} on */
   setMicOn(on) {
+    if (on) this.allow('mic');
     this.micOn = on && !!this.micTrack;
     if (this.micTrack) this.micTrack.enabled = this.micOn;
     this.sendMediaState();
@@ -677,6 +805,7 @@ export class Session extends EventTarget {
    * @param {MediaStreamTrack | null} track
    */
   async setCameraTrack(track) {
+    if (track) this.allow('camera');
     this.cameraTrack = track;
     await this.senders.camera?.sender.replaceTrack(track);
     await this.directTrack('camera', track);
@@ -688,6 +817,7 @@ export class Session extends EventTarget {
    * @param {MediaStreamTrack | null} track
    */
   async setScreenTrack(track) {
+    if (track) this.allow('screen');
     this.screenTrack = track;
     if (track) {
       this.addScreenTransceiver(track);
@@ -715,6 +845,47 @@ export class Session extends EventTarget {
     if (!t || [...t].length > MAX_CHAT_CHARS || this.state !== 'joined') return false;
     this.send({ type: 'chat', text: t });
     return true;
+  }
+
+  /**
+   * A private message to one participant of the room.
+   * @param {string} to participant id
+   * @param {string} text
+   * @returns {boolean} whether it was sent
+   */
+  sendPrivateChat(to, text) {
+    const t = text.trim();
+    if (!t || [...t].length > MAX_CHAT_CHARS || this.state !== 'joined') return false;
+    this.send({ type: 'private_chat', to, text: t });
+    return true;
+  }
+
+  /**
+   * The room password, in answer to `password_required`; kept in memory
+   * for a reconnect.
+   * @param {string} password
+   */
+  sendPassword(password) {
+    this.password = password;
+    this.passwordSent = true;
+    this.send({ type: 'password', password });
+  }
+
+  /**
+   * A moderator action (docs/protocol.md, "More messages"); the server
+   * checks the role and answers `not_moderator` to anyone else.
+   * @param {{type: 'mute' | 'ask_unmute', id: string, source: Source}
+   *   | {type: 'mute_all', source: Source}
+   *   | {type: 'remove' | 'grant_moderator' | 'lobby_admit' | 'lobby_deny', id: string}
+   *   | {type: 'lower_hands' | 'end_meeting' | 'breakout_random' | 'breakout_close_all'}
+   *   | {type: 'set_password', password: string | null}
+   *   | {type: 'set_lobby', enabled: boolean}
+   *   | {type: 'breakout_create', names: string[]}
+   *   | {type: 'breakout_assign', id: string, room: string | null}
+   *   | {type: 'breakout_broadcast', text: string}} msg
+   */
+  moderate(msg) {
+    this.send(msg);
   }
 
   /**

@@ -284,8 +284,14 @@ pub struct RoomsConfig {
     /// with microphone and camera (~250 with a screen share too) and must
     /// fit the 64 KiB signalling limit (docs/protocol.md).
     pub max_participants: u32,
-    /// Most rooms open at once on this server. Default 1000.
+    /// Most rooms open at once on this server (breakout rooms count too).
+    /// Default 1000.
     pub max_rooms: u32,
+    /// Participants may send chat messages to one other participant of
+    /// their room. Default `true`. Like room chat, private messages are
+    /// relayed and never stored; `false` leaves only messages to the whole
+    /// room, which every participant sees.
+    pub private_chat: bool,
 }
 
 /// Largest `rooms.max_participants` accepted.
@@ -293,7 +299,7 @@ pub const MAX_ROOM_PARTICIPANTS: u32 = 300;
 
 impl Default for RoomsConfig {
     fn default() -> Self {
-        RoomsConfig { storage: RoomStorage::Memory, max_participants: 100, max_rooms: 1000 }
+        RoomsConfig { storage: RoomStorage::Memory, max_participants: 100, max_rooms: 1000, private_chat: true }
     }
 }
 

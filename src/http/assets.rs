@@ -31,6 +31,10 @@ pub static ASSETS: &[Asset] = assets! {
     "welcome.js" => JS,
     "prejoin.js" => JS,
     "call.js" => JS,
+    "gate.js" => JS,
+    "moderation.js" => JS,
+    "login.js" => JS,
+    "account.js" => JS,
     "logo.svg" => SVG,
 };
 

@@ -146,6 +146,8 @@ pub struct PeerReport {
     pub subscribe_offers: u32,
     /// The tracks of the last subscribe offer.
     pub subscribed: Vec<SubscribedTrack>,
+    /// The SDP of the last subscribe offer.
+    pub subscribe_sdp: String,
     /// Received media by (publisher id, source).
     pub received: HashMap<(String, Source), TrackStats>,
     /// Keyframe requests the server sent for our video.
@@ -160,6 +162,9 @@ pub struct PeerReport {
     pub close_code: Option<u16>,
     /// Sizes of the last subscribe answer, bytes: (plain SDP, as sent).
     pub answer_bytes: Option<(usize, usize)>,
+    /// Every other server message (waiting, room state, moderation,
+    /// breakout rooms, private chat ...), in order.
+    pub other: Vec<ServerMsg>,
 }
 
 impl PeerReport {
@@ -656,6 +661,7 @@ impl Runner {
                     let mut r = self.report();
                     r.subscribe_offers += 1;
                     r.subscribed = tracks;
+                    r.subscribe_sdp = sdp.clone();
                     r.server_ufrags.1 = ice_ufrag(&sdp);
                 }
                 let plain = answer.to_sdp_string();
@@ -685,6 +691,12 @@ impl Runner {
             | ServerMsg::P2pCandidate { .. }
             | ServerMsg::P2pDirect { .. }
             | ServerMsg::P2pStop { .. } => {}
+            ServerMsg::Moved { room, participants } => {
+                let mut r = self.report();
+                r.participants = participants.iter().map(|p| (p.id.clone(), p.clone())).collect();
+                r.other.push(ServerMsg::Moved { room, participants });
+            }
+            other => self.report().other.push(other),
         }
     }
 

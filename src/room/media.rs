@@ -4,7 +4,7 @@
 //! These types live with the rooms so that imports point one way: the SFU
 //! knows rooms' identifiers, rooms know nothing about WebRTC.
 
-use crate::signal::protocol::{ParticipantId, PublishedTrack, Quality, SubscribedTrack, VideoSize};
+use crate::signal::protocol::{ParticipantId, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 
 use super::{RoomKey, SessionId};
 
@@ -17,6 +17,10 @@ pub enum MediaCommand {
     /// The participant moves to another room (breakout rooms): their
     /// tracks are forwarded to the members of `room` from now on.
     Move { session: SessionId, room: RoomKey },
+    /// A moderator muted (`muted`) one of the participant's sources, or the
+    /// participant turned it on again: while muted, the SFU forwards none
+    /// of its packets (and the audio does not count for the active speaker).
+    Mute { session: SessionId, source: Source, muted: bool },
     /// The participant left: drop their media session.
     Leave { session: SessionId },
     /// SDP offer of the participant's publish connection.

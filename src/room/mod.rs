@@ -15,12 +15,25 @@
 //! Extension points: a session ([`SessionId`]) is a connection; it becomes a
 //! participant of a room by [`Rooms::admit`]-ing a [`Member`] and stops being
 //! one by [`Rooms::remove_member`]. Lobby, roles and breakout rooms build on
-//! those two steps instead of on `hello`/`leave`.
+//! those two steps instead of on `hello`/`leave`:
+//!
+//! - `lobby`: who may enter (the access decision of [`crate::auth::access`],
+//!   waiting for a host, the room password, the lobby, rejoin tickets).
+//! - `moderation`: roles, handover, and every moderator action.
+//! - `breakout`: breakout rooms of a meeting.
+//!
+//! A meeting is a main room (found by name) and its breakout rooms (found
+//! only through the main room). It ends when nobody is in any of its rooms.
 
+mod breakout;
+mod lobby;
 pub mod media;
+mod moderation;
 pub mod p2p;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeroize::{Zeroize, Zeroizing};
@@ -30,7 +43,10 @@ use crate::signal::protocol::{
     ParticipantId, Quality, ServerMsg,
 };
 
+use crate::auth::throttle::{Limits, Throttle};
+use crate::config::AccessMode;
 pub use media::{MediaCommand, MediaEvent};
+pub use moderation::MEETING_GRACE;
 pub use p2p::{P2pSettings, Phase as P2pPhase};
 
 /// One signalling connection. Assigned by the actor, unique for the life of
@@ -62,6 +78,13 @@ pub struct Settings {
     pub chat_per_second: f64,
     /// Direct calls for two (`[p2p]`, as the policy allows).
     pub p2p: P2pSettings,
+    /// `access.mode`: who opens rooms, who waits for a host.
+    pub access_mode: AccessMode,
+    /// `rooms.private_chat`
+    pub private_chat: bool,
+    /// How long an empty meeting waits for reconnecting participants
+    /// ([`MEETING_GRACE`]; shorter in tests).
+    pub meeting_grace: Duration,
 }
 
 impl Settings {
@@ -85,6 +108,9 @@ impl Settings {
             chat_burst: 5,
             chat_per_second: 1.0,
             p2p: P2pSettings::from_config(config),
+            access_mode: config.access.mode,
+            private_chat: config.rooms.private_chat,
+            meeting_grace: moderation::MEETING_GRACE,
         }
     }
 }
@@ -103,12 +129,23 @@ pub struct Clock {
     pub unix_ms: u64,
 }
 
+/// The login session behind a connection, as the server's session store
+/// shows it when the WebSocket opened (never what a message claims).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    /// The name from the account (local store or directory).
+    pub display_name: Zeroizing<String>,
+    /// May open rooms and host them.
+    pub may_host: bool,
+}
+
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// A connection opened. `participant` is the random public id it will
-    /// have if it joins.
-    Connected { session: SessionId, participant: ParticipantId },
+    /// have if it joins; `account` the login session it came with; `source`
+    /// the client's address, used only to throttle room password guesses.
+    Connected { session: SessionId, participant: ParticipantId, account: Option<Account>, source: Option<IpAddr> },
     /// A well-formed message from a connection.
     Message { session: SessionId, msg: ClientMsg },
     /// The connection closed or failed.
@@ -117,7 +154,8 @@ pub enum Input {
     Media(MediaEvent),
     /// The server is shutting down.
     Shutdown,
-    /// Time passed: timers due by `clock.now` fire (see [`Rooms::next_deadline`]).
+    /// Time passed (the actor sends one a second): meetings kept for
+    /// reconnecting participants expire.
     Tick,
 }
 
@@ -144,6 +182,14 @@ pub struct Member {
     pub hand: bool,
     pub quality: Quality,
     chat: TokenBucket,
+    /// Moderates the meeting.
+    pub moderator: bool,
+    /// Came with a login session.
+    pub authenticated: bool,
+    /// Order of arrival in the meeting (for the moderator handover).
+    seq: u64,
+    /// Sources a moderator muted that the participant has not turned on again.
+    forced: moderation::Forced,
 }
 
 impl Member {
@@ -156,6 +202,7 @@ impl Member {
             screen: self.screen,
             hand: self.hand,
             quality: self.quality,
+            moderator: self.moderator,
         }
     }
 }
@@ -165,6 +212,8 @@ struct Room {
     name: Zeroizing<String>,
     members: BTreeMap<SessionId, Member>,
     speaker: Option<SessionId>,
+    /// Password, lobby, breakout rooms, tickets (see `moderation`).
+    controls: moderation::Controls,
 }
 
 /// Where a connection stands.
@@ -172,6 +221,11 @@ struct Room {
 struct Session {
     participant: ParticipantId,
     room: Option<RoomKey>,
+    /// The login session it came with.
+    account: Option<Account>,
+    source: Option<IpAddr>,
+    /// Not in a room yet: waiting for a host, for the password, in the lobby.
+    pending: Option<lobby::Pending>,
 }
 
 /// Every room and session of the server.
@@ -183,10 +237,21 @@ pub struct Rooms {
     next_room: u64,
     closing: bool,
     p2p: p2p::P2p,
+    /// Sessions waiting for a host to open a room, by lower-case room name.
+    waiting: HashMap<String, Vec<SessionId>>,
+    /// Room password guesses (shared with logins when the server sets it).
+    throttle: Arc<Throttle>,
+    /// Tickets and random breakout assignment.
+    rng: rand::rngs::StdRng,
+    /// The time of the input being handled (`None` before the first).
+    now: Option<Instant>,
+    /// Empty meetings kept for reconnecting participants, by when they end.
+    graces: std::collections::BTreeSet<(Instant, RoomKey)>,
 }
 
 impl Rooms {
     pub fn new(settings: Settings) -> Rooms {
+        use rand::SeedableRng;
         Rooms {
             p2p: p2p::P2p::new(settings.p2p.clone()),
             settings,
@@ -195,7 +260,19 @@ impl Rooms {
             by_name: HashMap::new(),
             next_room: 1,
             closing: false,
+            waiting: HashMap::new(),
+            throttle: Arc::new(Throttle::new(Limits::LOGIN)),
+            rng: rand::rngs::StdRng::from_os_rng(),
+            now: None,
+            graces: std::collections::BTreeSet::new(),
         }
+    }
+
+    /// Uses `throttle` for room password guesses: the server passes the
+    /// login throttle, so one budget of guesses covers both.
+    pub fn with_throttle(mut self, throttle: Arc<Throttle>) -> Rooms {
+        self.throttle = throttle;
+        self
     }
 
     /// Rooms open now.
@@ -230,6 +307,8 @@ impl Rooms {
 
     /// Handles one input and appends what to do to `out`.
     pub fn handle(&mut self, clock: Clock, input: Input, out: &mut Vec<Effect>) {
+        self.now = Some(clock.now);
+        self.expire_graces(out);
         self.handle_input(clock, input, out);
         self.settle_p2p(clock, out);
     }
@@ -248,16 +327,17 @@ impl Rooms {
 
     fn handle_input(&mut self, clock: Clock, input: Input, out: &mut Vec<Effect>) {
         match input {
-            Input::Connected { session, participant } => {
+            Input::Connected { session, participant, account, source } => {
                 if self.closing {
                     out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::ServerShutdown } });
                     out.push(Effect::Close { session });
                     return;
                 }
-                self.sessions.insert(session, Session { participant, room: None });
+                self.sessions.insert(session, Session { participant, room: None, account, source, pending: None });
             }
             Input::Message { session, msg } => self.on_message(clock, session, msg, out),
             Input::Disconnected { session } => {
+                self.drop_pending(session, out);
                 if let Some(Session { room: Some(room), .. }) = self.sessions.remove(&session) {
                     self.remove_member(room, session, out);
                     out.push(Effect::Media(MediaCommand::Leave { session }));
@@ -274,14 +354,24 @@ impl Rooms {
             return;
         };
         let room = s.room;
+        if s.pending.is_some() {
+            return self.on_pending_message(clock, session, msg, out);
+        }
         match (msg, room) {
             (ClientMsg::Hello { version, room: name, display_name }, None) => {
-                self.hello(clock, session, version, name, display_name, out)
+                self.hello(clock, session, version, name, display_name, None, out)
             }
+            (ClientMsg::Rejoin { version, room: name, display_name, ticket }, None) => {
+                self.hello(clock, session, version, name, display_name, Some(Zeroizing::new(ticket)), out)
+            }
+            (ClientMsg::Rejoin { .. }, Some(_)) => error(out, session, ErrorCode::NotJoined, "already joined"),
             (ClientMsg::Hello { .. }, Some(_)) => error(out, session, ErrorCode::NotJoined, "already joined"),
             (_, None) => error(out, session, ErrorCode::NotJoined, "send hello first"),
             (ClientMsg::Leave {}, Some(room)) => {
+                let main = self.meeting_of(room);
                 self.remove_member(room, session, out);
+                // The last one out by `leave` ends the meeting at once.
+                self.close_if_empty(main, out);
                 self.sessions.remove(&session);
                 out.push(Effect::Media(MediaCommand::Leave { session }));
                 out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::Left } });
@@ -297,7 +387,9 @@ impl Rooms {
                 out.push(Effect::Media(MediaCommand::VideoSizes { session, sizes }))
             }
             (ClientMsg::MediaState { mic, camera, screen }, Some(room)) => {
+                // A source a moderator muted stays off until the participant unmutes it.
                 self.update_member(room, session, out, |m| {
+                    let (mic, camera, screen) = m.forced.apply(mic, camera, screen);
                     let changed = (m.mic, m.camera, m.screen) != (mic, camera, screen);
                     (m.mic, m.camera, m.screen) = (mic, camera, screen);
                     changed
@@ -318,9 +410,11 @@ impl Rooms {
                 | ClientMsg::P2pFailed { .. }),
                 Some(room),
             ) => self.p2p.on_message(room, session, msg, out),
+            (msg, Some(room)) => self.on_control(clock, session, room, msg, out),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn hello(
         &mut self,
         clock: Clock,
@@ -328,6 +422,7 @@ impl Rooms {
         version: u32,
         name: String,
         display_name: String,
+        ticket: Option<Zeroizing<String>>,
         out: &mut Vec<Effect>,
     ) {
         let name = Zeroizing::new(name);
@@ -343,29 +438,29 @@ impl Rooms {
         };
         // Room names are compared case-insensitively: /Team and /team are one room.
         let key_name = Zeroizing::new(name.to_lowercase());
-        let room = match self.by_name.get(key_name.as_str()) {
-            Some(&key) => {
-                let members = self.rooms.get(&key).map_or(0, |r| r.members.len());
-                if members >= self.settings.max_participants as usize {
-                    return error(out, session, ErrorCode::RoomFull, "the room has the most participants allowed");
-                }
-                key
-            }
-            None => {
-                if self.rooms.len() >= self.settings.max_rooms as usize {
-                    return error(out, session, ErrorCode::ServerFull, "the server has the most rooms allowed");
-                }
-                let key = RoomKey(self.next_room);
-                self.next_room += 1;
-                self.by_name.insert(key_name.to_string(), key);
-                self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None });
-                key
-            }
-        };
-        let Some(s) = self.sessions.get(&session) else {
-            return;
-        };
-        let member = Member {
+        self.enter(clock, session, key_name, display_name, ticket, out);
+    }
+
+    /// Opens a room called `key_name` (lower case); `None` when the server
+    /// has the most rooms allowed.
+    fn open_room(&mut self, key_name: Zeroizing<String>) -> Option<RoomKey> {
+        if self.rooms.len() >= self.settings.max_rooms as usize {
+            return None;
+        }
+        let key = RoomKey(self.next_room);
+        self.next_room += 1;
+        if !key_name.is_empty() {
+            self.by_name.insert(key_name.to_string(), key);
+        }
+        let controls = moderation::Controls::default();
+        self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
+        Some(key)
+    }
+
+    /// A new member for `session`, not yet in any room.
+    fn new_member(&mut self, clock: Clock, session: SessionId, display_name: Zeroizing<String>) -> Option<Member> {
+        let s = self.sessions.get(&session)?;
+        Some(Member {
             session,
             id: s.participant.clone(),
             display_name,
@@ -375,8 +470,11 @@ impl Rooms {
             hand: false,
             quality: Quality::Unknown,
             chat: TokenBucket::new(self.settings.chat_burst, clock.now),
-        };
-        self.admit(room, member, out);
+            moderator: false,
+            authenticated: s.account.is_some(),
+            seq: 0,
+            forced: moderation::Forced::default(),
+        })
     }
 
     /// Trimmed display name, or `None` if it is not acceptable.
@@ -437,9 +535,7 @@ impl Rooms {
         if room.speaker == Some(session) {
             room.speaker = None;
         }
-        if room.members.is_empty() {
-            self.destroy_room(key);
-        }
+        self.after_member_left(key, &member, out);
         Some(member)
     }
 
@@ -566,6 +662,10 @@ impl Rooms {
             out.push(Effect::Close { session });
         }
         self.sessions.clear();
+        for (mut name, _) in self.waiting.drain() {
+            name.zeroize();
+        }
+        self.graces.clear();
         let keys: Vec<RoomKey> = self.rooms.keys().copied().collect();
         for key in keys {
             self.destroy_room(key);

@@ -36,7 +36,12 @@ impl World {
     fn connect(&mut self) -> SessionId {
         let session = SessionId(self.next);
         self.next += 1;
-        let out = self.input(Input::Connected { session, participant: format!("p{}", session.0) });
+        let out = self.input(Input::Connected {
+            session,
+            participant: format!("p{}", session.0),
+            account: None,
+            source: None,
+        });
         assert!(out.is_empty());
         session
     }
@@ -147,12 +152,18 @@ fn leaving_tells_the_others_and_the_last_leave_destroys_the_room() {
     let out = w.send(a, ClientMsg::Leave {});
     assert_eq!(sent_to(&out, a), [ServerMsg::Bye { reason: ByeReason::Left }]);
     assert!(out.contains(&Effect::Close { session: a }));
-    assert_eq!(sent_to(&out, b), [ServerMsg::ParticipantLeft { id: "p1".into() }]);
+    // Then moderation passes from Ada to Bob (see tests/moderation.rs).
+    assert_eq!(sent_to(&out, b)[0], ServerMsg::ParticipantLeft { id: "p1".into() });
     assert_eq!(media(&out), [MediaCommand::Leave { session: a }]);
     assert_eq!(w.rooms.room_count(), 1);
 
     let out = w.input(Input::Disconnected { session: b });
     assert_eq!(media(&out), [MediaCommand::Leave { session: b }]);
+    // Lost, not left: the meeting waits a minute for reconnects (see
+    // tests/moderation.rs), then it is gone.
+    assert_eq!(w.rooms.room_count(), 1);
+    w.now += Duration::from_secs(61);
+    w.input(Input::Tick);
     assert_eq!(w.rooms.room_count(), 0);
     assert_eq!(w.rooms.participant_count(), 0);
     assert_eq!(w.rooms.session_count(), 0);
@@ -164,7 +175,7 @@ fn rejoining_an_ended_room_starts_fresh() {
     let mut w = World::new();
     let (a, _) = w.join("team", "Ada");
     w.send(a, ClientMsg::Hand { raised: true });
-    w.input(Input::Disconnected { session: a });
+    w.send(a, ClientMsg::Leave {});
     let (b, out) = w.join("team", "Bob");
     assert_eq!(welcome_participants(&out, b), Vec::<String>::new());
     let Some(Effect::Media(MediaCommand::Join { room, .. })) = out.iter().find(|e| matches!(e, Effect::Media(_)))
@@ -388,7 +399,7 @@ fn failed_media_ends_that_session_only() {
     let out = w.input(Input::Media(MediaEvent::Failed { session: a }));
     assert_eq!(sent_to(&out, a), [ServerMsg::Bye { reason: ByeReason::MediaFailed }]);
     assert!(out.contains(&Effect::Close { session: a }));
-    assert_eq!(sent_to(&out, b), [ServerMsg::ParticipantLeft { id: "p1".into() }]);
+    assert_eq!(sent_to(&out, b)[0], ServerMsg::ParticipantLeft { id: "p1".into() });
     assert_eq!(w.rooms.participant_count(), 1);
 }
 
@@ -406,7 +417,8 @@ fn shutdown_says_bye_to_everyone_and_wipes_every_room() {
     assert_eq!(media(&out), [MediaCommand::Shutdown]);
     assert_eq!(w.rooms.room_count(), 0);
     // Latecomers are turned away.
-    let out = w.input(Input::Connected { session: SessionId(50), participant: "late".into() });
+    let out =
+        w.input(Input::Connected { session: SessionId(50), participant: "late".into(), account: None, source: None });
     assert_eq!(sent_to(&out, SessionId(50)), [ServerMsg::Bye { reason: ByeReason::ServerShutdown }]);
 }
 
@@ -425,3 +437,5 @@ fn joining_an_existing_room_looks_like_creating_one() {
     assert_eq!(shape(&existing, p1), shape(&fresh, p2));
     assert_eq!(media(&existing).len(), media(&fresh).len());
 }
+
+mod moderation;

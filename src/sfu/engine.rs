@@ -105,6 +105,13 @@ enum SlotState {
     Active,
     /// Being removed in the outstanding offer.
     Stopping,
+    /// The connection's first m-line, kept inactive and carrying nothing
+    /// after its track ended. It is the BUNDLE tag, which owns the
+    /// transport: browsers given an offer that stops it tear the transport
+    /// down (Chromium closes DTLS), which would end the participant's media
+    /// whenever the first publisher they received leaves, and whenever they
+    /// are left alone in a room.
+    Parked,
 }
 
 /// One m-line of a subscribe connection, carrying one publisher's track.
@@ -139,6 +146,11 @@ struct Peer {
     sizes: HashMap<(String, Source), (u32, u32)>,
     bwe: Option<u64>,
     quality: Quality,
+    /// Sources a moderator muted: none of their packets is forwarded.
+    muted: Vec<Source>,
+    /// How often each (publisher, source) was offered on the subscribe
+    /// connection (bounded by the participants a meeting has).
+    received_before: HashMap<(String, Source), u32>,
 }
 
 impl Peer {
@@ -272,6 +284,7 @@ impl Engine {
         match cmd {
             MediaCommand::Join { session, room, participant } => self.join(now, session, room, participant),
             MediaCommand::Move { session, room } => self.move_peer(now, session, room),
+            MediaCommand::Mute { session, source, muted } => self.mute(now, session, source, muted),
             MediaCommand::Leave { session } => self.remove_peer(now, session, true),
             MediaCommand::PublishOffer { session, sdp, tracks } => self.publish_offer(now, session, &sdp, tracks),
             MediaCommand::SubscribeAnswer { session, sdp } => self.subscribe_answer(now, session, &sdp),
@@ -337,6 +350,8 @@ impl Engine {
                 sizes: HashMap::new(),
                 bwe: None,
                 quality: Quality::Unknown,
+                muted: Vec::new(),
+                received_before: HashMap::new(),
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
@@ -385,6 +400,9 @@ impl Engine {
                 for slot in &mut peer.slots {
                     slot.rewriter.pause();
                 }
+                // No padding from now on, not only once the browser has
+                // answered the offer that sets the m-lines inactive.
+                peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(0), Bitrate::bps(0));
             }
             // The m-lines go inactive (str0m then sends no padding either)
             // or back to sendonly; forwarding resumes once the browser has
@@ -395,6 +413,27 @@ impl Engine {
 
     fn is_direct(&self, room: RoomKey) -> bool {
         self.rooms.get(&room).is_some_and(|r| r.direct)
+    }
+
+    /// Stops (or resumes) forwarding one source of a participant. Resumed
+    /// video asks the publisher for keyframes so subscribers see a picture
+    /// at once.
+    fn mute(&mut self, now: Instant, session: SessionId, source: Source, muted: bool) {
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        let was = peer.muted.contains(&source);
+        if muted == was {
+            return;
+        }
+        if muted {
+            peer.muted.push(source);
+        } else {
+            peer.muted.retain(|s| *s != source);
+            for layer in 0..LAYERS as u8 {
+                self.request_keyframe(now, session, source, layer, KeyframeRequestKind::Pli);
+            }
+        }
     }
 
     fn members(&self, room: RoomKey) -> Vec<SessionId> {
@@ -436,7 +475,7 @@ impl Engine {
             Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
             self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
-        for slot in &peer.slots {
+        for slot in peer.slots.iter().filter(|s| s.state != SlotState::Parked) {
             self.stats.end_subscription(&slot.stats_key);
         }
         // Events it left in the queue are moot.
@@ -565,8 +604,8 @@ impl Engine {
             return;
         }
         peer.renegotiate = false;
-        let live = |s: &Slot| s.state != SlotState::Stopping;
-        let to_stop: Vec<Mid> = peer
+        let live = |s: &Slot| matches!(s.state, SlotState::Negotiating | SlotState::Active);
+        let mut to_stop: Vec<Mid> = peer
             .slots
             .iter()
             .filter(|s| live(s) && !wanted.iter().any(|w| w.0 == s.publisher && w.2 == s.source))
@@ -585,6 +624,10 @@ impl Engine {
         if to_stop.is_empty() && to_add.is_empty() && to_toggle.is_empty() {
             return;
         }
+        // Never stop the first m-line (see `SlotState::Parked`).
+        let first = peer.slots.first().map(|s| s.mid);
+        let park = first.filter(|m| to_stop.contains(m));
+        to_stop.retain(|m| Some(*m) != park);
         let mut change = peer.subscribe.rtc.sdp_api();
         for mid in &to_stop {
             change.stop_media(*mid);
@@ -593,10 +636,21 @@ impl Engine {
         for mid in &to_toggle {
             change.set_direction(*mid, direction);
         }
+        if let Some(mid) = park {
+            change.set_direction(mid, Direction::Inactive);
+        }
         let mut added = Vec::new();
         for (publisher, public_id, source, kind) in to_add {
             let stream = if source == Source::Screen { format!("{public_id}-screen") } else { public_id.clone() };
-            let track = format!("{public_id}-{}", source_name(source));
+            // A publisher whose m-line ended (or was parked) can be received
+            // again (breakout rooms): browsers refuse an SDP in which two
+            // m-lines carry the same msid, so later ones are numbered.
+            let n = peer.received_before.entry((public_id.clone(), source)).or_insert(0);
+            *n += 1;
+            let track = match *n {
+                1 => format!("{public_id}-{}", source_name(source)),
+                n => format!("{public_id}-{}-{n}", source_name(source)),
+            };
             let mid = change.add_media(kind, direction, Some(stream), Some(track), None);
             added.push((mid, kind, publisher, public_id, source));
         }
@@ -610,6 +664,11 @@ impl Engine {
             // Like a new m-line: forwarded again once answered.
             slot.state = SlotState::Negotiating;
             slot.inactive = direct;
+        }
+        if let Some(slot) = peer.slots.iter_mut().find(|s| Some(s.mid) == park) {
+            slot.state = SlotState::Parked;
+            slot.target = None;
+            self.stats.end_subscription(&slot.stats_key);
         }
         for (mid, kind, publisher, publisher_id, source) in added {
             let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
@@ -633,7 +692,7 @@ impl Engine {
         let tracks = peer
             .slots
             .iter()
-            .filter(|s| s.state != SlotState::Stopping)
+            .filter(|s| live(s))
             .map(|s| SubscribedTrack {
                 mid: s.mid.to_string(),
                 participant: s.stats_key.publisher.clone(),
@@ -1186,6 +1245,10 @@ impl Engine {
         let appeared = !track.meters[usize::from(layer)].active(now);
         track.meters[usize::from(layer)].add(now, packet.payload.len());
         let (source, kind, simulcast) = (track.source, track.kind, track.simulcast);
+        if peer.muted.contains(&source) {
+            // Muted by a moderator: forwarded to nobody, not even as a speaker.
+            return;
+        }
         let room = peer.room;
         if appeared && simulcast && !self.is_direct(room) {
             // A layer (re)appeared, e.g. a publisher resuming after a direct

@@ -12,15 +12,21 @@ use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::room::{Clock, Effect, Input, MediaCommand, MediaEvent, Rooms, SessionId};
+use crate::room::{Account, Clock, Effect, Input, MediaCommand, MediaEvent, Rooms, SessionId};
 use crate::signal::protocol::{ClientMsg, ServerMsg};
 use crate::stats::Stats;
 
 /// From a connection task to the actor.
 #[derive(Debug)]
 pub enum Command {
-    /// A connection opened; `outbound` is its queue.
-    Connected { session: SessionId, outbound: mpsc::Sender<Outbound> },
+    /// A connection opened; `outbound` is its queue. `account`: the login
+    /// session it came with; `source`: the client's address (throttling only).
+    Connected {
+        session: SessionId,
+        outbound: mpsc::Sender<Outbound>,
+        account: Option<Account>,
+        source: Option<std::net::IpAddr>,
+    },
     /// A well-formed message.
     Message { session: SessionId, msg: ClientMsg },
     /// The connection ended.
@@ -46,6 +52,9 @@ pub struct Wiring {
 pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdown: CancellationToken) {
     let mut conns: HashMap<SessionId, mpsc::Sender<Outbound>> = HashMap::new();
     let mut effects = Vec::new();
+    // Time for the room logic (meetings kept for reconnects expire).
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = rooms.next_deadline();
         let input = tokio::select! {
@@ -54,9 +63,9 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
             // Before commands, so that a busy server still keeps its timers.
             _ = sleep_until(deadline) => Input::Tick,
             cmd = wiring.commands.recv() => match cmd {
-                Some(Command::Connected { session, outbound }) => {
+                Some(Command::Connected { session, outbound, account, source }) => {
                     conns.insert(session, outbound);
-                    Input::Connected { session, participant: new_participant_id() }
+                    Input::Connected { session, participant: new_participant_id(), account, source }
                 }
                 Some(Command::Message { session, msg }) => Input::Message { session, msg },
                 Some(Command::Disconnected { session }) => {
@@ -69,6 +78,7 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
                 Some(event) => Input::Media(event),
                 None => Input::Shutdown,
             },
+            _ = tick.tick() => Input::Tick,
         };
         let stopping = input == Input::Shutdown;
         let mut pending = vec![input];

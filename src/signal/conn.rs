@@ -13,9 +13,15 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use super::Signalling;
 use super::actor::{Command, Outbound};
 use super::protocol::{self, ErrorCode, ServerMsg};
+use crate::auth::Auth;
+use crate::auth::session::SessionToken;
+use crate::room::Account;
 
 /// Messages the actor may queue for one connection before it is dropped as
 /// too slow.
@@ -29,10 +35,24 @@ const UNSUPPORTED_DATA: u16 = 1003;
 const POLICY_VIOLATION: u16 = 1008;
 const MESSAGE_TOO_BIG: u16 = 1009;
 
-pub(crate) async fn run(mut socket: WebSocket, sig: Signalling) {
+/// What the handshake learnt about the connection.
+pub(crate) struct Hello {
+    /// The login session's account, if the upgrade request carried one.
+    pub account: Option<Account>,
+    /// The client's address (for throttling room password guesses only).
+    pub source: Option<IpAddr>,
+    /// The login session, touched while the connection is open.
+    pub login: Option<(Arc<Auth>, SessionToken)>,
+}
+
+pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     let session = sig.next_session();
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
-    if sig.actor.send(Command::Connected { session, outbound: tx }).await.is_err() {
+    let Hello { account, source, login } = hello;
+    let every = sig.timings.session_touch;
+    let mut touch = tokio::time::interval_at(Instant::now() + every, every);
+    touch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if sig.actor.send(Command::Connected { session, outbound: tx, account, source }).await.is_err() {
         let _ = close(&mut socket, GOING_AWAY, "server closing", &sig).await;
         return;
     }
@@ -117,6 +137,12 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling) {
                     break;
                 }
                 pinged = true;
+            }
+            _ = touch.tick(), if login.is_some() => {
+                // Counts as use of the login session (see `SESSION_TOUCH`).
+                if let Some((auth, token)) = &login {
+                    let _ = auth.session(token);
+                }
             }
             _ = sig.shutdown.cancelled() => {
                 // The actor says goodbye to every session; give it a moment

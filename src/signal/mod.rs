@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{Extension, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,8 +24,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::http::AppState;
-use crate::room::SessionId;
+use crate::http::{AppState, PeerIp};
+use crate::room::{Account, SessionId};
+
+/// How often an open signalling connection counts as use of its login
+/// session, so a host whose call outlasts the idle timeout is still logged
+/// in (and still host) after a reconnect.
+pub const SESSION_TOUCH: Duration = Duration::from_secs(60);
 
 /// Keep-alive timings of a connection (shortened in tests).
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +41,11 @@ pub struct Timings {
     pub drop_after: Duration,
     /// Give up on a client that does not take a frame for this long.
     pub send_timeout: Duration,
+    /// Count an open connection as use of its login session this often.
+    pub session_touch: Duration,
+    /// How long an empty meeting waits for participants who lost the
+    /// connection ([`crate::room::MEETING_GRACE`]).
+    pub meeting_grace: Duration,
 }
 
 impl Default for Timings {
@@ -44,6 +54,8 @@ impl Default for Timings {
             ping_after: Duration::from_secs(20),
             drop_after: Duration::from_secs(45),
             send_timeout: Duration::from_secs(10),
+            session_touch: SESSION_TOUCH,
+            meeting_grace: crate::room::MEETING_GRACE,
         }
     }
 }
@@ -93,9 +105,13 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestHost {
 }
 
 /// `GET /ws`: upgrades same-origin requests to a signalling connection.
+/// The login session (the cookie comes with the upgrade request) and the
+/// client's address go to the room logic with the connection: identity is
+/// taken from here, never from a message.
 pub async fn ws_handler(
     State(state): State<AppState>,
     RequestHost(host): RequestHost,
+    peer: Option<Extension<PeerIp>>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
@@ -107,12 +123,23 @@ pub async fn ws_handler(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
+    let login = crate::http::api::session_token(&headers)
+        .and_then(|token| state.auth.session(&token).map(|identity| (token, identity)));
+    let account = login.as_ref().map(|(_, identity)| Account {
+        display_name: zeroize::Zeroizing::new(identity.display_name.clone()),
+        may_host: identity.may_host,
+    });
+    let hello = conn::Hello {
+        account,
+        source: peer.map(|Extension(PeerIp(ip))| ip),
+        login: login.map(|(token, _)| (std::sync::Arc::clone(&state.auth), token)),
+    };
     let signalling = state.signal.clone();
     let token = signalling.tasks.token();
     ws.max_message_size(protocol::MAX_MESSAGE_BYTES).max_frame_size(protocol::MAX_MESSAGE_BYTES).on_upgrade(
         move |socket| async move {
             let _tracked = token;
-            conn::run(socket, signalling).await;
+            conn::run(socket, signalling, hello).await;
         },
     )
 }

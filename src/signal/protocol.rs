@@ -116,6 +116,52 @@ pub enum ClientMsg {
     /// Direct call: the direct connection failed (or this client cannot
     /// make one); the call stays on the server.
     P2pFailed { epoch: u64 },
+    /// Instead of `hello` after a lost connection: join again with the
+    /// `ticket` the server gave at the last join. A valid ticket skips the
+    /// room password and the lobby of the meeting one was already let into.
+    Rejoin { version: u32, room: String, display_name: String, ticket: String },
+    /// Answer to `password_required`: the room password.
+    Password { password: String },
+    /// A chat message to one participant of the same room (unless the
+    /// operator disabled private chat).
+    PrivateChat { to: ParticipantId, text: String },
+    /// The participant's own decision to use a source again that a
+    /// moderator muted; `media_state` then shows it as on.
+    Unmute { source: Source },
+    // ---- moderators only (docs/protocol.md, "Moderation") ----
+    /// Mute a participant's microphone or camera (or stop their screen share).
+    Mute { id: ParticipantId, source: Source },
+    /// Mute everyone else in the moderator's room.
+    MuteAll { source: Source },
+    /// Ask a participant to turn a source on again; they decide.
+    AskUnmute { id: ParticipantId, source: Source },
+    /// Remove a participant from the meeting.
+    Remove { id: ParticipantId },
+    /// Lower every raised hand in the moderator's room.
+    LowerHands {},
+    /// End the meeting for everyone.
+    EndMeeting {},
+    /// Make a participant a moderator too.
+    GrantModerator { id: ParticipantId },
+    /// Set the room password (`null` or empty: remove it).
+    SetPassword { password: Option<String> },
+    /// Turn the lobby on or off.
+    SetLobby { enabled: bool },
+    /// Let someone waiting in the lobby in.
+    LobbyAdmit { id: ParticipantId },
+    /// Turn someone waiting in the lobby away.
+    LobbyDeny { id: ParticipantId },
+    /// Create breakout rooms with these names.
+    BreakoutCreate { names: Vec<String> },
+    /// Move a participant to a breakout room (`null`: the main room).
+    BreakoutAssign { id: ParticipantId, room: Option<String> },
+    /// Spread the main room's participants (moderators stay) over the
+    /// breakout rooms at random.
+    BreakoutRandom {},
+    /// A message to everyone in the meeting, breakout rooms included.
+    BreakoutBroadcast { text: String },
+    /// Close every breakout room; everyone returns to the main room.
+    BreakoutCloseAll {},
 }
 
 /// A participant as every other participant sees them.
@@ -131,6 +177,9 @@ pub struct Participant {
     /// Connection quality as the server measures it: `good`, `fair`, `poor`
     /// or `unknown` until measured.
     pub quality: Quality,
+    /// Moderates the meeting (absent in older messages: `false`).
+    #[serde(default)]
+    pub moderator: bool,
 }
 
 /// Connection quality of a participant's media connection.
@@ -178,6 +227,18 @@ pub enum ErrorCode {
     ChatRejected,
     /// The server failed; the client may retry.
     Internal,
+    /// The operator requires everyone to log in first (access mode `closed`).
+    LoginRequired,
+    /// A moderator message from someone who is not a moderator; nothing changed.
+    NotModerator,
+    /// No such participant (or lobby guest, or breakout room) in this meeting.
+    UnknownParticipant,
+    /// A room password that cannot be used (too long, control characters).
+    BadPassword,
+    /// Private chat is turned off on this server.
+    PrivateChatDisabled,
+    /// A breakout request that cannot be done (names, number of rooms).
+    BadBreakout,
 }
 
 /// Messages from the server.
@@ -233,6 +294,71 @@ pub enum ServerMsg {
     /// the connection next.
     Bye {
         reason: ByeReason,
+    },
+    /// Not joined yet: waiting for a host, or in the lobby. `welcome` follows
+    /// when the wait is over (or `bye`).
+    Waiting {
+        reason: WaitReason,
+    },
+    /// The room has a password: answer with `password`. `wrong`: the last
+    /// one was wrong; `retry_after_secs` > 0: too many wrong guesses, wait.
+    PasswordRequired {
+        wrong: bool,
+        retry_after_secs: u64,
+    },
+    /// After `welcome`: a secret for `rejoin` after a lost connection.
+    Ticket {
+        ticket: String,
+    },
+    /// The room's settings, after `welcome` and on every change. The
+    /// password itself is never sent, only whether there is one.
+    RoomState {
+        locked: bool,
+        lobby: bool,
+        private_chat: bool,
+    },
+    /// To moderators: who waits in the lobby (the whole list, on every change).
+    Lobby {
+        knocking: Vec<Person>,
+    },
+    /// To the participant: a moderator muted this source.
+    Muted {
+        source: Source,
+        by: ParticipantId,
+        by_name: String,
+    },
+    /// To the participant: a moderator asks them to turn this source on.
+    UnmuteRequest {
+        source: Source,
+        by: ParticipantId,
+        by_name: String,
+    },
+    /// To the participant: they were moved to a breakout room (`null`: back
+    /// to the main room). `participants` replaces the participant list.
+    Moved {
+        room: Option<BreakoutPlace>,
+        participants: Vec<Participant>,
+    },
+    /// To moderators: the breakout rooms and who is where (empty `rooms`:
+    /// none open). `main` lists the main room.
+    Breakouts {
+        rooms: Vec<BreakoutRoom>,
+        main: Vec<Person>,
+    },
+    /// A moderator's message to the whole meeting.
+    Broadcast {
+        from: ParticipantId,
+        from_name: String,
+        text: String,
+        ts: u64,
+    },
+    /// A private chat message; sent to the recipient and echoed to the sender.
+    PrivateChat {
+        from: ParticipantId,
+        from_name: String,
+        to: ParticipantId,
+        text: String,
+        ts: u64,
     },
     /// The room has exactly two participants: set up a direct connection
     /// with `peer`. The offerer makes the offer; ICE servers for it are
@@ -298,6 +424,48 @@ pub enum ByeReason {
     MediaFailed,
     /// Joined again from another connection with the same session.
     Replaced,
+    /// A moderator removed the participant.
+    Removed,
+    /// A moderator ended the meeting for everyone, or its last participant left.
+    MeetingEnded,
+    /// A moderator turned the guest away at the lobby.
+    LobbyDenied,
+}
+
+/// Why a session waits instead of joining.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// No host has opened the room yet (access mode `secure` or `closed`).
+    Host,
+    /// The lobby is on: a moderator lets the guest in or turns them away.
+    Lobby,
+}
+
+/// Someone named, outside the participant list: a guest in the lobby, or a
+/// participant in another room of the meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub id: ParticipantId,
+    pub display_name: String,
+}
+
+/// A breakout room as its members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakoutPlace {
+    pub id: String,
+    pub name: String,
+}
+
+/// A breakout room as moderators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakoutRoom {
+    pub id: String,
+    pub name: String,
+    pub participants: Vec<Person>,
 }
 
 /// Parses one client frame, refusing duplicate keys anywhere in it.

@@ -24,8 +24,11 @@ async fn a_chat_message_reaches_both_others_and_a_raised_hand_is_shown_to_all() 
             ui["tiles"].as_array().expect("tiles").iter().filter(|t| t["hand"] == true).collect();
         assert_eq!(hand_tiles.len(), 1, "{name} sees one raised hand: {hand_tiles:?}");
         assert!(hand_tiles[0]["label"].as_str().is_some_and(|l| l.contains("Hanna")), "on Hanna's tile");
-        let hanna =
-            ui["people"].as_array().and_then(|p| p.iter().find(|x| x["name"] == "Hanna")).expect("Hanna listed");
+        // Hanna came first: she moderates ("Hanna · Moderator").
+        let hanna = ui["people"]
+            .as_array()
+            .and_then(|p| p.iter().find(|x| x["name"].as_str().is_some_and(|n| n.split(" · ").next() == Some("Hanna"))))
+            .expect("Hanna listed");
         assert!(hanna["states"].as_str().is_some_and(|s| s.contains("Hand raised")), "list shows the hand: {hanna}");
         assert!(ui["announced"].to_string().contains("Hanna raised their hand"), "announced at {name}");
     }

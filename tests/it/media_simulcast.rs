@@ -40,13 +40,15 @@ async fn small_tiles_get_the_low_layer_and_a_large_view_the_high_one() {
         layer(&small),
         layer(&large)
     );
-    // What arrives agrees: the synthetic layers are 320, 640 and 1280 wide.
+    // What arrives agrees: the synthetic layers are 320, 640 and 1280 wide
+    // (before the sizes arrived, a busy machine may have shown the small
+    // tile a larger layer first: the width it ends on counts).
     assert!(
         small
             .wait_for(Duration::from_secs(5), |r| r
                 .received
                 .get(&(p.clone(), Source::Camera))
-                .is_some_and(|t| t.widths == [320]))
+                .is_some_and(|t| t.widths.last() == Some(&320)))
             .await,
         "small receives: {:?}",
         small.report().received.get(&(p.clone(), Source::Camera))

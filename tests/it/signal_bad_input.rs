@@ -6,7 +6,7 @@
 use kabine::signal::protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
-use crate::support::{self, ws_close_code, ws_connect, ws_join, ws_next, ws_send};
+use crate::support::{self, ws_close_code, ws_connect, ws_join, ws_next, ws_send, ws_until};
 
 fn error_code(msg: Option<ServerMsg>) -> Option<ErrorCode> {
     match msg {
@@ -65,10 +65,10 @@ async fn an_oversized_frame_closes_that_connection_with_1009_and_no_other() {
     let (mut a, _) = ws_join(&server, "room", "Ada").await;
     let (mut b, _) = ws_join(&server, "room", "Bob").await;
     let (mut c, _) = ws_join(&server, "room", "Cy").await;
-    // Drain the join announcements.
-    assert!(matches!(ws_next(&mut a).await, Some(ServerMsg::ParticipantJoined { .. })));
-    assert!(matches!(ws_next(&mut a).await, Some(ServerMsg::ParticipantJoined { .. })));
-    assert!(matches!(ws_next(&mut b).await, Some(ServerMsg::ParticipantJoined { .. })));
+    // Drain the join announcements (each also gets its ticket and the room state).
+    assert!(ws_until(&mut a, |m| matches!(m, ServerMsg::ParticipantJoined { .. })).await.is_some());
+    assert!(ws_until(&mut a, |m| matches!(m, ServerMsg::ParticipantJoined { .. })).await.is_some());
+    assert!(ws_until(&mut b, |m| matches!(m, ServerMsg::ParticipantJoined { .. })).await.is_some());
 
     // The issue's limit: 64 KiB.
     assert_eq!(MAX_MESSAGE_BYTES, 64 * 1024);
@@ -77,13 +77,13 @@ async fn an_oversized_frame_closes_that_connection_with_1009_and_no_other() {
     assert_eq!(ws_close_code(&mut c).await, Some(1009));
 
     // The others see Cy leave, and carry on.
-    assert!(matches!(ws_next(&mut a).await, Some(ServerMsg::ParticipantLeft { .. })));
-    assert!(matches!(ws_next(&mut b).await, Some(ServerMsg::ParticipantLeft { .. })));
+    assert!(ws_until(&mut a, |m| matches!(m, ServerMsg::ParticipantLeft { .. })).await.is_some());
+    assert!(ws_until(&mut b, |m| matches!(m, ServerMsg::ParticipantLeft { .. })).await.is_some());
     ws_send(&mut a, r#"{"type":"chat","text":"still here"}"#).await;
-    assert!(matches!(ws_next(&mut b).await, Some(ServerMsg::Chat { text, .. }) if text == "still here"));
+    assert!(ws_until(&mut b, |m| matches!(m, ServerMsg::Chat { text, .. } if text == "still here")).await.is_some());
     // A message just under the limit is fine (and refused for its content).
     let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(60 * 1024));
-    assert!(matches!(ws_next(&mut a).await, Some(ServerMsg::Chat { .. })), "the sender gets the echo");
+    assert!(ws_until(&mut a, |m| matches!(m, ServerMsg::Chat { .. })).await.is_some(), "the sender gets the echo");
     ws_send(&mut a, &big).await;
     assert_eq!(error_code(ws_next(&mut a).await), Some(ErrorCode::ChatRejected));
     assert!(server.stop().await);

@@ -24,6 +24,18 @@ const browsers = [];
 export const requests = [];
 /** Console errors, page errors and CSP violations of every page. */
 export const problems = [];
+/**
+ * Every WebSocket frame of every Chromium page: {page, dir: 'sent' | 'received', data}.
+ * Save them with `saveFrames` (they are too many for the RESULT line).
+ */
+export const frames = [];
+
+/** Writes `frames` to KABINE_OUT/frames.json; returns how many there were. */
+export function saveFrames() {
+  fs.mkdirSync(OUT_DIR, { recursive: true });
+  fs.writeFileSync(path.join(OUT_DIR, 'frames.json'), JSON.stringify(frames));
+  return frames.length;
+}
 
 /**
  * Launches a browser with a fresh profile.
@@ -139,6 +151,9 @@ export async function newPage(browser, name, viewport = {}) {
     const cdp = await page.createCDPSession();
     await cdp.send('Network.enable');
     cdp.on('Network.webSocketCreated', (e) => requests.push({ page: name, url: e.url, type: 'websocket' }));
+    cdp.on('Network.webSocketFrameSent', (e) => frames.push({ page: name, dir: 'sent', data: e.response.payloadData }));
+    cdp.on('Network.webSocketFrameReceived', (e) =>
+      frames.push({ page: name, dir: 'received', data: e.response.payloadData }));
   }
   await page.evaluateOnNewDocument(() => {
     document.addEventListener('securitypolicyviolation', (e) => {
@@ -341,8 +356,9 @@ export async function scenario(body) {
   result.requests = requests;
   result.foreign = foreignRequests();
   result.problems = problems;
-  console.log(`RESULT ${JSON.stringify(result)}`);
-  process.exit(0);
+  // Exit only once the line is out: stdout is a pipe, and a result over
+  // 64 KiB would be cut off by an immediate exit.
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
 /**
@@ -511,4 +527,52 @@ export async function modes(people) {
     text: document.getElementById('call-mode')?.textContent ?? null,
     hidden: document.getElementById('call-mode')?.hidden ?? null,
   }))));
+}
+
+/**
+ * From the pre-join page of `room` to pressing "Join" as `name`, without
+ * waiting for the call (the server may make the page wait first).
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} room
+ * @param {string} name
+ */
+export async function startJoin(page, room, name) {
+  await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'load' });
+  await page.waitForSelector('#display-name');
+  await page.$eval('#display-name', (el) => { el.value = ''; });
+  await page.type('#display-name', name);
+  await page.waitForFunction(() => {
+    const v = document.querySelector('.preview-video');
+    return v && !v.hidden && v.srcObject;
+  }, { timeout: 10000 });
+  await page.click('#join-button');
+}
+
+/** Waits until the page's session has joined its room. */
+export async function waitJoined(page, timeoutMs = 10000) {
+  await page.waitForFunction(() => window.kabineDebug?.session?.state === 'joined', { timeout: timeoutMs });
+}
+
+/**
+ * Counts the RTCPeerConnections a page creates (from before its scripts
+ * run): `window.kabinePeerConnections`.
+ * @param {import('puppeteer-core').Page} page
+ */
+export async function countPeerConnections(page) {
+  await page.evaluateOnNewDocument(() => {
+    const Original = window.RTCPeerConnection;
+    window.kabinePeerConnections = 0;
+    window.RTCPeerConnection = class extends Original {
+      constructor(...args) {
+        super(...args);
+        window.kabinePeerConnections++;
+      }
+    };
+  });
+}
+
+/** Clicks the element matching `selector` once it is there and visible. */
+export async function clickWhenVisible(page, selector, timeoutMs = 10000) {
+  await page.waitForSelector(selector, { visible: true, timeout: timeoutMs });
+  await page.click(selector);
 }

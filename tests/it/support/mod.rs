@@ -391,3 +391,52 @@ pub async fn ws_join(server: &RunningServer, room: &str, name: &str) -> (WsClien
         other => panic!("expected welcome, got {other:?}"),
     }
 }
+
+/// Opens `wss://…/ws` from the server's own origin with the login session
+/// cookie `cookie` (`NAME=VALUE`), as a logged-in browser does.
+pub async fn ws_connect_as(server: &RunningServer, cookie: Option<&str>) -> WsClient {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("wss://{}/ws", kabine::http::reachable(server.https_addr()));
+    let mut request = url.into_client_request().expect("valid URL");
+    request.headers_mut().insert("origin", own_origin(server).parse().expect("valid header"));
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("cookie", cookie.parse().expect("valid header"));
+    }
+    let connector = tokio_tungstenite::Connector::Rustls(insecure_tls());
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector))
+        .await
+        .expect("connects");
+    ws
+}
+
+/// Server messages until `done` matches one (returned), skipping the others;
+/// `None` when the connection closed or nothing matched within 5 s.
+pub async fn ws_until(
+    ws: &mut WsClient,
+    mut done: impl FnMut(&kabine::signal::protocol::ServerMsg) -> bool,
+) -> Option<kabine::signal::protocol::ServerMsg> {
+    let end = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = end.saturating_duration_since(tokio::time::Instant::now());
+        let msg = tokio::time::timeout(left, ws_next(ws)).await.ok()??;
+        if done(&msg) {
+            return Some(msg);
+        }
+    }
+}
+
+/// Every server message that arrives within `ms` milliseconds.
+pub async fn ws_drain(ws: &mut WsClient, ms: u64) -> Vec<kabine::signal::protocol::ServerMsg> {
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+    loop {
+        let left = end.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return got;
+        }
+        match tokio::time::timeout(left, ws_next(ws)).await {
+            Ok(Some(m)) => got.push(m),
+            _ => return got,
+        }
+    }
+}

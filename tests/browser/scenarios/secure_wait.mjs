@@ -1,0 +1,114 @@
+// Access mode `secure` (issue 5): a guest opens the room first and waits;
+// the host logs in on the pre-join page ("I am the host") and opens it;
+// the guest joins without reloading, and both decode each other's video.
+// Then the host changes the password on the account page (wrong current
+// password, a weak new one, two that differ, then success), logs out, and
+// only the new password logs in.
+// Arguments: ROOM USER PASSWORD NEW_PASSWORD.
+import {
+  axe, clickWhenVisible, launch, newPage, scenario, screenshot, startJoin, waitAllReceiving, waitInPage, waitJoined,
+} from '../lib/harness.mjs';
+
+const [room, user, password, newPassword] = process.argv.slice(2);
+
+await scenario(async () => {
+  const browser = await launch();
+  const guest = { name: 'Gustav Gast', page: await newPage(browser, 'guest') };
+  const host = { name: 'Dr. Anna Müller', page: await newPage(browser, 'host') };
+
+  // The guest comes first and waits.
+  await startJoin(guest.page, room, guest.name);
+  await waitInPage(guest.page, () => window.kabineDebug?.session?.waitingFor === 'host'
+    && !document.getElementById('gate')?.hidden, [], 10000);
+  // A marker in the page: it must survive until the guest is in (no reload).
+  await guest.page.evaluate(() => { window.kabineMarker = 'same page'; });
+  const waitingPage = await guest.page.evaluate(() => ({
+    heading: document.getElementById('gate-title')?.textContent,
+    focused: document.activeElement?.id,
+  }));
+  await screenshot(guest.page, 'guest-waiting.png');
+  const axeWaiting = await axe(guest.page);
+
+  // The host logs in from the pre-join page.
+  await host.page.goto(`${process.env.KABINE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'load' });
+  await clickWhenVisible(host.page, '#host-login-toggle');
+  await host.page.waitForSelector('#host-login-username', { visible: true });
+  const axeLogin = await axe(host.page);
+  await host.page.type('#host-login-username', user);
+  await host.page.type('#host-login-password', 'not the password');
+  await host.page.click('#host-login-submit');
+  const wrong = await waitInPage(host.page, () => document.getElementById('host-login-problem')?.textContent, [], 10000);
+  await host.page.$eval('#host-login-password', (el) => { el.value = ''; });
+  await host.page.type('#host-login-password', password);
+  await host.page.click('#host-login-submit');
+  await host.page.waitForSelector('#logged-in', { visible: true, timeout: 10000 });
+  const prejoin = await host.page.evaluate(() => ({
+    name: /** @type {HTMLInputElement} */ (document.getElementById('display-name')).value,
+    readOnly: /** @type {HTMLInputElement} */ (document.getElementById('display-name')).readOnly,
+    who: document.getElementById('logged-in')?.textContent,
+  }));
+  await screenshot(host.page, 'host-logged-in.png');
+  const axeLoggedIn = await axe(host.page);
+  await host.page.waitForFunction(() => {
+    const v = document.querySelector('.preview-video');
+    return v && !v.hidden && v.srcObject;
+  }, { timeout: 10000 });
+  await host.page.click('#join-button');
+  await waitJoined(host.page);
+
+  // The guest joins by itself.
+  await waitJoined(guest.page, 10000);
+  const marker = await guest.page.evaluate(() => window.kabineMarker);
+  const ms = await waitAllReceiving([guest, host], 15000);
+  const roles = {
+    host: await host.page.evaluate(() => window.kabineDebug.session.you),
+    guestSees: await guest.page.evaluate(() => [...window.kabineDebug.session.participants.values()]),
+  };
+  await screenshot(guest.page, 'guest-in-call.png');
+
+  // The account page.
+  const page = host.page;
+  await page.goto(`${process.env.KABINE_URL}/account`, { waitUntil: 'load' });
+  await page.waitForSelector('#current-password', { visible: true, timeout: 10000 });
+  const axeAccount = await axe(page);
+  /** Fills the form, submits, and returns the visible messages. */
+  const attempt = async (/** @type {string} */ current, /** @type {string} */ fresh, /** @type {string} */ again) => {
+    for (const [id, value] of [['current-password', current], ['new-password', fresh], ['repeat-password', again]]) {
+      await page.$eval(`#${id}`, (el) => { el.value = ''; });
+      await page.type(`#${id}`, value);
+    }
+    await page.evaluate(() => {
+      for (const id of ['current-password-error', 'new-password-error', 'repeat-password-error', 'password-done']) {
+        const el = document.getElementById(id);
+        if (el) el.textContent = '';
+      }
+    });
+    await page.click('#change-password');
+    return waitInPage(page, () => {
+      const texts = ['current-password-error', 'new-password-error', 'repeat-password-error', 'password-problem', 'password-done']
+        .map((id) => [id, document.getElementById(id)?.textContent ?? '']).filter(([, v]) => v);
+      return texts.length ? Object.fromEntries(texts) : null;
+    }, [], 10000);
+  };
+  const account = {
+    wrongCurrent: await attempt('not it at all', newPassword, newPassword),
+    weak: await attempt(password, 'password123', 'password123'),
+    differ: await attempt(password, newPassword, `${newPassword}!`),
+    done: await attempt(password, newPassword, newPassword),
+  };
+  await screenshot(page, 'account-changed.png');
+  await page.click('#account-logout');
+  await page.waitForSelector('#account-login-username', { visible: true, timeout: 10000 });
+  const login = async (/** @type {string} */ pw) => {
+    await page.$eval('#account-login-username', (el) => { el.value = ''; });
+    await page.type('#account-login-username', user);
+    await page.type('#account-login-password', pw);
+    await page.click('#account-login-submit');
+    return waitInPage(page, () => (document.getElementById('current-password') ? 'logged in'
+      : document.getElementById('account-login-problem')?.textContent), [], 10000);
+  };
+  account.oldPassword = await login(password);
+  account.newPassword = await login(newPassword);
+  return { waitingPage, wrong, prejoin, marker, ms, roles, account,
+    axe: { waiting: axeWaiting, login: axeLogin, loggedIn: axeLoggedIn, account: axeAccount } };
+});

@@ -1,0 +1,94 @@
+//! Access mode `secure` in real browsers (issue 5): a guest opens the room
+//! first and waits on the "waiting for the host" page; the host logs in on
+//! the pre-join page ("I am the host", a wrong password first) and opens
+//! the room; the guest joins without reloading, and both decode each
+//! other's video. Then the host changes the password on `/account` (wrong
+//! current password, a common new one, two that differ, then success) and
+//! only the new password logs in. axe-core checks the waiting page, the
+//! login form, the logged-in pre-join page and the account page.
+
+use serde_json::{Value, json};
+
+use crate::support::{self, browser};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_guest_joins_by_itself_when_the_host_logs_in_and_opens_the_room() {
+    let _t = support::test();
+    let dir = support::output_dir("secure-waiting");
+    let config_file = dir.join("kabine.toml");
+    let users = dir.join("users");
+    std::fs::write(
+        &config_file,
+        format!("[access]\nmode = \"secure\"\nusers_file = {:?}\n", users.display().to_string()),
+    )
+    .expect("write config");
+    // The display name others see is the account's, not what the browser sends.
+    let added = support::kabine_with_stdin(
+        &[
+            "user",
+            "add",
+            "dr.mueller",
+            "--display-name",
+            "Dr. Anna Müller",
+            "--config",
+            config_file.to_str().expect("utf-8"),
+        ],
+        "correct horse battery",
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let mut config = support::test_config();
+    config.access.mode = kabine::config::AccessMode::Secure;
+    config.access.users_file = users;
+    let server = support::start(config).await;
+
+    let room = browser::unique_room("secure");
+    let v =
+        browser::run(&server, "secure_wait", &[&room, "dr.mueller", "correct horse battery", "Wolken über der Elbe"])
+            .await;
+    assert_clean_but_refused_requests(&v);
+
+    assert_eq!(v["waitingPage"]["heading"], "The meeting has not started yet");
+    assert_eq!(v["waitingPage"]["focused"], "gate-title", "focus moves to the waiting page's heading");
+    assert_eq!(v["wrong"], "Wrong user name or password.");
+    assert_eq!(
+        v["prejoin"],
+        json!({ "name": "Dr. Anna Müller", "readOnly": true, "who": "Logged in as Dr. Anna Müller" })
+    );
+    assert_eq!(v["marker"], "same page", "the guest joined without a reload");
+    let ms = v["ms"].as_u64().expect("ms");
+    assert!(ms <= 15_000);
+    assert_eq!(v["roles"]["host"]["moderator"], true);
+    assert_eq!(v["roles"]["host"]["display_name"], "Dr. Anna Müller");
+    let seen: Vec<&Value> = v["roles"]["guestSees"].as_array().expect("list").iter().collect();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["display_name"], "Dr. Anna Müller", "the guest sees the account's name");
+
+    let account = &v["account"];
+    assert_eq!(account["wrongCurrent"], json!({ "current-password-error": "The current password is wrong." }));
+    assert!(account["weak"]["new-password-error"].as_str().is_some_and(|t| t.contains("too common")), "{account}");
+    assert_eq!(account["differ"], json!({ "repeat-password-error": "The two new passwords are not the same." }));
+    assert!(account["done"]["password-done"].as_str().is_some_and(|t| t.starts_with("Your password was changed")));
+    assert_eq!(account["oldPassword"], "Wrong user name or password.");
+    assert_eq!(account["newPassword"], "logged in");
+
+    for page in ["waiting", "login", "loggedIn", "account"] {
+        assert_eq!(v["axe"][page], json!([]), "axe-core violations on the {page} page");
+    }
+    println!("secure mode: the waiting guest and the host decode each other {ms} ms after the host joined");
+    assert!(server.stop().await);
+}
+
+/// As [`browser::assert_clean`], but the deliberately refused API calls
+/// (401 wrong login, 403 wrong current password, 422 weak password) are
+/// expected in the console.
+fn assert_clean_but_refused_requests(v: &Value) {
+    let mut v = v.clone();
+    if let Some(problems) = v["problems"].as_array_mut() {
+        problems.retain(|p| {
+            let text = p["text"].as_str().unwrap_or("");
+            !(p["page"] == "host"
+                && ["status of 401", "status of 403", "status of 422"].iter().any(|s| text.contains(s)))
+        });
+    }
+    browser::assert_clean("secure_wait", &v);
+}
