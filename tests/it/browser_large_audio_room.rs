@@ -1,7 +1,9 @@
 //! A room of 100 with audio only works under the 64 KiB signalling limit,
 //! because subscribe answers are compacted (docs/protocol.md, *Compacted
-//! subscribe answers*). 99 synthetic participants publish their microphone;
-//! the 100th subscribes to all 99:
+//! subscribe answers*). 99 synthetic participants publish their microphone
+//! (a packet every 200 ms, like DTX: at 20 ms the in-process debug server,
+//! 99 peers and Chromium overload the 2-core test machine, see
+//! docs/performance.md on audio-100); the 100th subscribes to all 99:
 //! - a synthetic subscriber that sends str0m's plain answer (> 64 KiB) is
 //!   closed with 1009 — the limit is in force, and the test can fail;
 //! - a synthetic subscriber that compacts its answer receives every
@@ -37,6 +39,7 @@ async fn a_100_person_audio_room_fits_the_64_kib_limit_for_synthetic_peers_and_c
             let config = PeerConfig {
                 video: false,
                 answer_subscribe: false,
+                audio_interval: Duration::from_millis(200),
                 ..support::peer(&server, ROOM, &format!("Mic {i}"))
             };
             SyntheticPeer::join(config)
@@ -63,13 +66,17 @@ async fn a_100_person_audio_room_fits_the_64_kib_limit_for_synthetic_peers_and_c
     assert!(plain_bytes > MAX_MESSAGE_BYTES, "str0m's plain answer for {PUBLISHERS} tracks: {plain_bytes} bytes");
     assert_eq!(report.close_code, Some(1009), "{report:?}");
     plain.vanish().await;
+    let gone = |name: &'static str| {
+        move |r: &kabine::loadgen::PeerReport| !r.participants.values().any(|p| p.display_name == name)
+    };
+    assert!(publishers[0].wait_for(Duration::from_secs(10), gone("Plain")).await, "the closed participant left");
 
     // Compacted, the 100th participant receives every microphone.
     let compact = SyntheticPeer::join(listener("Compact", true)).await.expect("joins");
     let all =
-        compact.wait_for(Duration::from_secs(30), |r| ids.iter().all(|id| r.packets_from(id, Source::Mic) > 10)).await;
+        compact.wait_for(Duration::from_secs(30), |r| ids.iter().all(|id| r.packets_from(id, Source::Mic) > 3)).await;
     let report = compact.report();
-    let missing = ids.iter().filter(|id| report.packets_from(id, Source::Mic) <= 10).count();
+    let missing = ids.iter().filter(|id| report.packets_from(id, Source::Mic) <= 3).count();
     assert!(
         all,
         "{missing} of {PUBLISHERS} microphones did not arrive; closed: {:?}, bye: {:?}, errors: {:?}, answer: {:?}",
@@ -77,9 +84,11 @@ async fn a_100_person_audio_room_fits_the_64_kib_limit_for_synthetic_peers_and_c
     );
     let (plain_bytes, sent) = report.answer_bytes.expect("an answer was sent");
     assert!(plain_bytes > MAX_MESSAGE_BYTES && sent < MAX_MESSAGE_BYTES / 2, "{plain_bytes} -> {sent} bytes");
-    assert_eq!(report.participants.len(), PUBLISHERS, "a full room of 100");
+    let me = report.id.clone().unwrap_or_default();
+    assert_eq!(report.participants.keys().filter(|id| **id != me).count(), PUBLISHERS, "a full room of 100");
     println!("synthetic subscriber: answer {plain_bytes} -> {sent} bytes, all {PUBLISHERS} microphones arrive");
     compact.leave().await;
+    assert!(publishers[0].wait_for(Duration::from_secs(10), gone("Compact")).await, "the subscriber left");
 
     // Chromium, the real client, as the 100th.
     let v =
