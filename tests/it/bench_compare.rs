@@ -65,7 +65,7 @@ fn compare_prints_both_servers_and_one_ratio_line() {
 fn micro_benchmark_forwards_every_packet_to_every_subscriber() {
     let _t = support::test();
     let out = Command::new(bench_bin())
-        .args(["micro", "--subscribers", "3", "--packets", "300"])
+        .args(["micro", "--subscribers", "3", "--packets", "1000"])
         .output()
         .expect("kabine-bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -76,7 +76,9 @@ fn micro_benchmark_forwards_every_packet_to_every_subscriber() {
         .unwrap_or_else(|| panic!("no row for 3 subscribers:\n{stdout}"));
     let cols: Vec<f64> = row.split_whitespace().filter_map(|v| v.parse().ok()).collect();
     assert_eq!(cols.len(), 6, "{row}");
-    // Packets still in str0m's pacer when the run ends may arrive later.
-    assert!(cols[1] >= 3.0 * 300.0 * 0.95, "every packet reached every subscriber: {row}");
+    // Packets still in str0m's pacer when the run ends may arrive later; in
+    // the first seconds the pacer holds back up to ~0.4 s of them (300
+    // packets delivered only 86 %), so the run is 10 s of simulated time.
+    assert!(cols[1] >= 3.0 * 1000.0 * 0.95, "every packet reached every subscriber: {row}");
     assert!(cols[4] > 0.0 && cols[5] > 0.0, "costs are measured: {row}");
 }
