@@ -95,16 +95,7 @@ impl Settings {
             max_rooms: config.rooms.max_rooms,
             require_display_name: config.client.require_display_name,
             last_n: config.media.last_n,
-            ice_servers: config
-                .media
-                .ice_servers
-                .iter()
-                .map(|s| IceServerInfo {
-                    urls: s.urls.clone(),
-                    username: s.username.clone(),
-                    credential: s.credential.clone(),
-                })
-                .collect(),
+            ice_servers: config.media.ice_servers.iter().map(IceServerInfo::from).collect(),
             chat_burst: 5,
             chat_per_second: 1.0,
             p2p: P2pSettings::from_config(config),

@@ -69,16 +69,7 @@ impl P2pSettings {
             enabled: config.p2p.enabled,
             back_delay: Duration::from_millis(config.p2p.back_to_p2p_delay_ms),
             connect_timeout: CONNECT_TIMEOUT,
-            ice_servers: config
-                .media
-                .ice_servers
-                .iter()
-                .map(|s| IceServerInfo {
-                    urls: s.urls.clone(),
-                    username: s.username.clone(),
-                    credential: s.credential.clone(),
-                })
-                .collect(),
+            ice_servers: config.media.ice_servers.iter().map(IceServerInfo::from).collect(),
         }
     }
 

@@ -203,6 +203,12 @@ pub struct IceServerInfo {
     pub credential: Option<String>,
 }
 
+impl From<&crate::config::IceServer> for IceServerInfo {
+    fn from(s: &crate::config::IceServer) -> Self {
+        IceServerInfo { urls: s.urls.clone(), username: s.username.clone(), credential: s.credential.clone() }
+    }
+}
+
 /// Error codes; the client shows a message per code in its language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

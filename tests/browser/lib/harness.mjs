@@ -203,17 +203,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {string} name
  */
 export async function joinRoom(page, room, name) {
-  await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'load' });
-  await page.waitForSelector('#display-name');
-  await page.$eval('#display-name', (el) => { el.value = ''; });
-  await page.type('#display-name', name);
-  // Wait for the preview so the call starts with camera and microphone.
-  await page.waitForFunction(() => {
-    const v = document.querySelector('.preview-video');
-    return v && !v.hidden && v.srcObject;
-  }, { timeout: 10000 });
-  await page.click('#join-button');
-  await page.waitForFunction(() => window.kabineDebug?.session?.state === 'joined', { timeout: 10000 });
+  await startJoin(page, room, name);
+  await waitJoined(page);
 }
 
 /**
@@ -541,6 +532,7 @@ export async function startJoin(page, room, name) {
   await page.waitForSelector('#display-name');
   await page.$eval('#display-name', (el) => { el.value = ''; });
   await page.type('#display-name', name);
+  // Wait for the preview so the call starts with camera and microphone.
   await page.waitForFunction(() => {
     const v = document.querySelector('.preview-video');
     return v && !v.hidden && v.srcObject;
