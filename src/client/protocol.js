@@ -157,6 +157,59 @@ function gathered(pc) {
   });
 }
 
+/** Marks a repeated media section of a compacted answer (docs/protocol.md). */
+export const SAME_AS_PREVIOUS = 'a=x-kabine-same';
+
+/**
+ * Compacts a subscribe answer (docs/protocol.md, "Compacted subscribe
+ * answers"): a media section with exactly one a=mid, at most one direction
+ * and one a=msid, and otherwise the same lines in the same order as the
+ * previous complete section with the same m= line is sent as its m= line,
+ * those own lines and SAME_AS_PREVIOUS. Browsers repeat ICE, DTLS, codec and extension
+ * lines in every section (~800 bytes each): a room of 100 would not fit the
+ * 64 KiB message limit. The server restores the sections exactly before
+ * use. The same as `compact_answer` in src/sfu/sdp.rs.
+ * @param {string} sdp
+ * @returns {string}
+ */
+export function compactAnswer(sdp) {
+  // A section's own lines: 0 the mid, 1 the direction, 2 the msid (-1: none).
+  const ownKind = (/** @type {string} */ l) => {
+    if (l.startsWith('a=mid:')) return 0;
+    if (l === 'a=sendrecv' || l === 'a=sendonly' || l === 'a=recvonly' || l === 'a=inactive') return 1;
+    return l.startsWith('a=msid:') ? 2 : -1;
+  };
+  const placeholders = ['\0mid', '\0direction', '\0msid'];
+  // The section's lines with its own lines as placeholders.
+  const shape = (/** @type {string[]} */ lines) =>
+    lines.map((l) => (ownKind(l) >= 0 ? placeholders[ownKind(l)] : l)).join('\n');
+  const lines = sdp.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l !== '');
+  /** @type {string[]} */
+  const out = [];
+  /** @type {{m: string, lines: string[]}[]} */
+  const sections = [];
+  for (const line of lines) {
+    if (line.startsWith('m=')) sections.push({ m: line, lines: [] });
+    else if (sections.length > 0) sections[sections.length - 1].lines.push(line);
+    else out.push(line);
+  }
+  /** Shape of the last complete section per m= line. @type {Map<string, string>} */
+  const templates = new Map();
+  for (const section of sections) {
+    const own = section.lines.filter((l) => ownKind(l) >= 0);
+    const counts = [0, 1, 2].map((k) => own.filter((l) => ownKind(l) === k).length);
+    const s = shape(section.lines);
+    out.push(section.m);
+    if (counts[0] === 1 && counts[1] <= 1 && counts[2] <= 1 && templates.get(section.m) === s) {
+      out.push(...own, SAME_AS_PREVIOUS);
+    } else {
+      out.push(...section.lines);
+      templates.set(section.m, s);
+    }
+  }
+  return out.map((l) => `${l}\r\n`).join('');
+}
+
 /** One participation in one room, kept alive across reconnects. */
 export class Session extends EventTarget {
   /**
@@ -200,6 +253,8 @@ export class Session extends EventTarget {
     this.subChain = Promise.resolve();
     /** @type {SubscribedTrack[]} */
     this.subTracks = [];
+    /** Sizes of the last subscribe answer, bytes: plain SDP and as sent. @type {{plain: number, sent: number} | null} */
+    this.answerBytes = null;
     this.lastSizes = '';
     /** @type {VideoSize[]} */
     this.sizes = [];
@@ -593,7 +648,9 @@ export class Session extends EventTarget {
     await pc.setLocalDescription(answer);
     await gathered(pc);
     if (gen !== this.generation || !pc.localDescription) return;
-    this.send({ type: 'subscribe_answer', sdp: pc.localDescription.sdp });
+    const compact = compactAnswer(pc.localDescription.sdp);
+    this.answerBytes = { plain: pc.localDescription.sdp.length, sent: compact.length };
+    this.send({ type: 'subscribe_answer', sdp: compact });
     this.subTracks = tracks;
     this.updateRemoteTracks();
   }

@@ -258,6 +258,12 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.rooms.max_participants < 2 {
         bad("rooms.max_participants", "must be at least 2");
     }
+    if c.rooms.max_participants > super::MAX_ROOM_PARTICIPANTS {
+        bad(
+            "rooms.max_participants",
+            "must be at most 300: a browser's subscribe answer for a larger room may not fit the 64 KiB signalling limit",
+        );
+    }
     if c.rooms.max_rooms == 0 {
         bad("rooms.max_rooms", "must be at least 1");
     }
@@ -523,6 +529,13 @@ mod tests {
         let p = problems("[log\nlevel = 1\n");
         assert!(!p.is_empty());
         assert!(p[0].starts_with("t.toml:1: TOML syntax"), "{}", p[0]);
+    }
+
+    #[test]
+    fn room_size_stays_within_what_the_signalling_limit_carries() {
+        assert!(problems("[rooms]\nmax_participants = 300\n").is_empty());
+        let p = problems("[rooms]\nmax_participants = 301\n");
+        assert!(p.len() == 1 && p[0].contains("rooms.max_participants: must be at most 300"), "{p:#?}");
     }
 
     #[test]

@@ -279,7 +279,10 @@ pub struct RoomsConfig {
     /// `memory` (default): rooms, chat, lobby and passwords live in memory
     /// and are wiped when the last participant leaves.
     pub storage: RoomStorage,
-    /// Most participants in one room. Default 100.
+    /// Most participants in one room. Default 100, at most 300: a browser's
+    /// subscribe answer, compacted, takes ~170 bytes per other participant
+    /// with microphone and camera (~250 with a screen share too) and must
+    /// fit the 64 KiB signalling limit (docs/protocol.md).
     pub max_participants: u32,
     /// Most rooms open at once on this server (breakout rooms count too).
     /// Default 1000.
@@ -290,6 +293,9 @@ pub struct RoomsConfig {
     /// room, which every participant sees.
     pub private_chat: bool,
 }
+
+/// Largest `rooms.max_participants` accepted.
+pub const MAX_ROOM_PARTICIPANTS: u32 = 300;
 
 impl Default for RoomsConfig {
     fn default() -> Self {

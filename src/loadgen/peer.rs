@@ -75,6 +75,15 @@ pub struct PeerConfig {
     /// Drop every n-th incoming RTP/RTCP datagram on the subscribe
     /// connection (simulated loss; 0: none).
     pub drop_every: u32,
+    /// Answer the server's subscribe offers (false: a participant that only
+    /// publishes; its offers stay unanswered).
+    pub answer_subscribe: bool,
+    /// Send subscribe answers compacted as the browser client does
+    /// (docs/protocol.md); false sends str0m's plain answer.
+    pub compact_answers: bool,
+    /// Time between audio packets: 20 ms as a browser; longer ones thin the
+    /// load of big test rooms (like DTX does for a muted microphone).
+    pub audio_interval: Duration,
 }
 
 impl PeerConfig {
@@ -94,6 +103,9 @@ impl PeerConfig {
             layer_bps: [100_000, 250_000, 600_000],
             media_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             drop_every: 0,
+            answer_subscribe: true,
+            compact_answers: true,
+            audio_interval: Duration::from_millis(20),
         }
     }
 }
@@ -150,6 +162,10 @@ pub struct PeerReport {
     pub server_ufrags: (Option<String>, Option<String>),
     /// The signalling connection ended.
     pub closed: bool,
+    /// The close code the server sent, if it closed the connection.
+    pub close_code: Option<u16>,
+    /// Sizes of the last subscribe answer, bytes: (plain SDP, as sent).
+    pub answer_bytes: Option<(usize, usize)>,
     /// Every other server message (waiting, room state, moderation,
     /// breakout rooms, private chat ...), in order.
     pub other: Vec<ServerMsg>,
@@ -422,7 +438,15 @@ impl Runner {
                             Err(_) => continue,
                         }
                     }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    Some(Ok(Message::Close(frame))) => {
+                        {
+                            let mut r = self.report();
+                            r.closed = true;
+                            r.close_code = frame.map(|f| u16::from(f.code));
+                        }
+                        return self.finish(Err(io::Error::other("the server closed the connection")));
+                    }
+                    None | Some(Err(_)) => {
                         self.report().closed = true;
                         return self.finish(Err(io::Error::other("the server closed the connection")));
                     }
@@ -623,6 +647,10 @@ impl Runner {
                 self.drain(true);
             }
             ServerMsg::SubscribeOffer { sdp, tracks } => {
+                if !self.config.answer_subscribe {
+                    self.report().subscribe_offers += 1;
+                    return;
+                }
                 let Ok(offer) = SdpOffer::from_sdp_string(&sdp) else {
                     return;
                 };
@@ -640,7 +668,11 @@ impl Runner {
                     r.subscribe_sdp = sdp.clone();
                     r.server_ufrags.1 = ice_ufrag(&sdp);
                 }
-                let _ = self.send(&ClientMsg::SubscribeAnswer { sdp: answer.to_sdp_string() }).await;
+                let plain = answer.to_sdp_string();
+                let sdp =
+                    if self.config.compact_answers { crate::sfu::sdp::compact_answer(&plain) } else { plain.clone() };
+                self.report().answer_bytes = Some((plain.len(), sdp.len()));
+                let _ = self.send(&ClientMsg::SubscribeAnswer { sdp }).await;
             }
             ServerMsg::ActiveSpeaker { id } => self.report().speakers.push(id),
             ServerMsg::Chat { from, text, .. } => self.report().chats.push((from, text)),
@@ -706,12 +738,12 @@ impl Runner {
     fn send_media(&mut self, now: Instant) {
         let connected = self.publish.as_ref().is_some_and(|c| c.rtc.is_connected());
         if !connected {
-            self.next_audio = now + Duration::from_millis(20);
+            self.next_audio = now + self.config.audio_interval;
             self.next_video = now + Duration::from_millis(33);
             return;
         }
         while self.next_audio <= now {
-            self.next_audio += Duration::from_millis(20);
+            self.next_audio += self.config.audio_interval;
             self.send_audio();
         }
         while self.next_video <= now {

@@ -83,6 +83,8 @@ struct Pc {
     grace: Option<Instant>,
     loss: Option<f32>,
     rtt: Option<Duration>,
+    /// RTP was written since the last drain (it is in `Engine::undrained`).
+    undrained: bool,
 }
 
 /// A track a participant publishes.
@@ -183,6 +185,12 @@ pub struct Engine {
     /// Connections that lost ICE, by when they fail.
     graces: BTreeSet<(Instant, RtcKey)>,
     work: VecDeque<(RtcKey, Event)>,
+    /// Subscribe connections written to and not drained yet: drained once
+    /// per batch of datagrams (in [`Engine::take_transmits`]), not once per
+    /// packet — each `poll_output` walks every stream of the connection.
+    undrained: Vec<RtcKey>,
+    /// The latest time handed in, for draining in `take_transmits`.
+    last_now: Instant,
     transmits: Vec<Transmit>,
     events: Vec<MediaEvent>,
     keyframes: Throttle<KeyframeKey>,
@@ -207,6 +215,8 @@ impl Engine {
             deadlines: BTreeSet::new(),
             graces: BTreeSet::new(),
             work: VecDeque::new(),
+            undrained: Vec::new(),
+            last_now: now,
             transmits: Vec::new(),
             events: Vec::new(),
             keyframes: Throttle::default(),
@@ -225,9 +235,24 @@ impl Engine {
         self.stun.get_or_insert_with(stun::Limiter::default);
     }
 
-    /// Datagrams to send.
+    /// Datagrams to send. Drains the connections that forwarded RTP was
+    /// written to since the last call first.
     pub fn take_transmits(&mut self) -> Vec<Transmit> {
+        self.drain_undrained();
         std::mem::take(&mut self.transmits)
+    }
+
+    fn drain_undrained(&mut self) {
+        let now = self.last_now;
+        while !self.undrained.is_empty() {
+            for key in std::mem::take(&mut self.undrained) {
+                if let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) {
+                    pc.undrained = false;
+                    self.drive(now, key);
+                }
+            }
+            self.process_work(now);
+        }
     }
 
     /// Events for the room actor.
@@ -255,6 +280,7 @@ impl Engine {
 
     /// A command from the room actor.
     pub fn handle_command(&mut self, now: Instant, cmd: MediaCommand) {
+        self.last_now = self.last_now.max(now);
         match cmd {
             MediaCommand::Join { session, room, participant } => self.join(now, session, room, participant),
             MediaCommand::Move { session, room } => self.move_peer(now, session, room),
@@ -301,7 +327,7 @@ impl Engine {
             }
         }
         Stats::add(&self.stats.peer_connections, 1);
-        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None }
+        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None, undrained: false }
     }
 
     fn join(&mut self, now: Instant, session: SessionId, room: RoomKey, public_id: String) {
@@ -687,7 +713,11 @@ impl Engine {
         if sdp_text.len() > sdp::MAX_SDP_BYTES {
             return self.refuse(session, "SDP too large");
         }
-        let Ok(answer) = SdpAnswer::from_sdp_string(sdp_text) else {
+        // A compacted answer (docs/protocol.md) becomes plain SDP for str0m.
+        let Ok(expanded) = sdp::expand_answer(sdp_text) else {
+            return self.refuse(session, "the compacted answer cannot be expanded");
+        };
+        let Ok(answer) = SdpAnswer::from_sdp_string(&expanded) else {
             // The offer stays outstanding; a good answer may still follow.
             return self.refuse(session, "the answer is not valid SDP");
         };
@@ -773,7 +803,20 @@ impl Engine {
                 continue;
             }
             if slot.kind == MediaKind::Audio {
-                audio += layers::AUDIO_BPS;
+                // What the microphone really sends: a muted one (DTX) next
+                // to nothing. Counting every microphone at the nominal rate
+                // made the padding fill big rooms with probes (seed-60:
+                // ~50 Mbit/s of padding, docs/performance.md).
+                let meter = self
+                    .peers
+                    .get(&slot.publisher)
+                    .and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
+                    .map(|t| &t.meters[0]);
+                audio += match meter {
+                    Some(m) if !m.active(now) => 0,
+                    Some(m) => m.bps().unwrap_or(layers::AUDIO_BPS),
+                    None => 0,
+                };
                 continue;
             }
             let Some(track) =
@@ -904,6 +947,7 @@ impl Engine {
 
     /// One datagram from the media port.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        self.last_now = self.last_now.max(now);
         let destination = self.local_for(source);
         if self.stun.is_some()
             && let Some(transaction) = stun::plain_binding_request(data)
@@ -987,6 +1031,7 @@ impl Engine {
     /// Time passed: feeds timeouts to the connections that are due, and
     /// does the periodic forwarding work.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         let mut due = Vec::new();
         while let Some(&(t, key)) = self.deadlines.first() {
             if t > now {
@@ -1297,7 +1342,11 @@ impl Engine {
             stream.write_rtp(write);
             Stats::add(&self.stats.packets_out, 1);
             Stats::add(&self.stats.bytes_out, packet.payload.len() as u64);
-            self.drive(now, RtcKey { session: sub, side: Side::Subscribe });
+            // Drained with the rest of this batch (take_transmits).
+            if !peer.subscribe.undrained {
+                peer.subscribe.undrained = true;
+                self.undrained.push(RtcKey { session: sub, side: Side::Subscribe });
+            }
         }
     }
 }

@@ -17,9 +17,10 @@ pub mod engine;
 pub mod keyframes;
 pub mod layers;
 pub mod rewrite;
-mod sdp;
+pub mod sdp;
 pub mod speaker;
 pub mod stun;
+mod udp;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -38,8 +39,9 @@ pub use engine::{Engine, EngineConfig};
 /// Events kept for the room actor while its channel is full; beyond this
 /// the oldest are dropped (the actor is stuck, and the calls are ending).
 const EVENT_BACKLOG: usize = 16 * 1024;
-/// Datagrams read in one go before other work gets a turn.
-const READ_BATCH: usize = 64;
+/// Receive batches (up to 32 datagrams each) read in one go before
+/// timers and commands get a turn.
+const READ_ROUNDS: usize = 2;
 /// Time the SFU takes at shutdown to send its goodbyes (DTLS close_notify,
 /// RTCP BYE) before it stops.
 const CLOSE_DRAIN: Duration = Duration::from_millis(200);
@@ -101,11 +103,32 @@ pub async fn run(
     events: mpsc::Sender<MediaEvent>,
     shutdown: CancellationToken,
 ) {
-    let mut buf = vec![0u8; 2048];
+    let mut socket = match udp::MediaSocket::new(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot set up the media socket: {e}");
+            return;
+        }
+    };
+    let granted = socket.buffers();
+    if granted.receive < udp::BUFFER_BYTES / 2 || granted.send < udp::BUFFER_BYTES / 2 {
+        tracing::warn!(
+            "the media socket's buffers are {} KiB (receive) and {} KiB (send); under load datagrams \
+             will be dropped. Raise net.core.rmem_max and net.core.wmem_max to {} (see docs/performance.md)",
+            granted.receive / 1024,
+            granted.send / 1024,
+            udp::BUFFER_BYTES
+        );
+    }
     let mut backlog: VecDeque<MediaEvent> = VecDeque::new();
-    let v6_socket = socket.local_addr().is_ok_and(|a| a.is_ipv6());
     loop {
-        send_all(&socket, &mut engine, v6_socket);
+        // Timers first: under load the socket is always readable, and a
+        // select would starve them (pacing, RTCP, keyframe requests).
+        let now = Instant::now();
+        if engine.next_deadline() <= now {
+            engine.handle_timeout(now);
+        }
+        socket.send(&engine.take_transmits());
         pass_events(&events, &mut engine, &mut backlog);
         let deadline = tokio::time::Instant::from_std(engine.next_deadline());
         tokio::select! {
@@ -115,35 +138,20 @@ pub async fn run(
                 Some(MediaCommand::Shutdown) | None => break,
                 Some(cmd) => engine.handle_command(Instant::now(), cmd),
             },
-            received = socket.recv_from(&mut buf) => {
-                if let Ok((n, source)) = received {
-                    engine.handle_datagram(Instant::now(), plain(source), &buf[..n]);
-                    for _ in 0..READ_BATCH {
-                        match socket.try_recv_from(&mut buf) {
-                            Ok((n, source)) => engine.handle_datagram(Instant::now(), plain(source), &buf[..n]),
-                            Err(_) => break,
-                        }
-                    }
+            ready = socket.readable() => {
+                if ready.is_ok() {
+                    socket.read(READ_ROUNDS, |source, data| engine.handle_datagram(Instant::now(), source, data));
                 }
             }
             _ = tokio::time::sleep_until(deadline) => engine.handle_timeout(Instant::now()),
         }
     }
     engine.handle_command(Instant::now(), MediaCommand::Shutdown);
-    send_all(&socket, &mut engine, v6_socket);
+    socket.send(&engine.take_transmits());
     // Let the last datagrams leave; nothing is waited for from the browsers.
     tokio::time::sleep(CLOSE_DRAIN.min(Duration::from_millis(200))).await;
-    send_all(&socket, &mut engine, v6_socket);
+    socket.send(&engine.take_transmits());
     pass_events(&events, &mut engine, &mut backlog);
-}
-
-/// Sends what the engine has for the network. A full socket buffer drops
-/// the datagram (it is UDP; str0m retransmits what matters).
-fn send_all(socket: &UdpSocket, engine: &mut Engine, v6_socket: bool) {
-    for t in engine.take_transmits() {
-        let dest = if v6_socket { mapped(t.destination) } else { t.destination };
-        let _ = socket.try_send_to(&t.contents, dest);
-    }
 }
 
 /// Hands events to the room actor without ever waiting for it.
@@ -166,25 +174,6 @@ fn pass_events(events: &mpsc::Sender<MediaEvent>, engine: &mut Engine, backlog: 
         let excess = backlog.len() - EVENT_BACKLOG;
         backlog.drain(..excess);
         tracing::warn!(dropped = excess, "the room actor is not keeping up; media events dropped");
-    }
-}
-
-/// IPv4-mapped IPv6 source addresses as plain IPv4.
-fn plain(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
-            None => addr,
-        },
-        v4 => v4,
-    }
-}
-
-/// IPv4 destinations as IPv4-mapped IPv6, for a dual-stack socket.
-fn mapped(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port()),
-        v6 => v6,
     }
 }
 

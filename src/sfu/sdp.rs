@@ -1,15 +1,29 @@
-//! A minimal look into a browser's publish offer: which m-lines it has, of
-//! what kind, whether they send, and which simulcast rids they declare.
-//! Used to check the offer against its `tracks` list before str0m sees it;
-//! str0m does the real SDP work.
+//! A minimal look into a browser's SDP, before str0m does the real work:
+//! - [`scan`] / [`check_tracks`]: which m-lines a publish offer has, of what
+//!   kind, whether they send, and which simulcast rids they declare, checked
+//!   against the offer's `tracks` list;
+//! - [`compact_answer`] / [`expand_answer`]: the compacted subscribe answer
+//!   of docs/protocol.md, so that a room of 100 fits the 64 KiB frame limit.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::signal::protocol::{PublishedTrack, Source};
 
 /// Most tracks one participant may publish: mic, camera, screen.
 pub const MAX_TRACKS: usize = 3;
 
-/// Largest SDP accepted, in bytes (the signalling frame limit is 64 KiB).
-pub const MAX_SDP_BYTES: usize = 60 * 1024;
+/// Largest SDP accepted, in bytes (just under the signalling frame limit).
+pub const MAX_SDP_BYTES: usize = crate::signal::protocol::MAX_MESSAGE_BYTES - 4 * 1024;
+
+/// Marks a media section of a compacted answer that repeats the previous
+/// complete section with the same `m=` line apart from `a=mid` and the
+/// direction (docs/protocol.md, *Compacted subscribe answers*).
+pub const SAME_AS_PREVIOUS: &str = "a=x-kabine-same";
+
+/// Largest subscribe answer after [`expand_answer`], bytes: a room of 100
+/// with microphone, camera and screen each is ~300 sections of ~1 KB.
+pub const MAX_EXPANDED_SDP_BYTES: usize = 1024 * 1024;
 
 /// Kind of an m-line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +121,167 @@ pub fn check_tracks<'a>(offered: &'a [Offered], tracks: &[PublishedTrack]) -> Re
     Ok(found)
 }
 
+/// One media section: its `m=` line and the lines after it.
+struct Section<'a> {
+    m_line: &'a str,
+    lines: Vec<&'a str>,
+}
+
+/// Splits SDP into its session lines and media sections (line ends are
+/// `\r\n` or `\n`; empty lines are dropped).
+fn sections(sdp: &str) -> (Vec<&str>, Vec<Section<'_>>) {
+    let mut session = Vec::new();
+    let mut out: Vec<Section<'_>> = Vec::new();
+    for line in sdp.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()) {
+        if line.starts_with("m=") {
+            out.push(Section { m_line: line, lines: Vec::new() });
+        } else if let Some(section) = out.last_mut() {
+            section.lines.push(line);
+        } else {
+            session.push(line);
+        }
+    }
+    (session, out)
+}
+
+/// The lines in which otherwise equal sections differ, by kind: the mid,
+/// the direction, and the `a=msid` that str0m also writes for a receiving
+/// section. Index into [`PLACEHOLDERS`].
+fn own_kind(line: &str) -> Option<usize> {
+    if line.starts_with("a=mid:") {
+        Some(0)
+    } else if matches!(line, "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive") {
+        Some(1)
+    } else if line.starts_with("a=msid:") {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Stand-ins for a section's own lines (no SDP line holds a NUL).
+const PLACEHOLDERS: [&str; 3] = ["\0mid", "\0direction", "\0msid"];
+
+/// A section's lines with its own lines replaced by placeholders: sections
+/// of one shape differ at most in their mid, direction and msid.
+fn shape<'a>(lines: &[&'a str]) -> Vec<&'a str> {
+    lines.iter().map(|l| own_kind(l).map_or(*l, |k| PLACEHOLDERS[k])).collect()
+}
+
+/// How many own lines of each kind `lines` has.
+fn own_counts(lines: &[&str]) -> [usize; 3] {
+    let mut counts = [0; 3];
+    for kind in lines.iter().filter_map(|l| own_kind(l)) {
+        counts[kind] += 1;
+    }
+    counts
+}
+
+fn push_line(out: &mut String, line: &str) {
+    out.push_str(line);
+    out.push_str("\r\n");
+}
+
+/// Compacts a subscribe answer: a media section with exactly one `a=mid`,
+/// at most one direction and one `a=msid`, and otherwise the same lines in
+/// the same order as the previous complete section with the same `m=` line
+/// is written as its `m=` line, those own lines and [`SAME_AS_PREVIOUS`].
+/// Lossless: [`expand_answer`] gives the answer back line for line (with
+/// `\r\n` line ends). The browser client does the same in `compactAnswer`
+/// (src/client/protocol.js).
+pub fn compact_answer(sdp: &str) -> String {
+    let (session, sections) = sections(sdp);
+    let mut out = String::with_capacity(sdp.len());
+    for line in session {
+        push_line(&mut out, line);
+    }
+    let mut templates: HashMap<&str, Vec<&str>> = HashMap::new();
+    for section in &sections {
+        let shape = shape(&section.lines);
+        let [mids, directions, msids] = own_counts(&section.lines);
+        push_line(&mut out, section.m_line);
+        if mids == 1 && directions <= 1 && msids <= 1 && templates.get(section.m_line) == Some(&shape) {
+            for line in section.lines.iter().filter(|l| own_kind(l).is_some()) {
+                push_line(&mut out, line);
+            }
+            push_line(&mut out, SAME_AS_PREVIOUS);
+        } else {
+            for line in &section.lines {
+                push_line(&mut out, line);
+            }
+            templates.insert(section.m_line, shape);
+        }
+    }
+    out
+}
+
+/// Expands a compacted subscribe answer (see [`compact_answer`]) into
+/// plain SDP for str0m. An answer without [`SAME_AS_PREVIOUS`] is returned
+/// as it is. Errors: a marked section with other lines than its own, or
+/// not exactly one mid, or without an earlier complete section with the
+/// same `m=` line and the same own lines; an expansion over
+/// [`MAX_EXPANDED_SDP_BYTES`].
+pub fn expand_answer(sdp: &str) -> Result<Cow<'_, str>, &'static str> {
+    if !sdp.contains(SAME_AS_PREVIOUS) {
+        return Ok(Cow::Borrowed(sdp));
+    }
+    let (session, sections) = sections(sdp);
+    let mut out = String::with_capacity(sdp.len() * 4);
+    for line in session {
+        push_line(&mut out, line);
+    }
+    let mut templates: HashMap<&str, Vec<&str>> = HashMap::new();
+    for section in &sections {
+        push_line(&mut out, section.m_line);
+        if section.lines.contains(&SAME_AS_PREVIOUS) {
+            let mut own: [Option<&str>; 3] = [None; 3];
+            for line in section.lines.iter().copied().filter(|l| *l != SAME_AS_PREVIOUS) {
+                let Some(kind) = own_kind(line) else {
+                    return Err("a repeated media section has lines of its own");
+                };
+                if own[kind].replace(line).is_some() {
+                    return Err("a repeated media section has a line twice");
+                }
+            }
+            if own[0].is_none() {
+                return Err("a repeated media section has no mid");
+            }
+            let Some(template) = templates.get(section.m_line) else {
+                return Err("a repeated media section has no earlier complete section");
+            };
+            if template_counts(template) != own.map(|l| usize::from(l.is_some())) {
+                return Err("a repeated media section does not match its earlier complete section");
+            }
+            for line in template {
+                match PLACEHOLDERS.iter().position(|p| p == line) {
+                    Some(kind) => push_line(&mut out, own[kind].unwrap_or_default()),
+                    None => push_line(&mut out, line),
+                }
+            }
+        } else {
+            for line in &section.lines {
+                push_line(&mut out, line);
+            }
+            templates.insert(section.m_line, shape(&section.lines));
+        }
+        if out.len() > MAX_EXPANDED_SDP_BYTES {
+            return Err("the answer expands beyond the limit");
+        }
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// How many placeholders of each kind a template (a [`shape`]) has.
+fn template_counts(template: &[&str]) -> [usize; 3] {
+    let mut counts = [0; 3];
+    for line in template {
+        if let Some(kind) = PLACEHOLDERS.iter().position(|p| p == line) {
+            counts[kind] += 1;
+        }
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +323,87 @@ mod tests {
         ] {
             assert!(check_tracks(&m, &bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A Chromium-like answer: ICE and DTLS attributes in every section,
+    /// candidates only in the first.
+    fn answer(audio: usize) -> String {
+        let mut s = String::from("v=0\r\no=- 42 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE");
+        for i in 0..audio + 1 {
+            s.push_str(&format!(" {i}"));
+        }
+        s.push_str("\r\na=msid-semantic: WMS\r\n");
+        let common = "c=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:Xy12\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+            a=ice-options:trickle\r\na=fingerprint:sha-256 AA:BB:CC\r\na=setup:active\r\n";
+        for i in 0..audio {
+            s.push_str("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
+            s.push_str(common);
+            if i == 0 {
+                s.push_str("a=candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host\r\n");
+            }
+            s.push_str(&format!("a=mid:{i}\r\n"));
+            s.push_str("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=recvonly\r\n");
+            // str0m writes the offer's msid back, one per section.
+            s.push_str(&format!("a=msid:p{i} p{i}-mic\r\na=rtcp-mux\r\n"));
+            s.push_str("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n");
+        }
+        s.push_str("m=video 9 UDP/TLS/RTP/SAVPF 96\r\n");
+        s.push_str(common);
+        s.push_str(&format!("a=mid:{audio}\r\na=inactive\r\na=rtpmap:96 VP8/90000\r\n"));
+        s
+    }
+
+    #[test]
+    fn compaction_is_lossless_and_keeps_differing_sections_whole() {
+        let full = answer(50);
+        let compact = compact_answer(&full);
+        assert!(compact.len() * 3 < full.len(), "{} -> {} bytes", full.len(), compact.len());
+        // The first audio section (candidates) and the second (none) differ:
+        // both stay whole, the rest repeat the second.
+        assert_eq!(compact.matches(SAME_AS_PREVIOUS).count(), 48);
+        assert_eq!(compact.matches("a=rtpmap:111").count(), 2);
+        assert!(expand_answer(&compact).expect("expands") == full, "expansion restores the answer exactly");
+        // Compacting twice changes nothing; plain SDP passes unchanged.
+        assert_eq!(compact_answer(&compact), compact);
+        assert!(matches!(expand_answer(&full), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn str0m_parses_the_expanded_answer() {
+        let full = answer(30);
+        let expanded = expand_answer(&compact_answer(&full)).expect("expands").into_owned();
+        str0m::change::SdpAnswer::from_sdp_string(&full).expect("the test's answer is valid SDP");
+        str0m::change::SdpAnswer::from_sdp_string(&expanded).expect("str0m parses the expanded answer");
+    }
+
+    #[test]
+    fn bad_compacted_sections_are_refused() {
+        let head = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+        let whole = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=recvonly\r\na=rtpmap:111 opus/48000/2\r\n";
+        let same = |mid: &str| {
+            format!("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:{mid}\r\na=recvonly\r\n{SAME_AS_PREVIOUS}\r\n")
+        };
+        assert!(expand_answer(&format!("{head}{whole}{}", same("1"))).is_ok());
+        // No earlier section with that m= line.
+        assert!(expand_answer(&format!("{head}{}", same("1"))).is_err());
+        let other = format!("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:1\r\na=recvonly\r\n{SAME_AS_PREVIOUS}\r\n");
+        assert!(expand_answer(&format!("{head}{whole}{other}")).is_err());
+        // Lines of its own, no mid, two mids.
+        let extra =
+            format!("{head}{whole}m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=rtcp-mux\r\n{SAME_AS_PREVIOUS}\r\n");
+        assert!(expand_answer(&extra).is_err());
+        let no_mid = format!("{head}{whole}m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=recvonly\r\n{SAME_AS_PREVIOUS}\r\n");
+        assert!(expand_answer(&no_mid).is_err());
+        let two =
+            format!("{head}{whole}m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=mid:2\r\n{SAME_AS_PREVIOUS}\r\n");
+        assert!(expand_answer(&two).is_err());
+        // A small answer that would expand beyond the limit.
+        let big_line = format!("a=x-big:{}\r\n", "x".repeat(20_000));
+        let mut bomb = format!("{head}m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=recvonly\r\n{big_line}");
+        for i in 1..60 {
+            bomb.push_str(&same(&i.to_string()));
+        }
+        assert!(bomb.len() < 64 * 1024);
+        assert_eq!(expand_answer(&bomb), Err("the answer expands beyond the limit"));
     }
 }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest message accepted, in bytes. Larger ones close the connection with 1009.
+/// Subscribe answers of big rooms fit because they are compacted
+/// (docs/protocol.md; `crate::sfu::sdp::compact_answer`).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Longest display name, in characters.

@@ -68,3 +68,67 @@ fn every_client_file_is_embedded() {
         assert!(kabine::http::assets::find(&name).is_some(), "src/client/{name} is not in the ASSETS table");
     }
 }
+
+/// A browser-like answer: candidates only in the first section, sections
+/// whose lines come in another order, an inactive and a rejected section.
+fn answer_fixture() -> String {
+    let mut s = String::from("v=0\r\no=- 7 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2 3 4 5 6\r\n");
+    let ice = "c=IN IP4 0.0.0.0\r\na=ice-ufrag:ab\r\na=ice-pwd:cdefghijklmnopqrstuvwxyz\r\na=setup:active\r\n";
+    for mid in 0..4 {
+        s.push_str("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n");
+        s.push_str(ice);
+        if mid == 0 {
+            s.push_str("a=candidate:1 1 udp 1 192.0.2.1 5000 typ host\r\n");
+        }
+        if mid == 3 {
+            s.push_str("a=recvonly\r\na=mid:3\r\n");
+        } else {
+            s.push_str(&format!("a=mid:{mid}\r\na=recvonly\r\n"));
+        }
+        s.push_str(&format!("a=msid:s{mid} t{mid}\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"));
+    }
+    for (mid, dir) in [(4, "recvonly"), (5, "inactive"), (6, "recvonly")] {
+        s.push_str(&format!(
+            "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n{ice}a=mid:{mid}\r\na={dir}\r\na=rtpmap:96 VP8/90000\r\n"
+        ));
+    }
+    s.push_str(
+        "m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:7\r\na=inactive\r\na=rtpmap:96 VP8/90000\r\n",
+    );
+    s
+}
+
+#[test]
+fn the_client_compacts_subscribe_answers_exactly_as_the_server_expects() {
+    let _t = support::test();
+    let node = support::require_tool("node", "nodejs");
+    let module = support::repo_root().join("src/client/protocol.js");
+    let script = format!(
+        "import {{ compactAnswer }} from '{}';\n\
+         let input = '';\n\
+         process.stdin.on('data', (d) => {{ input += d; }});\n\
+         process.stdin.on('end', () => process.stdout.write(compactAnswer(input)));",
+        module.display()
+    );
+    let full = answer_fixture();
+    let mut child = std::process::Command::new(node)
+        .args(["--input-type=module", "-e", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(full.as_bytes()).expect("node reads the answer");
+    }
+    let output = child.wait_with_output().expect("node runs");
+    assert!(output.status.success(), "node failed");
+    let from_js = String::from_utf8(output.stdout).expect("UTF-8");
+    let from_rust = kabine::sfu::sdp::compact_answer(&full);
+    assert_eq!(from_js, from_rust, "src/client/protocol.js and src/sfu/sdp.rs compact differently");
+    // Repeated: 2 (as 1; 0 has candidates), 5 and 6 (as 4, each with its own direction). Whole: 0, 1,
+    // 3 (its lines in another order), 4, and the rejected 7.
+    assert_eq!(from_js.matches(kabine::sfu::sdp::SAME_AS_PREVIOUS).count(), 3, "{from_js}");
+    assert_eq!(kabine::sfu::sdp::expand_answer(&from_js).expect("expands"), full);
+}

@@ -49,7 +49,9 @@ async fn small_tiles_get_the_low_layer_and_a_large_view_the_high_one() {
                 .received
                 .get(&(p.clone(), Source::Camera))
                 .is_some_and(|t| t.widths.last() == Some(&320)))
-            .await
+            .await,
+        "small receives: {:?}",
+        small.report().received.get(&(p.clone(), Source::Camera))
     );
     assert!(
         large

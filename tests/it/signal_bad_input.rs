@@ -3,7 +3,7 @@
 //! binary frame close 1003, a foreign page 403, and other participants carry
 //! on.
 
-use kabine::signal::protocol::{ErrorCode, ServerMsg};
+use kabine::signal::protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 use crate::support::{self, ws_close_code, ws_connect, ws_join, ws_next, ws_send, ws_until};
@@ -70,6 +70,8 @@ async fn an_oversized_frame_closes_that_connection_with_1009_and_no_other() {
     assert!(ws_until(&mut a, |m| matches!(m, ServerMsg::ParticipantJoined { .. })).await.is_some());
     assert!(ws_until(&mut b, |m| matches!(m, ServerMsg::ParticipantJoined { .. })).await.is_some());
 
+    // The issue's limit: 64 KiB.
+    assert_eq!(MAX_MESSAGE_BYTES, 64 * 1024);
     let huge = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(65 * 1024));
     ws_send(&mut c, &huge).await;
     assert_eq!(ws_close_code(&mut c).await, Some(1009));

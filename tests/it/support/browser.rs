@@ -46,6 +46,14 @@ pub async fn run(server: &RunningServer, name: &str, args: &[&str]) -> Value {
 
 /// As [`run`], for any base URL.
 pub async fn run_at(base: &str, name: &str, args: &[&str]) -> Value {
+    // One media scenario at a time (see support::heavy).
+    let _turn = super::heavy().await;
+    run_in_turn(base, name, args).await
+}
+
+/// As [`run_at`], for a caller that already holds [`super::heavy`] (its
+/// own media load and the browser's are one scenario).
+pub async fn run_in_turn(base: &str, name: &str, args: &[&str]) -> Value {
     require_browser_tools(args.contains(&"firefox"));
     let out_name: String = std::iter::once(name)
         .chain(args.iter().copied())
@@ -55,8 +63,6 @@ pub async fn run_at(base: &str, name: &str, args: &[&str]) -> Value {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
         .collect();
     let out = output_dir(&out_name);
-    // One media scenario at a time (see support::heavy).
-    let _turn = super::heavy().await;
     let child = tokio::process::Command::new("node")
         .arg(format!("scenarios/{name}.mjs"))
         .args(args)
