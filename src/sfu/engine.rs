@@ -146,6 +146,9 @@ struct Peer {
     sizes: HashMap<(String, Source), (u32, u32)>,
     bwe: Option<u64>,
     quality: Quality,
+    /// A different quality measured in a row this many times (see
+    /// [`QUALITY_CONFIRMATIONS`]).
+    quality_candidate: (Quality, u8),
     /// Sources a moderator muted: none of their packets is forwarded.
     muted: Vec<Source>,
     /// How often each (publisher, source) was offered on the subscribe
@@ -350,6 +353,7 @@ impl Engine {
                 sizes: HashMap::new(),
                 bwe: None,
                 quality: Quality::Unknown,
+                quality_candidate: (Quality::Unknown, 0),
                 muted: Vec::new(),
                 received_before: HashMap::new(),
             },
@@ -1185,9 +1189,10 @@ impl Engine {
             .filter(|pc| pc.loss.is_some() || pc.rtt.is_some())
             .map(|pc| quality_of(pc.loss, pc.rtt))
             .max_by_key(|q| quality_rank(*q));
-        if let Some(q) = measured
-            && q != peer.quality
-        {
+        let Some(q) = measured else {
+            return;
+        };
+        if let Some(q) = settle_quality(peer.quality, &mut peer.quality_candidate, q) {
             peer.quality = q;
             self.events.push(MediaEvent::Quality { session: key.session, quality: q });
         }
@@ -1396,6 +1401,31 @@ fn source_name(source: Source) -> &'static str {
     }
 }
 
+/// How many stats intervals in a row a new connection quality must be
+/// measured before it is announced.
+const QUALITY_CONFIRMATIONS: u8 = 2;
+
+/// The quality to announce after measuring `measured`, if it changes.
+/// Everyone in the room is told, so only a quality that holds counts, not
+/// every flap of a borderline connection (a room of 100 got hundreds of
+/// updates in a burst); the first measurement is announced at once.
+fn settle_quality(current: Quality, candidate: &mut (Quality, u8), measured: Quality) -> Option<Quality> {
+    if measured == current {
+        *candidate = (measured, 0);
+        return None;
+    }
+    if candidate.0 == measured {
+        candidate.1 += 1;
+    } else {
+        *candidate = (measured, 1);
+    }
+    if candidate.1 >= QUALITY_CONFIRMATIONS || current == Quality::Unknown {
+        *candidate = (measured, 0);
+        return Some(measured);
+    }
+    None
+}
+
 /// Connection quality from loss and round-trip time.
 pub fn quality_of(loss: Option<f32>, rtt: Option<Duration>) -> Quality {
     let loss = loss.unwrap_or(0.0);
@@ -1500,6 +1530,19 @@ mod tests {
         assert_eq!((e.demux.connection_count(), e.address_count()), (0, 0));
         assert!(e.rooms.is_empty());
         assert_eq!(Stats::get(&e.stats.peer_connections), 0);
+    }
+
+    #[test]
+    fn a_flapping_quality_is_not_announced_and_one_that_holds_is() {
+        let mut c = (Quality::Unknown, 0);
+        assert_eq!(settle_quality(Quality::Unknown, &mut c, Quality::Good), Some(Quality::Good));
+        for _ in 0..10 {
+            assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Poor), None);
+            assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Good), None);
+        }
+        assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Fair), None);
+        assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Poor), None);
+        assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Poor), Some(Quality::Poor));
     }
 
     #[test]

@@ -24,8 +24,10 @@ use crate::auth::session::SessionToken;
 use crate::room::Account;
 
 /// Messages the actor may queue for one connection before it is dropped as
-/// too slow.
-pub const OUTBOUND_QUEUE: usize = 256;
+/// too slow. A room of 300 (the most `rooms.max_participants` allows) can
+/// produce a burst of one message per participant, e.g. when a meeting
+/// starts; a browser on a busy tablet must survive that.
+pub const OUTBOUND_QUEUE: usize = 1024;
 
 /// Close codes (RFC 6455).
 const NORMAL: u16 = 1000;
