@@ -204,6 +204,11 @@ async fn drive(args: Args, scenario: Scenario) -> i32 {
                     format!("loss {:.2} % / p99 {:.0} ms at {} participants", loss * 100.0, p99, f.participants);
                 break;
             }
+            if f.connected < good / 2 {
+                // The server is gone (or dropped most calls): the run is over.
+                ramp_stop = format!("{} of {good} participants lost their connection", good - f.connected);
+                break;
+            }
             good = f.connected;
             if Instant::now() >= end || next >= scenario.participants.len() && f.connected >= next {
                 ramp_stop = if next >= scenario.participants.len() {
