@@ -212,3 +212,56 @@ mod tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }
+
+/// A TLS client configuration that accepts any certificate chain (handshake
+/// signatures are still verified). For looking at a server whose
+/// certificate is judged separately or is a demo's self-signed one
+/// (`kabine audit`, `kabine-loadgen`); nothing fetched through it is trusted.
+pub fn client_accepting_any_chain(
+    provider: Arc<CryptoProvider>,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyChain(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// Accepts any certificate chain, but verifies handshake signatures.
+#[derive(Debug)]
+struct AnyChain(Arc<CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyChain {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
