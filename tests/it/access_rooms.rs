@@ -6,39 +6,13 @@
 //! joins a room a group member opened; and an open signalling connection
 //! keeps its login session alive past the idle timeout.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use kabine::config::{AccessMode, Config, SecretString};
+use kabine::config::{AccessMode, SecretString};
 use kabine::signal::protocol::{ErrorCode, ServerMsg, WaitReason};
 
 use crate::support::slapd::{self, Slapd};
 use crate::support::{self, WsClient, ws_connect_as, ws_next, ws_send, ws_until};
-
-fn setup(name: &str, mode: AccessMode) -> (PathBuf, Config) {
-    let dir = support::output_dir(name);
-    let config_file = dir.join("kabine.toml");
-    let store = dir.join("users");
-    std::fs::write(&config_file, format!("[access]\nusers_file = {:?}\n", store.display().to_string()))
-        .expect("write config");
-    let added = support::kabine_with_stdin(
-        &[
-            "user",
-            "add",
-            "dr.mueller",
-            "--display-name",
-            "Dr. Anna Müller",
-            "--config",
-            config_file.to_str().expect("utf-8"),
-        ],
-        "correct horse battery",
-    );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let mut config = support::test_config();
-    config.access.mode = mode;
-    config.access.users_file = store;
-    (config_file, config)
-}
 
 async fn cookie_of(base: &str, user: &str, password: &str) -> String {
     let r = support::login(&support::https_client(), base, user, password).await;
@@ -63,7 +37,7 @@ fn welcome(
 #[tokio::test]
 async fn in_secure_mode_guests_wait_and_join_by_themselves_when_a_host_opens_the_room() {
     let _t = support::test();
-    let (_, config) = setup("access-secure", AccessMode::Secure);
+    let config = support::with_local_host("access-secure", AccessMode::Secure);
     let server = support::start(config).await;
     let base = support::base_url(&server);
 
@@ -100,7 +74,7 @@ async fn in_secure_mode_guests_wait_and_join_by_themselves_when_a_host_opens_the
 #[tokio::test]
 async fn in_closed_mode_anonymous_visitors_are_told_to_log_in() {
     let _t = support::test();
-    let (_, config) = setup("access-closed", AccessMode::Closed);
+    let config = support::with_local_host("access-closed", AccessMode::Closed);
     let server = support::start(config).await;
     let base = support::base_url(&server);
     let mut anon = ws_connect_as(&server, None).await;
@@ -154,7 +128,7 @@ async fn a_directory_user_outside_the_hosts_group_waits_and_joins_once_a_group_m
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_signalling_connection_keeps_its_login_session_past_the_idle_timeout() {
     let _t = support::test();
-    let (_, mut config) = setup("access-touch", AccessMode::Secure);
+    let mut config = support::with_local_host("access-touch", AccessMode::Secure);
     config.access.session_idle_timeout_minutes = 1;
     let timings = kabine::signal::Timings { session_touch: Duration::from_secs(5), ..Default::default() };
     let server = support::start_with_timings(config, timings).await;

@@ -14,31 +14,8 @@ use crate::support::{self, browser};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_guest_joins_by_itself_when_the_host_logs_in_and_opens_the_room() {
     let _t = support::test();
-    let dir = support::output_dir("secure-waiting");
-    let config_file = dir.join("kabine.toml");
-    let users = dir.join("users");
-    std::fs::write(
-        &config_file,
-        format!("[access]\nmode = \"secure\"\nusers_file = {:?}\n", users.display().to_string()),
-    )
-    .expect("write config");
     // The display name others see is the account's, not what the browser sends.
-    let added = support::kabine_with_stdin(
-        &[
-            "user",
-            "add",
-            "dr.mueller",
-            "--display-name",
-            "Dr. Anna Müller",
-            "--config",
-            config_file.to_str().expect("utf-8"),
-        ],
-        "correct horse battery",
-    );
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let mut config = support::test_config();
-    config.access.mode = kabine::config::AccessMode::Secure;
-    config.access.users_file = users;
+    let config = support::with_local_host("secure-waiting", kabine::config::AccessMode::Secure);
     let server = support::start(config).await;
 
     let room = browser::unique_room("secure");

@@ -267,6 +267,35 @@ pub fn add_user(config: &std::path::Path, name: &str, password: &str) -> std::pr
     kabine_with_stdin(&["user", "add", name, "--config", config.to_str().expect("utf-8 path")], password)
 }
 
+/// A test configuration in access mode `mode` with one local account,
+/// `dr.mueller` ("Dr. Anna Müller", password "correct horse battery"),
+/// added through `kabine user add` into a users file under
+/// `output_dir(name)`.
+pub fn with_local_host(name: &str, mode: kabine::config::AccessMode) -> Config {
+    let dir = output_dir(name);
+    let config_file = dir.join("kabine.toml");
+    let store = dir.join("users");
+    std::fs::write(&config_file, format!("[access]\nusers_file = {:?}\n", store.display().to_string()))
+        .expect("write config");
+    let added = kabine_with_stdin(
+        &[
+            "user",
+            "add",
+            "dr.mueller",
+            "--display-name",
+            "Dr. Anna Müller",
+            "--config",
+            config_file.to_str().expect("utf-8"),
+        ],
+        "correct horse battery",
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let mut config = test_config();
+    config.access.mode = mode;
+    config.access.users_file = store;
+    config
+}
+
 /// Runs `kabine ARGS` with `input` and a newline on stdin.
 pub fn kabine_with_stdin(args: &[&str], input: &str) -> std::process::Output {
     use std::io::Write as _;
