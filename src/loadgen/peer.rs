@@ -45,8 +45,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::signal::protocol::{
-    AudioSlot, ByeReason, ClientMsg, ErrorCode, PROTOCOL_VERSION, Participant, PublishedTrack, ServerMsg, Source, SubscribedTrack,
-    VideoSize,
+    AudioSlot, ByeReason, ClientMsg, ErrorCode, PROTOCOL_VERSION, Participant, PublishedTrack, ServerMsg, Source,
+    SubscribedTrack, VideoSize,
 };
 
 /// Layer rids, lowest first.

@@ -640,9 +640,7 @@ impl Engine {
         let mut to_stop: Vec<Mid> = peer
             .slots
             .iter()
-            .filter(|s| {
-                live(s) && !s.audio_slot && !wanted.iter().any(|w| Some(w.0) == s.publisher && w.2 == s.source)
-            })
+            .filter(|s| live(s) && !s.audio_slot && !wanted.iter().any(|w| Some(w.0) == s.publisher && w.2 == s.source))
             .map(|s| s.mid)
             .collect();
         let to_add: Vec<_> = wanted
@@ -720,11 +718,7 @@ impl Engine {
             let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
             // An empty audio slot has counters of its own, registered only
             // while someone occupies it.
-            let stats = if publisher.is_some() {
-                self.stats.subscription(stats_key.clone())
-            } else {
-                Arc::default()
-            };
+            let stats = if publisher.is_some() { self.stats.subscription(stats_key.clone()) } else { Arc::default() };
             let clock = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
             peer.slots.push(Slot {
                 mid,
@@ -1596,7 +1590,8 @@ mod tests {
     use super::*;
 
     fn engine(now: Instant) -> Engine {
-        let config = EngineConfig { candidates: vec!["127.0.0.1:10000".parse().expect("addr")], last_n: 0, audio_slots: 3 };
+        let config =
+            EngineConfig { candidates: vec!["127.0.0.1:10000".parse().expect("addr")], last_n: 0, audio_slots: 3 };
         let cert = crate::sfu::dtls_certificate().expect("certificate");
         Engine::new(config, cert, Arc::new(Stats::default()), now)
     }

@@ -102,10 +102,7 @@ impl<K: Copy + Eq + Hash> SpeakerDetector<K> {
 
     /// Whether `who` is in a talkspurt at `now`.
     pub fn speaking(&self, who: K, now: Instant) -> bool {
-        self.levels
-            .get(&who)
-            .and_then(|l| l.loud_at)
-            .is_some_and(|t| now.saturating_duration_since(t) < HANGOVER)
+        self.levels.get(&who).and_then(|l| l.loud_at).is_some_and(|t| now.saturating_duration_since(t) < HANGOVER)
     }
 
     /// `candidates` (in join order) in the order audio slots go to them:
@@ -122,9 +119,7 @@ impl<K: Copy + Eq + Hash> SpeakerDetector<K> {
             .collect();
         // Stable: equal keys keep join order.
         ranked.sort_by(|a, b| {
-            b.0.speaking.cmp(&a.0.speaking).then_with(|| {
-                if a.0.speaking { b.1.total_cmp(&a.1) } else { b.2.cmp(&a.2) }
-            })
+            b.0.speaking.cmp(&a.0.speaking).then_with(|| if a.0.speaking { b.1.total_cmp(&a.1) } else { b.2.cmp(&a.2) })
         });
         ranked.into_iter().map(|r| r.0).collect()
     }

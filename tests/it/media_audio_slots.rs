@@ -19,12 +19,8 @@ const LOUD: u8 = 20;
 const SILENT: u8 = 127;
 
 async fn publisher(server: &kabine::server::RunningServer, name: &str, level: u8) -> SyntheticPeer {
-    let config = PeerConfig {
-        video: false,
-        answer_subscribe: false,
-        audio_level: level,
-        ..support::peer(server, ROOM, name)
-    };
+    let config =
+        PeerConfig { video: false, answer_subscribe: false, audio_level: level, ..support::peer(server, ROOM, name) };
     SyntheticPeer::join(config).await.expect("a publisher joins")
 }
 
@@ -83,9 +79,7 @@ async fn the_loudest_are_heard_in_three_slots_and_switches_keep_each_stream_cont
         listener.report().audio_slots
     );
     assert!(
-        listener
-            .wait_for(Duration::from_secs(20), |r| (0..3).all(|i| r.packets_from(&ids[i], Source::Mic) > 20))
-            .await,
+        listener.wait_for(Duration::from_secs(20), |r| (0..3).all(|i| r.packets_from(&ids[i], Source::Mic) > 20)).await,
         "the three in the slots are heard: {:?}",
         listener.report().received.keys().collect::<Vec<_>>()
     );
