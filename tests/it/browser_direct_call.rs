@@ -189,7 +189,12 @@ async fn two_talk_directly_while_the_server_forwards_nothing_and_a_third_brings_
     let datagrams = capture.stop().await;
     browser::assert_clean("p2p", &v);
     let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    assert_eq!(v["generations"], serde_json::json!([1, 1]), "a page lost its signalling connection during the test");
+    assert_eq!(
+        v["generations"],
+        serde_json::json!([1, 1]),
+        "a page lost its signalling connection during the test; the server's account:\n{}",
+        support::connection_endings()
+    );
 
     // Both direct phases: the room is direct and not one media packet is
     // forwarded (or even received) by the server.
