@@ -512,8 +512,10 @@ impl Engine {
     }
 
     /// The participant's media failed: tell the room actor, then forget it.
-    fn fail(&mut self, now: Instant, session: SessionId) {
+    /// Ends a participant's media: the room tells the client, which rejoins.
+    fn fail(&mut self, now: Instant, session: SessionId, why: &'static str) {
         if self.peers.contains_key(&session) {
+            tracing::debug!(session = session.0, why, "media of a participant failed");
             self.events.push(MediaEvent::Failed { session });
             self.remove_peer(now, session, false);
         }
@@ -568,7 +570,7 @@ impl Engine {
                     self.demux.forget(key);
                     self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     if !new_pc {
-                        return self.fail(now, session);
+                        return self.fail(now, session, "publish re-offer refused");
                     }
                 }
                 return self.refuse(session, "the offer could not be accepted");
@@ -751,7 +753,7 @@ impl Engine {
         let accepted = guarded(|| peer.subscribe.rtc.sdp_api().accept_answer(pending, answer));
         if !matches!(accepted, Ok(Ok(()))) {
             self.refuse(session, "the answer could not be accepted");
-            return self.fail(now, session);
+            return self.fail(now, session, "subscribe answer refused");
         }
         let opus = find_pt(&peer.subscribe.rtc, Codec::Opus);
         let vp8 = find_pt(&peer.subscribe.rtc, Codec::Vp8);
@@ -1051,7 +1053,7 @@ impl Engine {
         };
         match guarded(|| pc.rtc.handle_input(input)) {
             Ok(Ok(())) => self.drive(now, key),
-            _ => self.fail(now, key.session),
+            _ => self.fail(now, key.session, "input refused"),
         }
     }
 
@@ -1086,7 +1088,7 @@ impl Engine {
                 break;
             }
             self.graces.pop_first();
-            self.fail(now, key.session);
+            self.fail(now, key.session, "ICE disconnected beyond the grace");
         }
         for key in self.keyframes.due(now) {
             self.send_keyframe_request(now, key, KeyframeRequestKind::Pli);
@@ -1133,7 +1135,7 @@ impl Engine {
             }
             _ => {
                 if !self.closing {
-                    self.fail(now, key.session);
+                    self.fail(now, key.session, "connection closed");
                 }
             }
         }
@@ -1181,6 +1183,7 @@ impl Engine {
                 let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
                     return;
                 };
+                tracing::debug!(session = key.session.0, side = ?key.side, ?state, "ICE state changed");
                 if let Some(g) = pc.grace.take() {
                     self.graces.remove(&(g, key));
                 }
