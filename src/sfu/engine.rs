@@ -40,6 +40,23 @@ use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
 use crate::signal::protocol::{PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
 
+/// How long a forwarded video packet stays available for a NACK. A
+/// receiver asks for a missing packet when the next one arrives and again
+/// about every round trip, so a NACK finds its packet about one round trip
+/// (plus a frame interval at most) after it was sent: one second answers a
+/// first NACK at round trips up to ~900 ms, three tries at ~300 ms.
+/// libwebrtc's own sender keeps 1 s (or 3 round trips if longer), Janus at
+/// least 500 ms (`min_nack_queue`). str0m's default, 3 s, made its history
+/// (a ~400-byte slot per packet, subscriber and stream, and the payload
+/// shared by the subscribers) the largest share of the memory per
+/// participant: docs/performance.md, change 6.
+const NACK_HISTORY: Duration = Duration::from_secs(1);
+/// The most packets a video send stream keeps for NACKs, whatever their
+/// age: 1 s of the top simulcast layer is ~170 packets (1.5 Mbit/s, 1100
+/// bytes) plus a keyframe burst (~60); 512 leaves room for a screen share
+/// without a bitrate cap (~3–4 Mbit/s) and bounds one stream's slots at
+/// ~200 KB. str0m's default is 1000.
+const NACK_HISTORY_PACKETS: usize = 512;
 /// Bandwidth estimate a subscriber starts with.
 const INITIAL_BWE: Bitrate = Bitrate::kbps(1_500);
 /// How often forwarding decisions are revisited without a trigger.
@@ -307,7 +324,10 @@ impl Engine {
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
-            .set_stats_interval(Some(STATS_INTERVAL));
+            .set_stats_interval(Some(STATS_INTERVAL))
+            // Each video send stream's NACK history is then cut to
+            // NACK_HISTORY by `limit_nack_history`.
+            .set_send_buffer_video(NACK_HISTORY_PACKETS);
         if subscribe { config.enable_bwe(Some(INITIAL_BWE)) } else { config }
     }
 
@@ -750,6 +770,9 @@ impl Engine {
         }
         for slot in &mut peer.slots {
             if slot.state == SlotState::Negotiating {
+                if slot.kind == MediaKind::Video {
+                    limit_nack_history(&mut peer.subscribe.rtc, slot.mid);
+                }
                 slot.state = SlotState::Active;
                 slot.pt = if slot.kind == MediaKind::Audio { opus } else { vp8 };
                 if slot.kind == MediaKind::Audio {
@@ -1384,6 +1407,17 @@ fn drain(
 /// connection instead of the end of every call on the server.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+/// Bounds the retransmission history of the video send stream on `mid`
+/// (its str0m default: 3 s, up to `send_buffer_video` packets) to
+/// [`NACK_HISTORY`] / [`NACK_HISTORY_PACKETS`]. Called once, when the
+/// stream is new: str0m drops the history it had.
+fn limit_nack_history(rtc: &mut Rtc, mid: Mid) {
+    if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
+        // 0.15: str0m's own cap on the share of resent bytes.
+        stream.set_rtx_cache(NACK_HISTORY_PACKETS, NACK_HISTORY, Some(0.15));
+    }
 }
 
 fn find_pt(rtc: &Rtc, codec: Codec) -> Option<Pt> {
