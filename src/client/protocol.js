@@ -418,7 +418,7 @@ export class Session extends EventTarget {
         this.emit('joined', msg.participant);
         break;
       case 'participant_updated': {
-        // A direct call's screen track is shown only while the peer shares.
+        // A direct call plays only the sources the server says are on.
         if (this.playing?.peer === msg.participant.id) queueMicrotask(() => this.updateRemoteTracks());
         if (this.you && msg.participant.id === this.you.id) {
           const before = this.you;
@@ -694,7 +694,10 @@ export class Session extends EventTarget {
     if (direct) {
       const peer = this.participants.get(direct.peer);
       for (const { source, track, receiver } of direct.remoteTracks()) {
-        if (source === 'screen' && !peer?.screen) continue;
+        // Only what the server says is on is played: in a direct call the
+        // server forwards nothing, so a moderator's mute holds here, with
+        // the only listener, even against a client that ignores it.
+        if (!peer?.[source]) continue;
         const mid = `direct-${direct.epoch}-${source}`;
         next.set(mid, { mid, participant: direct.peer, source, track, receiver });
       }

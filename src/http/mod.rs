@@ -223,7 +223,11 @@ pub async fn serve_https(
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder.http2().enable_connect_protocol();
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            let _ = watcher.watch(conn.into_owned()).await;
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                // Mostly clients going away mid-request; an HTTP/2 protocol
+                // error here ends every WebSocket on the connection.
+                tracing::debug!(error = %e, "an HTTPS connection ended with an error");
+            }
         });
     }
     drop(listener);

@@ -12,7 +12,9 @@
 //!   cannot claim to come from someone else.
 //! - A muted source is enforced by the media server, which stops
 //!   forwarding it, until the participant turns it on again themselves
-//!   (`unmute`); a moderator can only ask for that (`ask_unmute`).
+//!   (`unmute`); a moderator can only ask for that (`ask_unmute`). In a
+//!   direct call the server carries no media; there the other browser,
+//!   the only listener, plays a source only while the room shows it on.
 
 use std::time::{Duration, Instant};
 

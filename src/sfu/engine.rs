@@ -41,6 +41,23 @@ use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
 use crate::signal::protocol::{AudioSlot, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
 
+/// How long a forwarded video packet stays available for a NACK. A
+/// receiver asks for a missing packet when the next one arrives and again
+/// about every round trip, so a NACK finds its packet about one round trip
+/// (plus a frame interval at most) after it was sent: one second answers a
+/// first NACK at round trips up to ~900 ms, three tries at ~300 ms.
+/// libwebrtc's own sender keeps 1 s (or 3 round trips if longer), Janus at
+/// least 500 ms (`min_nack_queue`). str0m's default, 3 s, made its history
+/// (a ~400-byte slot per packet, subscriber and stream, and the payload
+/// shared by the subscribers) the largest share of the memory per
+/// participant: docs/performance.md, change 6.
+const NACK_HISTORY: Duration = Duration::from_secs(1);
+/// The most packets a video send stream keeps for NACKs, whatever their
+/// age: 1 s of the top simulcast layer is ~170 packets (1.5 Mbit/s, 1100
+/// bytes) plus a keyframe burst (~60); 512 leaves room for a screen share
+/// without a bitrate cap (~3–4 Mbit/s) and bounds one stream's slots at
+/// ~200 KB. str0m's default is 1000.
+const NACK_HISTORY_PACKETS: usize = 512;
 /// Bandwidth estimate a subscriber starts with.
 const INITIAL_BWE: Bitrate = Bitrate::kbps(1_500);
 /// How often forwarding decisions are revisited without a trigger.
@@ -316,7 +333,10 @@ impl Engine {
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
-            .set_stats_interval(Some(STATS_INTERVAL));
+            .set_stats_interval(Some(STATS_INTERVAL))
+            // Each video send stream's NACK history is then cut to
+            // NACK_HISTORY by `limit_nack_history`.
+            .set_send_buffer_video(NACK_HISTORY_PACKETS);
         if subscribe { config.enable_bwe(Some(INITIAL_BWE)) } else { config }
     }
 
@@ -511,8 +531,10 @@ impl Engine {
     }
 
     /// The participant's media failed: tell the room actor, then forget it.
-    fn fail(&mut self, now: Instant, session: SessionId) {
+    /// Ends a participant's media: the room tells the client, which rejoins.
+    fn fail(&mut self, now: Instant, session: SessionId, why: &'static str) {
         if self.peers.contains_key(&session) {
+            tracing::debug!(session = session.0, why, "media of a participant failed");
             self.events.push(MediaEvent::Failed { session });
             self.remove_peer(now, session, false);
         }
@@ -567,7 +589,7 @@ impl Engine {
                     self.demux.forget(key);
                     self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     if !new_pc {
-                        return self.fail(now, session);
+                        return self.fail(now, session, "publish re-offer refused");
                     }
                 }
                 return self.refuse(session, "the offer could not be accepted");
@@ -856,7 +878,7 @@ impl Engine {
         let accepted = guarded(|| peer.subscribe.rtc.sdp_api().accept_answer(pending, answer));
         if !matches!(accepted, Ok(Ok(()))) {
             self.refuse(session, "the answer could not be accepted");
-            return self.fail(now, session);
+            return self.fail(now, session, "subscribe answer refused");
         }
         let opus = find_pt(&peer.subscribe.rtc, Codec::Opus);
         let vp8 = find_pt(&peer.subscribe.rtc, Codec::Vp8);
@@ -873,6 +895,9 @@ impl Engine {
         }
         for slot in &mut peer.slots {
             if slot.state == SlotState::Negotiating {
+                if slot.kind == MediaKind::Video {
+                    limit_nack_history(&mut peer.subscribe.rtc, slot.mid);
+                }
                 slot.state = SlotState::Active;
                 slot.pt = if slot.kind == MediaKind::Audio { opus } else { vp8 };
                 if slot.kind == MediaKind::Audio {
@@ -1157,7 +1182,7 @@ impl Engine {
         };
         match guarded(|| pc.rtc.handle_input(input)) {
             Ok(Ok(())) => self.drive(now, key),
-            _ => self.fail(now, key.session),
+            _ => self.fail(now, key.session, "input refused"),
         }
     }
 
@@ -1192,7 +1217,7 @@ impl Engine {
                 break;
             }
             self.graces.pop_first();
-            self.fail(now, key.session);
+            self.fail(now, key.session, "ICE disconnected beyond the grace");
         }
         for key in self.keyframes.due(now) {
             self.send_keyframe_request(now, key, KeyframeRequestKind::Pli);
@@ -1245,7 +1270,7 @@ impl Engine {
             }
             _ => {
                 if !self.closing {
-                    self.fail(now, key.session);
+                    self.fail(now, key.session, "connection closed");
                 }
             }
         }
@@ -1293,6 +1318,7 @@ impl Engine {
                 let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
                     return;
                 };
+                tracing::debug!(session = key.session.0, side = ?key.side, ?state, "ICE state changed");
                 if let Some(g) = pc.grace.take() {
                     self.graces.remove(&(g, key));
                 }
@@ -1516,6 +1542,17 @@ fn drain(
 /// connection instead of the end of every call on the server.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+/// Bounds the retransmission history of the video send stream on `mid`
+/// (its str0m default: 3 s, up to `send_buffer_video` packets) to
+/// [`NACK_HISTORY`] / [`NACK_HISTORY_PACKETS`]. Called once, when the
+/// stream is new: str0m drops the history it had.
+fn limit_nack_history(rtc: &mut Rtc, mid: Mid) {
+    if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
+        // 0.15: str0m's own cap on the share of resent bytes.
+        stream.set_rtx_cache(NACK_HISTORY_PACKETS, NACK_HISTORY, Some(0.15));
+    }
 }
 
 fn find_pt(rtc: &Rtc, codec: Codec) -> Option<Pt> {

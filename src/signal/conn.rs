@@ -61,19 +61,26 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     let timings = sig.timings;
     let mut heard = Instant::now();
     let mut pinged = false;
+    // Why the connection ended, for the debug log (no content, no address).
+    let why;
     loop {
         let wake = if pinged { heard + timings.drop_after } else { heard + timings.ping_after };
         tokio::select! {
             incoming = socket.recv() => {
                 let msg = match incoming {
-                    None => break,
+                    None => {
+                        why = "stream ended";
+                        break;
+                    }
                     Some(Ok(msg)) => msg,
                     Some(Err(e)) => {
+                        tracing::debug!(session = session.0, error = %e, "reading a signalling message failed");
                         // The reader refuses frames over the limit before
                         // buffering them; tell the client why.
                         let too_big = format!("{e}").contains("too long");
                         let code = if too_big { MESSAGE_TOO_BIG } else { PROTOCOL_ERROR };
                         let _ = close(&mut socket, code, if too_big { "message too big" } else { "protocol error" }, &sig).await;
+                        why = if too_big { "message too big" } else { "read error" };
                         break;
                     }
                 };
@@ -83,17 +90,20 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                     Message::Text(text) => {
                         if text.len() > protocol::MAX_MESSAGE_BYTES {
                             let _ = close(&mut socket, MESSAGE_TOO_BIG, "message too big", &sig).await;
+                            why = "message too big";
                             break;
                         }
                         match protocol::parse_client_msg(text.as_str()) {
                             Ok(msg) => {
                                 if sig.actor.send(Command::Message { session, msg }).await.is_err() {
+                                    why = "server closing";
                                     break;
                                 }
                             }
                             Err(reason) => {
                                 let reply = ServerMsg::Error { code: ErrorCode::BadMessage, message: reason };
                                 if send(&mut socket, &reply, &sig).await.is_err() {
+                                    why = "send failed";
                                     break;
                                 }
                             }
@@ -101,9 +111,13 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                     }
                     Message::Binary(_) => {
                         let _ = close(&mut socket, UNSUPPORTED_DATA, "text frames only", &sig).await;
+                        why = "binary frame";
                         break;
                     }
-                    Message::Close(_) => break,
+                    Message::Close(_) => {
+                        why = "client closed";
+                        break;
+                    }
                     // Pongs count as life; pings are answered by the library.
                     Message::Ping(_) | Message::Pong(_) => {}
                 }
@@ -112,30 +126,36 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                 Some(Outbound::Msg(msg)) => {
                     let bye = matches!(msg, ServerMsg::Bye { .. });
                     if send(&mut socket, &msg, &sig).await.is_err() {
+                        why = "send failed";
                         break;
                     }
                     if bye {
                         let _ = close(&mut socket, NORMAL, "bye", &sig).await;
+                        why = "bye";
                         break;
                     }
                 }
                 Some(Outbound::Close) => {
                     let _ = close(&mut socket, NORMAL, "", &sig).await;
+                    why = "closed by the room";
                     break;
                 }
                 None => {
                     // The actor dropped this connection: it could not keep up,
                     // or the server is stopping.
                     let _ = close(&mut socket, POLICY_VIOLATION, "too slow", &sig).await;
+                    why = "too slow";
                     break;
                 }
             },
             _ = tokio::time::sleep_until(wake) => {
                 if pinged {
                     let _ = close(&mut socket, GOING_AWAY, "idle", &sig).await;
+                    why = "idle";
                     break;
                 }
                 if tokio::time::timeout(timings.send_timeout, socket.send(Message::Ping(Default::default()))).await.is_err() {
+                    why = "ping not sent";
                     break;
                 }
                 pinged = true;
@@ -152,10 +172,12 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                 if tokio::time::timeout(std::time::Duration::from_secs(1), wait_for_bye(&mut rx, &mut socket, &sig)).await.is_err() {
                     let _ = close(&mut socket, GOING_AWAY, "server closing", &sig).await;
                 }
+                why = "server closing";
                 break;
             }
         }
     }
+    tracing::debug!(session = session.0, why, "signalling connection ended");
     let _ = sig.actor.send(Command::Disconnected { session }).await;
 }
 

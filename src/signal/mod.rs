@@ -32,6 +32,14 @@ use crate::room::{Account, SessionId};
 /// in (and still host) after a reconnect.
 pub const SESSION_TOUCH: Duration = Duration::from_secs(60);
 
+/// The read buffer a signalling connection allocates up front. tungstenite's
+/// default, 128 KiB per connection, was ~0.1 MB of the ~1.3 MB per
+/// participant in the benchmarks (docs/performance.md, change 6). Client
+/// messages are small (a compacted subscribe answer: ~10–15 KB; at most
+/// [`protocol::MAX_MESSAGE_BYTES`]), and a larger frame grows the buffer to
+/// its length: this only sets how much is read per call.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Keep-alive timings of a connection (shortened in tests).
 #[derive(Debug, Clone, Copy)]
 pub struct Timings {
@@ -136,12 +144,13 @@ pub async fn ws_handler(
     };
     let signalling = state.signal.clone();
     let token = signalling.tasks.token();
-    ws.max_message_size(protocol::MAX_MESSAGE_BYTES).max_frame_size(protocol::MAX_MESSAGE_BYTES).on_upgrade(
-        move |socket| async move {
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(protocol::MAX_MESSAGE_BYTES)
+        .max_frame_size(protocol::MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
             let _tracked = token;
             conn::run(socket, signalling, hello).await;
-        },
-    )
+        })
 }
 
 /// Whether a handshake's `Origin` is this server's own origin: the origin of

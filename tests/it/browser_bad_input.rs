@@ -19,7 +19,12 @@ async fn malformed_signalling_and_udp_junk_leave_other_calls_untouched() {
     browser::assert_clean("bad_input", &v);
 
     assert_eq!(v["states"], serde_json::json!(["joined", "joined"]), "both still joined");
-    assert_eq!(v["generations"], v["generationsAfter"], "nobody had to reconnect");
+    assert_eq!(
+        v["generations"],
+        v["generationsAfter"],
+        "nobody had to reconnect; the server's account:\n{}",
+        support::connection_endings()
+    );
     for i in 0..2 {
         let (b, a) = (&v["before"][i], &v["after"][i]);
         let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap_or(0);

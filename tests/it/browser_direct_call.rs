@@ -189,7 +189,12 @@ async fn two_talk_directly_while_the_server_forwards_nothing_and_a_third_brings_
     let datagrams = capture.stop().await;
     browser::assert_clean("p2p", &v);
     let samples = samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    assert_eq!(v["generations"], serde_json::json!([1, 1]), "a page lost its signalling connection during the test");
+    assert_eq!(
+        v["generations"],
+        serde_json::json!([1, 1]),
+        "a page lost its signalling connection during the test; the server's account:\n{}",
+        support::connection_endings()
+    );
 
     // Both direct phases: the room is direct and not one media packet is
     // forwarded (or even received) by the server.
@@ -313,5 +318,34 @@ async fn a_direct_connection_that_cannot_connect_leaves_the_call_on_the_server_u
     assert_eq!(Stats::get(&stats.p2p_failures), 1, "and given up");
     assert!(v["dropped"].as_u64().unwrap_or(0) > 0, "the test browsers dropped direct candidates: {}", v["dropped"]);
     println!("P2P blocked: stayed via the server; {} candidates dropped; freezes: {}", v["dropped"], v["gaps"]);
+    assert!(server.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderators_mute_holds_in_a_direct_call_against_a_client_that_ignores_it() {
+    let _t = support::test();
+    let server = support::start(support::test_config()).await;
+    let v = browser::run(&server, "p2p_mute", &[]).await;
+    browser::assert_clean("p2p_mute", &v);
+    assert_eq!(v["isModerator"], true, "the first to join moderates");
+    assert_eq!(
+        v["generations"],
+        serde_json::json!([1, 1]),
+        "a page lost its signalling connection during the test; the server's account:\n{}",
+        support::connection_endings()
+    );
+    assert_eq!(v["before"]["mode"], "direct");
+    assert_eq!(v["before"]["playing"], 1, "before the mute the peer's microphone plays: {}", v["before"]);
+    // The modified client really sends sound, and it arrives...
+    assert!(v["sentEnergy"].as_f64().unwrap_or(0.0) > 0.0, "the muted page kept capturing sound: {}", v["sentEnergy"]);
+    let arriving = v["muted"]["packets"].as_u64().unwrap_or(0) > v["muted0"]["packets"].as_u64().unwrap_or(u64::MAX);
+    assert!(arriving, "its packets still reach the moderator directly: {} -> {}", v["muted0"], v["muted"]);
+    assert_eq!(v["muted"]["mode"], "direct", "the call stayed direct");
+    // ...but the moderator's browser does not play it.
+    assert_eq!(v["shownMic"], false, "the server shows the microphone off");
+    assert_eq!(v["muted"]["playing"], 0, "nothing plays the muted microphone: {}", v["muted"]);
+    assert_eq!(v["muted"]["listed"], false, "the muted microphone is not among the call's tracks");
+    // Turned on again the proper way, it plays again.
+    assert_eq!(v["after"]["playing"], 1, "after unmuting it plays again: {}", v["after"]);
     assert!(server.stop().await);
 }

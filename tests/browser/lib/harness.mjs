@@ -99,6 +99,10 @@ export async function launch(opts = {}) {
         '--disable-backgrounding-occluded-windows',
         `--lang=${lang.split(',')[0]}`,
         `--accept-lang=${lang}`,
+        // For investigating connection losses: Chromium's own network log.
+        ...(process.env.KABINE_NETLOG_DIR
+          ? [`--log-net-log=${path.join(process.env.KABINE_NETLOG_DIR, `${Date.now()}-${process.pid}.json`)}`]
+          : []),
       ],
     });
   }

@@ -69,6 +69,24 @@ pub fn captured() -> String {
     CAPTURE.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
+/// The captured lines that contain any of `needles` (the last 60), to
+/// explain a failure, e.g. why a connection ended.
+pub fn captured_lines(needles: &[&str]) -> String {
+    let log = captured();
+    let lines: Vec<&str> = log.lines().filter(|l| needles.iter().any(|n| l.contains(n))).collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// Why connections and media ended, from the capture (see [`captured_lines`]).
+pub fn connection_endings() -> String {
+    captured_lines(&[
+        "signalling connection ended",
+        "HTTPS connection ended",
+        "media of a participant failed",
+        "ICE state changed",
+    ])
+}
+
 /// Tests that run media (browsers, synthetic peers) take turns: several
 /// calls encoding and decrypting at once on a 2-core machine would make
 /// their timing checks meaningless. Other tests keep running in parallel.
@@ -78,6 +96,11 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Waits for this test's turn to run media; hold the guard to the end.
 pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.lock().await
+}
+
+/// [`heavy`] for tests without a runtime.
+pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
 }
 
 /// Checks the capture for addresses when a test ends.
