@@ -147,7 +147,8 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     let mut settings = Settings::from_config(&config);
     settings.p2p.add_own_stun(&candidates);
     settings.meeting_grace = options.timings.meeting_grace;
-    let engine_config = EngineConfig { candidates, last_n: config.media.last_n };
+    let engine_config =
+        EngineConfig { candidates, last_n: config.media.last_n, audio_slots: config.media.audio_slots as usize };
     let mut engine =
         Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());
     if config.p2p.enabled {

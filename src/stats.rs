@@ -36,6 +36,9 @@ pub struct Stats {
     pub stun_refused: AtomicU64,
     /// Keyframe requests sent to publishers.
     pub keyframe_requests: AtomicU64,
+    /// Audio slots that changed occupant (including first fills and
+    /// occupants leaving).
+    pub audio_slot_switches: AtomicU64,
     /// Rooms whose two members talk directly now (the SFU forwards nothing
     /// for them).
     pub p2p_direct_rooms: AtomicU64,

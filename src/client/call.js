@@ -915,7 +915,9 @@ export function renderCall(app, room, media) {
         audios.set(rt.mid, a);
         audioBox.append(a);
       }
-      a.dataset.participant = rt.participant;
+      // An audio slot keeps its element (and keeps playing) when the
+      // person heard on it changes; only the label follows.
+      a.dataset.participant = rt.participant ?? '';
       const current = a.srcObject instanceof MediaStream ? a.srcObject.getTracks()[0] : null;
       if (current !== rt.track) {
         a.srcObject = new MediaStream([rt.track]);

@@ -25,16 +25,19 @@ export const MAX_NAME_CHARS = 64;
  *   hand: boolean, quality: Quality, moderator?: boolean}} Participant
  * @typedef {{urls: string[], username?: string, credential?: string}} IceServer
  * @typedef {{mid: string, participant: string, source: Source}} SubscribedTrack
+ * @typedef {{mid: string, participant: string | null}} AudioSlot one audio m-line of the subscribe
+ *   connection and who is heard on it now (`null`: nobody)
  * @typedef {{participant: string, source: Source, width: number, height: number}} VideoSize
  * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
  *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal' | 'login_required'
  *   | 'not_moderator' | 'unknown_participant' | 'bad_password' | 'private_chat_disabled' | 'bad_breakout'} ErrorCode
  * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced' | 'removed' | 'meeting_ended'
  *   | 'lobby_denied'} ByeReason
- * @typedef {{mid: string, participant: string, source: Source, track: MediaStreamTrack,
- *   receiver?: RTCRtpReceiver}} RemoteTrack
+ * @typedef {{mid: string, participant: string | null, source: Source, track: MediaStreamTrack,
+ *   receiver?: RTCRtpReceiver, slot?: boolean}} RemoteTrack
  *   `mid` of the subscribe connection, or `direct-<epoch>-<source>` for a
- *   track of a direct call.
+ *   track of a direct call. `slot`: an audio slot, whose `participant`
+ *   (`null`: nobody now) changes with who speaks in a big room.
  * @typedef {'server' | 'direct'} MediaMode how media travels: via the server, or directly (end-to-end encrypted)
  * @typedef {'participants' | 'failed'} P2pStopReason
  * @typedef {{from: string, from_name: string, text: string, ts: number, to?: string,
@@ -81,6 +84,7 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'participant_left', id: string}
  *   | {type: 'publish_answer', sdp: string}
  *   | {type: 'subscribe_offer', sdp: string, tracks: SubscribedTrack[]}
+ *   | {type: 'audio_slots', slots: AudioSlot[]}
  *   | {type: 'active_speaker', id: string | null}
  *   | {type: 'chat', from: string, from_name: string, text: string, ts: number}
  *   | {type: 'error', code: ErrorCode, message: string}
@@ -229,6 +233,8 @@ export class Session extends EventTarget {
     this.participants = new Map();
     /** Remote tracks by mid of the subscribe connection. @type {Map<string, RemoteTrack>} */
     this.remoteTracks = new Map();
+    /** Who is heard on each audio slot, by mid. @type {Map<string, string | null>} */
+    this.audioSlots = new Map();
     /** @type {string | null} */
     this.activeSpeaker = null;
     this.lastN = 0;
@@ -448,6 +454,12 @@ export class Session extends EventTarget {
         await this.subChain;
         break;
       }
+      case 'audio_slots':
+        // May name slots of an offer still being answered: kept, and
+        // applied when its transceivers exist (answerSubscribe).
+        this.audioSlots = new Map(msg.slots.map((x) => [x.mid, x.participant]));
+        this.updateRemoteTracks();
+        break;
       case 'active_speaker':
         this.activeSpeaker = msg.id;
         this.emit('speaker', msg.id);
@@ -575,6 +587,7 @@ export class Session extends EventTarget {
     this.subChain = Promise.resolve();
     this.subTracks = [];
     this.remoteTracks = new Map();
+    this.audioSlots = new Map();
 
     const audioStream = new MediaStream();
     this.senders.mic = pub.addTransceiver(this.micTrack ?? 'audio', { direction: 'sendonly', streams: [audioStream] });
@@ -667,10 +680,16 @@ export class Session extends EventTarget {
     const byMid = new Map(this.subTracks.map((t) => [t.mid, t]));
     const direct = this.playing;
     for (const tr of pc.getTransceivers()) {
-      const info = tr.mid === null ? undefined : byMid.get(tr.mid);
-      if (!info || tr.currentDirection === 'stopped') continue;
-      if (direct && info.participant === direct.peer) continue;
-      next.set(info.mid, { ...info, track: tr.receiver.track, receiver: tr.receiver });
+      if (tr.mid === null || tr.currentDirection === 'stopped') continue;
+      const info = byMid.get(tr.mid);
+      if (info) {
+        if (direct && info.participant === direct.peer) continue;
+        next.set(info.mid, { ...info, track: tr.receiver.track, receiver: tr.receiver });
+      } else if (this.audioSlots.has(tr.mid)) {
+        const participant = this.audioSlots.get(tr.mid) ?? null;
+        if (direct && participant === direct.peer) continue;
+        next.set(tr.mid, { mid: tr.mid, participant, source: 'mic', slot: true, track: tr.receiver.track, receiver: tr.receiver });
+      }
     }
     if (direct) {
       const peer = this.participants.get(direct.peer);

@@ -264,6 +264,9 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             "must be at most 300: a browser's subscribe answer for a larger room may not fit the 64 KiB signalling limit",
         );
     }
+    if c.media.audio_slots == 0 || c.media.audio_slots > super::MAX_AUDIO_SLOTS {
+        bad("media.audio_slots", "must be 1 to 16");
+    }
     if c.rooms.max_rooms == 0 {
         bad("rooms.max_rooms", "must be at least 1");
     }
@@ -534,6 +537,13 @@ mod tests {
     #[test]
     fn room_size_stays_within_what_the_signalling_limit_carries() {
         assert!(problems("[rooms]\nmax_participants = 300\n").is_empty());
+        for slots in [1, 3, 16] {
+            assert!(problems(&format!("[media]\naudio_slots = {slots}\n")).is_empty());
+        }
+        for slots in [0, 17] {
+            let p = problems(&format!("[media]\naudio_slots = {slots}\n"));
+            assert!(p.len() == 1 && p[0].contains("media.audio_slots: must be 1 to 16"), "{p:#?}");
+        }
         let p = problems("[rooms]\nmax_participants = 301\n");
         assert!(p.len() == 1 && p[0].contains("rooms.max_participants: must be at most 300"), "{p:#?}");
     }

@@ -135,6 +135,11 @@ impl TlsVersion {
     }
 }
 
+/// Default `media.audio_slots`.
+pub const DEFAULT_AUDIO_SLOTS: u32 = 3;
+/// Largest `media.audio_slots` accepted.
+pub const MAX_AUDIO_SLOTS: u32 = 16;
+
 /// `[media]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -154,6 +159,14 @@ pub struct MediaConfig {
     /// Forward video of at most this many most recent speakers to each
     /// participant; 0 means unlimited (default).
     pub last_n: u32,
+    /// Audio slots per participant (1 to 16; default 3): everyone receives
+    /// audio on at most this many streams. In a room of up to
+    /// `audio_slots + 1` people each other participant has a slot of their
+    /// own; in larger rooms the slots carry the loudest and most recent
+    /// speakers, switched only between talkspurts (docs/protocol.md, *Audio
+    /// slots*). Three covers a conversation with interruptions; more slots
+    /// cost CPU per packet for every participant of a big room.
+    pub audio_slots: u32,
 }
 
 impl Default for MediaConfig {
@@ -164,6 +177,7 @@ impl Default for MediaConfig {
             public_address: None,
             ice_servers: Vec::new(),
             last_n: 0,
+            audio_slots: DEFAULT_AUDIO_SLOTS,
         }
     }
 }

@@ -7,4 +7,4 @@
 
 pub mod peer;
 
-pub use peer::{PeerConfig, PeerReport, SyntheticPeer, TrackStats};
+pub use peer::{PeerConfig, PeerReport, SlotStats, SyntheticPeer, TrackStats, audio_publisher};

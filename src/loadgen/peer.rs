@@ -14,6 +14,11 @@
 //! keyframes, and sequence-number gaps or jumps backwards (which show
 //! whether the server's rewriting across layer switches is seamless).
 //!
+//! Audio arrives on audio slots (docs/protocol.md, *Audio slots*): the
+//! peer follows the server's `audio_slots` map like the browser does, and
+//! each audio payload names its publisher, so what was heard is attributed
+//! exactly and checked per slot ([`SlotStats`]: one continuous stream).
+//!
 //! The media is not decodable: it exercises the server's forwarding, not a
 //! decoder.
 
@@ -40,8 +45,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::signal::protocol::{
-    ByeReason, ClientMsg, ErrorCode, PROTOCOL_VERSION, Participant, PublishedTrack, ServerMsg, Source, SubscribedTrack,
-    VideoSize,
+    AudioSlot, ByeReason, ClientMsg, ErrorCode, PROTOCOL_VERSION, Participant, PublishedTrack, ServerMsg, Source,
+    SubscribedTrack, VideoSize,
 };
 
 /// Layer rids, lowest first.
@@ -131,6 +136,31 @@ pub struct TrackStats {
     last_seq: Option<u64>,
 }
 
+/// What arrived on one audio slot (one subscribe m-line), whoever spoke.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotStats {
+    pub packets: u64,
+    /// Sequence numbers skipped.
+    pub seq_gaps: u64,
+    /// Packets whose sequence number was not above the last one.
+    pub seq_backwards: u64,
+    /// Packets whose timestamp went backwards (or leapt by more than 10 s).
+    pub ts_backwards: u64,
+    /// Publishers heard on the slot, in order, each once per turn.
+    pub publishers: Vec<String>,
+    last: Option<(u64, u32)>,
+}
+
+/// Marks a synthetic audio payload that names its publisher.
+const AUDIO_TAG: [u8; 2] = [0xfc, b'K'];
+
+/// The publisher a synthetic audio payload names.
+pub fn audio_publisher(payload: &[u8]) -> Option<&str> {
+    let rest = payload.strip_prefix(&AUDIO_TAG[..])?;
+    let (len, rest) = rest.split_first()?;
+    std::str::from_utf8(rest.get(..usize::from(*len))?).ok()
+}
+
 /// Everything a synthetic participant has seen so far.
 #[derive(Debug, Clone, Default)]
 pub struct PeerReport {
@@ -154,6 +184,14 @@ pub struct PeerReport {
     pub subscribe_sdp: String,
     /// Received media by (publisher id, source).
     pub received: HashMap<(String, Source), TrackStats>,
+    /// The last `audio_slots` map, and how many came.
+    pub audio_slots: Vec<AudioSlot>,
+    pub audio_slot_maps: u32,
+    /// Received audio by slot mid.
+    pub slots: BTreeMap<String, SlotStats>,
+    /// Audio packets whose publisher was not the one the slot map named
+    /// for their slot when they arrived.
+    pub slot_mismatches: u64,
     /// Keyframe requests the server sent for our video.
     pub keyframe_requests: u64,
     pub publish_connected: bool,
@@ -348,6 +386,8 @@ struct Runner {
     audio_mid: Option<Mid>,
     video_mid: Option<Mid>,
     audio_seq: u64,
+    /// The next audio packet starts the stream (RTP marker).
+    audio_marker: bool,
     audio_level: u8,
     layers: Vec<Layer>,
     frames: u64,
@@ -355,6 +395,10 @@ struct Runner {
     next_video: Instant,
     /// Subscribe m-lines: mid -> (publisher, source).
     tracks: HashMap<Mid, (String, Source)>,
+    /// Audio slots: mid -> who is in it.
+    audio_slots: HashMap<Mid, Option<String>>,
+    /// Own participant id (named in every audio payload).
+    own_id: String,
     events: VecDeque<(bool, Event)>,
     joined: Option<oneshot::Sender<io::Result<()>>>,
     leaving: Option<oneshot::Sender<()>>,
@@ -390,12 +434,17 @@ impl Runner {
             subscribe,
             audio_mid: None,
             video_mid: None,
-            audio_seq: 1,
+            // Each publisher's numbering starts elsewhere, like a browser's:
+            // a slot switch without rewriting would show as a jump.
+            audio_marker: true,
+            audio_seq: 1 + u64::from(rand::random::<u16>() / 2),
             layers,
             frames: 0,
             next_audio: now,
             next_video: now,
             tracks: HashMap::new(),
+            audio_slots: HashMap::new(),
+            own_id: String::new(),
             events: VecDeque::new(),
             joined: None,
             leaving: None,
@@ -579,8 +628,45 @@ impl Runner {
 
     fn on_media(&mut self, p: RtpPacket) {
         let mid = self.subscribe.rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
-        let Some(key) = mid.and_then(|m| self.tracks.get(&m)).cloned() else {
+        let Some(mid) = mid else {
             return;
+        };
+        let key = match self.tracks.get(&mid) {
+            Some(key) => key.clone(),
+            None => {
+                let Some(named) = self.audio_slots.get(&mid) else {
+                    return;
+                };
+                let tagged = audio_publisher(&p.payload).map(str::to_string);
+                let mut r = self.report();
+                if tagged.is_some() && tagged != *named {
+                    r.slot_mismatches += 1;
+                }
+                let Some(publisher) = tagged.or_else(|| named.clone()) else {
+                    return;
+                };
+                let slot = r.slots.entry(mid.to_string()).or_default();
+                slot.packets += 1;
+                let (seq, ts) = (*p.seq_no, p.header.timestamp);
+                if let Some((last_seq, last_ts)) = slot.last {
+                    if seq <= last_seq {
+                        slot.seq_backwards += 1;
+                    } else {
+                        slot.seq_gaps += seq - last_seq - 1;
+                    }
+                    let dt = ts.wrapping_sub(last_ts);
+                    if seq > last_seq && (dt == 0 || dt > 48_000 * 10) {
+                        slot.ts_backwards += 1;
+                    }
+                }
+                if slot.last.is_none_or(|(s, _)| seq > s) {
+                    slot.last = Some((seq, ts));
+                }
+                if slot.publishers.last() != Some(&publisher) {
+                    slot.publishers.push(publisher.clone());
+                }
+                (publisher, Source::Mic)
+            }
         };
         let mut r = self.report();
         let t = r.received.entry(key).or_default();
@@ -619,6 +705,7 @@ impl Runner {
     async fn on_server_msg(&mut self, msg: ServerMsg) {
         match msg {
             ServerMsg::Welcome { you, participants, .. } => {
+                self.own_id = you.id.clone();
                 {
                     let mut r = self.report();
                     r.id = Some(you.id);
@@ -673,6 +760,12 @@ impl Runner {
                     if self.config.compact_answers { crate::sfu::sdp::compact_answer(&plain) } else { plain.clone() };
                 self.report().answer_bytes = Some((plain.len(), sdp.len()));
                 let _ = self.send(&ClientMsg::SubscribeAnswer { sdp }).await;
+            }
+            ServerMsg::AudioSlots { slots } => {
+                self.audio_slots = slots.iter().map(|s| (Mid::from(s.mid.as_str()), s.participant.clone())).collect();
+                let mut r = self.report();
+                r.audio_slot_maps += 1;
+                r.audio_slots = slots;
             }
             ServerMsg::ActiveSpeaker { id } => self.report().speakers.push(id),
             ServerMsg::Chat { from, text, .. } => self.report().chats.push((from, text)),
@@ -760,6 +853,8 @@ impl Runner {
             return;
         };
         let seq = self.audio_seq;
+        let first = self.audio_marker;
+        self.audio_marker = false;
         self.audio_seq += 1;
         let ts = (seq * 960) as u32;
         let ext = ExtensionValues {
@@ -767,10 +862,17 @@ impl Runner {
             voice_activity: Some(self.audio_level < 60),
             ..Default::default()
         };
-        let payload = vec![0xfc_u8; 80];
+        // Opus-sized; names the publisher so receivers can check the slot map.
+        let mut payload = vec![0xfc_u8; 80];
+        let id = self.own_id.as_bytes();
+        if id.len() <= 64 {
+            payload[1] = AUDIO_TAG[1];
+            payload[2] = id.len() as u8;
+            payload[3..3 + id.len()].copy_from_slice(id);
+        }
         let mut direct = conn.rtc.direct_api();
         if let Some(stream) = direct.stream_tx_by_mid(mid, None) {
-            stream.write_rtp(RtpWrite::new(pt, seq.into(), ts, Instant::now(), payload).marker(seq == 1).ext_vals(ext));
+            stream.write_rtp(RtpWrite::new(pt, seq.into(), ts, Instant::now(), payload).marker(first).ext_vals(ext));
         }
         self.drain(true);
     }

@@ -4,7 +4,7 @@
 //! These types live with the rooms so that imports point one way: the SFU
 //! knows rooms' identifiers, rooms know nothing about WebRTC.
 
-use crate::signal::protocol::{ParticipantId, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
+use crate::signal::protocol::{AudioSlot, ParticipantId, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 
 use super::{RoomKey, SessionId};
 
@@ -44,6 +44,9 @@ pub enum MediaEvent {
     PublishAnswer { session: SessionId, sdp: String },
     /// A new offer for the participant's subscribe connection.
     SubscribeOffer { session: SessionId, sdp: String, tracks: Vec<SubscribedTrack> },
+    /// Who is heard on which audio slot of the participant's subscribe
+    /// connection (the whole map).
+    AudioSlots { session: SessionId, slots: Vec<AudioSlot> },
     /// An SDP (offer or answer) the SFU could not use; nothing changed.
     SdpRefused { session: SessionId, reason: String },
     /// The active speaker of a room changed (`None`: silence).

@@ -604,6 +604,11 @@ impl Rooms {
                     out.push(Effect::Send { to: session, msg: ServerMsg::SubscribeOffer { sdp, tracks } });
                 }
             }
+            MediaEvent::AudioSlots { session, slots } => {
+                if self.joined(session) {
+                    out.push(Effect::Send { to: session, msg: ServerMsg::AudioSlots { slots } });
+                }
+            }
             MediaEvent::SdpRefused { session, reason } => {
                 if self.joined(session) {
                     error(out, session, ErrorCode::BadSdp, &reason);

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::signal::protocol::{ByeReason, ClientMsg, ErrorCode, ServerMsg};
+use crate::signal::protocol::{AudioSlot, ByeReason, ClientMsg, ErrorCode, ServerMsg};
 
 struct World {
     rooms: Rooms,
@@ -357,8 +357,13 @@ fn media_reports_reach_their_session() {
     assert_eq!(sent_to(&out, a), [ServerMsg::PublishAnswer { sdp: "answer".into() }]);
     let out = w.input(Input::Media(MediaEvent::SdpRefused { session: a, reason: "no".into() }));
     assert_eq!(error_code(&out, a), Some(ErrorCode::BadSdp));
+    let slots = vec![AudioSlot { mid: "0".into(), participant: Some("b".into()) }];
+    let out = w.input(Input::Media(MediaEvent::AudioSlots { session: a, slots: slots.clone() }));
+    assert_eq!(sent_to(&out, a), [ServerMsg::AudioSlots { slots: slots.clone() }]);
+    assert_eq!(out.len(), 1, "only to that participant");
     // Reports about sessions that are gone are dropped.
     assert!(w.input(Input::Media(MediaEvent::PublishAnswer { session: SessionId(99), sdp: "x".into() })).is_empty());
+    assert!(w.input(Input::Media(MediaEvent::AudioSlots { session: SessionId(99), slots })).is_empty());
 }
 
 #[test]

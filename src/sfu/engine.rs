@@ -34,10 +34,11 @@ use super::keyframes::Throttle;
 use super::layers::{self, LAYERS, RateMeter, Want};
 use super::rewrite::{Decision, InPacket, Rewriter};
 use super::sdp;
-use super::speaker::{self, SpeakerDetector};
+use super::slots;
+use super::speaker::{self, Ranked, SpeakerDetector};
 use super::stun;
 use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
-use crate::signal::protocol::{PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
+use crate::signal::protocol::{AudioSlot, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
 
 /// How long a forwarded video packet stays available for a NACK. A
@@ -76,6 +77,8 @@ pub struct EngineConfig {
     pub candidates: Vec<SocketAddr>,
     /// `media.last_n` (0: unlimited).
     pub last_n: u32,
+    /// `media.audio_slots`: audio m-lines per subscriber (see [`super::slots`]).
+    pub audio_slots: usize,
 }
 
 /// Which of a participant's two peer connections.
@@ -131,11 +134,15 @@ enum SlotState {
     Parked,
 }
 
-/// One m-line of a subscribe connection, carrying one publisher's track.
+/// One m-line of a subscribe connection, carrying one publisher's track;
+/// or, for an audio slot, the audio of whoever occupies it now.
 struct Slot {
     mid: Mid,
     kind: MediaKind,
-    publisher: SessionId,
+    /// Whose track it carries (`None`: an audio slot nobody occupies).
+    publisher: Option<SessionId>,
+    /// An audio slot ([`super::slots`]): never stopped, its occupant changes.
+    audio_slot: bool,
     source: Source,
     state: SlotState,
     rewriter: Rewriter,
@@ -171,6 +178,8 @@ struct Peer {
     /// How often each (publisher, source) was offered on the subscribe
     /// connection (bounded by the participants a meeting has).
     received_before: HashMap<(String, Source), u32>,
+    /// Audio slots made so far (numbers their msid).
+    audio_slots_made: u32,
 }
 
 impl Peer {
@@ -376,6 +385,7 @@ impl Engine {
                 quality_candidate: (Quality::Unknown, 0),
                 muted: Vec::new(),
                 received_before: HashMap::new(),
+                audio_slots_made: 0,
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
@@ -403,6 +413,8 @@ impl Engine {
             self.negotiate(now, s);
             self.reallocate(now, s);
         }
+        self.assign_room(now, from);
+        self.assign_room(now, to);
     }
 
     /// A room's two members talk directly (or no longer): stop forwarding,
@@ -450,8 +462,14 @@ impl Engine {
         if muted == was {
             return;
         }
+        let room = peer.room;
         if muted {
             peer.muted.push(source);
+            if source == Source::Mic {
+                // Out of every slot at once: a muted participant is never
+                // in a slot, let alone heard.
+                self.assign_room(now, room);
+            }
         } else {
             peer.muted.retain(|s| *s != source);
             for layer in 0..LAYERS as u8 {
@@ -499,7 +517,7 @@ impl Engine {
             Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
             self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
-        for slot in peer.slots.iter().filter(|s| s.state != SlotState::Parked) {
+        for slot in peer.slots.iter().filter(|s| s.state != SlotState::Parked && s.publisher.is_some()) {
             self.stats.end_subscription(&slot.stats_key);
         }
         // Events it left in the queue are moot.
@@ -509,6 +527,7 @@ impl Engine {
         for other in self.members(peer.room) {
             self.negotiate(now, other);
         }
+        self.assign_room(now, peer.room);
     }
 
     /// The participant's media failed: tell the room actor, then forget it.
@@ -599,6 +618,9 @@ impl Engine {
                     self.negotiate(now, other);
                 }
             }
+            if let Some(room) = room {
+                self.assign_room(now, room);
+            }
         }
     }
 
@@ -609,18 +631,24 @@ impl Engine {
         let Some(room) = self.peers.get(&session).map(|p| p.room) else {
             return;
         };
-        // Everything the others in the room publish.
+        // Every video the others in the room publish; audio goes to slots.
         let mut wanted: Vec<(SessionId, String, Source, MediaKind)> = Vec::new();
+        let mut microphones = 0;
         for other in self.members(room) {
             if other == session {
                 continue;
             }
             if let Some(p) = self.peers.get(&other) {
                 for t in &p.tracks {
-                    wanted.push((other, p.public_id.clone(), t.source, t.kind));
+                    if t.source == Source::Mic {
+                        microphones += 1;
+                    } else {
+                        wanted.push((other, p.public_id.clone(), t.source, t.kind));
+                    }
                 }
             }
         }
+        let audio_slots = self.config.audio_slots;
         let direct = self.is_direct(room);
         let Some(peer) = self.peers.get_mut(&session) else {
             return;
@@ -634,20 +662,25 @@ impl Engine {
         let mut to_stop: Vec<Mid> = peer
             .slots
             .iter()
-            .filter(|s| live(s) && !wanted.iter().any(|w| w.0 == s.publisher && w.2 == s.source))
+            .filter(|s| live(s) && !s.audio_slot && !wanted.iter().any(|w| Some(w.0) == s.publisher && w.2 == s.source))
             .map(|s| s.mid)
             .collect();
         let to_add: Vec<_> = wanted
             .into_iter()
-            .filter(|w| !peer.slots.iter().any(|s| live(s) && s.publisher == w.0 && s.source == w.2))
+            .filter(|w| !peer.slots.iter().any(|s| live(s) && s.publisher == Some(w.0) && s.source == w.2))
             .collect();
+        // Audio slots are added while there are fewer than others with a
+        // microphone, up to the limit, and never stopped: joins and leaves
+        // in a big room change no m-line.
+        let have = peer.slots.iter().filter(|s| live(s) && s.audio_slot).count();
+        let new_audio_slots = microphones.min(audio_slots).saturating_sub(have);
         let to_toggle: Vec<Mid> = peer
             .slots
             .iter()
             .filter(|s| live(s) && s.inactive != direct && !to_stop.contains(&s.mid))
             .map(|s| s.mid)
             .collect();
-        if to_stop.is_empty() && to_add.is_empty() && to_toggle.is_empty() {
+        if to_stop.is_empty() && to_add.is_empty() && to_toggle.is_empty() && new_audio_slots == 0 {
             return;
         }
         // Never stop the first m-line (see `SlotState::Parked`).
@@ -678,7 +711,14 @@ impl Engine {
                 n => format!("{public_id}-{}-{n}", source_name(source)),
             };
             let mid = change.add_media(kind, direction, Some(stream), Some(track), None);
-            added.push((mid, kind, publisher, public_id, source));
+            added.push((mid, kind, Some(publisher), public_id, source));
+        }
+        for _ in 0..new_audio_slots {
+            // Neutral names: the slot carries different people over time.
+            peer.audio_slots_made += 1;
+            let name = format!("kabine-audio-{}", peer.audio_slots_made);
+            let mid = change.add_media(MediaKind::Audio, direction, Some(name.clone()), Some(name), None);
+            added.push((mid, MediaKind::Audio, None, String::new(), Source::Mic));
         }
         let Some((offer, pending)) = change.apply() else {
             return;
@@ -698,12 +738,15 @@ impl Engine {
         }
         for (mid, kind, publisher, publisher_id, source) in added {
             let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
-            let stats = self.stats.subscription(stats_key.clone());
+            // An empty audio slot has counters of its own, registered only
+            // while someone occupies it.
+            let stats = if publisher.is_some() { self.stats.subscription(stats_key.clone()) } else { Arc::default() };
             let clock = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
             peer.slots.push(Slot {
                 mid,
                 kind,
                 publisher,
+                audio_slot: publisher.is_none(),
                 source,
                 state: SlotState::Negotiating,
                 rewriter: Rewriter::new(clock),
@@ -718,7 +761,7 @@ impl Engine {
         let tracks = peer
             .slots
             .iter()
-            .filter(|s| live(s))
+            .filter(|s| live(s) && !s.audio_slot)
             .map(|s| SubscribedTrack {
                 mid: s.mid.to_string(),
                 participant: s.stats_key.publisher.clone(),
@@ -727,6 +770,88 @@ impl Engine {
             .collect();
         self.events.push(MediaEvent::SubscribeOffer { session, sdp: offer.to_sdp_string(), tracks });
         self.drive(now, RtcKey { session, side: Side::Subscribe });
+        if new_audio_slots > 0 {
+            // Fill the new slots now, and tell the browser about them.
+            self.assign_audio(now, session, true);
+        }
+    }
+
+    /// The participants who may be heard in `room` (those with a
+    /// microphone a moderator has not muted), in join order, ranked for
+    /// audio slots.
+    fn audio_ranking(&self, now: Instant, room: RoomKey) -> Vec<Ranked<SessionId>> {
+        let Some(r) = self.rooms.get(&room) else {
+            return Vec::new();
+        };
+        let candidates: Vec<SessionId> = r
+            .members
+            .iter()
+            .filter(|s| {
+                self.peers.get(s).is_some_and(|p| {
+                    p.tracks.iter().any(|t| t.source == Source::Mic) && !p.muted.contains(&Source::Mic)
+                })
+            })
+            .copied()
+            .collect();
+        r.speaker.ranking(&candidates, now)
+    }
+
+    /// Reassigns the audio slots of everyone in `room`.
+    fn assign_room(&mut self, now: Instant, room: RoomKey) {
+        let ranking = self.audio_ranking(now, room);
+        for member in self.members(room) {
+            self.assign_slots(member, &ranking, false);
+        }
+    }
+
+    /// Reassigns `session`'s audio slots; announces the map when it changed
+    /// (or when `announce`).
+    fn assign_audio(&mut self, now: Instant, session: SessionId, announce: bool) {
+        let Some(room) = self.peers.get(&session).map(|p| p.room) else {
+            return;
+        };
+        let ranking = self.audio_ranking(now, room);
+        self.assign_slots(session, &ranking, announce);
+    }
+
+    fn assign_slots(&mut self, session: SessionId, ranking: &[Ranked<SessionId>], announce: bool) {
+        let Some(peer) = self.peers.get(&session) else {
+            return;
+        };
+        let live = |s: &Slot| s.audio_slot && matches!(s.state, SlotState::Negotiating | SlotState::Active);
+        let before: Vec<Option<SessionId>> = peer.slots.iter().filter(|s| live(s)).map(|s| s.publisher).collect();
+        if before.is_empty() {
+            return;
+        }
+        let mine: Vec<Ranked<SessionId>> = ranking.iter().filter(|r| r.who != session).copied().collect();
+        let mut after = before.clone();
+        let changed = slots::assign(&mut after, &mine);
+        if !changed && !announce {
+            return;
+        }
+        let names: Vec<Option<String>> =
+            after.iter().map(|o| o.and_then(|s| self.peers.get(&s)).map(|p| p.public_id.clone())).collect();
+        let Some(peer) = self.peers.get_mut(&session) else {
+            return;
+        };
+        let mut map = Vec::with_capacity(after.len());
+        for ((slot, occupant), name) in peer.slots.iter_mut().filter(|s| live(s)).zip(after).zip(names) {
+            if slot.publisher != occupant {
+                // The next packet of the new occupant continues the
+                // slot's stream (sequence +1, timestamp by elapsed time).
+                slot.rewriter.pause();
+                if slot.publisher.is_some() {
+                    self.stats.end_subscription(&slot.stats_key);
+                }
+                slot.publisher = occupant;
+                slot.stats_key.publisher = name.clone().unwrap_or_default();
+                slot.stats =
+                    if occupant.is_some() { self.stats.subscription(slot.stats_key.clone()) } else { Arc::default() };
+                Stats::add(&self.stats.audio_slot_switches, 1);
+            }
+            map.push(AudioSlot { mid: slot.mid.to_string(), participant: name });
+        }
+        self.events.push(MediaEvent::AudioSlots { session, slots: map });
     }
 
     fn subscribe_answer(&mut self, now: Instant, session: SessionId, sdp_text: &str) {
@@ -760,7 +885,7 @@ impl Engine {
         let mut ended = Vec::new();
         peer.slots.retain(|s| {
             let keep = s.state != SlotState::Stopping;
-            if !keep {
+            if !keep && s.publisher.is_some() {
                 ended.push(s.stats_key.clone());
             }
             keep
@@ -836,9 +961,9 @@ impl Engine {
                 // to nothing. Counting every microphone at the nominal rate
                 // made the padding fill big rooms with probes (seed-60:
                 // ~50 Mbit/s of padding, docs/performance.md).
-                let meter = self
-                    .peers
-                    .get(&slot.publisher)
+                let meter = slot
+                    .publisher
+                    .and_then(|p| self.peers.get(&p))
                     .and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
                     .map(|t| &t.meters[0]);
                 audio += match meter {
@@ -848,15 +973,18 @@ impl Engine {
                 };
                 continue;
             }
+            let Some(publisher) = slot.publisher else {
+                continue;
+            };
             let Some(track) =
-                self.peers.get(&slot.publisher).and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
+                self.peers.get(&publisher).and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
             else {
                 continue;
             };
             let size = peer.sizes.get(&(slot.stats_key.publisher.clone(), slot.source)).copied();
             let shown = size.is_none_or(|(w, h)| w > 0 && h > 0);
             // Screen shares are exempt from last-N: they are what people look at.
-            let allowed = slot.source == Source::Screen || in_last_n.contains(&slot.publisher);
+            let allowed = slot.source == Source::Screen || in_last_n.contains(&publisher);
             let wanted = if !shown || !allowed {
                 None
             } else if !track.simulcast {
@@ -879,7 +1007,7 @@ impl Engine {
             }
             let area = size.map_or(0, |(w, h)| u64::from(w) * u64::from(h));
             let priority = u64::from(slot.source == Source::Screen) << 62
-                | u64::from(speaker == Some(slot.publisher)) << 61
+                | u64::from(speaker == Some(publisher)) << 61
                 | area.min(1 << 60);
             wants.push(Want { wanted, available, bps, priority });
             slot_index.push(i);
@@ -899,8 +1027,9 @@ impl Engine {
             slot.target = target;
             if let Some(l) = target
                 && slot.rewriter.current() != Some(l)
+                && let Some(publisher) = slot.publisher
             {
-                keyframes.push((slot.publisher, slot.source, l));
+                keyframes.push((publisher, slot.source, l));
             }
             if target.is_none() {
                 slot.stats.select(Forwarded::Nothing);
@@ -1100,6 +1229,12 @@ impl Engine {
                 changed_rooms.push(*room);
             }
         }
+        // Talkspurts begin and end: audio slots follow (a room whose slots
+        // hold everyone changes nothing here).
+        let rooms: Vec<RoomKey> = self.rooms.keys().copied().collect();
+        for room in rooms {
+            self.assign_room(now, room);
+        }
         let reallocate_all = now >= self.next_reallocate;
         if reallocate_all {
             self.next_reallocate = now + REALLOCATE;
@@ -1171,7 +1306,7 @@ impl Engine {
                         p.slots
                             .iter()
                             .filter(|s| s.kind == MediaKind::Video)
-                            .filter_map(|s| s.target.map(|t| (s.publisher, s.source, t)))
+                            .filter_map(|s| Some((s.publisher?, s.source, s.target?)))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -1230,7 +1365,7 @@ impl Engine {
         };
         let layer = slot.rewriter.current().or(slot.target);
         let (publisher, source) = (slot.publisher, slot.source);
-        if let Some(layer) = layer {
+        if let (Some(layer), Some(publisher)) = (layer, publisher) {
             self.request_keyframe(now, publisher, source, layer, req.kind);
         }
     }
@@ -1335,7 +1470,7 @@ impl Engine {
             let Some(slot) = peer
                 .slots
                 .iter_mut()
-                .find(|s| s.publisher == session && s.source == source && s.state == SlotState::Active)
+                .find(|s| s.publisher == Some(session) && s.source == source && s.state == SlotState::Active)
             else {
                 continue;
             };
@@ -1492,7 +1627,8 @@ mod tests {
     use super::*;
 
     fn engine(now: Instant) -> Engine {
-        let config = EngineConfig { candidates: vec!["127.0.0.1:10000".parse().expect("addr")], last_n: 0 };
+        let config =
+            EngineConfig { candidates: vec!["127.0.0.1:10000".parse().expect("addr")], last_n: 0, audio_slots: 3 };
         let cert = crate::sfu::dtls_certificate().expect("certificate");
         Engine::new(config, cert, Arc::new(Stats::default()), now)
     }

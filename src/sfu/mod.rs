@@ -3,7 +3,7 @@
 //!
 //! - [`engine`]: the sans-IO state machine (connections, demultiplexing,
 //!   forwarding).
-//! - [`rewrite`], [`layers`], [`speaker`], [`keyframes`]: the forwarding
+//! - [`rewrite`], [`layers`], [`speaker`], [`slots`], [`keyframes`]: the forwarding
 //!   decisions, pure and unit-tested with a simulated clock.
 //! - [`run`]: the task around the engine: socket, commands, timers.
 //!
@@ -18,6 +18,7 @@ pub mod keyframes;
 pub mod layers;
 pub mod rewrite;
 pub mod sdp;
+pub mod slots;
 pub mod speaker;
 pub mod stun;
 mod udp;

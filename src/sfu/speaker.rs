@@ -30,11 +30,26 @@ const ONSET: Duration = Duration::from_millis(150);
 const SILENCE: Duration = Duration::from_millis(1500);
 /// A participant from whom no audio came for this long is silent.
 const STALE: Duration = Duration::from_millis(400);
+/// A talkspurt lasts until this long after the last packet louder than
+/// the speech threshold (pauses between words and sentences are shorter).
+/// Audio slots are not taken from someone in a talkspurt.
+const HANGOVER: Duration = Duration::from_millis(800);
 
 #[derive(Debug, Clone, Copy)]
 struct Level {
     activity: f32,
     updated: Instant,
+    /// The last packet that by itself was loud enough for speech.
+    loud_at: Option<Instant>,
+}
+
+/// One participant in the order audio slots are given out
+/// ([`SpeakerDetector::ranking`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ranked<K> {
+    pub who: K,
+    /// In a talkspurt now.
+    pub speaking: bool,
 }
 
 /// Active-speaker detection for one room. `K` identifies a participant.
@@ -74,12 +89,39 @@ impl<K: Copy + Eq + Hash> SpeakerDetector<K> {
     /// Records an audio packet's level, in -dBov (0 = loudest, 127 = silence).
     pub fn on_level(&mut self, who: K, dbov: u8, now: Instant) {
         let sample = f32::from(127 - dbov.min(127));
-        let level = self.levels.entry(who).or_insert(Level { activity: 0.0, updated: now });
+        let level = self.levels.entry(who).or_insert(Level { activity: 0.0, updated: now, loud_at: None });
+        if sample >= SPEECH {
+            level.loud_at = Some(now);
+        }
         let dt = now.saturating_duration_since(level.updated).as_secs_f32();
         let alpha = 1.0 - (-dt / SMOOTHING.as_secs_f32()).exp();
         // The very first sample counts fully only after some time has passed.
         level.activity += (sample - level.activity) * alpha.max(0.05);
         level.updated = now;
+    }
+
+    /// Whether `who` is in a talkspurt at `now`.
+    pub fn speaking(&self, who: K, now: Instant) -> bool {
+        self.levels.get(&who).and_then(|l| l.loud_at).is_some_and(|t| now.saturating_duration_since(t) < HANGOVER)
+    }
+
+    /// `candidates` (in join order) in the order audio slots go to them:
+    /// those in a talkspurt, loudest first; then everyone else, who spoke
+    /// most recently first, then those who never spoke, in join order.
+    pub fn ranking(&self, candidates: &[K], now: Instant) -> Vec<Ranked<K>> {
+        let mut ranked: Vec<(Ranked<K>, f32, Option<Instant>)> = candidates
+            .iter()
+            .map(|k| {
+                let level = self.levels.get(k);
+                let speaking = self.speaking(*k, now);
+                (Ranked { who: *k, speaking }, level.map_or(0.0, |l| l.activity), level.and_then(|l| l.loud_at))
+            })
+            .collect();
+        // Stable: equal keys keep join order.
+        ranked.sort_by(|a, b| {
+            b.0.speaking.cmp(&a.0.speaking).then_with(|| if a.0.speaking { b.1.total_cmp(&a.1) } else { b.2.cmp(&a.2) })
+        });
+        ranked.into_iter().map(|r| r.0).collect()
     }
 
     /// Forgets a participant who left.
@@ -238,6 +280,33 @@ mod tests {
         d.remove(0);
         assert_eq!(d.current(), None);
         assert!(d.history().is_empty());
+    }
+
+    #[test]
+    fn ranking_puts_talkspurts_first_loudest_first_then_recency_then_join_order() {
+        let mut d = SpeakerDetector::default();
+        let mut now = Instant::now();
+        // 3 spoke long ago, 1 spoke a little later; 0, 2, 4 and 5 never spoke.
+        talk(&mut d, &mut now, 400, &[QUIET, QUIET, QUIET, LOUD]);
+        talk(&mut d, &mut now, 400, &[QUIET, LOUD, QUIET, QUIET]);
+        talk(&mut d, &mut now, 2000, &[QUIET, QUIET, QUIET, QUIET]);
+        let order = |d: &SpeakerDetector<u8>, now| d.ranking(&[0, 1, 2, 3, 4, 5], now);
+        let who = |r: Vec<Ranked<u8>>| r.iter().map(|r| (r.who, r.speaking)).collect::<Vec<_>>();
+        assert_eq!(who(order(&d, now)), [(1, false), (3, false), (0, false), (2, false), (4, false), (5, false)]);
+        // 4 talks quietly, 5 loudly: both in a talkspurt, 5 first.
+        talk(&mut d, &mut now, 400, &[QUIET, QUIET, QUIET, QUIET, Some(50), Some(10)]);
+        assert_eq!(who(order(&d, now))[..3], [(5, true), (4, true), (1, false)]);
+        // A pause between words keeps the talkspurt; a longer silence ends it.
+        talk(&mut d, &mut now, 400, &[QUIET, QUIET, QUIET, QUIET, QUIET, QUIET]);
+        assert!(d.speaking(5, now) && d.speaking(4, now));
+        talk(&mut d, &mut now, 600, &[QUIET, QUIET, QUIET, QUIET, QUIET, QUIET]);
+        assert!(!d.speaking(5, now) && !d.speaking(4, now));
+        assert_eq!(who(order(&d, now))[..3], [(4, false), (5, false), (1, false)], "most recent, then join order");
+        // No packets at all (a muted microphone) ends a talkspurt too.
+        talk(&mut d, &mut now, 200, &[None, LOUD]);
+        assert!(d.speaking(1, now));
+        talk(&mut d, &mut now, 1000, &[None, None]);
+        assert!(!d.speaking(1, now));
     }
 
     #[test]

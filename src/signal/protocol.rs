@@ -64,6 +64,16 @@ pub struct SubscribedTrack {
     pub source: Source,
 }
 
+/// One audio slot of the subscribe connection: an audio m-line whose
+/// stream carries the participant named (`None`: nobody now). In rooms
+/// larger than the number of slots the participant changes with who speaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSlot {
+    pub mid: String,
+    pub participant: Option<ParticipantId>,
+}
+
 /// How large the client renders one remote video, in CSS pixels times
 /// devicePixelRatio; 0×0 means not shown at all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,10 +284,17 @@ pub enum ServerMsg {
         sdp: String,
     },
     /// SDP offer of the subscribing connection (server media → browser) and
-    /// whose track each m-line carries. Answer with `subscribe_answer`.
+    /// whose video each m-line carries (audio m-lines are slots, see
+    /// `AudioSlots`). Answer with `subscribe_answer`.
     SubscribeOffer {
         sdp: String,
         tracks: Vec<SubscribedTrack>,
+    },
+    /// Who is heard on which audio m-line of the subscribe connection: every
+    /// audio slot, sent after each subscribe offer that adds slots and
+    /// whenever an occupant changes. Replaces the previous map.
+    AudioSlots {
+        slots: Vec<AudioSlot>,
     },
     /// The participant speaking now (`None`: silence).
     ActiveSpeaker {

@@ -144,6 +144,9 @@ async fn run(p: usize, spec: &Spec, target: &Target, media: &mpsc::UnboundedSend
                         layout.speaker = id;
                         sizes_due = Some(tokio::time::Instant::now() + SIZE_DEBOUNCE);
                     }
+                    // Audio comes on the slots the server fills, as in the
+                    // browser; the figures count every stream, whoever is heard.
+                    ServerMsg::AudioSlots { .. } => {}
                     ServerMsg::Bye { reason } => return Err(io::Error::other(format!("bye: {reason:?}"))),
                     ServerMsg::Error { code, .. } => {
                         let _ = media.send(Cmd::Failed { p, why: format!("server error {code:?}") });

@@ -55,11 +55,17 @@ await scenario(async () => {
   } catch (e) {
     throw new Error(`${e}; warnings: ${JSON.stringify(warnings)}; where: ${JSON.stringify(where)}`);
   }
+  // Who each receives from now: the tracks whose packets grow over 1.5 s,
+  // by whom they carry (an audio slot names its occupant: nobody's, null,
+  // must not grow either).
+  const before = {};
+  for (const p of everyone) before[p.name] = await inbound(p.page);
   await sleep(1500);
   const mediaIn = {};
   for (const p of everyone) {
     const st = await inbound(p.page);
-    mediaIn[p.name] = [...new Set(st.tracks.filter((t) => t.packetsReceived > 0).map((t) => t.name))].sort();
+    const was = (t) => before[p.name].tracks.find((o) => o.mid === t.mid)?.packetsReceived ?? 0;
+    mediaIn[p.name] = [...new Set(st.tracks.filter((t) => t.packetsReceived > was(t)).map((t) => t.name))].sort();
   }
   await screenshot(b.page, 'breakout-ben.png');
   const axeInBreakout = await axe(b.page);
