@@ -143,6 +143,10 @@ struct Slot {
     publisher: Option<SessionId>,
     /// An audio slot ([`super::slots`]): never stopped, its occupant changes.
     audio_slot: bool,
+    /// An audio slot whose msid stream is named after this participant
+    /// (as their camera's is): [`slots::assign`] keeps them in it, so the
+    /// browser lip-syncs it with their video.
+    named_for: Option<SessionId>,
     source: Source,
     state: SlotState,
     rewriter: Rewriter,
@@ -633,7 +637,7 @@ impl Engine {
         };
         // Every video the others in the room publish; audio goes to slots.
         let mut wanted: Vec<(SessionId, String, Source, MediaKind)> = Vec::new();
-        let mut microphones = 0;
+        let mut microphones: Vec<(SessionId, String)> = Vec::new();
         for other in self.members(room) {
             if other == session {
                 continue;
@@ -641,7 +645,7 @@ impl Engine {
             if let Some(p) = self.peers.get(&other) {
                 for t in &p.tracks {
                     if t.source == Source::Mic {
-                        microphones += 1;
+                        microphones.push((other, p.public_id.clone()));
                     } else {
                         wanted.push((other, p.public_id.clone(), t.source, t.kind));
                     }
@@ -673,7 +677,7 @@ impl Engine {
         // microphone, up to the limit, and never stopped: joins and leaves
         // in a big room change no m-line.
         let have = peer.slots.iter().filter(|s| live(s) && s.audio_slot).count();
-        let new_audio_slots = microphones.min(audio_slots).saturating_sub(have);
+        let new_audio_slots = microphones.len().min(audio_slots).saturating_sub(have);
         let to_toggle: Vec<Mid> = peer
             .slots
             .iter()
@@ -713,12 +717,43 @@ impl Engine {
             let mid = change.add_media(kind, direction, Some(stream), Some(track), None);
             added.push((mid, kind, Some(publisher), public_id, source));
         }
+        // While everyone with a microphone gets a slot of their own, each
+        // new slot is named after one of those who have none named after
+        // them yet, with their camera's msid stream: the browser lip-syncs
+        // the two. In a larger room a slot carries different people over
+        // time: its name is neutral.
+        let mut namesakes: Vec<(SessionId, String)> = if microphones.len() <= audio_slots {
+            microphones
+                .into_iter()
+                .filter(|(who, _)| !peer.slots.iter().any(|s| live(s) && s.named_for == Some(*who)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        namesakes.truncate(new_audio_slots);
+        let mut namesakes = namesakes.into_iter();
+        let mut new_slots = Vec::new();
         for _ in 0..new_audio_slots {
-            // Neutral names: the slot carries different people over time.
-            peer.audio_slots_made += 1;
-            let name = format!("kabine-audio-{}", peer.audio_slots_made);
-            let mid = change.add_media(MediaKind::Audio, direction, Some(name.clone()), Some(name), None);
+            let (stream, track, named_for) = match namesakes.next() {
+                Some((who, public_id)) => {
+                    // Unique like a camera's (see `received_before`).
+                    let n = peer.received_before.entry((public_id.clone(), Source::Mic)).or_insert(0);
+                    *n += 1;
+                    let track = match *n {
+                        1 => format!("{public_id}-mic"),
+                        n => format!("{public_id}-mic-{n}"),
+                    };
+                    (public_id, track, Some(who))
+                }
+                None => {
+                    peer.audio_slots_made += 1;
+                    let name = format!("kabine-audio-{}", peer.audio_slots_made);
+                    (name.clone(), name, None)
+                }
+            };
+            let mid = change.add_media(MediaKind::Audio, direction, Some(stream), Some(track), None);
             added.push((mid, MediaKind::Audio, None, String::new(), Source::Mic));
+            new_slots.push((mid, named_for));
         }
         let Some((offer, pending)) = change.apply() else {
             return;
@@ -747,6 +782,7 @@ impl Engine {
                 kind,
                 publisher,
                 audio_slot: publisher.is_none(),
+                named_for: new_slots.iter().find(|n| n.0 == mid).and_then(|n| n.1),
                 source,
                 state: SlotState::Negotiating,
                 rewriter: Rewriter::new(clock),
@@ -823,9 +859,10 @@ impl Engine {
         if before.is_empty() {
             return;
         }
+        let named: Vec<Option<SessionId>> = peer.slots.iter().filter(|s| live(s)).map(|s| s.named_for).collect();
         let mine: Vec<Ranked<SessionId>> = ranking.iter().filter(|r| r.who != session).copied().collect();
         let mut after = before.clone();
-        let changed = slots::assign(&mut after, &mine);
+        let changed = slots::assign(&mut after, &named, &mine);
         if !changed && !announce {
             return;
         }

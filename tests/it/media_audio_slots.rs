@@ -5,8 +5,11 @@
 //! names its publisher, so the map is checked against what arrives); a
 //! switch keeps the slot one continuous RTP stream; nobody loses a slot in
 //! a talkspurt; a muted participant leaves its slot at once; and joins and
-//! leaves renegotiate nothing at the listener.
+//! leaves renegotiate nothing at the listener. Lip sync: in a room of
+//! three, each slot's msid stream is its occupant's camera stream (slots
+//! of a large room stay neutral).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kabine::loadgen::{PeerConfig, PeerReport, SyntheticPeer};
@@ -27,6 +30,19 @@ async fn publisher(server: &kabine::server::RunningServer, name: &str, level: u8
 /// Who the slot map names now.
 fn heard(r: &PeerReport) -> Vec<String> {
     r.audio_slots.iter().filter_map(|s| s.participant.clone()).collect()
+}
+
+/// Each media section's `a=msid` (stream id, track id), by mid.
+fn msids(sdp: &str) -> HashMap<String, (String, String)> {
+    let mut out = HashMap::new();
+    for section in sdp.split("\r\nm=").skip(1) {
+        let line = |prefix: &str| section.lines().find_map(|l| l.strip_prefix(prefix).map(str::to_string));
+        if let (Some(mid), Some(msid)) = (line("a=mid:"), line("a=msid:")) {
+            let (stream, track) = msid.split_once(' ').expect("a=msid has a stream and a track id");
+            out.insert(mid, (stream.to_string(), track.to_string()));
+        }
+    }
+    out
 }
 
 /// Audio packets of `from` that `at` receives over `window`.
@@ -85,6 +101,13 @@ async fn the_loudest_are_heard_in_three_slots_and_switches_keep_each_stream_cont
     );
     let report = listener.report();
     assert_eq!(report.subscribe_sdp.matches("m=audio").count(), 3, "three audio m-lines for five microphones");
+    // Made for a room of five: the slots carry different people over time,
+    // so their msids name nobody.
+    let names = msids(&report.subscribe_sdp);
+    for slot in &report.audio_slots {
+        let (stream, track) = &names[&slot.mid];
+        assert!(stream.starts_with("kabine-audio-") && stream == track, "slot {}: msid {stream} {track}", slot.mid);
+    }
     assert!(report.subscribed.iter().all(|t| t.source != Source::Mic), "audio is not in `tracks`");
     for silent in [&ids[3], &ids[4]] {
         assert_eq!(report.packets_from(silent, Source::Mic), 0, "a silent participant outside the slots");
@@ -164,6 +187,67 @@ async fn the_loudest_are_heard_in_three_slots_and_switches_keep_each_stream_cont
 
     listener.leave().await;
     for p in [p0, p1, p2, p3, p4] {
+        p.leave().await;
+    }
+    assert!(server.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_room_of_three_each_slot_shares_its_occupants_camera_msid_stream() {
+    let _t = support::test();
+    let _heavy = support::heavy().await;
+    let server = support::start(support::test_config()).await;
+    let mut peers = Vec::new();
+    for name in ["A", "B", "C"] {
+        let config = PeerConfig { audio_level: LOUD, ..support::peer(&server, "lipsync", name) };
+        peers.push(SyntheticPeer::join(config).await.expect("a participant joins"));
+    }
+    // Everyone talks at once, joined in different orders: the slots must
+    // follow their names, not the ranking.
+    for (i, at) in peers.iter().enumerate() {
+        let others: Vec<String> = peers.iter().filter(|p| p.id() != at.id()).map(|p| p.id()).collect();
+        let settled = at
+            .wait_for(Duration::from_secs(20), |r| {
+                r.audio_slots.len() == 2
+                    && others.iter().all(|o| heard(r).contains(o))
+                    && r.subscribed.iter().filter(|t| t.source == Source::Camera).count() == 2
+                    && r.subscribe_sdp.matches("m=audio").count() == 2
+            })
+            .await;
+        let report = at.report();
+        assert!(settled, "participant {i}: slot map {:?}, tracks {:?}", report.audio_slots, report.subscribed);
+        let names = msids(&report.subscribe_sdp);
+        for other in &others {
+            let camera = report
+                .subscribed
+                .iter()
+                .find(|t| t.source == Source::Camera && &t.participant == other)
+                .expect("the other's camera m-line");
+            let slot = report
+                .audio_slots
+                .iter()
+                .find(|s| s.participant.as_ref() == Some(other))
+                .expect("the other's audio slot");
+            let (camera_stream, camera_track) = &names[&camera.mid];
+            let (slot_stream, slot_track) = &names[&slot.mid];
+            assert_eq!(
+                slot_stream, camera_stream,
+                "participant {i}: the slot of {other} is in its camera's sync group"
+            );
+            assert_ne!(slot_track, camera_track, "track ids stay unique");
+        }
+        let tracks: Vec<&String> = names.values().map(|(_, t)| t).collect();
+        let mut unique = tracks.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), tracks.len(), "duplicate msid track ids: {names:?}");
+        // And the audio on each slot is its namesake's.
+        for other in &others {
+            assert!(flow(at, other, Duration::from_millis(500)).await > 5, "participant {i} hears {other}");
+        }
+        assert_eq!(report.slot_mismatches, 0, "packets on a slot the map did not name");
+    }
+    for p in peers {
         p.leave().await;
     }
     assert!(server.stop().await);
