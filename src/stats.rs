@@ -42,6 +42,9 @@ pub struct Stats {
     /// Rooms whose two members talk directly now (the SFU forwards nothing
     /// for them).
     pub p2p_direct_rooms: AtomicU64,
+    /// RTP datagrams (str0m's padding) the engine did not send to a member
+    /// of a direct call: the server sends them no RTP at all.
+    pub p2p_rtp_suppressed: AtomicU64,
     /// Direct calls started (`p2p_start` sent to a pair).
     pub p2p_attempts: AtomicU64,
     /// Direct calls that failed or did not connect in time (the pair

@@ -443,9 +443,13 @@ impl Engine {
                 // No padding from now on, not only once the browser has
                 // answered the offer that sets the m-lines inactive.
                 peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(0), Bitrate::bps(0));
+            } else {
+                // Nothing was sent while direct (see `drive`): estimate
+                // afresh, as for a new connection.
+                peer.subscribe.rtc.bwe().reset(INITIAL_BWE);
             }
-            // The m-lines go inactive (str0m then sends no padding either)
-            // or back to sendonly; forwarding resumes once the browser has
+            // The m-lines go inactive (and `drive` holds back str0m's
+            // padding) or back to sendonly; forwarding resumes once the browser has
             // answered, from keyframes.
             self.negotiate(now, s);
         }
@@ -1293,10 +1297,28 @@ impl Engine {
     /// Drains a connection's output after a mutation and files its next
     /// timeout. A connection that errs or dies fails its participant.
     fn drive(&mut self, now: Instant, key: RtcKey) {
+        let direct =
+            key.side == Side::Subscribe && self.peers.get(&key.session).is_some_and(|p| self.is_direct(p.room));
         let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
             return;
         };
+        let drained_from = self.transmits.len();
         let result = drain(&mut pc.rtc, key, &mut self.transmits, &mut self.work);
+        if direct {
+            // While a call is direct nothing is forwarded and every m-line
+            // is inactive, yet str0m 0.25 still produces padding RTP (seen:
+            // hundreds of datagrams per direct phase with every m-line
+            // inactive and no offer pending). A direct call gets no RTP from
+            // the server at all: consent checks, RTCP and DTLS only.
+            let mut fresh = self.transmits.split_off(drained_from);
+            let before = fresh.len();
+            fresh.retain(|t| !is_rtp(&t.contents));
+            let dropped = (before - fresh.len()) as u64;
+            self.transmits.append(&mut fresh);
+            if dropped > 0 {
+                self.stats.p2p_rtp_suppressed.fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         if let Some(old) = pc.deadline.take() {
             self.deadlines.remove(&(old, key));
         }
@@ -1592,6 +1614,12 @@ fn limit_nack_history(rtc: &mut Rtc, mid: Mid) {
     }
 }
 
+/// Whether a datagram is RTP (not RTCP, STUN or DTLS): RFC 7983 first
+/// byte 128–191, and RFC 5761's payload types 192–223 are RTCP.
+fn is_rtp(datagram: &[u8]) -> bool {
+    matches!(datagram, [128..=191, b, ..] if !(192..=223).contains(b))
+}
+
 fn find_pt(rtc: &Rtc, codec: Codec) -> Option<Pt> {
     rtc.codec_config().params().iter().find(|p| p.spec().codec == codec).map(|p| p.pt())
 }
@@ -1674,6 +1702,18 @@ mod tests {
         let session = SessionId(session);
         e.handle_command(now, MediaCommand::Join { session, room: RoomKey(1), participant: format!("p{}", session.0) });
         session
+    }
+
+    #[test]
+    fn rtp_is_told_apart_from_rtcp_stun_and_dtls() {
+        // VP8 with and without the marker bit, RTX, Opus.
+        for second in [96u8, 96 | 0x80, 97, 111 | 0x80] {
+            assert!(is_rtp(&[0x80, second, 0, 1]), "payload type byte {second}");
+        }
+        // RTCP sender report, receiver report, feedback; STUN; DTLS; empty.
+        for datagram in [&[0x80u8, 200, 0, 6][..], &[0x81, 201], &[0x8f, 205], &[0, 1, 0, 0], &[22, 254, 253], &[]] {
+            assert!(!is_rtp(datagram), "{datagram:?}");
+        }
     }
 
     #[test]

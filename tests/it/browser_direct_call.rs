@@ -264,13 +264,14 @@ async fn two_talk_directly_while_the_server_forwards_nothing_and_a_third_brings_
     println!(
         "direct call: direct {} ms after joining; third decoded by all via the server {} ms after joining ({} ms after \
          the click); back to direct {} ms after the third left (delay {BACK_DELAY_MS} ms); freezes: {}; capture: {} \
-         datagrams",
+         datagrams; padding held back while direct: {} datagrams",
         ms["toDirect"],
         third,
         ms["thirdFromClick"],
         back,
         v["gaps"],
-        datagrams.len()
+        datagrams.len(),
+        Stats::get(&stats.p2p_rtp_suppressed)
     );
     assert!(server.stop().await);
 }
