@@ -74,7 +74,18 @@ async fn last_n_forwards_video_of_the_most_recent_speaker_only() {
         selected(&c, &b)
     );
     // From now on video comes from Bob only; audio keeps coming from both.
-    let before = cy.report();
+    // Ada's packets already on their way when the selection changed (in the
+    // pacer's queue or the socket) may still arrive: wait until they stop.
+    let mut before = cy.report();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = cy.report();
+        let settled = now.packets_from(&a, Source::Camera) == before.packets_from(&a, Source::Camera);
+        before = now;
+        if settled {
+            break;
+        }
+    }
     let grew_by = |r: &kabine::loadgen::PeerReport, who: &str, s: Source, n: u64| {
         r.packets_from(who, s) >= before.packets_from(who, s) + n
     };
