@@ -90,17 +90,42 @@ pub fn connection_endings() -> String {
 /// Tests that run media (browsers, synthetic peers) take turns: several
 /// calls encoding and decrypting at once on a 2-core machine would make
 /// their timing checks meaningless. Other tests keep running in parallel.
-/// (tokio's Mutex works across the per-test runtimes.)
+/// (tokio's Mutex works across the per-test runtimes.) The turn is also
+/// taken across processes, with a lock on a file in the temporary
+/// directory, so two test runs on one machine (two checkouts, a benchmark
+/// beside the suite) do not disturb each other either.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// This process's turn (see [`HEAVY`]), held to the end of a test.
+pub struct Turn {
+    _file: std::fs::File,
+    _guard: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// The machine-wide lock file of [`HEAVY`], locked (blocks until it is).
+fn machine_turn() -> std::fs::File {
+    let path = std::env::temp_dir().join("kabine-test-media.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    file.lock().unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+    file
+}
+
 /// Waits for this test's turn to run media; hold the guard to the end.
-pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY.lock().await
+pub async fn heavy() -> Turn {
+    let guard = HEAVY.lock().await;
+    let file = tokio::task::spawn_blocking(machine_turn).await.expect("lock task");
+    Turn { _file: file, _guard: guard }
 }
 
 /// [`heavy`] for tests without a runtime.
-pub fn heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
-    HEAVY.blocking_lock()
+pub fn heavy_blocking() -> Turn {
+    let guard = HEAVY.blocking_lock();
+    Turn { _file: machine_turn(), _guard: guard }
 }
 
 /// Checks the capture for addresses when a test ends.
