@@ -5,6 +5,7 @@
 pub mod api;
 pub mod assets;
 pub mod headers;
+pub mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -64,7 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/session", get(api::session))
         .route("/account", get(account_page))
         // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2 (RFC 8441).
-        .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), crate::signal::ws_handler))
+        .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), ws::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
@@ -82,7 +83,7 @@ async fn index(request_headers: HeaderMap) -> Response {
 /// Every room name gets the same page; the client reads the name from the
 /// path. The server answers identically whether the room exists or not.
 async fn room_page(Path(room): Path<String>, request_headers: HeaderMap) -> Response {
-    if !crate::room_name_is_valid(&room) {
+    if !crate::protocol::room_name_is_valid(&room) {
         return not_found().await;
     }
     serve_asset("index.html", &request_headers)

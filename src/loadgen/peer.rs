@@ -44,7 +44,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::signal::protocol::{
+use crate::protocol::{
     AudioSlot, ByeReason, ClientMsg, ErrorCode, PROTOCOL_VERSION, Participant, PublishedTrack, ServerMsg, Source,
     SubscribedTrack, VideoSize,
 };

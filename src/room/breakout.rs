@@ -14,9 +14,7 @@ use rand::seq::SliceRandom;
 use zeroize::Zeroizing;
 
 use super::{Clock, Effect, MediaCommand, Member, RoomKey, Rooms, SessionId, error};
-use crate::signal::protocol::{
-    BreakoutPlace, BreakoutRoom, ErrorCode, MAX_CHAT_CHARS, MAX_NAME_CHARS, Person, ServerMsg,
-};
+use crate::protocol::{BreakoutPlace, BreakoutRoom, ErrorCode, MAX_CHAT_CHARS, MAX_NAME_CHARS, Person, ServerMsg};
 
 /// Most breakout rooms one meeting may have.
 pub const MAX_BREAKOUT_ROOMS: usize = 50;

@@ -30,7 +30,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::{Clock, Effect, RoomKey, Rooms, SessionId, error};
 use crate::auth::access::{self, Decision, Visitor};
 use crate::auth::throttle::Subject;
-use crate::signal::protocol::{ByeReason, ErrorCode, MAX_NAME_CHARS, Person, ServerMsg, WaitReason};
+use crate::protocol::{ByeReason, ErrorCode, MAX_NAME_CHARS, Person, ServerMsg, WaitReason};
 
 /// Longest room password, in characters.
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -261,10 +261,10 @@ impl Rooms {
         &mut self,
         clock: Clock,
         session: SessionId,
-        msg: crate::signal::protocol::ClientMsg,
+        msg: crate::protocol::ClientMsg,
         out: &mut Vec<Effect>,
     ) {
-        use crate::signal::protocol::ClientMsg;
+        use crate::protocol::ClientMsg;
         match msg {
             ClientMsg::Password { password } => {
                 let password = Zeroizing::new(password);

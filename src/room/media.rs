@@ -4,7 +4,7 @@
 //! These types live with the rooms so that imports point one way: the SFU
 //! knows rooms' identifiers, rooms know nothing about WebRTC.
 
-use crate::signal::protocol::{AudioSlot, ParticipantId, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
+use crate::protocol::{AudioSlot, ParticipantId, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 
 use super::{RoomKey, SessionId};
 

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::signal::protocol::{
+use crate::protocol::{
     ByeReason, ClientMsg, ErrorCode, IceServerInfo, MAX_CHAT_CHARS, MAX_NAME_CHARS, PROTOCOL_VERSION, Participant,
     ParticipantId, Quality, ServerMsg,
 };
@@ -421,7 +421,7 @@ impl Rooms {
         if version != PROTOCOL_VERSION {
             return error(out, session, ErrorCode::UnsupportedVersion, "this server speaks protocol version 1");
         }
-        if !crate::room_name_is_valid(&name) {
+        if !crate::protocol::room_name_is_valid(&name) {
             return error(out, session, ErrorCode::BadRoomName, "room names are 1-64 letters, digits, '-', '_', '.'");
         }
         let Some(display_name) = self.check_display_name(&display_name) else {

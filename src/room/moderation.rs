@@ -22,7 +22,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::lobby::Ticket;
 use super::{Clock, Effect, MediaCommand, RoomKey, Rooms, SessionId, error};
-use crate::signal::protocol::{ByeReason, ClientMsg, ErrorCode, MAX_CHAT_CHARS, ServerMsg, Source};
+use crate::protocol::{ByeReason, ClientMsg, ErrorCode, MAX_CHAT_CHARS, ServerMsg, Source};
 
 /// How long an empty meeting is kept when its last participant lost the
 /// connection (instead of leaving): those who reconnect with their ticket

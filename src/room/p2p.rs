@@ -36,7 +36,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use super::{Effect, MediaCommand, RoomKey, SessionId, error};
-use crate::signal::protocol::{
+use crate::protocol::{
     ClientMsg, ErrorCode, IceServerInfo, MAX_P2P_CANDIDATE_BYTES, MAX_P2P_CANDIDATES, MAX_P2P_MID_BYTES,
     MAX_P2P_SDP_BYTES, P2pStopReason, ParticipantId, ServerMsg,
 };

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::signal::protocol::{AudioSlot, ByeReason, ClientMsg, ErrorCode, ServerMsg};
+use crate::protocol::{AudioSlot, ByeReason, ClientMsg, ErrorCode, ServerMsg};
 
 struct World {
     rooms: Rooms,

@@ -37,8 +37,8 @@ use super::sdp;
 use super::slots;
 use super::speaker::{self, Ranked, SpeakerDetector};
 use super::stun;
+use crate::protocol::{AudioSlot, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
-use crate::signal::protocol::{AudioSlot, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
 
 /// How long a forwarded video packet stays available for a NACK. A

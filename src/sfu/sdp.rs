@@ -8,13 +8,13 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::signal::protocol::{PublishedTrack, Source};
+use crate::protocol::{PublishedTrack, Source};
 
 /// Most tracks one participant may publish: mic, camera, screen.
 pub const MAX_TRACKS: usize = 3;
 
 /// Largest SDP accepted, in bytes (just under the signalling frame limit).
-pub const MAX_SDP_BYTES: usize = crate::signal::protocol::MAX_MESSAGE_BYTES - 4 * 1024;
+pub const MAX_SDP_BYTES: usize = crate::protocol::MAX_MESSAGE_BYTES - 4 * 1024;
 
 /// Marks a media section of a compacted answer that repeats the previous
 /// complete section with the same `m=` line apart from `a=mid` and the

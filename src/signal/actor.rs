@@ -12,8 +12,8 @@ use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::protocol::{ClientMsg, ServerMsg};
 use crate::room::{Account, Clock, Effect, Input, MediaCommand, MediaEvent, Rooms, SessionId};
-use crate::signal::protocol::{ClientMsg, ServerMsg};
 use crate::stats::Stats;
 
 /// From a connection task to the actor.

@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use super::Signalling;
 use super::actor::{Command, Outbound};
-use super::protocol::{self, ErrorCode, ServerMsg};
 use crate::auth::Auth;
 use crate::auth::session::SessionToken;
+use crate::protocol::{self, ErrorCode, ServerMsg};
 use crate::room::Account;
 
 /// Messages the actor may queue for one connection before it is dropped as
@@ -38,7 +38,7 @@ const POLICY_VIOLATION: u16 = 1008;
 const MESSAGE_TOO_BIG: u16 = 1009;
 
 /// What the handshake learnt about the connection.
-pub(crate) struct Hello {
+pub struct Hello {
     /// The login session's account, if the upgrade request carried one.
     pub account: Option<Account>,
     /// The client's address (for throttling room password guesses only).
@@ -47,7 +47,7 @@ pub(crate) struct Hello {
     pub login: Option<(Arc<Auth>, SessionToken)>,
 }
 
-pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
+pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     let session = sig.next_session();
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let Hello { account, source, login } = hello;

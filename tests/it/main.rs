@@ -31,6 +31,7 @@ mod browser_three_party_call;
 mod browser_typecheck;
 mod cli_policy;
 mod client_contract;
+mod code_structure;
 mod config_files;
 mod config_fuzz;
 mod https_headers;

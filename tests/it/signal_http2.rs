@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use hyper::Method;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use kabine::signal::protocol::ServerMsg;
+use kabine::protocol::ServerMsg;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::super::*;
 use super::Call;
-use crate::signal::protocol::{
+use crate::protocol::{
     ClientMsg, ErrorCode, MAX_P2P_CANDIDATE_BYTES, MAX_P2P_CANDIDATES, MAX_P2P_SDP_BYTES, P2pStopReason, ServerMsg,
 };
 

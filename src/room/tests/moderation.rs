@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use super::*;
 use crate::auth::throttle::{Limits, Throttle};
 use crate::config::AccessMode;
-use crate::signal::protocol::{BreakoutPlace, Person, Source, WaitReason};
+use crate::protocol::{BreakoutPlace, Person, Source, WaitReason};
 
 fn account(name: &str, may_host: bool) -> Account {
     Account { display_name: Zeroizing::new(name.into()), may_host }
