@@ -29,7 +29,7 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Clock, Effect, Room, RoomKey, Rooms, SessionId, error};
+use super::{Clock, Effect, Room, RoomKey, Rooms, SessionId, broadcast, error};
 use crate::auth::access::{self, Decision, Visitor};
 use crate::auth::throttle::Subject;
 use crate::protocol::{ByeReason, ErrorCode, MAX_NAME_CHARS, Person, ServerMsg, WaitReason};
@@ -378,13 +378,16 @@ impl Rooms {
 
     /// Tells every moderator of the meeting who knocks.
     pub(super) fn notify_lobby(&self, main: RoomKey, out: &mut Vec<Effect>) {
-        let Some(r) = self.rooms.get(&main) else {
-            return;
-        };
-        let knocking: Vec<Person> = r.controls.knocking.iter().filter_map(|s| self.pending_person(*s)).collect();
-        for moderator in self.moderators(main) {
-            out.push(Effect::Send { to: moderator, msg: ServerMsg::Lobby { knocking: knocking.clone() } });
+        if let Some(msg) = self.lobby_msg(main) {
+            broadcast(out, self.moderators(main), msg);
         }
+    }
+
+    /// The `lobby` message of the meeting `main`: everyone knocking.
+    pub(super) fn lobby_msg(&self, main: RoomKey) -> Option<ServerMsg> {
+        let r = self.rooms.get(&main)?;
+        let knocking: Vec<Person> = r.controls.knocking.iter().filter_map(|s| self.pending_person(*s)).collect();
+        Some(ServerMsg::Lobby { knocking })
     }
 
     /// The knocking session with public id `id`.
@@ -528,9 +531,7 @@ impl Rooms {
         let Some(state) = self.room_state(main) else {
             return;
         };
-        for session in self.meeting_members(main) {
-            out.push(Effect::Send { to: session, msg: state.clone() });
-        }
+        broadcast(out, self.meeting_members(main), state);
     }
 
     /// A fresh ticket for `participant` of the meeting `main`.

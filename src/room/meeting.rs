@@ -23,7 +23,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::lobby::Ticket;
 use super::moderation::Forced;
-use super::{Clock, Effect, MediaCommand, Member, Room, RoomKey, Rooms, SessionId, TokenBucket, error};
+use super::{Clock, Effect, MediaCommand, Member, Room, RoomKey, Rooms, SessionId, TokenBucket, broadcast, error};
 use crate::protocol::{ByeReason, ErrorCode, PROTOCOL_VERSION, Quality, ServerMsg};
 
 /// How long an empty meeting is kept when its last participant lost the
@@ -152,9 +152,7 @@ impl Rooms {
             s.room = Some(room);
         }
         let joined = member.public();
-        for other in r.members.keys() {
-            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantJoined { participant: joined.clone() } });
-        }
+        broadcast(out, r.members.keys().copied(), ServerMsg::ParticipantJoined { participant: joined.clone() });
         let participants = r.members.values().map(Member::public).collect();
         out.push(Effect::Send {
             to: session,
@@ -183,9 +181,7 @@ impl Rooms {
         let room = self.rooms.get_mut(&key)?;
         let member = room.members.remove(&session)?;
         self.p2p.touch(key);
-        for other in room.members.keys() {
-            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantLeft { id: member.id.clone() } });
-        }
+        broadcast(out, room.members.keys().copied(), ServerMsg::ParticipantLeft { id: member.id.clone() });
         if room.speaker == Some(session) {
             room.speaker = None;
         }

@@ -161,6 +161,9 @@ pub enum Input {
 pub enum Effect {
     /// Send `msg` on the session's connection.
     Send { to: SessionId, msg: ServerMsg },
+    /// Send the same `msg` on the connection of each of `to`, in this
+    /// order: serialised once, the same bytes for everyone.
+    Broadcast { to: Vec<SessionId>, msg: ServerMsg },
     /// Close the session's connection once what was sent before is out.
     Close { session: SessionId },
     /// A command for the media server.
@@ -463,12 +466,7 @@ impl Rooms {
         };
         if change(member) {
             let participant = member.public();
-            for to in r.members.keys() {
-                out.push(Effect::Send {
-                    to: *to,
-                    msg: ServerMsg::ParticipantUpdated { participant: participant.clone() },
-                });
-            }
+            broadcast(out, r.members.keys().copied(), ServerMsg::ParticipantUpdated { participant });
         }
     }
 
@@ -487,17 +485,8 @@ impl Rooms {
             return error(out, session, ErrorCode::ChatRejected, "chat messages sent too fast");
         }
         let (from, from_name) = (member.id.clone(), member.display_name.to_string());
-        for to in r.members.keys() {
-            out.push(Effect::Send {
-                to: *to,
-                msg: ServerMsg::Chat {
-                    from: from.clone(),
-                    from_name: from_name.clone(),
-                    text: text.to_string(),
-                    ts: clock.unix_ms,
-                },
-            });
-        }
+        let msg = ServerMsg::Chat { from, from_name, text: text.to_string(), ts: clock.unix_ms };
+        broadcast(out, r.members.keys().copied(), msg);
     }
 
     fn on_media(&mut self, event: MediaEvent, out: &mut Vec<Effect>) {
@@ -532,9 +521,7 @@ impl Rooms {
                 }
                 r.speaker = speaker;
                 let id = speaker.and_then(|s| r.members.get(&s)).map(|m| m.id.clone());
-                for to in r.members.keys() {
-                    out.push(Effect::Send { to: *to, msg: ServerMsg::ActiveSpeaker { id: id.clone() } });
-                }
+                broadcast(out, r.members.keys().copied(), ServerMsg::ActiveSpeaker { id });
             }
             MediaEvent::Quality { session, quality } => {
                 if let Some(room) = self.sessions.get(&session).and_then(|s| s.room) {
@@ -583,6 +570,14 @@ impl Drop for Room {
     fn drop(&mut self) {
         // Display names are `Zeroizing` and wipe themselves; the name too.
         self.name.zeroize();
+    }
+}
+
+/// Sends `msg` to each of `to` ([`Effect::Broadcast`]); nothing when `to` is empty.
+fn broadcast(out: &mut Vec<Effect>, to: impl IntoIterator<Item = SessionId>, msg: ServerMsg) {
+    let to: Vec<SessionId> = to.into_iter().collect();
+    if !to.is_empty() {
+        out.push(Effect::Broadcast { to, msg });
     }
 }
 

@@ -18,7 +18,7 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Clock, Effect, MediaCommand, RoomKey, Rooms, SessionId, error};
+use super::{Clock, Effect, MediaCommand, RoomKey, Rooms, SessionId, broadcast, error};
 use crate::protocol::{ByeReason, ClientMsg, ErrorCode, MAX_CHAT_CHARS, ServerMsg, Source};
 
 /// Sources a moderator muted and the participant has not turned on again.
@@ -233,10 +233,11 @@ impl Rooms {
         let Some(r) = self.rooms.get(&main) else {
             return;
         };
-        if !r.controls.knocking.is_empty() {
-            let mut lobby = Vec::new();
-            self.notify_lobby(main, &mut lobby);
-            out.extend(lobby.into_iter().filter(|e| matches!(e, Effect::Send { to, .. } if *to == session)));
+        if !r.controls.knocking.is_empty()
+            && self.moderators(main).contains(&session)
+            && let Some(msg) = self.lobby_msg(main)
+        {
+            out.push(Effect::Send { to: session, msg });
         }
         if !r.controls.breakouts.is_empty()
             && let Some(msg) = self.breakouts_msg(main)
@@ -279,8 +280,7 @@ impl Rooms {
             text: text.to_string(),
             ts: clock.unix_ms,
         };
-        out.push(Effect::Send { to: target, msg: msg.clone() });
-        out.push(Effect::Send { to: session, msg });
+        broadcast(out, [target, session], msg);
     }
 }
 

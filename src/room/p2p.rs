@@ -35,7 +35,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use super::{Effect, MediaCommand, RoomKey, SessionId, error};
+use super::{Effect, MediaCommand, RoomKey, SessionId, broadcast, error};
 use crate::protocol::{
     ClientMsg, ErrorCode, IceServerInfo, MAX_P2P_CANDIDATE_BYTES, MAX_P2P_CANDIDATES, MAX_P2P_MID_BYTES,
     MAX_P2P_SDP_BYTES, P2pStopReason, ParticipantId, ServerMsg,
@@ -148,6 +148,11 @@ impl Call {
     fn is_pair(&self, a: SessionId, b: SessionId) -> bool {
         let mine = [self.ends[0].session, self.ends[1].session];
         mine == [a, b] || mine == [b, a]
+    }
+
+    /// The two members' sessions, the offerer first.
+    fn sessions(&self) -> [SessionId; 2] {
+        [self.ends[0].session, self.ends[1].session]
     }
 
     fn index_of(&self, session: SessionId) -> Option<usize> {
@@ -399,9 +404,7 @@ impl P2p {
                         self.timers.remove(&(t, room));
                     }
                     call.state = State::Direct { epoch };
-                    for end in &call.ends {
-                        out.push(Effect::Send { to: end.session, msg: ServerMsg::P2pDirect { epoch } });
-                    }
+                    broadcast(out, call.sessions(), ServerMsg::P2pDirect { epoch });
                     out.push(Effect::Media(MediaCommand::Direct { room, direct: true }));
                 }
             }
@@ -427,12 +430,7 @@ impl P2p {
         }
         call.state = State::Failed;
         self.failures += 1;
-        for end in &call.ends {
-            out.push(Effect::Send {
-                to: end.session,
-                msg: ServerMsg::P2pStop { epoch, reason: P2pStopReason::Failed },
-            });
-        }
+        broadcast(out, call.sessions(), ServerMsg::P2pStop { epoch, reason: P2pStopReason::Failed });
     }
 
     /// Ends `call` (taken out of `room`) because the membership changed.
@@ -448,9 +446,7 @@ impl P2p {
         if matches!(call.state, State::Direct { .. }) {
             out.push(Effect::Media(MediaCommand::Direct { room, direct: false }));
         }
-        for end in &call.ends {
-            out.push(Effect::Send { to: end.session, msg: ServerMsg::P2pStop { epoch, reason } });
-        }
+        broadcast(out, call.sessions(), ServerMsg::P2pStop { epoch, reason });
     }
 
     /// The server is stopping: forget everything.

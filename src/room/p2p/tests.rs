@@ -97,6 +97,7 @@ fn sent_to(out: &[Effect], to: SessionId) -> Vec<ServerMsg> {
     out.iter()
         .filter_map(|e| match e {
             Effect::Send { to: t, msg } if *t == to => Some(msg.clone()),
+            Effect::Broadcast { to: all, msg } if all.contains(&to) => Some(msg.clone()),
             _ => None,
         })
         .collect()

@@ -99,7 +99,7 @@ fn moderator_flag(out: &[Effect], to: SessionId, of: SessionId) -> Option<bool> 
 fn all_json(out: &[Effect]) -> String {
     out.iter()
         .filter_map(|e| match e {
-            Effect::Send { msg, .. } => Some(serde_json::to_string(msg).expect("json")),
+            Effect::Send { msg, .. } | Effect::Broadcast { msg, .. } => Some(serde_json::to_string(msg).expect("json")),
             _ => None,
         })
         .collect::<Vec<_>>()
