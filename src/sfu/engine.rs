@@ -14,17 +14,20 @@
 //! once. One connection's error ends that participant's media only.
 //!
 //! This file holds the state, the connections (creating, driving,
-//! demultiplexing, timeouts) and membership (join, move, leave, direct
+//! timeouts, str0m's events) and membership (join, move, leave, direct
 //! calls, moderator mutes). Each further concern is a file of its own:
 //!
+//! - [`input`]: the media port's datagrams to their connection, plain STUN;
 //! - [`negotiate`]: publish offers, subscribe offers and answers, and who
 //!   is in which audio slot;
-//! - [`forward`]: RTP from a publisher to its subscribers, keyframe requests;
+//! - [`forward`]: RTP from a publisher to its subscribers through the
+//!   fan-out index ([`forward::Routes`]), keyframe requests;
 //! - [`allocate`]: which simulcast layer each subscriber receives;
 //! - [`quality`]: connection quality from loss and round-trip time.
 
 mod allocate;
 mod forward;
+mod input;
 mod negotiate;
 mod quality;
 
@@ -38,7 +41,7 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpPendingOffer;
 use str0m::config::DtlsCert;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
-use str0m::net::{Protocol, Receive, Transmit};
+use str0m::net::{Protocol, Transmit};
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 
@@ -164,6 +167,8 @@ struct Slot {
     /// Layer to forward (`None`: nothing, e.g. not shown or not in last-N).
     target: Option<u8>,
     pt: Option<Pt>,
+    /// The SSRC of the m-line's send stream, once negotiated.
+    ssrc: Option<Ssrc>,
     stats: Arc<SubscriptionStats>,
     stats_key: SubscriptionKey,
     /// Offered `inactive` (the room talks directly): nothing is sent on
@@ -220,6 +225,8 @@ struct RoomMedia {
     speaker: SpeakerDetector<SessionId>,
     /// The members talk directly (a call of two): nothing is forwarded.
     direct: bool,
+    /// Who receives each member's sources ([`forward::Routes`]).
+    routes: forward::Routes,
 }
 
 type KeyframeKey = (SessionId, Mid, Option<u8>);
@@ -414,7 +421,7 @@ impl Engine {
         // Only two talk directly: a newcomer ends it (the room actor says
         // so too, right after the join).
         self.set_direct(now, room, false);
-        self.rooms.entry(room).or_default().members.push(session);
+        self.enter_room(room, session);
         self.negotiate(now, session);
     }
 
@@ -428,7 +435,7 @@ impl Engine {
         }
         self.leave_room(from, session);
         self.set_direct(now, to, false);
-        self.rooms.entry(to).or_default().members.push(session);
+        self.enter_room(to, session);
         let mut affected = self.members(from);
         affected.extend(self.members(to));
         for s in affected {
@@ -508,9 +515,16 @@ impl Engine {
         self.rooms.get(&room).map(|r| r.members.clone()).unwrap_or_default()
     }
 
+    fn enter_room(&mut self, room: RoomKey, session: SessionId) {
+        let r = self.rooms.entry(room).or_default();
+        r.members.push(session);
+        r.routes.mark_stale();
+    }
+
     fn leave_room(&mut self, room: RoomKey, session: SessionId) {
         if let Some(r) = self.rooms.get_mut(&room) {
             r.members.retain(|s| *s != session);
+            r.routes.mark_stale();
             r.speaker.remove(session);
             if r.members.is_empty() {
                 self.rooms.remove(&room);
@@ -576,95 +590,6 @@ impl Engine {
         for s in sessions {
             self.remove_peer(now, s, true);
         }
-    }
-
-    // ---- network input -----------------------------------------------------
-
-    /// The local candidate a datagram from `source` arrived on, as far as we
-    /// can tell without the packet's destination address: loopback for
-    /// loopback peers, else the first announced address of the family.
-    fn local_for(&self, source: SocketAddr) -> SocketAddr {
-        let c = &self.config.candidates;
-        let same_family = |a: &&SocketAddr| a.is_ipv4() == source.is_ipv4();
-        c.iter()
-            .filter(same_family)
-            .find(|a| a.ip().is_loopback() == source.ip().is_loopback())
-            .or_else(|| c.iter().find(same_family))
-            .or(c.first())
-            .copied()
-            .unwrap_or(source)
-    }
-
-    /// One datagram from the media port.
-    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        self.last_now = self.last_now.max(now);
-        let destination = self.local_for(source);
-        if self.stun.is_some()
-            && let Some(transaction) = stun::plain_binding_request(data)
-        {
-            return self.answer_stun(now, source, destination, &transaction);
-        }
-        let key = match demux::classify(data) {
-            demux::Kind::Stun => match demux::binding_request_ufrag(data) {
-                Some(ufrag) => {
-                    let Some(key) = self.demux.by_ufrag(ufrag) else {
-                        return self.unclaimed();
-                    };
-                    // Verify the short-term credential before learning anything.
-                    let Ok(contents) = data.try_into() else {
-                        return self.unclaimed();
-                    };
-                    let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
-                    let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
-                        return self.unclaimed();
-                    };
-                    if !pc.rtc.accepts(&input) {
-                        Stats::add(&self.stats.stun_refused, 1);
-                        return;
-                    }
-                    self.demux.learn(source, key);
-                    Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
-                    self.input(now, key, input);
-                    self.process_work(now);
-                    return;
-                }
-                None => self.demux.by_addr(&source),
-            },
-            demux::Kind::Dtls | demux::Kind::Rtp => self.demux.by_addr(&source),
-            demux::Kind::Other => None,
-        };
-        let Some(key) = key else {
-            return self.unclaimed();
-        };
-        let Ok(contents) = data.try_into() else {
-            return self.unclaimed();
-        };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
-        self.input(now, key, input);
-        self.process_work(now);
-    }
-
-    /// A plain STUN Binding request: answered from the request alone,
-    /// within the rate limit; nothing is kept about the sender.
-    fn answer_stun(&mut self, now: Instant, source: SocketAddr, local: SocketAddr, transaction: &[u8; 12]) {
-        let Some(limiter) = self.stun.as_mut() else {
-            return;
-        };
-        if !limiter.allow(now, source.ip()) {
-            Stats::add(&self.stats.stun_bindings_limited, 1);
-            return;
-        }
-        self.transmits.push(Transmit {
-            proto: Protocol::Udp,
-            source: local,
-            destination: source,
-            contents: stun::binding_success(transaction, source).into(),
-        });
-        Stats::add(&self.stats.stun_bindings_answered, 1);
-    }
-
-    fn unclaimed(&self) {
-        Stats::add(&self.stats.datagrams_unclaimed, 1);
     }
 
     /// Feeds one input to a connection and drains it.

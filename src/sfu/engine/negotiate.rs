@@ -5,6 +5,8 @@
 //! share) of everyone else in the room, and up to `media.audio_slots` audio
 //! m-lines ([`crate::sfu::slots`]). One offer is outstanding at a time;
 //! changes meanwhile are folded into the next one (`Peer::renegotiate`).
+//! Every change of a subscriber's slots is reported to the room's fan-out
+//! index ([`Engine::routes_changed`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -197,6 +199,7 @@ impl Engine {
         };
         peer.pending = Some(pending);
         self.record_offer(session, &plan.stop, &plan.toggle, plan.park, added, direct);
+        self.routes_changed(room);
         let Some(peer) = self.peers.get(&session) else {
             return;
         };
@@ -286,6 +289,7 @@ impl Engine {
                 rewriter: Rewriter::new(clock),
                 target: None,
                 pt: None,
+                ssrc: None,
                 stats,
                 stats_key,
                 inactive: direct,
@@ -337,6 +341,7 @@ impl Engine {
                 if slot.kind == MediaKind::Video {
                     limit_nack_history(&mut peer.subscribe.rtc, slot.mid);
                 }
+                slot.ssrc = peer.subscribe.rtc.direct_api().stream_tx_by_mid(slot.mid, None).map(|s| s.ssrc());
                 slot.state = SlotState::Active;
                 slot.pt = if slot.kind == MediaKind::Audio { opus } else { vp8 };
                 if slot.kind == MediaKind::Audio {
@@ -344,7 +349,8 @@ impl Engine {
                 }
             }
         }
-        let again = peer.renegotiate;
+        let (again, room) = (peer.renegotiate, peer.room);
+        self.routes_changed(room);
         self.drive(now, RtcKey { session, side: Side::Subscribe });
         self.reallocate(now, session);
         if again {
@@ -412,8 +418,10 @@ impl Engine {
             return;
         };
         let mut map = Vec::with_capacity(after.len());
+        let mut switched = false;
         for ((slot, occupant), name) in peer.slots.iter_mut().filter(|s| live(s)).zip(after).zip(names) {
             if slot.publisher != occupant {
+                switched = true;
                 // The next packet of the new occupant continues the
                 // slot's stream (sequence +1, timestamp by elapsed time).
                 slot.rewriter.pause();
@@ -428,7 +436,11 @@ impl Engine {
             }
             map.push(AudioSlot { mid: slot.mid.to_string(), participant: name });
         }
+        let room = peer.room;
         self.events.push(MediaEvent::AudioSlots { session, slots: map });
+        if switched {
+            self.routes_changed(room);
+        }
     }
 }
 
