@@ -1,7 +1,8 @@
 //! The shape of the code, checked from the source (docs/architecture.md):
 //! imports between the crate's modules point one way, the rooms and the
 //! media engine never depend on the web side, and the sans-IO logic keeps
-//! its functions short enough to read.
+//! its functions (at most 150 lines) and the engine's main file (under 900)
+//! short enough to read.
 //!
 //! The module graph is derived from the source text: every `use crate::…`,
 //! `use super::…` and every `crate::…` / `super::…` path in code (comments
@@ -346,4 +347,54 @@ fn the_graph_sees_imports_in_every_form() {
     assert_eq!(resolve("super::*", &m, 1, &files), Some(m.clone()), "a test module's `super` is its own file");
     assert_eq!(resolve("self::x", &m, 1, &files), None, "inside the test module itself");
     assert_eq!(resolve("std::fmt", &m, 0, &files), None);
+}
+/// Functions of `dir` (under `src/`) longer than `max` lines, signature to
+/// closing brace.
+fn long_functions(dir: &str, max: usize) -> Vec<String> {
+    let fn_re = Regex::new(r"\bfn\s+(\w+)").expect("regex");
+    let mut long = Vec::new();
+    for f in library_files().iter().filter(|f| f.path.starts_with(dir)) {
+        for m in fn_re.captures_iter(&f.code) {
+            let start = m.get(0).expect("match").start();
+            // The body's `{`, unless a `;` ends a declaration first.
+            let mut depth = 0i32;
+            let mut open = None;
+            for (k, c) in f.code[start..].char_indices() {
+                match c {
+                    '(' | '[' | '<' => depth += 1,
+                    ')' | ']' | '>' => depth -= 1,
+                    ';' if depth <= 0 => break,
+                    '{' if depth <= 0 => {
+                        open = Some(start + k);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let Some(close) = open.and_then(|o| matching_brace(&f.code, o)) else {
+                continue;
+            };
+            let lines = f.code[start..close].matches('\n').count() + 1;
+            if lines > max {
+                long.push(format!("{} `{}`: {lines} lines", f.path, &m[1]));
+            }
+        }
+    }
+    long
+}
+
+#[test]
+fn no_function_of_the_room_logic_or_the_media_engine_is_over_150_lines() {
+    let _t = support::test();
+    let long: Vec<String> = ["room/", "sfu/"].iter().flat_map(|d| long_functions(d, 150)).collect();
+    assert!(long.is_empty(), "functions to split:\n{}", long.join("\n"));
+    assert!(long_functions("sfu/", 100).iter().any(|f| f.contains("`reallocate`")), "the measure finds long functions");
+}
+
+#[test]
+fn the_media_engines_main_file_stays_under_900_lines() {
+    let _t = support::test();
+    let lines =
+        std::fs::read_to_string(support::repo_root().join("src/sfu/engine.rs")).expect("engine.rs").lines().count();
+    assert!(lines < 900, "src/sfu/engine.rs has {lines} lines: move a concern into src/sfu/engine/");
 }
