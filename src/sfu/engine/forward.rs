@@ -240,22 +240,18 @@ impl Engine {
             }
             let mut direct = peer.subscribe.rtc.direct_api();
             // The send stream by its SSRC (a map lookup), noted when the
-            // m-line was negotiated; looked up by mid (a scan over the
-            // subscriber's streams) only if str0m replaced it since.
-            let ssrc = match slot.ssrc {
-                Some(ssrc) if direct.stream_tx(&ssrc).is_some() => ssrc,
-                _ => {
-                    let Some(ssrc) = direct.stream_tx_by_mid(slot.mid, None).map(|s| s.ssrc()) else {
-                        continue;
-                    };
-                    slot.ssrc = Some(ssrc);
-                    ssrc
-                }
-            };
-            let Some(stream) = direct.stream_tx(&ssrc) else {
+            // m-line was negotiated; by mid (a scan over the subscriber's
+            // streams) only if str0m replaced it since.
+            if let Some(ssrc) = slot.ssrc
+                && let Some(stream) = direct.stream_tx(&ssrc)
+            {
+                stream.write_rtp(write);
+            } else if let Some(stream) = direct.stream_tx_by_mid(slot.mid, None) {
+                slot.ssrc = Some(stream.ssrc());
+                stream.write_rtp(write);
+            } else {
                 continue;
-            };
-            stream.write_rtp(write);
+            }
             Stats::add(&self.stats.packets_out, 1);
             Stats::add(&self.stats.bytes_out, packet.payload.len() as u64);
             // Drained with the rest of this batch (take_transmits).
