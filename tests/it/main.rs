@@ -5,6 +5,7 @@
 mod support;
 
 mod access_rooms;
+mod aiortc_client;
 mod audit_cli;
 mod audit_live_checks_can_fail;
 mod audit_report;

@@ -132,7 +132,7 @@ impl Engine {
             })
             .collect();
         let changed = old != peer.tracks.iter().map(|t| (t.mid, t.source)).collect::<Vec<_>>();
-        self.events.push(MediaEvent::PublishAnswer { session, sdp: answer.to_sdp_string() });
+        self.events.push(MediaEvent::PublishAnswer { session, sdp: sdp::outgoing(&answer.to_sdp_string()) });
         self.drive(now, key);
         if changed {
             let room = self.peers.get(&session).map(|p| p.room);
@@ -213,7 +213,7 @@ impl Engine {
                 source: s.source,
             })
             .collect();
-        self.events.push(MediaEvent::SubscribeOffer { session, sdp: offer.to_sdp_string(), tracks });
+        self.events.push(MediaEvent::SubscribeOffer { session, sdp: sdp::outgoing(&offer.to_sdp_string()), tracks });
         self.drive(now, RtcKey { session, side: Side::Subscribe });
         if !plan.audio.is_empty() {
             // Fill the new slots now, and tell the browser about them.
