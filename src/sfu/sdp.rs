@@ -201,14 +201,13 @@ fn push_line(out: &mut String, line: &str) {
 /// candidates. Line ends are `\r\n`.
 pub fn outgoing(sdp: &str) -> String {
     let (session, sections) = sections(sdp);
-    let bundled: Vec<&str> = session
-        .iter()
-        .find_map(|l| l.strip_prefix("a=group:BUNDLE "))
-        .map(|mids| mids.split_whitespace().collect())
-        .unwrap_or_default();
-    let in_bundle = |s: &Section<'_>| {
-        bundled.is_empty()
-            || s.lines.iter().filter_map(|l| l.strip_prefix("a=mid:")).any(|m| bundled.contains(&m.trim()))
+    let bundled: Option<Vec<&str>> =
+        session.iter().find_map(|l| l.strip_prefix("a=group:BUNDLE")).map(|mids| mids.split_whitespace().collect());
+    // Without a BUNDLE group (str0m always writes one), every section that
+    // is not rejected (port 0) has a transport of its own.
+    let in_bundle = |s: &Section<'_>| match &bundled {
+        Some(group) => s.lines.iter().filter_map(|l| l.strip_prefix("a=mid:")).any(|m| group.contains(&m.trim())),
+        None => s.m_line.split(' ').nth(1) != Some("0"),
     };
     let mut candidates: Vec<&str> = Vec::new();
     for line in sections.iter().filter(|s| in_bundle(s)).flat_map(|s| &s.lines) {
@@ -539,5 +538,10 @@ mod tests {
             after[2].lines,
             ["a=mid:2", "a=candidate:1 1 udp 2130706431 192.0.2.7 10000 typ host", "a=end-of-candidates"]
         );
+        // An answer that rejects every m-line has an empty group: nothing
+        // is added anywhere.
+        let rejected = outgoing(&sdp.replace("a=group:BUNDLE 0 2", "a=group:BUNDLE"));
+        assert_eq!(rejected.matches("a=candidate:").count(), 1);
+        assert!(!rejected.contains("a=end-of-candidates"));
     }
 }
