@@ -4,10 +4,8 @@
 // media plumbing is in protocol.js; this module only shows it.
 
 import { announce, append, h, icon, isTyping, showPage } from './dom.js';
-import { t } from './i18n.js';
-import { loadPrefs, openDevice } from './media.js';
+import { problemText, t } from './i18n.js';
 import { MAX_CHAT_CHARS, Session, qualityFromStats } from './protocol.js';
-import { problemText } from './prejoin.js';
 import { createGate } from './gate.js';
 import { createModeration } from './moderation.js';
 
@@ -35,7 +33,8 @@ const STATS_INTERVAL_MS = 2000;
 /**
  * @param {import('./app.js').App} app
  * @param {string} room
- * @param {{displayName: string, camera: MediaStreamTrack | null, mic: MediaStreamTrack | null, micOn: boolean}} media
+ * @param {{displayName: string, devices: import('./devices.js').LocalDevices}} media
+ *   `devices`: camera and microphone, open or still opening (published once open)
  */
 export function renderCall(app, room, media) {
   document.body.classList.add('in-call');
@@ -73,6 +72,9 @@ export function renderCall(app, room, media) {
   stage.append(main, strip);
   const audioBox = h('div', { hidden: true });
   const toast = h('div', { class: 'toast', role: 'alert', id: 'toast' });
+  // While camera or microphone are still opening after "Join".
+  const deviceNote = h('p', { class: 'device-note', role: 'status', id: 'device-note', hidden: true,
+    text: t('devices_starting') });
 
   const chatLog = h('ol', { class: 'chat-list', id: 'chat-log' });
   const chatLogBox = h('div', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': t('chat_messages') },
@@ -181,22 +183,14 @@ export function renderCall(app, room, media) {
       toggleChat(true);
     },
     turnOff: async (source) => {
-      if (source === 'mic') {
-        session.setMicOn(false);
-      } else if (source === 'camera' && camera) {
-        camera.stop();
-        camera = null;
-        await session.setCameraTrack(null);
-      } else if (source === 'screen' && screen) {
-        stopScreen();
+      if (source === 'screen') {
+        if (screen) stopScreen();
+      } else {
+        await devices.set(source, false);
       }
-      paintControls();
-      paintTiles();
-      paintPeople();
     },
     turnOn: async (source) => {
-      if (source === 'mic' && !(session.micOn && session.micTrack)) await toggleMic();
-      if (source === 'camera' && !camera) await toggleCamera();
+      if (devices.state(source) !== 'on') await devices.set(source, true);
     },
   });
   // The lobby and the moderator tools head the participant list.
@@ -220,21 +214,57 @@ export function renderCall(app, room, media) {
         moderation.badges, countLine, modeLine, quality),
       banner,
       h('div', { class: 'call-body' }, gate.el, stage, chatPanel, peoplePanel),
-      toolbar, toast, audioBox, helpDialog, moderation.dialogs));
+      deviceNote, toolbar, toast, audioBox, helpDialog, moderation.dialogs));
   const callRoot = /** @type {HTMLElement} */ (app.root.querySelector('.call'));
 
   // ---- local media -----------------------------------------------------
-  /** @type {MediaStreamTrack | null} */ let camera = media.camera;
+  // Camera and microphone may still be opening: the call starts at once and
+  // each track is published the moment it exists (replaceTrack on the
+  // m-lines the publish connection always has: no renegotiation).
+  const devices = media.devices;
   /** @type {MediaStreamTrack | null} */ let screen = null;
+  /** Problems already told, so a repaint does not repeat them. */
+  const told = { camera: devices.camera.problem, mic: devices.mic.problem };
 
-  session.start({ mic: media.mic, camera: media.camera, micOn: media.micOn });
+  /** @param {Event} e */
+  function onDevices(e) {
+    const kind = /** @type {CustomEvent<'camera' | 'mic'>} */ (e).detail;
+    if (kind === 'camera') {
+      const track = devices.published('camera');
+      if (session.cameraTrack !== track) session.setCameraTrack(track).catch(() => {});
+    } else {
+      session.setMic(devices.mic.track, devices.mic.want).catch(() => {});
+    }
+    const problem = devices[kind].problem;
+    if (problem && problem !== told[kind]) showToast(problemText(problem, kind));
+    told[kind] = problem;
+    if (!devices.starting && deviceNote.hidden === false) announce(deviceSummary());
+    paintControls();
+    paintTiles();
+    paintPeople();
+  }
+  devices.addEventListener('change', onDevices);
+  session.start({ mic: devices.mic.track, camera: devices.published('camera'), micOn: devices.mic.want });
+
+  /** What the person's own camera and microphone do now, in words. */
+  function deviceSummary() {
+    return `${t(devices.state('mic') === 'on' ? 'mic_is_on' : 'mic_is_off')}, ${t(devices.state('camera') === 'on' ? 'camera_is_on' : 'camera_is_off')}`;
+  }
 
   // ---- painting --------------------------------------------------------
   function paintControls() {
-    const micOn = session.micOn && !!session.micTrack;
-    setControl(micButton, micOn ? 'mic' : 'micOff', t('microphone'), micOn ? t('state_on') : t('state_off'), micOn, !micOn);
-    const camOn = !!camera;
-    setControl(camButton, camOn ? 'camera' : 'cameraOff', t('camera'), camOn ? t('state_on') : t('state_off'), camOn, !camOn);
+    for (const [button, kind, label, icons] of /** @type {const} */ ([
+      [micButton, 'mic', t('microphone'), ['mic', 'micOff']], [camButton, 'camera', t('camera'), ['camera', 'cameraOff']]])) {
+      const state = devices.state(kind);
+      const on = state === 'on';
+      const starting = state === 'starting';
+      const text = starting ? t('state_starting') : on ? t('state_on') : t('state_off');
+      setControl(button, on || starting ? icons[0] : icons[1], label, text, on || starting, !on && !starting);
+      button.setAttribute('aria-busy', String(starting));
+      button.classList.toggle('starting', starting);
+      button.title = `${label} (${kind === 'mic' ? 'M' : 'V'})${devices[kind].problem ? ` – ${problemText(devices[kind].problem, kind)}` : ''}`;
+    }
+    deviceNote.hidden = !devices.starting;
     setControl(screenButton, 'screen', t('share_screen'), screen ? t('state_sharing') : '', !!screen, false);
     setControl(handButton, 'hand', t('raise_hand'), session.handRaised ? t('state_raised') : '', session.handRaised, false);
     setControl(chatButton, 'chat', t('chat'), unread ? String(unread) : '', chatOpen, false);
@@ -325,7 +355,7 @@ export function renderCall(app, room, media) {
     const wanted = new Set();
     // Own camera (mirrored) and own screen.
     const self = ensureTile('self', 'camera');
-    setTileTrack(self, camera);
+    setTileTrack(self, devices.published('camera'));
     self.video.classList.add('mirrored');
     wanted.add(self.key);
     if (screen) {
@@ -366,7 +396,7 @@ export function renderCall(app, room, media) {
     const isSelf = tile.participant === 'self';
     const name = p ? p.display_name || t('anonymous') : isSelf ? media.displayName : '';
     const shownName = isSelf ? t('you_name', { name: name || t('anonymous') }) : name;
-    const camOn = tile.source === 'screen' ? true : isSelf ? !!camera : !!p?.camera;
+    const camOn = tile.source === 'screen' ? true : isSelf ? !!devices.published('camera') : !!p?.camera;
     const hasVideo = camOn && !!tile.trackId;
     tile.el.classList.toggle('no-video', !hasVideo);
     tile.avatar.textContent = tile.source === 'screen' ? '' : initials(name || '?');
@@ -486,41 +516,22 @@ export function renderCall(app, room, media) {
   document.addEventListener('visibilitychange', scheduleSizes);
 
   // ---- actions ---------------------------------------------------------
-  async function toggleMic() {
-    if (!session.micTrack) {
-      const res = await openDevice('mic', loadPrefs().micId);
-      if (!res.track) {
-        showToast(problemText(res.problem, 'mic'));
-        return;
-      }
-      session.micOn = true;
-      await session.setMicTrack(res.track);
-    } else {
-      session.setMicOn(!session.micOn);
-    }
-    announce(session.micOn ? t('mic_is_on') : t('mic_is_off'));
-    paintControls();
-    paintTiles();
+  /**
+   * Turns the microphone or camera on (opening it when needed; a failed one
+   * is tried again) or off. What happens is announced once it happened.
+   * @param {'mic' | 'camera'} kind
+   */
+  async function toggleDevice(kind) {
+    const state = devices.state(kind);
+    const on = state === 'off' || state === 'failed';
+    await devices.set(kind, on);
+    const now = devices.state(kind);
+    if (now === 'on') announce(t(`${kind}_is_on`));
+    else if (now === 'off') announce(t(`${kind}_is_off`));
+    else if (now === 'starting') announce(t(`${kind}_starting`));
   }
-
-  async function toggleCamera() {
-    if (camera) {
-      camera.stop();
-      camera = null;
-      await session.setCameraTrack(null);
-    } else {
-      const res = await openDevice('camera', loadPrefs().cameraId);
-      if (!res.track) {
-        showToast(problemText(res.problem, 'camera'));
-        return;
-      }
-      camera = res.track;
-      await session.setCameraTrack(camera);
-    }
-    announce(camera ? t('camera_is_on') : t('camera_is_off'));
-    paintControls();
-    paintTiles();
-  }
+  const toggleMic = () => toggleDevice('mic');
+  const toggleCamera = () => toggleDevice('camera');
 
   async function toggleScreen() {
     if (screen) {
@@ -642,7 +653,7 @@ export function renderCall(app, room, media) {
 
   function paintPeople() {
     const everyone = [
-      ...(session.you ? [{ ...session.you, mic: session.micOn && !!session.micTrack, camera: !!camera,
+      ...(session.you ? [{ ...session.you, mic: session.micOn && !!session.micTrack, camera: !!devices.published('camera'),
         screen: !!screen, hand: session.handRaised, self: true }] : []),
       ...[...session.participants.values()].map((p) => ({ ...p, self: false })),
     ];
@@ -702,10 +713,8 @@ export function renderCall(app, room, media) {
   }
 
   function stopLocal() {
-    camera?.stop();
+    devices.dispose();
     screen?.stop();
-    session.micTrack?.stop();
-    camera = null;
     screen = null;
   }
 
@@ -721,6 +730,7 @@ export function renderCall(app, room, media) {
     document.removeEventListener('visibilitychange', scheduleSizes);
     window.removeEventListener('kabine:leave', onNavigateAway);
     window.removeEventListener('pagehide', onPageHide);
+    devices.removeEventListener('change', onDevices);
     for (const a of audios.values()) a.srcObject = null;
   }
 
@@ -784,11 +794,9 @@ export function renderCall(app, room, media) {
       const target = /** @type {HTMLElement | null} */ (e.target instanceof HTMLElement ? e.target : null);
       if (target && target.closest('button, a, select, summary, [role="button"]')) return;
       e.preventDefault();
-      if (!e.repeat && session.micTrack && !session.micOn) {
+      if (!e.repeat && devices.mic.track && !devices.mic.want) {
         pushToTalk = true;
-        session.setMicOn(true);
-        paintControls();
-        paintTiles();
+        devices.set('mic', true).catch(() => {});
       }
       return;
     }
@@ -814,9 +822,7 @@ export function renderCall(app, room, media) {
   function onKeyUp(e) {
     if ((e.key === ' ' || e.code === 'Space') && pushToTalk) {
       pushToTalk = false;
-      session.setMicOn(false);
-      paintControls();
-      paintTiles();
+      devices.set('mic', false).catch(() => {});
     }
   }
   document.addEventListener('keydown', onKeyDown);

@@ -49,6 +49,12 @@ const EN = {
   mic_busy: 'The microphone is in use by another program. Close that program and turn the microphone on again.',
   mic_insecure: 'This browser does not allow microphone access on this page. Use a current browser over https.',
   mic_failed: 'The microphone could not be started. Try again.',
+  camera_ended: 'The camera stopped (unplugged, or taken by another program). Turn it on again to continue with video.',
+  mic_ended: 'The microphone stopped (unplugged, or taken by another program). Turn it on again so that others hear you.',
+  camera_starting: 'Starting camera…',
+  mic_starting: 'Starting microphone…',
+  state_starting: 'starting…',
+  devices_starting: 'Starting camera and microphone… You are already in the meeting; others will see and hear you in a moment.',
 
   // Call
   call_title_doc: '{room} – {app}',
@@ -348,6 +354,12 @@ const DE = {
   mic_busy: 'Das Mikrofon wird von einem anderen Programm benutzt. Schließen Sie dieses Programm und schalten Sie das Mikrofon wieder ein.',
   mic_insecure: 'Dieser Browser erlaubt auf dieser Seite keinen Mikrofonzugriff. Verwenden Sie einen aktuellen Browser über https.',
   mic_failed: 'Das Mikrofon konnte nicht gestartet werden. Versuchen Sie es erneut.',
+  camera_ended: 'Die Kamera hat aufgehört (abgezogen oder von einem anderen Programm übernommen). Schalten Sie sie wieder ein, um mit Video weiterzumachen.',
+  mic_ended: 'Das Mikrofon hat aufgehört (abgezogen oder von einem anderen Programm übernommen). Schalten Sie es wieder ein, damit die anderen Sie hören.',
+  camera_starting: 'Kamera startet…',
+  mic_starting: 'Mikrofon startet…',
+  state_starting: 'startet…',
+  devices_starting: 'Kamera und Mikrofon starten… Sie sind schon in der Besprechung; gleich sehen und hören die anderen Sie.',
 
   call_title_doc: '{room} – {app}',
   in_meeting: 'Besprechung',
@@ -641,4 +653,14 @@ export function t(key, params) {
   const text = STRINGS[current][key] ?? EN[key] ?? key;
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/**
+ * Why a camera or microphone is not on, in words (empty: nothing to say).
+ * @param {import('./devices.js').DeviceProblem | null} problem
+ * @param {'camera' | 'mic'} kind
+ */
+export function problemText(problem, kind) {
+  if (!problem) return '';
+  return t(`${kind}_${problem}`);
 }

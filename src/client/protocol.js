@@ -243,6 +243,7 @@ export class Session extends EventTarget {
     /** @type {MediaStreamTrack | null} */ this.micTrack = null;
     /** @type {MediaStreamTrack | null} */ this.cameraTrack = null;
     /** @type {MediaStreamTrack | null} */ this.screenTrack = null;
+    /** The person wants the microphone on; it sends once there is a track too (`micSending`). */
     this.micOn = false;
     this.handRaised = false;
 
@@ -332,7 +333,7 @@ export class Session extends EventTarget {
   start(media) {
     this.micTrack = media.mic;
     this.cameraTrack = media.camera;
-    this.micOn = media.micOn && !!media.mic;
+    this.micOn = media.micOn;
     if (this.micTrack) this.micTrack.enabled = this.micOn;
     this.connect();
   }
@@ -782,10 +783,15 @@ export class Session extends EventTarget {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }
 
+  /** Whether the microphone sends: wanted on, and open. */
+  get micSending() {
+    return this.micOn && !!this.micTrack;
+  }
+
   sendMediaState() {
     this.send({
       type: 'media_state',
-      mic: this.micOn && !!this.micTrack,
+      mic: this.micSending,
       camera: !!this.cameraTrack,
       screen: !!this.screenTrack,
     });
@@ -803,22 +809,38 @@ export class Session extends EventTarget {
   /** @param {boolean} on */
   setMicOn(on) {
     if (on) this.allow('mic');
-    this.micOn = on && !!this.micTrack;
-    if (this.micTrack) this.micTrack.enabled = this.micOn;
+    this.micOn = on;
+    if (this.micTrack) this.micTrack.enabled = on;
     this.sendMediaState();
   }
 
   /**
-   * Replaces the microphone (device change); keeps the mute state.
+   * Replaces the microphone (it opened late, or another was chosen); keeps
+   * the mute state.
    * @param {MediaStreamTrack | null} track
    */
   async setMicTrack(track) {
+    await this.setMic(track, this.micOn);
+  }
+
+  /**
+   * The microphone track (null: none open) and whether it is on, in one
+   * step: one `media_state` for both.
+   * @param {MediaStreamTrack | null} track
+   * @param {boolean} on
+   */
+  async setMic(track, on) {
+    if (on && !this.micOn) this.allow('mic');
+    const changed = track !== this.micTrack;
+    const before = this.micSending;
     this.micTrack = track;
-    if (track) track.enabled = this.micOn;
-    else this.micOn = false;
-    await this.senders.mic?.sender.replaceTrack(track);
-    await this.directTrack('mic', track);
-    this.sendMediaState();
+    this.micOn = on;
+    if (track) track.enabled = on;
+    if (changed) {
+      await replaceSent(this.senders.mic, track);
+      await this.directTrack('mic', track);
+    }
+    if (changed || before !== this.micSending) this.sendMediaState();
   }
 
   /**
@@ -829,7 +851,7 @@ export class Session extends EventTarget {
   async setCameraTrack(track) {
     if (track) this.allow('camera');
     this.cameraTrack = track;
-    await this.senders.camera?.sender.replaceTrack(track);
+    await replaceSent(this.senders.camera, track);
     await this.directTrack('camera', track);
     this.sendMediaState();
   }
@@ -1089,6 +1111,22 @@ export class Session extends EventTarget {
     if (this.mode === mode) return;
     this.mode = mode;
     this.emit('mode', mode);
+  }
+}
+
+/**
+ * Sends `track` on `transceiver` (if there is one yet: otherwise the
+ * track is added when the connection is set up). A connection closed
+ * meanwhile (a reconnect) is no error: the next one takes the track.
+ * @param {RTCRtpTransceiver | undefined} transceiver
+ * @param {MediaStreamTrack | null} track
+ */
+async function replaceSent(transceiver, track) {
+  if (!transceiver || transceiver.sender.track === track) return;
+  try {
+    await transceiver.sender.replaceTrack(track);
+  } catch {
+    // Closed or stopped: the session's next connection uses the track.
   }
 }
 

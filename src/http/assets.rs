@@ -26,6 +26,7 @@ pub static ASSETS: &[Asset] = assets! {
     "dom.js" => JS,
     "i18n.js" => JS,
     "media.js" => JS,
+    "devices.js" => JS,
     "protocol.js" => JS,
     "p2p.js" => JS,
     "welcome.js" => JS,

@@ -15,6 +15,7 @@ mod browser_breakout_rooms;
 mod browser_chat_and_hand;
 mod browser_direct_call;
 mod browser_fresh_room_after_leave;
+mod browser_join_timing;
 mod browser_language;
 mod browser_large_audio_room;
 mod browser_lobby_password;
