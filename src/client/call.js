@@ -40,8 +40,8 @@ export function renderCall(app, room, media) {
   document.body.classList.add('in-call');
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
   const session = new Session({ url: wsUrl, room, displayName: media.displayName });
-  /** For tests and support: the live session. */
-  /** @type {any} */ (window).kabineDebug = { session };
+  /** For tests and support: the live session and devices. */
+  /** @type {any} */ (window).kabineDebug = { session, devices: media.devices };
 
   let view = /** @type {'tiles' | 'speaker'} */ ('tiles');
   /** @type {string | null} */ let pinned = null;
@@ -229,6 +229,7 @@ export function renderCall(app, room, media) {
   /** @param {Event} e */
   function onDevices(e) {
     const kind = /** @type {CustomEvent<'camera' | 'mic'>} */ (e).detail;
+    session.mark(`${kind} ${devices.state(kind)}`);
     if (kind === 'camera') {
       const track = devices.published('camera');
       if (session.cameraTrack !== track) session.setCameraTrack(track).catch(() => {});

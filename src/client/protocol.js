@@ -130,8 +130,6 @@ const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;
-/** How long to wait for ICE gathering before sending an SDP anyway. */
-const GATHER_TIMEOUT_MS = 1500;
 /** Leaving a direct call: how long the direct streams keep playing at most
  * while the server's streams are awaited, and how long the direct connection
  * stays open after the switch (the other side may still be waiting). */
@@ -139,27 +137,6 @@ const LEAVE_DIRECT_MAX_MS = 4000;
 const LEAVE_DIRECT_LINGER_MS = 2000;
 /** How often the server's streams are checked while leaving a direct call. */
 const LEAVE_DIRECT_POLL_MS = 100;
-
-/**
- * Waits until `pc` has gathered its candidates (or `GATHER_TIMEOUT_MS`).
- * @param {RTCPeerConnection} pc
- * @returns {Promise<void>}
- */
-function gathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    };
-    const check = () => {
-      if (pc.iceGatheringState === 'complete') done();
-    };
-    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
-    pc.addEventListener('icegatheringstatechange', check);
-  });
-}
 
 /** Marks a repeated media section of a compacted answer (docs/protocol.md). */
 export const SAME_AS_PREVIOUS = 'a=x-kabine-same';
@@ -272,6 +249,12 @@ export class Session extends EventTarget {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.connectTimer = undefined;
     /** Increases with every connection, so late events of old ones are ignored. */
     this.generation = 0;
+    /**
+     * What happened when, in this page only (ms since the page loaded), for
+     * support and tests: the steps of joining and of every reconnect. The
+     * last 200 steps. @type {[number, string][]}
+     */
+    this.timeline = [];
 
     /** The direct call the server asked for (connecting or direct). @type {DirectCall | null} */
     this.direct = null;
@@ -338,6 +321,12 @@ export class Session extends EventTarget {
     this.connect();
   }
 
+  /** @param {string} step */
+  mark(step) {
+    this.timeline.push([Math.round(performance.now()), step]);
+    if (this.timeline.length > 200) this.timeline.shift();
+  }
+
   /** @param {StateDetail} detail */
   setState(detail) {
     this.state = detail.state;
@@ -358,8 +347,10 @@ export class Session extends EventTarget {
     this.connectTimer = setTimeout(() => {
       if (gen === this.generation && this.state !== 'joined') this.connectionLost(gen, 'unreachable');
     }, CONNECT_TIMEOUT_MS);
+    this.mark(`connect ${gen}`);
     ws.addEventListener('open', () => {
       if (gen !== this.generation) return;
+      this.mark('ws open');
       this.passwordSent = false;
       const hello = { version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName };
       // After a lost connection the ticket lets us back in past password and lobby.
@@ -393,6 +384,7 @@ export class Session extends EventTarget {
   async handle(msg, gen) {
     switch (msg.type) {
       case 'welcome': {
+        this.mark('welcome');
         clearTimeout(this.connectTimer);
         const rejoined = this.everJoined;
         this.everJoined = true;
@@ -440,6 +432,7 @@ export class Session extends EventTarget {
       }
       case 'publish_answer':
         if (!this.pub || this.pub.signalingState !== 'have-local-offer') break;
+        this.mark('publish answer');
         await this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
         this.pubBusy = false;
         // A sender added while the call is direct (a screen share) starts paused too.
@@ -450,6 +443,7 @@ export class Session extends EventTarget {
         }
         break;
       case 'subscribe_offer': {
+        this.mark(`subscribe offer (${msg.tracks.length} videos)`);
         const { sdp, tracks } = msg;
         this.subChain = this.subChain.then(() => this.answerSubscribe(sdp, tracks, gen));
         await this.subChain;
@@ -604,6 +598,7 @@ export class Session extends EventTarget {
     for (const pc of [pub, sub]) {
       pc.addEventListener('connectionstatechange', () => {
         if (gen !== this.generation) return;
+        this.mark(`${pc === pub ? 'publish' : 'subscribe'} ${pc.connectionState}`);
         if (pc.connectionState === 'failed') this.connectionLost(gen, 'media');
       });
     }
@@ -638,7 +633,8 @@ export class Session extends EventTarget {
     const gen = this.generation;
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    await gathered(pc);
+    // Sent at once, without waiting for ICE gathering: the server is ICE-lite
+    // and learns this browser's address from its connectivity checks.
     if (gen !== this.generation || !pc.localDescription) return;
     /** @type {{mid: string, source: Source}[]} */
     const tracks = [];
@@ -647,6 +643,7 @@ export class Session extends EventTarget {
       if (t && t.mid !== null && t.direction === 'sendonly') tracks.push({ mid: t.mid, source });
     }
     this.send({ type: 'publish_offer', sdp: pc.localDescription.sdp, tracks });
+    this.mark('publish offer sent');
   }
 
   /**
@@ -659,12 +656,19 @@ export class Session extends EventTarget {
     if (!pc || gen !== this.generation) return;
     await pc.setRemoteDescription({ type: 'offer', sdp });
     const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    await gathered(pc);
-    if (gen !== this.generation || !pc.localDescription) return;
-    const compact = compactAnswer(pc.localDescription.sdp);
-    this.answerBytes = { plain: pc.localDescription.sdp.length, sent: compact.length };
+    if (gen !== this.generation || !answer.sdp) return;
+    // Sent before it is applied, without waiting for ICE gathering. The
+    // browser starts its connectivity checks as soon as the answer is
+    // applied, and the server (ICE-lite; it learns this browser's address
+    // from those checks, so candidates are not needed) can answer them only
+    // once it has the answer: checks that come first are held back, the
+    // browser backs off, and the connection took seconds instead of
+    // milliseconds. The SDP is the same before and after applying it.
+    const compact = compactAnswer(answer.sdp);
+    this.answerBytes = { plain: answer.sdp.length, sent: compact.length };
     this.send({ type: 'subscribe_answer', sdp: compact });
+    this.mark('subscribe answer sent');
+    await pc.setLocalDescription(answer);
     this.subTracks = tracks;
     this.updateRemoteTracks();
   }

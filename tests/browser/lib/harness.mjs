@@ -604,7 +604,27 @@ export async function clickWhenVisible(page, selector, timeoutMs = 10000) {
  * @param {{navigate?: boolean}} [opts]
  */
 export async function joinNow(page, room, name, opts = {}) {
-  if (opts.navigate ?? true) await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'domcontentloaded' });
+  if (opts.navigate ?? true) await openRoom(page, room);
+  return pressJoin(page, name);
+}
+
+/**
+ * Opens the pre-join page of `room` and waits until "Join" can be pressed.
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} room
+ */
+export async function openRoom(page, room) {
+  await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#join-button');
+}
+
+/**
+ * On a pre-join page: puts `name` in and presses "Join" at once. Returns
+ * when the click happened (Date.now() ms).
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} name
+ */
+export async function pressJoin(page, name) {
   await page.waitForSelector('#join-button');
   await page.$eval('#display-name', (el, n) => {
     el.value = n;

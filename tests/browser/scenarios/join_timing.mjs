@@ -6,7 +6,8 @@
 // until every page decoded every other's video (frames growing) and
 // received their audio (packets growing), what each page shows of its own
 // microphone and camera and of the others', and how many times each page
-// connected (1 = no reconnect).
+// connected (1 = no reconnect). Everyone's camera and microphone take
+// 800 ms to open, as real ones do (Chromium's fake devices open at once).
 //
 // Usage: join_timing.mjs CASE [firefox] [repeat=N]
 //   instant3       three click Join at once (with `firefox`, the third in Firefox ESR)
@@ -17,7 +18,8 @@
 //   rejoin         three in a call; one leaves and joins again within 1 s
 //   repeat=N       (with instant3) N rounds in fresh rooms: p50, p95, worst, failures
 import {
-  BASE_URL, joinNow, launch, newPage, ownMedia, scenario, sleep, uniqueRoom, waitDecodingVia, waitEveryoneFlowing,
+  BASE_URL, joinNow, launch, newPage, openRoom, ownMedia, pressJoin, scenario, sleep, uniqueRoom, waitDecodingVia,
+  waitEveryoneFlowing,
 } from '../lib/harness.mjs';
 
 const kase = process.argv[2] ?? 'instant3';
@@ -26,6 +28,8 @@ const repeat = Number(process.argv.find((a) => a.startsWith('repeat='))?.slice('
 /** Every case must be done this long after the last click. */
 const LIMIT_MS = 5000;
 const NAMES = ['Anna Berg', 'Ben Okafor', 'Cleo Santos', 'Dara Novak'];
+/** A real camera takes a moment to start (fake devices open at once): everyone's do here. */
+const CAMERA_START_MS = 800;
 
 /**
  * Makes `page`'s getUserMedia slow (`delayMs`) or its camera fail, from
@@ -46,22 +50,30 @@ async function devices(page, { delayMs = 0, cameraFails = false }) {
   }, delayMs, cameraFails);
 }
 
-/** Opens a page per person (set up by `prepare`), then everyone clicks at once. */
-async function openAndJoin(browsers, room, people, prepare = async () => {}) {
+/**
+ * Opens a page per person, with devices that take CAMERA_START_MS to open
+ * unless `prepare` sets them up otherwise, then everyone clicks at once.
+ */
+async function openAndJoin(browsers, room, people, prepare = async () => false) {
   for (const p of people) {
     p.page = await newPage(p.browser ?? browsers.chromium, p.name);
-    await prepare(p);
+    if (!(await prepare(p))) await devices(p.page, { delayMs: CAMERA_START_MS });
   }
   const clicks = await Promise.all(people.map((p) => joinNow(p.page, room, p.name)));
   return Math.max(...clicks);
 }
 
 /** What every page shows after the call settled: own controls, the others' states, connections. */
-async function report(people) {
+async function report(people, lastClick) {
   const out = {};
   for (const p of people) {
     out[p.name] = await ownMedia(p.page);
     out[p.name].devicesOpenedAt = await p.page.evaluate(() => window.kabineDevicesOpenedAt ?? null);
+    // The page's own steps, as ms after the last click.
+    out[p.name].timeline = await p.page.evaluate((click) => {
+      const zero = performance.timeOrigin;
+      return (window.kabineDebug?.session?.timeline ?? []).map(([t, step]) => [Math.round(zero + t - click), step]);
+    }, lastClick);
   }
   return out;
 }
@@ -76,19 +88,23 @@ async function round(browsers, k) {
   if (k === 'instant3' || k === 'instant4') {
     lastClick = await openAndJoin(browsers, room, people);
   } else if (k === 'late_devices') {
-    lastClick = await openAndJoin(browsers, room, people, (p) => (p === people[2] ? devices(p.page, { delayMs: 3000 }) : null));
+    lastClick = await openAndJoin(browsers, room, people, async (p) => p === people[2] && devices(p.page, { delayMs: 3000 }).then(() => true));
   } else if (k === 'camera_fails') {
-    lastClick = await openAndJoin(browsers, room, people, (p) => (p === people[2] ? devices(p.page, { cameraFails: true }) : null));
+    lastClick = await openAndJoin(browsers, room, people, async (p) => p === people[2] && devices(p.page, { delayMs: CAMERA_START_MS, cameraFails: true }).then(() => true));
     expect = { camera: { [people[2].name]: false } };
   } else if (k === 'during_switch') {
     const two = people.slice(0, 2);
     await openAndJoin(browsers, room, two);
     await waitDecodingVia(two, 'direct', 15000);
     const [third, fourth] = people.slice(2);
-    for (const p of [third, fourth]) p.page = await newPage(p.browser ?? browsers.chromium, p.name);
-    const c3 = await joinNow(third.page, room, third.name);
+    for (const p of [third, fourth]) {
+      p.page = await newPage(p.browser ?? browsers.chromium, p.name);
+      await devices(p.page, { delayMs: CAMERA_START_MS });
+      await openRoom(p.page, room);
+    }
+    const c3 = await pressJoin(third.page, third.name);
     await sleep(300);
-    lastClick = Math.max(c3, await joinNow(fourth.page, room, fourth.name));
+    lastClick = Math.max(c3, await pressJoin(fourth.page, fourth.name));
   } else if (k === 'rejoin') {
     await openAndJoin(browsers, room, people);
     await waitEveryoneFlowing(people, 15000);
@@ -112,7 +128,7 @@ async function round(browsers, k) {
     error = String(e?.message ?? e);
     detail = e?.detail ?? null;
   }
-  const shown = await report(people);
+  const shown = await report(people, lastClick);
   for (const p of people) await p.page.close().catch(() => {});
   return { ms, lastClick, log, error, detail, shown, engines: people.map((p) => (p.browser === browsers.firefox ? 'firefox' : 'chromium')) };
 }
