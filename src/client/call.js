@@ -72,6 +72,12 @@ export function renderCall(app, room, media) {
   stage.append(main, strip);
   const audioBox = h('div', { hidden: true });
   const toast = h('div', { class: 'toast', role: 'alert', id: 'toast' });
+  // What we publish does not reach the server (health.js): said until it does.
+  const mediaProblemText = h('span', { id: 'media-problem-text' });
+  const mediaProblem = h('div', { class: 'media-problem', id: 'media-problem', role: 'alert', hidden: true },
+    mediaProblemText,
+    h('button', { type: 'button', class: 'secondary small', id: 'media-retry', text: t('media_retry'),
+      on: { click: () => session.retryMedia() } }));
   // While camera or microphone are still opening after "Join".
   const deviceNote = h('p', { class: 'device-note', role: 'status', id: 'device-note', hidden: true,
     text: t('devices_starting') });
@@ -214,7 +220,7 @@ export function renderCall(app, room, media) {
         moderation.badges, countLine, modeLine, quality),
       banner,
       h('div', { class: 'call-body' }, gate.el, stage, chatPanel, peoplePanel),
-      deviceNote, toolbar, toast, audioBox, helpDialog, moderation.dialogs));
+      mediaProblem, deviceNote, toolbar, toast, audioBox, helpDialog, moderation.dialogs));
   const callRoot = /** @type {HTMLElement} */ (app.root.querySelector('.call'));
 
   // ---- local media -----------------------------------------------------
@@ -939,6 +945,16 @@ export function renderCall(app, room, media) {
       }
     }
     paintTiles();
+  });
+  session.on('mediaproblem', ({ problem }) => {
+    if (ended) return;
+    if (problem) {
+      mediaProblemText.textContent = t(`media_problem_${problem}`);
+      mediaProblem.hidden = false;
+    } else if (!mediaProblem.hidden) {
+      mediaProblem.hidden = true;
+      announce(t('media_fixed'));
+    }
   });
   session.on('mode', (mode) => {
     paintMode();

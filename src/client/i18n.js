@@ -55,6 +55,11 @@ const EN = {
   mic_starting: 'Starting microphone…',
   state_starting: 'starting…',
   devices_starting: 'Starting camera and microphone… You are already in the meeting; others will see and hear you in a moment.',
+  media_problem_blocked: 'Your camera and microphone cannot reach the server: the network you are on may block video calls. Others cannot see or hear you yet. Kabine keeps trying; another network (for example mobile data) may help.',
+  media_problem_mic: 'Others cannot hear you: the sound of your microphone does not reach the server. Kabine keeps trying. Check that no other program uses the microphone.',
+  media_problem_camera: 'Others cannot see you: the picture of your camera does not reach the server. Kabine keeps trying. Check that no other program uses the camera.',
+  media_retry: 'Try again',
+  media_fixed: 'Others can see and hear you again.',
 
   // Call
   call_title_doc: '{room} – {app}',
@@ -360,6 +365,11 @@ const DE = {
   mic_starting: 'Mikrofon startet…',
   state_starting: 'startet…',
   devices_starting: 'Kamera und Mikrofon starten… Sie sind schon in der Besprechung; gleich sehen und hören die anderen Sie.',
+  media_problem_blocked: 'Kamera und Mikrofon erreichen den Server nicht: Das Netz, in dem Sie sind, blockiert vielleicht Videogespräche. Die anderen sehen und hören Sie noch nicht. Kabine versucht es weiter; ein anderes Netz (zum Beispiel mobile Daten) kann helfen.',
+  media_problem_mic: 'Die anderen hören Sie nicht: Der Ton Ihres Mikrofons kommt nicht beim Server an. Kabine versucht es weiter. Prüfen Sie, ob ein anderes Programm das Mikrofon benutzt.',
+  media_problem_camera: 'Die anderen sehen Sie nicht: Das Bild Ihrer Kamera kommt nicht beim Server an. Kabine versucht es weiter. Prüfen Sie, ob ein anderes Programm die Kamera benutzt.',
+  media_retry: 'Erneut versuchen',
+  media_fixed: 'Die anderen sehen und hören Sie wieder.',
 
   call_title_doc: '{room} – {app}',
   in_meeting: 'Besprechung',

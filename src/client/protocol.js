@@ -10,6 +10,7 @@
 // CustomEvent whose `detail` is described in `SessionEvents` below.
 
 import { DirectCall } from './p2p.js';
+import { MediaHealth } from './health.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -73,6 +74,8 @@ export const MAX_NAME_CHARS = 64;
  * @property {{source: Source, by: string, byName: string}} muted a moderator muted a source of ours
  * @property {{source: Source, by: string, byName: string}} unmuterequest a moderator asks to turn a source on
  * @property {BreakoutPlace | null} moved we are now in this breakout room (null: the main room)
+ * @property {{problem: import('./health.js').Problem | null}} mediaproblem what we publish does not
+ *   reach the server (`blocked`: nothing can; `mic`, `camera`: that source), or (`null`) it does again
  * @property {{rooms: BreakoutRoom[], main: Person[]}} breakouts (moderators) who is where
  */
 
@@ -89,6 +92,7 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'chat', from: string, from_name: string, text: string, ts: number}
  *   | {type: 'error', code: ErrorCode, message: string}
  *   | {type: 'bye', reason: ByeReason}
+ *   | {type: 'media_stalled', source: Source}
  *   | {type: 'p2p_start', epoch: number, peer: string, offerer: boolean, ice_servers: IceServer[]}
  *   | {type: 'p2p_offer', epoch: number, from: string, sdp: string}
  *   | {type: 'p2p_answer', epoch: number, from: string, sdp: string}
@@ -126,6 +130,8 @@ const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
   new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied'])
 );
 
+/** How often what we publish is checked (health.js). */
+const HEALTH_CHECK_MS = 1000;
 /** Reconnect backoff: first delay, cap, and how long a connect attempt may take. */
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 15000;
@@ -283,6 +289,9 @@ export class Session extends EventTarget {
     this.breakouts = { rooms: [], main: [] };
     /** Sources a moderator muted that we have not turned on again. @type {Set<Source>} */
     this.forced = new Set();
+    /** Whether what we publish reaches the server (health.js). */
+    this.health = new MediaHealth();
+    /** @type {ReturnType<typeof setInterval> | undefined} */ this.healthTimer = undefined;
   }
 
   /** Whether we moderate the meeting. */
@@ -546,6 +555,11 @@ export class Session extends EventTarget {
       case 'private_chat':
         this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts, to: msg.to });
         break;
+      case 'media_stalled':
+        // The server gets nothing of a source it is told is on.
+        this.mark(`server: ${msg.source} stalled`);
+        if (msg.source !== 'screen') await this.act(this.health.reported(Date.now(), msg.source), gen);
+        break;
       case 'bye':
         this.emit('bye', msg.reason);
         if (FINAL_BYES.has(msg.reason)) {
@@ -605,6 +619,64 @@ export class Session extends EventTarget {
     sub.addEventListener('track', () => {
       if (gen === this.generation) this.updateRemoteTracks();
     });
+    this.health.connecting(Date.now());
+    clearInterval(this.healthTimer);
+    this.healthTimer = setInterval(() => {
+      this.checkHealth(gen).catch(() => {});
+    }, HEALTH_CHECK_MS);
+  }
+
+  /**
+   * Whether what we publish reaches the server: one look (health.js).
+   * @param {number} gen
+   */
+  async checkHealth(gen) {
+    const pc = this.pub;
+    if (!pc || gen !== this.generation || this.state !== 'joined') return;
+    const [mic, camera] = await Promise.all([packetsSent(this.senders.mic), packetsSent(this.senders.camera)]);
+    if (gen !== this.generation) return;
+    const live = (/** @type {MediaStreamTrack | null} */ t) => !!t && t.readyState === 'live';
+    const actions = this.health.observe(Date.now(), {
+      publish: pc.connectionState,
+      paused: this.sfuPaused || this.mode === 'direct',
+      expected: { mic: this.micSending && live(this.micTrack), camera: live(this.cameraTrack) },
+      sent: { mic, camera },
+    });
+    await this.act(actions, gen);
+  }
+
+  /**
+   * Carries out what health.js decided.
+   * @param {import('./health.js').Action[]} actions
+   * @param {number} gen
+   */
+  async act(actions, gen) {
+    for (const a of actions) {
+      if (gen !== this.generation) return;
+      if (a.kind === 'reattach') {
+        this.mark(`reattach ${a.source}`);
+        const tr = this.senders[a.source];
+        const track = a.source === 'mic' ? this.micTrack : this.cameraTrack;
+        if (!tr || !track) continue;
+        await replaceSent(tr, null);
+        await replaceSent(tr, track);
+        if (!this.sfuPaused) await setSending(tr.sender, true);
+      } else if (a.kind === 'reconnect') {
+        this.mark('reconnect: media does not arrive');
+        this.connectionLost(gen, 'media');
+      } else if (a.kind === 'problem') {
+        this.mark(`problem: ${a.problem}`);
+        this.emit('mediaproblem', { problem: a.problem });
+      } else {
+        this.mark('media flows again');
+        this.emit('mediaproblem', { problem: null });
+      }
+    }
+  }
+
+  /** Tries again at once to get media through: new connections. */
+  retryMedia() {
+    if (this.state === 'joined') this.connectionLost(this.generation, 'media');
   }
 
   /** @param {MediaStreamTrack} track */
@@ -746,6 +818,7 @@ export class Session extends EventTarget {
   }
 
   closePeerConnections() {
+    clearInterval(this.healthTimer);
     for (const pc of [this.pub, this.sub]) pc?.close();
     this.pub = null;
     this.sub = null;
@@ -1116,6 +1189,23 @@ export class Session extends EventTarget {
     this.mode = mode;
     this.emit('mode', mode);
   }
+}
+
+/**
+ * Packets sent so far by `transceiver` (all its encodings).
+ * @param {RTCRtpTransceiver | undefined} transceiver
+ */
+async function packetsSent(transceiver) {
+  if (!transceiver) return 0;
+  let n = 0;
+  try {
+    (await transceiver.sender.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp') n += s.packetsSent ?? 0;
+    });
+  } catch {
+    // Closed meanwhile: counts as nothing sent; the next connection is watched anew.
+  }
+  return n;
 }
 
 /**

@@ -27,6 +27,7 @@ pub static ASSETS: &[Asset] = assets! {
     "i18n.js" => JS,
     "media.js" => JS,
     "devices.js" => JS,
+    "health.js" => JS,
     "protocol.js" => JS,
     "p2p.js" => JS,
     "welcome.js" => JS,

@@ -43,7 +43,8 @@ export function saveFrames() {
  * (`viewport`, default 1280×720): puppeteer's viewport emulation sends
  * WebDriver BiDi commands that some Firefox ESR versions do not know, so
  * the harness never uses it there.
- * @param {{engine?: 'chromium' | 'firefox', lang?: string, viewport?: {width: number, height: number}}} [opts]
+ * @param {{engine?: 'chromium' | 'firefox', lang?: string, viewport?: {width: number, height: number},
+ *   args?: string[]}} [opts] `args`: more Chromium flags
  */
 export async function launch(opts = {}) {
   const engine = opts.engine ?? process.env.KABINE_BROWSER ?? 'chromium';
@@ -104,6 +105,7 @@ export async function launch(opts = {}) {
         '--disable-background-timer-throttling',
         '--disable-backgrounding-occluded-windows',
         `--lang=${lang.split(',')[0]}`,
+        ...(opts.args ?? []),
         `--accept-lang=${lang}`,
         // For investigating connection losses: Chromium's own network log.
         ...(process.env.KABINE_NETLOG_DIR
