@@ -63,8 +63,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/session", get(api::session))
         .route("/account", get(account_page))
-        // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2 (RFC 8441).
-        .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), crate::signal::ws_handler))
+        // HTTP/1.1 upgrades only: see `serve_https` for why no WebSocket
+        // runs over HTTP/2.
+        .route("/ws", on(MethodFilter::GET, crate::signal::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
@@ -220,8 +221,14 @@ pub async fn serve_https(
                 req.extensions_mut().insert(PeerIp(peer.ip()));
                 req.map(Body::new)
             }));
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http2().enable_connect_protocol();
+            // No extended CONNECT (RFC 8441): browsers then open the
+            // signalling WebSocket on a connection of its own, over HTTP/1.1.
+            // Chromium closes every HTTP/2 connection when the machine's
+            // network changes (an interface or address comes or goes: a VPN,
+            // a container), and a WebSocket carried over one died with it —
+            // the whole call reconnected, twice per change
+            // (browser_network_change).
+            let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 // Mostly clients going away mid-request; an HTTP/2 protocol
