@@ -2,6 +2,7 @@
 //! privacy settings a data-protection officer asks for enforced by the
 //! software itself. See `docs/` and DESIGN.md for the architecture.
 
+pub mod acme;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod loadgen;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod room;
 pub mod server;
