@@ -5,6 +5,7 @@
 mod support;
 
 mod access_rooms;
+mod acme_pebble;
 mod audit_cli;
 mod audit_live_checks_can_fail;
 mod audit_report;
