@@ -617,6 +617,27 @@ mod tests {
     }
 
     #[test]
+    fn acme_settings_are_checked() {
+        assert!(problems("[tls.acme]\ndomains = [\"meet.example.org\"]\n").is_empty());
+        let p = problems(
+            "[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n[tls.acme]\n\
+             domains = [\"*.example.org\", \"192.0.2.1\", \"x\"]\ncontact = \"it@example.org\"\n\
+             directory = \"http://ca.example/dir\"\nchallenge = \"http-01\"\n",
+        );
+        let has = |key: &str, text: &str| p.iter().any(|l| l.contains(key) && l.contains(text));
+        assert!(has("tls.acme:", "not both"), "{p:#?}");
+        assert!(has("tls.acme.domains", "wildcards"), "{p:#?}");
+        assert!(has("tls.acme.domains", "not an address"), "{p:#?}");
+        assert!(has("tls.acme.domains", "`x`"), "{p:#?}");
+        assert!(has("tls.acme.contact", "mailto:"), "{p:#?}");
+        assert!(has("tls.acme.directory", "https://"), "{p:#?}");
+        assert!(has("tls.acme.challenge", "http_redirect_listen"), "{p:#?}");
+        assert_eq!(p.len(), 7, "{p:#?}");
+        let p = problems("[tls.acme]\ndomains = []\n");
+        assert!(p.len() == 1 && p[0].contains("at least one DNS name"), "{p:#?}");
+    }
+
+    #[test]
     fn semantic_problems_name_the_key() {
         let p = problems("[tls]\ncert_file = \"/x.pem\"\n[server]\nhttp_redirect_listen = \"0.0.0.0:80\"\n");
         assert_eq!(p.len(), 2, "{p:#?}");

@@ -185,3 +185,53 @@ async fn a_short_lived_certificate_is_renewed_and_swapped_without_dropping_an_op
     assert!(s["last_error"].is_null(), "{s}");
     assert!(server.stop().await);
 }
+
+#[tokio::test]
+async fn a_failed_renewal_is_a_warning_and_fails_the_audit_long_before_expiry() {
+    let _t = support::test();
+    let pebble = Pebble::start("failing", Duration::from_secs(90 * 86_400));
+    let dir = support::output_dir("acme-failing");
+    let state = dir.join("acme");
+    let mut config = acme_config(&pebble, &state, AcmeChallenge::TlsAlpn01);
+    config.server.listen = SocketAddr::from(([127, 0, 0, 1], pebble.tls_alpn_port));
+    let config_file = support::audit::write_config(
+        &dir,
+        &format!(
+            "[tls.acme]\ndomains = [\"{DOMAIN}\"]\ndirectory = \"{}\"\nstate_directory = \"{}\"\n",
+            pebble.directory_url(),
+            state.display()
+        ),
+    );
+    let audit_args: Vec<String> =
+        vec!["--config".into(), config_file.display().to_string(), "--only".into(), "static.tls".into()];
+    let audit_acme = || support::audit::audit(&dir, &audit_args);
+
+    let server = support::start(config).await;
+    obtained(&server, 1, Duration::from_secs(30), &pebble).await;
+    let ok = audit_acme().await;
+    assert_eq!(ok.status("static.tls.acme"), "pass", "{}", ok.explain("static.tls.acme"));
+    assert_eq!(ok.status("static.tls.certificate-files"), "pass", "{}", ok.explain("static.tls.certificate-files"));
+    let ca = ok.explain("static.tls.acme");
+    assert!(ca.contains("127.0.0.1") || ca.contains("unknown to Kabine"), "the CA is named: {ca}");
+
+    // The CA goes away; a renewal now fails, 90 days before the certificate ends.
+    drop(pebble);
+    let acme = server.acme().expect("ACME runs").clone();
+    acme.renew_now();
+    let failed =
+        support::eventually(Duration::from_secs(20), || acme.counters.failures.load(Ordering::Relaxed) >= 1).await;
+    assert!(failed, "the renewal did not fail: {}", support::captured_lines(&["ACME"]));
+    let warning = support::captured_lines(&["ACME: obtaining a certificate"]);
+    assert!(warning.contains("WARN") && warning.contains(DOMAIN), "a WARNING line names the failure: {warning}");
+    let s = status(&state);
+    assert_eq!(s["consecutive_failures"], 1, "{s}");
+    assert!(s["last_error"].is_string(), "{s}");
+
+    let failing = audit_acme().await;
+    assert_eq!(failing.code, 1, "{}", failing.stderr);
+    assert_eq!(failing.status("static.tls.acme"), "fail", "{}", failing.explain("static.tls.acme"));
+    assert!(failing.stderr.contains("FAIL static.tls.acme"), "{}", failing.stderr);
+    // The certificate itself is still fine: only the renewal check fails.
+    assert_eq!(failing.status("static.tls.certificate-files"), "pass");
+    assert!(server.stop().await);
+}
