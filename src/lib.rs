@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod init;
 pub mod loadgen;
 pub mod logging;
 pub mod metrics;

@@ -30,6 +30,7 @@ mod browser_shortcuts;
 mod browser_simulcast;
 mod browser_three_party_call;
 mod browser_typecheck;
+mod cli_init;
 mod cli_policy;
 mod client_contract;
 mod config_files;
