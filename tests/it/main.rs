@@ -50,6 +50,7 @@ mod media_speaker;
 mod media_stun_binding;
 mod media_three_peers;
 mod media_two_rooms;
+mod metrics_during_call;
 mod moderation_media;
 mod moderation_protocol;
 mod room_lifecycle;
