@@ -53,6 +53,7 @@ mod media_two_rooms;
 mod metrics_during_call;
 mod moderation_media;
 mod moderation_protocol;
+mod package_deb;
 mod room_lifecycle;
 mod shutdown;
 mod signal_bad_input;
