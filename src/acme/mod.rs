@@ -418,6 +418,13 @@ impl Manager {
                 self.status.next_attempt = None;
                 self.status.not_before = Some(current.validity.not_before);
                 self.status.not_after = Some(current.validity.not_after);
+                // WARNING like every certificate change (the policy's level cap
+                // hides info lines); once per renewal, every few weeks.
+                tracing::warn!(
+                    "ACME: new certificate for {}, valid until {}; served from now on",
+                    self.settings.domains.join(", "),
+                    format_time(current.validity.not_after)
+                );
                 self.current = Some(current);
                 // A new certificate: ask ARI about it at once, and pick a new point in its window.
                 self.ari = Ari { supported: self.ari.supported, window: None, recheck_at: 0, random: rand::random() };

@@ -71,6 +71,16 @@ fn init_with_flags_writes_a_config_that_policy_check_accepts() {
         let mode = std::fs::metadata(&config).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode, 0o640, "readable by owner and group only");
     }
+
+    // The audit names the CA as a recipient and the transfer to the USA.
+    let audit = kabine(&["audit", "--config", config.to_str().expect("utf-8"), "--format", "json", "--lang", "en"]);
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("JSON report");
+    let ropa = report["records_of_processing"].to_string();
+    assert!(ropa.contains("Certificate authority Let's Encrypt"), "{ropa}");
+    assert!(ropa.contains("operated outside the EU") && ropa.contains("mailto:it@praxis-test.de"), "{ropa}");
+    let acme = report["checks"].as_array().and_then(|c| c.iter().find(|c| c["id"] == "static.tls.acme")).cloned();
+    let acme = acme.expect("static.tls.acme in the report").to_string();
+    assert!(acme.contains("USA, outside the EU"), "{acme}");
 }
 
 #[test]
