@@ -5,6 +5,7 @@
 mod support;
 
 mod access_rooms;
+mod acme_pebble;
 mod audit_cli;
 mod audit_live_checks_can_fail;
 mod audit_report;
@@ -32,6 +33,7 @@ mod browser_shortcuts;
 mod browser_simulcast;
 mod browser_three_party_call;
 mod browser_typecheck;
+mod cli_init;
 mod cli_policy;
 mod client_contract;
 mod client_units;
@@ -52,8 +54,10 @@ mod media_speaker;
 mod media_stun_binding;
 mod media_three_peers;
 mod media_two_rooms;
+mod metrics_during_call;
 mod moderation_media;
 mod moderation_protocol;
+mod package_deb;
 mod room_lifecycle;
 mod shutdown;
 mod signal_bad_input;
