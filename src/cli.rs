@@ -41,6 +41,45 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Write a complete, commented configuration for this server's domain:
+    /// HTTPS on 443, a certificate by ACME, the redirect on 80. Asks for
+    /// what the flags leave open when run on a terminal. Never replaces an
+    /// existing configuration (except the Debian package's untouched one).
+    Init(InitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// The server's DNS name, e.g. meet.praxis-beispiel.de.
+    #[arg(long)]
+    domain: Option<String>,
+    /// E-mail address the certificate authority may write to (optional).
+    #[arg(long)]
+    contact: Option<String>,
+    /// Who may open rooms: open, secure (default: hosts log in, guests wait) or closed.
+    #[arg(long)]
+    access: Option<String>,
+    /// Language for browsers that prefer neither German nor English: de or en (default).
+    #[arg(long)]
+    language: Option<String>,
+    /// Name shown to participants, e.g. the practice's (default: Kabine).
+    #[arg(long)]
+    name: Option<String>,
+    /// Link to the imprint (Impressum).
+    #[arg(long)]
+    imprint_url: Option<String>,
+    /// Link to the privacy notice (Datenschutzerklärung).
+    #[arg(long)]
+    privacy_url: Option<String>,
+    /// ACME directory of the certificate authority (default: Let's Encrypt).
+    #[arg(long)]
+    acme_directory: Option<String>,
+    /// Where to write the configuration.
+    #[arg(long, short, default_value = "/etc/kabine/kabine.toml")]
+    config: PathBuf,
+    /// Never ask; take defaults for what the flags leave open.
+    #[arg(long)]
+    non_interactive: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +165,39 @@ pub fn main() -> ExitCode {
         Command::Policy { command: PolicyCommand::Check { config } } => policy_check(config.as_deref()),
         Command::Audit(args) => audit(args),
         Command::User { command } => crate::cli::user(command),
+        Command::Init(args) => init(args),
+    }
+}
+
+fn init(args: InitArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    let options = crate::init::Options {
+        domain: args.domain,
+        contact: args.contact,
+        access: args.access,
+        language: args.language,
+        name: args.name,
+        imprint_url: args.imprint_url,
+        privacy_url: args.privacy_url,
+        acme_directory: args.acme_directory,
+        path: args.config,
+        interactive: !args.non_interactive && std::io::stdin().is_terminal(),
+    };
+    let written = crate::init::answers(&options).and_then(|a| crate::init::write(&options, &a).map(|()| a));
+    match written {
+        Ok(answers) => {
+            let p = options.path.display();
+            println!("wrote {p}");
+            println!("next: kabine policy check --config {p}");
+            println!("      kabine user add NAME --config {p}   (hosts who log in, unless access is \"open\")");
+            println!("      systemctl enable --now kabine");
+            println!("      kabine audit --config {p} --url https://{}", answers.domain);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kabine init: {e}");
+            ExitCode::from(EXIT_USER)
+        }
     }
 }
 

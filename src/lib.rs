@@ -2,13 +2,16 @@
 //! privacy settings a data-protection officer asks for enforced by the
 //! software itself. See `docs/` and DESIGN.md for the architecture.
 
+pub mod acme;
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod init;
 pub mod loadgen;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod protocol;
 pub mod room;

@@ -29,6 +29,8 @@ pub struct RunningServer {
     https_addr: SocketAddr,
     redirect_addr: Option<SocketAddr>,
     media_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    acme: Option<crate::acme::AcmeHandle>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
     stats: Arc<Stats>,
@@ -69,6 +71,16 @@ impl RunningServer {
         self.media_addr
     }
 
+    /// The bound metrics address, if `[metrics]` is enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The ACME task, if `[tls.acme]` is configured.
+    pub fn acme(&self) -> Option<&crate::acme::AcmeHandle> {
+        self.acme.as_ref()
+    }
+
     /// A token that stops the server when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -105,8 +117,10 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         );
     }
 
-    let certs = match (&config.tls.cert_file, &config.tls.key_file) {
-        (Some(cert), Some(key)) => CertStore::from_files(cert, key)?,
+    let acme = crate::acme::Settings::from_config(&loaded);
+    let certs = match (&acme, &config.tls.cert_file, &config.tls.key_file) {
+        (Some(acme), _, _) => crate::acme::initial_store(acme)?,
+        (None, Some(cert), Some(key)) => CertStore::from_files(cert, key)?,
         _ => CertStore::self_signed(&[])?,
     };
     let certs = Arc::new(certs);
@@ -133,6 +147,16 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
+    let metrics = match config.metrics.enabled {
+        true => Some(TcpListener::bind(config.metrics.listen).await.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on the metrics port {}: {e}", config.metrics.listen.port()))
+        })?),
+        false => None,
+    };
+    let metrics_addr = match &metrics {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -143,6 +167,10 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     // The SFU: one task, the media socket and every peer connection.
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMAND_QUEUE);
     let (event_tx, event_rx) = mpsc::channel(MEDIA_EVENT_QUEUE);
+    let mut queues = vec![
+        crate::metrics::Queue::of("media_commands", "Commands waiting for the SFU task.", media_tx.downgrade()),
+        crate::metrics::Queue::of("media_events", "SFU events waiting for the room actor.", event_tx.downgrade()),
+    ];
     let candidates = sfu::host_candidates(&config.media, media_addr);
     let mut settings = Settings::from_config(&config);
     settings.p2p.add_own_stun(&candidates);
@@ -159,6 +187,11 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
 
     // The room actor, and the connections that talk to it.
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_QUEUE);
+    queues.push(crate::metrics::Queue::of(
+        "room_actor",
+        "Commands from connections waiting for the room actor.",
+        actor_tx.downgrade(),
+    ));
     let wiring = actor::Wiring { commands: actor_rx, media_events: event_rx, media: media_tx };
     // Room password guesses count against the same throttle as logins.
     let rooms = Rooms::new(settings).with_throttle(auth.throttle());
@@ -166,13 +199,35 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     let signal = Signalling::new(actor_tx, options.timings, tasks.clone(), shutdown.clone());
 
     auth.spawn_maintenance(shutdown.clone(), &tasks);
+    let throttle = auth.throttle();
     let app = http::app(AppState { config: Arc::clone(&config), auth, signal });
-    tasks.spawn(http::serve_https(https, Arc::new(tls), app, config.server.max_connections, shutdown.clone()));
+    tasks.spawn(http::serve_https(
+        https,
+        Arc::new(tls),
+        app,
+        config.server.max_connections,
+        Arc::clone(&stats),
+        shutdown.clone(),
+    ));
+    let http01 = Arc::new(crate::acme::Http01Tokens::default());
     if let (Some(listener), Some(url)) = (redirect, config.server.public_url.clone()) {
-        tasks.spawn(http::serve_redirect(listener, url, shutdown.clone()));
+        tasks.spawn(http::serve_redirect(listener, url, Arc::clone(&http01), shutdown.clone()));
+    }
+    let acme = match acme {
+        Some(settings) => Some(crate::acme::spawn(settings, Arc::clone(&certs), http01, shutdown.clone(), &tasks)?),
+        None => None,
+    };
+    if let Some(listener) = metrics {
+        let sources = crate::metrics::Sources {
+            stats: Arc::clone(&stats),
+            throttle,
+            acme: acme.as_ref().map(|a| Arc::clone(&a.counters)),
+            queues,
+        };
+        tasks.spawn(crate::metrics::serve(listener, Arc::new(sources), shutdown.clone()));
     }
 
-    Ok(RunningServer { https_addr, redirect_addr, media_addr, shutdown, tasks, stats })
+    Ok(RunningServer { https_addr, redirect_addr, media_addr, metrics_addr, acme, shutdown, tasks, stats })
 }
 
 /// SIGINT and SIGTERM handlers, installed before the server starts so that

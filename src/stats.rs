@@ -1,7 +1,9 @@
-//! Server counters for tests and benchmarks: cheap atomics, reachable from
-//! [`crate::server::RunningServer::stats`] inside the process only. There is
-//! deliberately no HTTP endpoint for them: even counts of rooms say
-//! something about who meets when.
+//! Server counters for tests, benchmarks and `/metrics`: cheap atomics,
+//! reachable from [`crate::server::RunningServer::stats`] inside the
+//! process, and as whole-server counts on the metrics listener (off by
+//! default, loopback by default: even counts of rooms say something about
+//! who meets when). Nothing here names a room, a person or an address,
+//! except the per-subscription counters, which `/metrics` never shows.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,10 @@ pub struct Stats {
     pub participants: AtomicU64,
     /// Signalling connections open now, joined or not.
     pub sessions: AtomicU64,
+    /// HTTPS connections open now (after the TLS handshake).
+    pub https_connections: AtomicU64,
+    /// HTTPS connections accepted since the start.
+    pub https_connections_total: AtomicU64,
     /// str0m `Rtc` instances (peer connections) alive now.
     pub peer_connections: AtomicU64,
     /// Remote addresses the media demultiplexer knows now.
@@ -146,11 +152,11 @@ impl Stats {
         counter.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn set(counter: &AtomicU64, n: u64) {
+    pub fn set(counter: &AtomicU64, n: u64) {
         counter.store(n, Ordering::Relaxed);
     }
 }

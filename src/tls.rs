@@ -5,6 +5,7 @@
 //! either made in memory at start (the demo; nothing is written to disk) or
 //! read from PEM files and reloaded when they change on disk.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -45,27 +46,42 @@ pub fn provider() -> CryptoProvider {
     }
 }
 
-/// The rustls server configuration for HTTPS.
+/// The ALPN protocol of the ACME TLS-ALPN-01 challenge (RFC 8737).
+pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// The rustls server configuration for HTTPS. When `certs` answers ACME
+/// TLS-ALPN-01 challenges, `acme-tls/1` is offered too: only a CA's
+/// validator asks for it, and it gets the challenge certificate.
 pub fn server_config(certs: Arc<CertStore>, min_version: TlsVersion) -> Result<rustls::ServerConfig, rustls::Error> {
     let versions: &[&rustls::SupportedProtocolVersion] = if min_version >= TlsVersion::V1_3 {
         &[&rustls::version::TLS13]
     } else {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     };
+    let acme = certs.answers_tls_alpn;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_cert_resolver(certs);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if acme {
+        config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+    }
     config.ignore_client_order = true;
     Ok(config)
 }
 
-/// The current certificate; swapped in place when the files change.
+/// The current certificate; swapped in place when the files change or ACME
+/// renews it. Also holds the certificates of pending ACME TLS-ALPN-01
+/// challenges, handed out only to clients that ask for `acme-tls/1`.
 #[derive(Debug)]
 pub struct CertStore {
     current: RwLock<Arc<CertifiedKey>>,
     files: Option<CertFiles>,
+    /// Whether ACME TLS-ALPN-01 challenges are answered at all.
+    answers_tls_alpn: bool,
+    /// Challenge certificates by lowercased server name.
+    alpn_challenges: RwLock<HashMap<String, Arc<CertifiedKey>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,16 +109,54 @@ impl CertStore {
         let key = PrivateKeyDer::try_from(signing_key.serialize_der()).map_err(io::Error::other)?;
         let cert = vec![generated.der().clone()];
         let certified = CertifiedKey::from_der(cert, key, &provider()).map_err(io::Error::other)?;
-        Ok(CertStore { current: RwLock::new(Arc::new(certified)), files: None })
+        Ok(CertStore::with_key(Arc::new(certified)))
     }
 
     /// Certificate and key from PEM files.
     pub fn from_files(cert: &Path, key: &Path) -> io::Result<CertStore> {
         let certified = load_pem(cert, key)?;
-        Ok(CertStore {
-            current: RwLock::new(Arc::new(certified)),
-            files: Some(CertFiles { cert: cert.to_path_buf(), key: key.to_path_buf() }),
-        })
+        let mut store = CertStore::with_key(Arc::new(certified));
+        store.files = Some(CertFiles { cert: cert.to_path_buf(), key: key.to_path_buf() });
+        Ok(store)
+    }
+
+    /// A store serving `certified`, swapped only by [`CertStore::set`].
+    pub fn with_key(certified: Arc<CertifiedKey>) -> CertStore {
+        CertStore {
+            current: RwLock::new(certified),
+            files: None,
+            answers_tls_alpn: false,
+            alpn_challenges: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// This store answers ACME TLS-ALPN-01 challenges (see
+    /// [`CertStore::add_alpn_challenge`]).
+    pub fn answering_tls_alpn(mut self) -> CertStore {
+        self.answers_tls_alpn = true;
+        self
+    }
+
+    /// Serves `certified` from the next handshake on; connections already
+    /// open keep theirs.
+    pub fn set(&self, certified: Arc<CertifiedKey>) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = certified,
+            Err(poisoned) => *poisoned.into_inner() = certified,
+        }
+    }
+
+    /// Hands `certified` to a client that asks for `acme-tls/1` with the
+    /// server name `domain`, until removed.
+    pub fn add_alpn_challenge(&self, domain: &str, certified: Arc<CertifiedKey>) {
+        let mut map = self.alpn_challenges.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(domain.to_ascii_lowercase(), certified);
+    }
+
+    /// Ends the TLS-ALPN-01 challenge for `domain`.
+    pub fn remove_alpn_challenge(&self, domain: &str) {
+        let mut map = self.alpn_challenges.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(&domain.to_ascii_lowercase());
     }
 
     /// The certificate served right now.
@@ -116,11 +170,7 @@ impl CertStore {
     /// Reads the files again and swaps the certificate if they are valid.
     pub fn reload(&self) -> io::Result<()> {
         let Some(files) = &self.files else { return Ok(()) };
-        let certified = Arc::new(load_pem(&files.cert, &files.key)?);
-        match self.current.write() {
-            Ok(mut guard) => *guard = certified,
-            Err(poisoned) => *poisoned.into_inner() = certified,
-        }
+        self.set(Arc::new(load_pem(&files.cert, &files.key)?));
         Ok(())
     }
 
@@ -157,8 +207,18 @@ impl CertStore {
 }
 
 impl ResolvesServerCert for CertStore {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let wants_acme = hello.alpn().is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+        if !wants_acme {
+            return Some(self.current());
+        }
+        // A validator (RFC 8737): only a pending challenge's certificate,
+        // never the real one; no challenge, no handshake.
+        if !self.answers_tls_alpn {
+            return None;
+        }
+        let name = hello.server_name()?.to_ascii_lowercase();
+        self.alpn_challenges.read().unwrap_or_else(|p| p.into_inner()).get(&name).cloned()
     }
 }
 

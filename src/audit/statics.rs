@@ -86,6 +86,7 @@ pub fn run(check: StaticCheck, ctx: &Ctx<'_>) -> Outcome {
         StaticCheck::IceServers => ice_servers(ctx),
         StaticCheck::TlsMinVersion => tls_min_version(ctx),
         StaticCheck::TlsCertificateFiles => certificate_files(ctx),
+        StaticCheck::Acme => acme(ctx),
         StaticCheck::RoomsMemoryOnly => rooms_memory_only(ctx),
         StaticCheck::Recording => recording(ctx),
         StaticCheck::P2p => p2p(ctx),
@@ -116,6 +117,7 @@ pub const RULES_REPORTED: &[(StaticCheck, &[&str])] = &[
     (StaticCheck::AccessMode, &[rule::SESSION_TIMEOUTS]),
     (StaticCheck::PasswordHashes, &[rule::PASSWORD_HASH, rule::USER_STORE_PRIVATE]),
     (StaticCheck::LdapTls, &[rule::LDAP_TLS]),
+    (StaticCheck::Acme, &[rule::ACME_CA]),
 ];
 
 /// Pass or fail by the policy's verdicts on `rules`, with those verdicts as evidence.
@@ -478,9 +480,38 @@ fn mode(path: &Path) -> Option<u32> {
     }
 }
 
+/// The certificate and key files of the server: the ACME state
+/// directory's, or `tls.cert_file` and `tls.key_file`.
+fn certificate_paths(ctx: &Ctx<'_>) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let tls = &ctx.loaded.config.tls;
+    if let Some(acme) = &tls.acme {
+        let dir = ctx.loaded.resolve_path(&acme.state_directory);
+        return Some((dir.join(crate::acme::store::CERT_FILE), dir.join(crate::acme::store::KEY_FILE)));
+    }
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => None,
+    }
+}
+
 fn certificate_files(ctx: &Ctx<'_>) -> Outcome {
     let tls = &ctx.loaded.config.tls;
-    let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) else {
+    if tls.acme.is_some()
+        && let Some((cert, _)) = certificate_paths(ctx)
+        && !cert.exists()
+    {
+        return Outcome::warn(msg(
+            format!(
+                "Noch kein Zertifikat per ACME bezogen (`{}` fehlt); siehe die Prüfung `static.tls.acme`.",
+                cert.display()
+            ),
+            format!(
+                "No certificate obtained by ACME yet (`{}` is missing); see the check `static.tls.acme`.",
+                cert.display()
+            ),
+        ));
+    }
+    let Some((cert, key)) = certificate_paths(ctx) else {
         return Outcome::warn(msg(
             "Kein Zertifikat konfiguriert: Kabine erzeugt bei jedem Start ein selbst signiertes Zertifikat im Speicher (Demo-Betrieb). Browser vertrauen ihm nicht und warnen; für den Echtbetrieb tragen Sie `tls.cert_file` und `tls.key_file` ein.",
             "No certificate configured: Kabine makes a self-signed certificate in memory at every start (demo mode). Browsers do not trust it and warn; for production set `tls.cert_file` and `tls.key_file`.",
@@ -490,6 +521,7 @@ fn certificate_files(ctx: &Ctx<'_>) -> Outcome {
         format!("Zertifikatskette: `{}`, Schlüssel: `{}`", cert.display(), key.display()),
         format!("Certificate chain: `{}`, key: `{}`", cert.display(), key.display()),
     )];
+    let (cert, key) = (cert.as_path(), key.as_path());
     if let Err(e) = crate::tls::load_pem(cert, key) {
         return Outcome::fail(msg(
             "Zertifikat und Schlüssel können nicht geladen werden oder passen nicht zusammen; der Server startet so nicht.",
@@ -547,6 +579,113 @@ fn certificate_files(ctx: &Ctx<'_>) -> Outcome {
         None => {}
     }
     Outcome::new(status, summary).with_all(evidence)
+}
+
+fn acme(ctx: &Ctx<'_>) -> Outcome {
+    let Some(acme) = &ctx.loaded.config.tls.acme else {
+        return Outcome::not_applicable(msg(
+            "Kabine bezieht kein Zertifikat per ACME (`tls.acme` ist nicht gesetzt).",
+            "Kabine obtains no certificate by ACME (`tls.acme` is not set).",
+        ))
+        .with(ctx.verdict_evidence(rule::ACME_CA));
+    };
+    let ca = policy::acme_ca(&acme.directory);
+    let ca_de = match (ca.country, ca.in_eu) {
+        (Some(c), Some(true)) => format!("{} ({c}, in der EU)", ca.name),
+        (Some(c), _) => format!("{} ({c}, außerhalb der EU: Übermittlung in ein Drittland, Art. 44 DSGVO)", ca.name),
+        (None, _) => format!("{} (Kabine unbekannt: klären Sie, wo die Zertifizierungsstelle betrieben wird)", ca.host),
+    };
+    let ca_en = match (ca.country, ca.in_eu) {
+        (Some(c), Some(true)) => format!("{} ({c}, in the EU)", ca.name),
+        (Some(c), _) => format!("{} ({c}, outside the EU: a transfer to a third country, Art. 44 GDPR)", ca.name),
+        (None, _) => format!("{} (unknown to Kabine: find out where the CA is operated)", ca.host),
+    };
+    let contact = acme.contact.clone().unwrap_or_else(|| "—".into());
+    let mut evidence = vec![
+        msg(format!("Zertifizierungsstelle: {ca_de}"), format!("Certificate authority: {ca_en}")),
+        msg(
+            format!(
+                "An sie gehen: die Namen {} und die Kontaktadresse {contact}; jedes Zertifikat wird in öffentlichen Certificate-Transparency-Protokollen veröffentlicht.",
+                acme.domains.join(", ")
+            ),
+            format!(
+                "It receives: the names {} and the contact address {contact}; every certificate is published in public Certificate Transparency logs.",
+                acme.domains.join(", ")
+            ),
+        ),
+        ctx.verdict_evidence(rule::ACME_CA),
+    ];
+    let dir = ctx.loaded.resolve_path(&acme.state_directory);
+    let state = crate::acme::store::StateDir::at(&dir);
+    let status = state.status().unwrap_or_default();
+    let leaf = state.certificate();
+    let validity = leaf.as_ref().and_then(|c| c.cert.first()).and_then(crate::acme::validity_of);
+    let facts = policy::AcmeFacts {
+        not_before: validity.map(|v| v.not_before),
+        not_after: validity.map(|v| v.not_after),
+        renewal_due: status.renewal_due.filter(|_| status.not_after == validity.map(|v| v.not_after)),
+        last_attempt: status.last_attempt,
+        last_error: status.last_error.clone(),
+        consecutive_failures: status.consecutive_failures,
+    };
+    if let Some(m) = mode(&dir) {
+        evidence.push(msg(
+            format!("Zustandsverzeichnis `{}` (Modus {m:04o})", dir.display()),
+            format!("State directory `{}` (mode {m:04o})", dir.display()),
+        ));
+    }
+    let t = |s: i64| crate::acme::format_time(s);
+    let basis = match status.renewal_basis.as_deref() {
+        Some("ari") => {
+            ("im von der Zertifizierungsstelle empfohlenen Zeitfenster (ARI)", "in the window the CA suggests (ARI)")
+        }
+        _ => ("nach zwei Dritteln der Laufzeit", "two thirds into its lifetime"),
+    };
+    use policy::AcmeRenewal as R;
+    let outcome = match policy::acme_renewal(&facts, time::unix_seconds(ctx.now)) {
+        R::NotStarted => Outcome::warn(msg(
+            "Noch kein Zertifikat bezogen: Kabine bezieht es beim ersten Start; prüfen Sie danach erneut.",
+            "No certificate obtained yet: Kabine obtains it at its first start; audit again afterwards.",
+        )),
+        R::NeverObtained { error, failures } => Outcome::fail(msg(
+            format!("Kabine konnte noch kein Zertifikat beziehen ({failures} Versuch(e) fehlgeschlagen): {error}"),
+            format!("Kabine could not obtain a certificate yet ({failures} attempt(s) failed): {error}"),
+        )),
+        R::Failing { error, failures, not_after } => Outcome::fail(msg(
+            format!(
+                "Die Erneuerung schlägt fehl ({failures} Versuch(e) in Folge); das Zertifikat läuft am {} ab: {error}",
+                t(not_after)
+            ),
+            format!(
+                "Renewal is failing ({failures} attempt(s) in a row); the certificate expires {}: {error}",
+                t(not_after)
+            ),
+        )),
+        R::Overdue { due, not_after } => Outcome::fail(msg(
+            format!(
+                "Die Erneuerung war am {} fällig und ist nicht erfolgt (läuft der Server?); das Zertifikat läuft am {} ab.",
+                t(due),
+                t(not_after)
+            ),
+            format!(
+                "Renewal was due {} and has not happened (is the server running?); the certificate expires {}.",
+                t(due),
+                t(not_after)
+            ),
+        )),
+        R::Expired { not_after } => Outcome::fail(msg(
+            format!("Das Zertifikat ist seit {} abgelaufen.", t(not_after)),
+            format!("The certificate expired {}.", t(not_after)),
+        )),
+        R::Healthy { due, not_after } => Outcome::pass(msg(
+            format!("Zertifikat gültig bis {}; Erneuerung am {} ({}).", t(not_after), t(due), basis.0),
+            format!("Certificate valid until {}; renewal due {} ({}).", t(not_after), t(due), basis.1),
+        )),
+    };
+    if let Some(at) = status.last_attempt {
+        evidence.push(msg(format!("Letzter Versuch: {}", t(at)), format!("Last attempt: {}", t(at))));
+    }
+    outcome.with_all(evidence)
 }
 
 fn rooms_memory_only(ctx: &Ctx<'_>) -> Outcome {
@@ -948,8 +1087,9 @@ fn data_directory(ctx: &Ctx<'_>) -> Outcome {
         ));
     }
     let configured = configured_paths(ctx);
+    let acme_dir = ctx.loaded.config.tls.acme.as_ref().map(|a| ctx.loaded.resolve_path(&a.state_directory));
     let classify = |name: &str, dir: &Path| -> DataFile {
-        if configured.iter().any(|p| p == &dir.join(name)) {
+        if configured.iter().any(|p| p == &dir.join(name)) || acme_dir.as_deref() == Some(&dir.join(name)) {
             return DataFile::Configured;
         }
         let is_log_dir = log.target == LogTarget::File && dir == log.directory.as_path();
@@ -1132,7 +1272,7 @@ mod tests {
             };
             let status = run_on(text, *check).status;
             // Without a user store or LDAP those checks have nothing to look at.
-            let na_ok = matches!(check, StaticCheck::PasswordHashes | StaticCheck::LdapTls);
+            let na_ok = matches!(check, StaticCheck::PasswordHashes | StaticCheck::LdapTls | StaticCheck::Acme);
             assert!(status == Status::Pass || (na_ok && status == Status::NotApplicable), "{check:?}: {status:?}");
         }
         assert_eq!(run_on("", StaticCheck::PolicyPreset).status, Status::Pass);

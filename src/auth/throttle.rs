@@ -230,11 +230,22 @@ fn refill_bucket(b: &mut Bucket, now: Instant, refill: Duration, burst: u32) {
 pub struct Throttle {
     state: Mutex<ThrottleState>,
     keys: std::hash::RandomState,
+    /// Failures recorded since the start (for `/metrics`).
+    failures: std::sync::atomic::AtomicU64,
 }
 
 impl Throttle {
     pub fn new(limits: Limits) -> Throttle {
-        Throttle { state: Mutex::new(ThrottleState::new(limits, Instant::now())), keys: std::hash::RandomState::new() }
+        Throttle {
+            state: Mutex::new(ThrottleState::new(limits, Instant::now())),
+            keys: std::hash::RandomState::new(),
+            failures: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Failed attempts (logins, room passwords) recorded since the start.
+    pub fn failures_total(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether an attempt about `subject` from `source` may go ahead.
@@ -244,6 +255,7 @@ impl Throttle {
     }
 
     pub fn record_failure(&self, source: Option<IpAddr>, subject: Subject<'_>) {
+        self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (src, sub) = (self.source_key(source), self.subject_key(subject));
         self.lock().record_failure(src, sub, Instant::now());
     }
@@ -262,6 +274,7 @@ impl Throttle {
 
     /// [`Throttle::record_failure`] at a given time.
     pub fn record_failure_at(&self, source: Option<IpAddr>, subject: Subject<'_>, now: Instant) {
+        self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (src, sub) = (self.source_key(source), self.subject_key(subject));
         self.lock().record_failure(src, sub, now);
     }

@@ -1,211 +1,131 @@
 // @ts-check
-// The call: tiles or speaker view, controls, chat, participant list,
-// keyboard shortcuts, connection status and quality. All signalling and
-// media plumbing is in protocol.js; this module only shows it.
+// The call page: puts the stage (tiles.js), the toolbar and keyboard
+// (controls.js), the chat (chat.js), the participant list (people.js),
+// moderation (moderation.js) and the waiting pages (gate.js) together,
+// shows the connection's state and quality, and follows the session's
+// events. All signalling and media plumbing is in protocol.js; this module
+// only shows it.
 
-import { announce, append, h, icon, isTyping, showPage } from './dom.js';
-import { t } from './i18n.js';
-import { loadPrefs, openDevice } from './media.js';
-import { MAX_CHAT_CHARS, Session, qualityFromStats } from './protocol.js';
-import { problemText } from './prejoin.js';
+import { announce, h, icon, showPage } from './dom.js';
+import { problemText, t } from './i18n.js';
+import { Session, qualityFromStats } from './protocol.js';
+import { createChat } from './chat.js';
+import { createControls } from './controls.js';
 import { createGate } from './gate.js';
 import { createModeration } from './moderation.js';
+import { createPeople } from './people.js';
+import { createStage, worstQuality } from './tiles.js';
 
-/**
- * @typedef {import('./protocol.js').Participant} Participant
- * @typedef {import('./protocol.js').RemoteTrack} RemoteTrack
- * @typedef {import('./protocol.js').Quality} Quality
- * @typedef {'camera' | 'screen'} VideoSource
- *
- * @typedef {object} Tile
- * @property {string} key `participant:source`
- * @property {string} participant participant id (`self` for this browser)
- * @property {VideoSource} source
- * @property {HTMLElement} el
- * @property {HTMLVideoElement} video
- * @property {HTMLElement} caption
- * @property {HTMLElement} avatar
- * @property {HTMLButtonElement} pin
- * @property {string} trackId id of the track shown
- */
+/** @typedef {import('./protocol.js').Quality} Quality */
 
-const SIZE_DEBOUNCE_MS = 250;
 const STATS_INTERVAL_MS = 2000;
+const TOAST_MS = 8000;
 
 /**
  * @param {import('./app.js').App} app
  * @param {string} room
- * @param {{displayName: string, camera: MediaStreamTrack | null, mic: MediaStreamTrack | null, micOn: boolean}} media
+ * @param {{displayName: string, devices: import('./devices.js').LocalDevices}} media
+ *   `devices`: camera and microphone, open or still opening (published once open)
  */
 export function renderCall(app, room, media) {
   document.body.classList.add('in-call');
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
   const session = new Session({ url: wsUrl, room, displayName: media.displayName });
-  /** For tests and support: the live session. */
-  /** @type {any} */ (window).kabineDebug = { session };
-
-  let view = /** @type {'tiles' | 'speaker'} */ ('tiles');
-  /** @type {string | null} */ let pinned = null;
-  let chatOpen = false;
-  let peopleOpen = false;
-  let unread = 0;
-  let pushToTalk = false;
+  const devices = media.devices;
+  /** For tests and support: the live session and devices. */
+  /** @type {any} */ (window).kabineDebug = { session, devices };
   let ended = false;
-  /** @type {Quality} */ let ownStatsQuality = 'unknown';
   const statsTotals = { lost: 0, received: 0 };
-  /** @type {Map<string, Tile>} */
-  const tiles = new Map();
-  /** @type {Map<string, HTMLAudioElement>} */
-  const audios = new Map();
 
-  // ---- structure -------------------------------------------------------
+  // ---- parts -------------------------------------------------------------
+  const toast = h('div', { class: 'toast', role: 'alert', id: 'toast' });
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let toastTimer;
+  /** @param {string} text */
+  function showToast(text) {
+    toast.textContent = text;
+    toast.classList.add('visible');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => {
+      toast.classList.remove('visible');
+      toast.textContent = '';
+    }, TOAST_MS);
+  }
+
+  const stage = createStage({ session, devices, displayName: media.displayName, screen: () => controls.screen,
+    viewChanged: () => controls.paint() });
+  const chat = createChat({ session, toast: showToast, unreadChanged: () => controls.paint(),
+    close: () => togglePanel('chat') });
+  const people = createPeople({ session, devices, screen: () => controls.screen, close: () => togglePanel('people') });
+  const controls = createControls({
+    session,
+    devices,
+    panels: () => ({ chat: chat.open, people: !people.panel.hidden, unread: chat.unread }),
+    togglePanel: (panel) => togglePanel(panel),
+    view: () => stage.view,
+    toggleView: () => {
+      stage.setView(stage.view === 'tiles' ? 'speaker' : 'tiles');
+      announce(stage.view === 'tiles' ? t('view_tiles_now') : t('view_speaker_now'));
+    },
+    leave: () => leave(),
+    toast: showToast,
+    changed: () => repaint(),
+  });
+  // Waiting for the host, the lobby, the room password (before `welcome`).
+  const gate = createGate({ session, onLeave: () => leave() });
+  // Moderation, and what participants see of it.
+  const moderation = createModeration({
+    session,
+    toast: showToast,
+    repaint: () => {
+      people.paint();
+      chat.paintTo();
+    },
+    openPeople: () => {
+      if (people.panel.hidden) togglePanel('people');
+    },
+    privateTo: (id) => {
+      chat.privateTo(id);
+      if (chat.open) chat.setOpen(true);
+      else togglePanel('chat');
+    },
+    turnOff: async (source) => {
+      if (source === 'screen') {
+        if (controls.screen) controls.stopScreen();
+      } else {
+        await devices.set(source, false);
+      }
+    },
+    turnOn: async (source) => {
+      if (devices.state(source) !== 'on') await devices.set(source, true);
+    },
+  });
+  people.attach(moderation);
+
+  /**
+   * Opens `panel` (closing the other one) or closes it; focus moves into an
+   * opened panel and back to its button when it closes.
+   * @param {'chat' | 'people'} panel
+   */
+  function togglePanel(panel) {
+    const open = panel === 'chat' ? !chat.open : people.panel.hidden;
+    chat.setOpen(panel === 'chat' && open);
+    people.setOpen(panel === 'people' && open);
+    controls.paint();
+    if (!open) controls.focusButton(panel);
+    stage.layout();
+  }
+
+  // ---- the frame -----------------------------------------------------------
   const statusLine = h('p', { class: 'status', role: 'status', id: 'call-status' });
-  const retryButton = h('button', { type: 'button', class: 'secondary small', hidden: true, text: t('retry_now') });
+  const retryButton = h('button', { type: 'button', class: 'secondary small', hidden: true, text: t('retry_now'),
+    on: { click: () => session.retryNow() } });
   const countdown = h('span', { class: 'countdown', 'aria-hidden': 'true' });
   const banner = h('div', { class: 'banner', hidden: true }, statusLine, countdown, retryButton);
   const quality = h('p', { class: 'quality', id: 'own-quality' });
   // How media travels: in words, not only a colour (WCAG 1.4.1).
   const modeLine = h('p', { class: 'mode server', id: 'call-mode', hidden: true });
   const countLine = h('p', { class: 'count', id: 'participant-count' });
-  const stage = h('section', { class: 'stage tiles', id: 'stage', 'aria-label': t('videos') });
-  const main = h('div', { class: 'main-tile' });
-  const strip = h('div', { class: 'filmstrip' });
-  stage.append(main, strip);
-  const audioBox = h('div', { hidden: true });
-  const toast = h('div', { class: 'toast', role: 'alert', id: 'toast' });
-
-  const chatLog = h('ol', { class: 'chat-list', id: 'chat-log' });
-  const chatLogBox = h('div', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': t('chat_messages') },
-    chatLog);
-  const chatInput = h('textarea', { id: 'chat-input', rows: 2, maxLength: MAX_CHAT_CHARS,
-    placeholder: t('chat_placeholder') });
-  // Recipient: everyone, or one participant (private chat, when allowed).
-  const chatTo = h('select', { id: 'chat-to', on: { change: () => paintChatTo() } });
-  const chatToField = h('div', { class: 'chat-to', hidden: true },
-    h('label', { for: 'chat-to', text: t('chat_to') }), chatTo);
-  const chatForm = h('form', { class: 'chat-form', on: { submit: (/** @type {Event} */ e) => {
-    e.preventDefault();
-    sendChat();
-  } } },
-  chatToField,
-  h('label', { for: 'chat-input', class: 'sr-only', id: 'chat-input-label', text: t('chat_input_label') }),
-  chatInput,
-  h('button', { type: 'submit', class: 'primary small', text: t('send') }));
-  chatInput.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey) {
-      e.preventDefault();
-      sendChat();
-    }
-  });
-  const chatEmpty = h('p', { class: 'empty', text: t('chat_empty') });
-  const chatPanel = h('aside', { class: 'panel', id: 'chat-panel', hidden: true, 'aria-labelledby': 'chat-heading' },
-    panelHeader('chat-heading', t('chat'), () => toggleChat(false)), chatEmpty, chatLogBox, chatForm);
-  const peopleList = h('ul', { class: 'people', id: 'people-list' });
-  const peopleHeading = h('h2', { id: 'people-heading', tabIndex: -1 });
-  const peoplePanel = h('aside', { class: 'panel', id: 'people-panel', hidden: true,
-    'aria-labelledby': 'people-heading' },
-  h('div', { class: 'panel-head' }, peopleHeading, closeButton(() => togglePeople(false))), peopleList);
-  /** Fills the chat's recipient list; hidden when private chat is off. */
-  function paintChatTo() {
-    const allowed = session.roomState.private_chat && session.participants.size > 0;
-    const keep = chatTo.value;
-    chatTo.replaceChildren(h('option', { value: '', text: t('chat_everyone') }),
-      ...[...session.participants.values()].map((p) => h('option', { value: p.id, text: p.display_name || t('anonymous') })));
-    chatTo.value = allowed && session.participants.has(keep) ? keep : '';
-    chatToField.hidden = !allowed;
-    const to = chatTo.value ? session.participants.get(chatTo.value) : null;
-    const label = to ? t('chat_input_private', { name: to.display_name || t('anonymous') }) : t('chat_input_label');
-    chatInput.placeholder = label;
-    const lab = document.getElementById('chat-input-label');
-    if (lab) lab.textContent = label;
-  }
-
-  /**
-   * @param {string} id
-   * @param {string} title
-   * @param {() => void} close
-   */
-  function panelHeader(id, title, close) {
-    return h('div', { class: 'panel-head' }, h('h2', { id, text: title, tabIndex: -1 }), closeButton(close));
-  }
-  /** @param {() => void} close */
-  function closeButton(close) {
-    return h('button', { type: 'button', class: 'icon-button', 'aria-label': t('close_panel'), on: { click: close } },
-      icon('close'));
-  }
-
-  /**
-   * A toolbar button with a fixed accessible name, a visible state and a shortcut.
-   * @param {string} id
-   * @param {string} label
-   * @param {string} key
-   * @param {() => void} action
-   */
-  function control(id, label, key, action) {
-    const b = h('button', { type: 'button', class: 'control', id, 'aria-keyshortcuts': key,
-      title: `${label} (${key === 'Space' ? t('key_space') : key})`, on: { click: action } });
-    return b;
-  }
-  const micButton = control('ctl-mic', t('microphone'), 'M', () => toggleMic());
-  const camButton = control('ctl-camera', t('camera'), 'V', () => toggleCamera());
-  const screenButton = control('ctl-screen', t('share_screen'), 'D', () => toggleScreen());
-  const handButton = control('ctl-hand', t('raise_hand'), 'R', () => toggleHand());
-  const chatButton = control('ctl-chat', t('chat'), 'C', () => toggleChat(!chatOpen));
-  const peopleButton = control('ctl-people', t('participants'), '', () => togglePeople(!peopleOpen));
-  peopleButton.removeAttribute('aria-keyshortcuts');
-  peopleButton.title = t('participants');
-  const viewButton = control('ctl-view', t('speaker_view'), 'T', () => setView(view === 'tiles' ? 'speaker' : 'tiles'));
-  const helpButton = control('ctl-help', t('shortcuts_short'), '?', () => openHelp());
-  const leaveButton = h('button', { type: 'button', class: 'control leave', id: 'ctl-leave', on: { click: () => leave() } },
-    icon('leave'), h('span', { class: 'label', text: t('leave') }));
-
-  const helpDialog = buildHelp();
-
-  // Waiting for the host, the lobby, the room password (before `welcome`).
-  const gate = createGate({ session, onLeave: () => leave() });
-  // Moderation, and what participants see of it.
-  const moderation = createModeration({
-    session,
-    toast: (text) => showToast(text),
-    repaint: () => {
-      paintPeople();
-      paintChatTo();
-    },
-    openPeople: () => {
-      if (!peopleOpen) togglePeople(true);
-    },
-    privateTo: (id) => {
-      paintChatTo();
-      chatTo.value = id;
-      paintChatTo();
-      toggleChat(true);
-    },
-    turnOff: async (source) => {
-      if (source === 'mic') {
-        session.setMicOn(false);
-      } else if (source === 'camera' && camera) {
-        camera.stop();
-        camera = null;
-        await session.setCameraTrack(null);
-      } else if (source === 'screen' && screen) {
-        stopScreen();
-      }
-      paintControls();
-      paintTiles();
-      paintPeople();
-    },
-    turnOn: async (source) => {
-      if (source === 'mic' && !(session.micOn && session.micTrack)) await toggleMic();
-      if (source === 'camera' && !camera) await toggleCamera();
-    },
-  });
-  // The lobby and the moderator tools head the participant list.
-  peopleList.before(moderation.lobbyBox, moderation.tools);
-
-  const toolbar = h('div', { class: 'toolbar', role: 'group', 'aria-label': t('controls') },
-    h('div', { class: 'toolbar-group' }, micButton, camButton, screenButton),
-    h('div', { class: 'toolbar-group' }, handButton, chatButton, peopleButton, viewButton, helpButton),
-    h('div', { class: 'toolbar-group' }, leaveButton));
 
   showPage(app.root, t('call_title_doc', { room, app: app.config.app_name }),
     h('div', { class: 'call' },
@@ -213,38 +133,24 @@ export function renderCall(app, room, media) {
         h('a', { class: 'brand small', href: '/', 'aria-label': t('home_link', { app: app.config.app_name }),
           on: { click: (/** @type {Event} */ e) => {
             e.preventDefault();
-            if (confirmLeave()) leave('/');
+            leave('/');
           } } },
         h('img', { src: '/api/logo', alt: '', class: 'logo', width: 24, height: 24 })),
         h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), room),
         moderation.badges, countLine, modeLine, quality),
       banner,
-      h('div', { class: 'call-body' }, gate.el, stage, chatPanel, peoplePanel),
-      toolbar, toast, audioBox, helpDialog, moderation.dialogs));
+      h('div', { class: 'call-body' }, gate.el, stage.el, chat.panel, people.panel),
+      controls.mediaProblem, controls.deviceNote, controls.toolbar, toast, stage.audioBox, controls.helpDialog,
+      moderation.dialogs));
   const callRoot = /** @type {HTMLElement} */ (app.root.querySelector('.call'));
 
-  // ---- local media -----------------------------------------------------
-  /** @type {MediaStreamTrack | null} */ let camera = media.camera;
-  /** @type {MediaStreamTrack | null} */ let screen = null;
-
-  session.start({ mic: media.mic, camera: media.camera, micOn: media.micOn });
-
-  // ---- painting --------------------------------------------------------
-  function paintControls() {
-    const micOn = session.micOn && !!session.micTrack;
-    setControl(micButton, micOn ? 'mic' : 'micOff', t('microphone'), micOn ? t('state_on') : t('state_off'), micOn, !micOn);
-    const camOn = !!camera;
-    setControl(camButton, camOn ? 'camera' : 'cameraOff', t('camera'), camOn ? t('state_on') : t('state_off'), camOn, !camOn);
-    setControl(screenButton, 'screen', t('share_screen'), screen ? t('state_sharing') : '', !!screen, false);
-    setControl(handButton, 'hand', t('raise_hand'), session.handRaised ? t('state_raised') : '', session.handRaised, false);
-    setControl(chatButton, 'chat', t('chat'), unread ? String(unread) : '', chatOpen, false);
-    if (unread) chatButton.setAttribute('aria-description', t('unread', { n: unread }));
-    else chatButton.removeAttribute('aria-description');
-    setControl(peopleButton, 'people', t('participants'), String(session.participants.size + 1), peopleOpen, false);
-    setControl(viewButton, view === 'tiles' ? 'speaker' : 'grid', t('speaker_view'), '', view === 'speaker', false);
-    setControl(helpButton, 'help', t('shortcuts_short'), '', null, false);
+  /** Everything that shows participants and our own media. */
+  function repaint() {
+    controls.paint();
     countLine.textContent = t('count', { n: session.participants.size + 1 });
     paintMode();
+    stage.paint();
+    people.paint();
   }
 
   /** Shows whether media goes directly (end-to-end encrypted) or via the server. */
@@ -257,439 +163,45 @@ export function renderCall(app, room, media) {
     modeLine.replaceChildren(icon(direct ? 'lock' : 'server'), h('span', { text: t(direct ? 'mode_direct' : 'mode_server') }));
   }
 
-  /**
-   * @param {HTMLButtonElement} b
-   * @param {keyof typeof import('./dom.js').ICONS} ic
-   * @param {string} label
-   * @param {string} state visible state text (not part of the accessible name)
-   * @param {boolean | null} pressed
-   * @param {boolean} warn
-   */
-  function setControl(b, ic, label, state, pressed, warn) {
-    b.replaceChildren(icon(ic), h('span', { class: 'label', text: label }));
-    if (state) b.append(h('span', { class: 'state', 'aria-hidden': 'true', text: state }));
-    if (pressed !== null) b.setAttribute('aria-pressed', String(pressed));
-    b.classList.toggle('off', warn);
+  /** @param {Quality} q */
+  function paintQuality(q) {
+    quality.className = `quality q-${q}`;
+    quality.replaceChildren(icon('signal'), h('span', { text: t('quality_label', { q: t(`quality_${q}`) }) }));
   }
 
-  /**
-   * @param {string} participant
-   * @param {VideoSource} source
-   * @returns {Tile}
-   */
-  function ensureTile(participant, source) {
-    const key = `${participant}:${source}`;
-    const existing = tiles.get(key);
-    if (existing) return existing;
-    const video = h('video', { autoplay: true, playsInline: true, muted: true, disablePictureInPicture: true });
-    video.muted = true;
-    const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
-    const caption = h('figcaption', {});
-    const pin = h('button', { type: 'button', class: 'pin icon-button', 'aria-pressed': 'false',
-      on: { click: () => togglePin(key) } }, icon('pin'));
-    const el = h('figure', { class: `tile ${source}`, dataset: { key, participant, source } }, video, avatar, caption, pin);
-    /** @type {Tile} */
-    const tile = { key, participant, source, el, video, caption, avatar, pin, trackId: '' };
-    tiles.set(key, tile);
-    return tile;
-  }
+  // ---- local media -----------------------------------------------------
+  // Camera and microphone may still be opening: the call starts at once and
+  // each track is published the moment it exists (replaceTrack on the
+  // m-lines the publish connection always has: no renegotiation).
+  /** Problems already told, so a repaint does not repeat them. */
+  const told = { camera: devices.camera.problem, mic: devices.mic.problem };
 
-  /**
-   * @param {Tile} tile
-   * @param {MediaStreamTrack | null} track
-   */
-  function setTileTrack(tile, track) {
-    const id = track ? track.id : '';
-    if (tile.trackId === id) return;
-    tile.trackId = id;
-    tile.video.srcObject = track ? new MediaStream([track]) : null;
-    if (track) tile.video.play().catch(() => {});
-  }
-
-  /** @param {string} id */
-  function personOf(id) {
-    if (id === 'self') return session.you ?? null;
-    return session.participants.get(id) ?? null;
-  }
-
-  /** @param {string} name */
-  function initials(name) {
-    const parts = name.trim().split(/\s+/).filter(Boolean);
-    const letters = parts.length > 1 ? [parts[0], parts[parts.length - 1]] : parts;
-    return letters.map((p) => [...p][0]?.toUpperCase() ?? '').join('') || '?';
-  }
-
-  /** Rebuilds the set of tiles from participants and tracks, then lays them out. */
-  function paintTiles() {
-    /** @type {Set<string>} */
-    const wanted = new Set();
-    // Own camera (mirrored) and own screen.
-    const self = ensureTile('self', 'camera');
-    setTileTrack(self, camera);
-    self.video.classList.add('mirrored');
-    wanted.add(self.key);
-    if (screen) {
-      const s = ensureTile('self', 'screen');
-      setTileTrack(s, screen);
-      wanted.add(s.key);
-    }
-    /** @type {Map<string, MediaStreamTrack>} */
-    const videoTracks = new Map();
-    for (const rt of session.remoteTracks.values()) {
-      if (rt.source !== 'mic') videoTracks.set(`${rt.participant}:${rt.source}`, rt.track);
-    }
-    for (const p of session.participants.values()) {
-      const cam = ensureTile(p.id, 'camera');
-      setTileTrack(cam, videoTracks.get(cam.key) ?? null);
-      wanted.add(cam.key);
-      if (p.screen || videoTracks.has(`${p.id}:screen`)) {
-        const s = ensureTile(p.id, 'screen');
-        setTileTrack(s, videoTracks.get(s.key) ?? null);
-        wanted.add(s.key);
-      }
-    }
-    for (const [key, tile] of tiles) {
-      if (!wanted.has(key)) {
-        tile.video.srcObject = null;
-        tile.el.remove();
-        tiles.delete(key);
-        if (pinned === key) pinned = null;
-      }
-    }
-    for (const tile of tiles.values()) paintCaption(tile);
-    layout();
-  }
-
-  /** @param {Tile} tile */
-  function paintCaption(tile) {
-    const p = personOf(tile.participant);
-    const isSelf = tile.participant === 'self';
-    const name = p ? p.display_name || t('anonymous') : isSelf ? media.displayName : '';
-    const shownName = isSelf ? t('you_name', { name: name || t('anonymous') }) : name;
-    const camOn = tile.source === 'screen' ? true : isSelf ? !!camera : !!p?.camera;
-    const hasVideo = camOn && !!tile.trackId;
-    tile.el.classList.toggle('no-video', !hasVideo);
-    tile.avatar.textContent = tile.source === 'screen' ? '' : initials(name || '?');
-    const micOn = isSelf ? session.micOn && !!session.micTrack : !!p?.mic;
-    const hand = isSelf ? session.handRaised : !!p?.hand;
-    const q = isSelf ? worstQuality(session.you?.quality ?? 'unknown', ownStatsQuality) : p?.quality ?? 'unknown';
-    const speaking = !!session.activeSpeaker && (isSelf ? session.you?.id : tile.participant) === session.activeSpeaker;
-    tile.el.classList.toggle('speaking', speaking && tile.source === 'camera');
-    const label = tile.source === 'screen' ? t('screen_of', { name: shownName }) : shownName;
-    tile.el.setAttribute('aria-label', label);
-    tile.caption.replaceChildren();
-    append(tile.caption, [
-      tile.source === 'camera' ? h('span', { class: `badge mic ${micOn ? 'on' : 'off'}`, title: micOn ? t('mic_is_on') : t('mic_is_off') },
-        icon(micOn ? 'mic' : 'micOff'), h('span', { class: 'sr-only', text: micOn ? t('mic_is_on') : t('mic_is_off') })) : null,
-      h('span', { class: 'name', text: label }),
-      hand && tile.source === 'camera' ? h('span', { class: 'badge hand', title: t('hand_raised') }, icon('hand'),
-        h('span', { class: 'sr-only', text: t('hand_raised') })) : null,
-      tile.source === 'camera' ? h('span', { class: `badge quality q-${q}`, title: t(`quality_${q}`) }, icon('signal'),
-        h('span', { class: 'sr-only', text: t(`quality_${q}`) })) : null,
-    ]);
-    tile.pin.setAttribute('aria-label', t(pinned === tile.key ? 'unpin' : 'pin', { name: label }));
-    tile.pin.setAttribute('aria-pressed', String(pinned === tile.key));
-  }
-
-  /** The tile the speaker view shows large. @returns {Tile | undefined} */
-  function mainTile() {
-    if (pinned && tiles.has(pinned)) return tiles.get(pinned);
-    const remoteScreen = [...tiles.values()].find((x) => x.source === 'screen' && x.participant !== 'self');
-    if (remoteScreen) return remoteScreen;
-    if (session.activeSpeaker && session.activeSpeaker !== session.you?.id) {
-      const s = tiles.get(`${session.activeSpeaker}:camera`);
-      if (s) return s;
-    }
-    return [...tiles.values()].find((x) => x.participant !== 'self') ?? tiles.get('self:camera');
-  }
-
-  function layout() {
-    const all = [...tiles.values()];
-    const useSpeaker = view === 'speaker' || !!pinned;
-    stage.classList.toggle('speaker', useSpeaker);
-    stage.classList.toggle('tiles', !useSpeaker);
-    if (useSpeaker) {
-      const big = mainTile();
-      if (big && big.el.parentElement !== main) main.replaceChildren(big.el);
-      for (const tile of all) {
-        if (tile !== big && tile.el.parentElement !== strip) strip.append(tile.el);
-      }
+  /** @param {Event} e */
+  function onDevices(e) {
+    const kind = /** @type {CustomEvent<'camera' | 'mic'>} */ (e).detail;
+    session.mark(`${kind} ${devices.state(kind)}`);
+    if (kind === 'camera') {
+      const track = devices.published('camera');
+      if (session.cameraTrack !== track) session.setCameraTrack(track).catch(() => {});
     } else {
-      main.replaceChildren();
-      for (const tile of all) if (tile.el.parentElement !== strip) strip.append(tile.el);
-      const n = all.length;
-      // The stage's own box (not the grid's, which grows with its tiles).
-      const cs = getComputedStyle(stage);
-      const box = {
-        width: stage.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight),
-        height: stage.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom),
-      };
-      let best = { cols: 1, width: 0 };
-      for (let cols = 1; cols <= n; cols++) {
-        const rows = Math.ceil(n / cols);
-        const gap = 8;
-        const w = Math.min((box.width - gap * (cols - 1)) / cols, ((box.height - gap * (rows - 1)) / rows) * (16 / 9));
-        if (w > best.width) best = { cols, width: w };
-      }
-      strip.style.setProperty('--cols', String(best.cols));
-      strip.style.setProperty('--tile-width', `${Math.max(96, Math.floor(best.width))}px`);
+      session.setMic(devices.mic.track, devices.mic.want).catch(() => {});
     }
-    for (const tile of all) paintCaption(tile);
-    scheduleSizes();
+    const problem = devices[kind].problem;
+    if (problem && problem !== told[kind]) showToast(problemText(problem, kind));
+    told[kind] = problem;
+    if (!devices.starting && !controls.deviceNote.hidden) announce(deviceSummary());
+    repaint();
+  }
+  devices.addEventListener('change', onDevices);
+  session.start({ mic: devices.mic.track, camera: devices.published('camera'), micOn: devices.mic.want });
+
+  /** What the person's own camera and microphone do now, in words. */
+  function deviceSummary() {
+    const mic = t(devices.state('mic') === 'on' ? 'mic_is_on' : 'mic_is_off');
+    return `${mic}, ${t(devices.state('camera') === 'on' ? 'camera_is_on' : 'camera_is_off')}`;
   }
 
-  /** @param {string} key */
-  function togglePin(key) {
-    pinned = pinned === key ? null : key;
-    if (pinned) view = 'speaker';
-    paintControls();
-    layout();
-    const tile = tiles.get(key);
-    tile?.pin.focus();
-  }
-
-  /** @param {'tiles' | 'speaker'} next */
-  function setView(next) {
-    view = next;
-    if (next === 'tiles') pinned = null;
-    paintControls();
-    layout();
-    announce(next === 'tiles' ? t('view_tiles_now') : t('view_speaker_now'));
-  }
-
-  // ---- video sizes for simulcast ---------------------------------------
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let sizeTimer;
-  function scheduleSizes() {
-    clearTimeout(sizeTimer);
-    sizeTimer = setTimeout(reportSizes, SIZE_DEBOUNCE_MS);
-  }
-  function reportSizes() {
-    const dpr = window.devicePixelRatio || 1;
-    /** @type {import('./protocol.js').VideoSize[]} */
-    const sizes = [];
-    for (const tile of tiles.values()) {
-      if (tile.participant === 'self') continue;
-      const visible = tile.el.isConnected && !document.hidden && tile.el.getClientRects().length > 0;
-      const w = visible ? Math.round(tile.video.clientWidth * dpr) : 0;
-      const hgt = visible ? Math.round(tile.video.clientHeight * dpr) : 0;
-      sizes.push({ participant: tile.participant, source: tile.source, width: w, height: hgt });
-    }
-    sizes.sort((a, b) => (a.participant + a.source).localeCompare(b.participant + b.source));
-    session.sendVideoSizes(sizes);
-  }
-  const resizeObserver = new ResizeObserver(() => {
-    if (view === 'tiles' && !pinned) layout();
-    else scheduleSizes();
-  });
-  resizeObserver.observe(stage);
-  document.addEventListener('visibilitychange', scheduleSizes);
-
-  // ---- actions ---------------------------------------------------------
-  async function toggleMic() {
-    if (!session.micTrack) {
-      const res = await openDevice('mic', loadPrefs().micId);
-      if (!res.track) {
-        showToast(problemText(res.problem, 'mic'));
-        return;
-      }
-      session.micOn = true;
-      await session.setMicTrack(res.track);
-    } else {
-      session.setMicOn(!session.micOn);
-    }
-    announce(session.micOn ? t('mic_is_on') : t('mic_is_off'));
-    paintControls();
-    paintTiles();
-  }
-
-  async function toggleCamera() {
-    if (camera) {
-      camera.stop();
-      camera = null;
-      await session.setCameraTrack(null);
-    } else {
-      const res = await openDevice('camera', loadPrefs().cameraId);
-      if (!res.track) {
-        showToast(problemText(res.problem, 'camera'));
-        return;
-      }
-      camera = res.track;
-      await session.setCameraTrack(camera);
-    }
-    announce(camera ? t('camera_is_on') : t('camera_is_off'));
-    paintControls();
-    paintTiles();
-  }
-
-  async function toggleScreen() {
-    if (screen) {
-      stopScreen();
-      return;
-    }
-    if (!navigator.mediaDevices?.getDisplayMedia) {
-      showToast(t('screen_unsupported'));
-      return;
-    }
-    try {
-      const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
-      const track = stream.getVideoTracks()[0];
-      if (!track) return;
-      track.contentHint = 'detail';
-      track.addEventListener('ended', () => {
-        if (screen === track) stopScreen();
-      });
-      screen = track;
-      await session.setScreenTrack(track);
-      announce(t('screen_started'));
-    } catch (err) {
-      const name = err instanceof Error || err instanceof DOMException ? err.name : '';
-      if (name !== 'NotAllowedError' && name !== 'AbortError') showToast(t('screen_failed'));
-    }
-    paintControls();
-    paintTiles();
-  }
-
-  function stopScreen() {
-    screen?.stop();
-    screen = null;
-    session.setScreenTrack(null).catch(() => {});
-    announce(t('screen_stopped'));
-    paintControls();
-    paintTiles();
-  }
-
-  function toggleHand() {
-    session.setHand(!session.handRaised);
-    announce(session.handRaised ? t('hand_you_raised') : t('hand_you_lowered'));
-    paintControls();
-    paintTiles();
-    paintPeople();
-  }
-
-  /** @param {boolean} open */
-  function toggleChat(open) {
-    chatOpen = open;
-    if (open) {
-      peopleOpen = false;
-      unread = 0;
-    }
-    chatPanel.hidden = !chatOpen;
-    peoplePanel.hidden = !peopleOpen;
-    paintControls();
-    if (open) chatInput.focus();
-    else chatButton.focus();
-    layout();
-  }
-
-  /** @param {boolean} open */
-  function togglePeople(open) {
-    peopleOpen = open;
-    if (open) chatOpen = false;
-    chatPanel.hidden = !chatOpen;
-    peoplePanel.hidden = !peopleOpen;
-    paintControls();
-    paintPeople();
-    if (open) peopleHeading.focus();
-    else peopleButton.focus();
-    layout();
-  }
-
-  function sendChat() {
-    const text = chatInput.value;
-    if (!text.trim()) return;
-    const to = chatTo.value;
-    if (!(to ? session.sendPrivateChat(to, text) : session.sendChat(text))) {
-      showToast(session.state === 'joined' ? t('err_chat_rejected') : t('chat_offline'));
-      return;
-    }
-    // Shown when the server relays it back to everyone, sender included:
-    // what appears is what the others got.
-    chatInput.value = '';
-  }
-
-  /**
-   * @param {import('./protocol.js').ChatMessage} m
-   * @param {boolean} own
-   */
-  function addChat(m, own) {
-    const { from, from_name: name, text, ts } = m;
-    const time = new Date(ts).toLocaleTimeString(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' });
-    chatEmpty.hidden = true;
-    let note = '';
-    if (m.broadcast) note = t('broadcast_badge');
-    else if (m.to && own) note = t('private_to', { name: session.participants.get(m.to)?.display_name || t('anonymous') });
-    else if (m.to) note = t('private_from');
-    const kind = m.broadcast ? 'broadcast' : m.to ? 'private' : '';
-    chatLog.append(h('li', { class: `${own ? 'own' : ''} ${kind}`, dataset: { from } },
-      h('p', { class: 'meta' }, h('span', { class: 'from', text: own ? t('you') : name || t('anonymous') }),
-        note ? h('span', { class: 'note', text: ` (${note})` }) : null, ' ',
-        h('time', { dateTime: new Date(ts).toISOString(), text: time })),
-      h('p', { class: 'text', text })));
-    chatLogBox.scrollTop = chatLogBox.scrollHeight;
-    if (m.broadcast && !own) {
-      const said = t('broadcast_from', { name: name || t('anonymous'), text });
-      announce(said, 'assertive');
-      showToast(said);
-    } else if (!own && !chatOpen) {
-      announce(t('chat_from', { name: name || t('anonymous'), text }));
-    }
-    if (!own && !chatOpen) {
-      unread++;
-      paintControls();
-    }
-  }
-
-  function paintPeople() {
-    const everyone = [
-      ...(session.you ? [{ ...session.you, mic: session.micOn && !!session.micTrack, camera: !!camera,
-        screen: !!screen, hand: session.handRaised, self: true }] : []),
-      ...[...session.participants.values()].map((p) => ({ ...p, self: false })),
-    ];
-    peopleHeading.textContent = t('participants_n', { n: everyone.length });
-    moderation.paint();
-    peopleList.replaceChildren(...everyone.map((p) => {
-      const name = p.self ? t('you_name', { name: p.display_name || t('anonymous') }) : p.display_name || t('anonymous');
-      return h('li', { dataset: { participant: p.self ? 'self' : p.id } },
-        h('span', { class: 'name' }, name,
-          p.moderator ? h('span', { class: 'role', text: ` · ${t('moderator')}` }) : null),
-        p.self ? null : moderation.actionsFor(p),
-        h('span', { class: 'states' },
-          stateIcon(p.mic ? 'mic' : 'micOff', p.mic ? t('mic_is_on') : t('mic_is_off'), !p.mic),
-          stateIcon(p.camera ? 'camera' : 'cameraOff', p.camera ? t('camera_is_on') : t('camera_is_off'), !p.camera),
-          p.screen ? stateIcon('screen', t('sharing'), false) : null,
-          p.hand ? stateIcon('hand', t('hand_raised'), false, 'hand') : null));
-    }));
-  }
-
-  /**
-   * @param {keyof typeof import('./dom.js').ICONS} ic
-   * @param {string} text
-   * @param {boolean} off
-   * @param {string} [extra]
-   */
-  function stateIcon(ic, text, off, extra = '') {
-    return h('span', { class: `state-icon ${off ? 'off' : ''} ${extra}`, title: text }, icon(ic),
-      h('span', { class: 'sr-only', text }));
-  }
-
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let toastTimer;
-  /** @param {string} text */
-  function showToast(text) {
-    toast.textContent = text;
-    toast.classList.add('visible');
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => {
-      toast.classList.remove('visible');
-      toast.textContent = '';
-    }, 8000);
-  }
-
-  function confirmLeave() {
-    return true;
-  }
-
+  // ---- leaving ---------------------------------------------------------
   /** @param {string} [to] where to go afterwards ('' = the "you left" page) */
   async function leave(to = '') {
     if (ended) return;
@@ -702,26 +214,20 @@ export function renderCall(app, room, media) {
   }
 
   function stopLocal() {
-    camera?.stop();
-    screen?.stop();
-    session.micTrack?.stop();
-    camera = null;
-    screen = null;
+    devices.dispose();
+    controls.dispose();
   }
 
   function cleanup() {
     moderation.dispose();
     gate.hide();
+    controls.dispose();
+    stage.dispose();
     clearInterval(statsTimer);
     clearInterval(countdownTimer);
-    clearTimeout(sizeTimer);
-    resizeObserver.disconnect();
-    document.removeEventListener('keydown', onKeyDown);
-    document.removeEventListener('keyup', onKeyUp);
-    document.removeEventListener('visibilitychange', scheduleSizes);
     window.removeEventListener('kabine:leave', onNavigateAway);
     window.removeEventListener('pagehide', onPageHide);
-    for (const a of audios.values()) a.srcObject = null;
+    devices.removeEventListener('change', onDevices);
   }
 
   /**
@@ -742,6 +248,19 @@ export function renderCall(app, room, media) {
             on: { click: () => app.navigate('/') } }))));
   }
 
+  /**
+   * The session is over for good: say why.
+   * @param {string} title
+   * @param {string} text
+   * @param {boolean} canRejoin
+   */
+  function end(title, text, canRejoin) {
+    ended = true;
+    cleanup();
+    stopLocal();
+    renderEnded(title, text, canRejoin);
+  }
+
   function onNavigateAway() {
     if (ended) return;
     ended = true;
@@ -753,74 +272,6 @@ export function renderCall(app, room, media) {
   }
   window.addEventListener('kabine:leave', onNavigateAway);
   window.addEventListener('pagehide', onPageHide);
-
-  // ---- help ------------------------------------------------------------
-  function buildHelp() {
-    const rows = /** @type {[string, string][]} */ ([
-      ['M', t('help_mic')], ['V', t('help_camera')], ['D', t('help_screen')], ['C', t('help_chat')],
-      ['R', t('help_hand')], ['T', t('help_view')], [t('key_space'), t('help_ptt')], ['?', t('help_help')],
-    ]);
-    const dialog = h('dialog', { class: 'help', id: 'help-dialog', 'aria-labelledby': 'help-title' },
-      h('h2', { id: 'help-title', text: t('shortcuts') }),
-      h('p', { text: t('help_intro') }),
-      h('table', {},
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: t('key') }), h('th', { scope: 'col', text: t('action') }))),
-        h('tbody', {}, rows.map(([k, a]) => h('tr', {}, h('td', {}, h('kbd', { text: k })), h('td', { text: a }))))),
-      h('form', { method: 'dialog' }, h('button', { class: 'primary', text: t('close') })));
-    dialog.addEventListener('close', () => helpButton.focus());
-    return dialog;
-  }
-  function openHelp() {
-    if (!helpDialog.open) helpDialog.showModal();
-  }
-
-  // ---- keyboard --------------------------------------------------------
-  /** @param {KeyboardEvent} e */
-  function onKeyDown(e) {
-    if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target) || document.querySelector('dialog[open], [role="menu"]')) {
-      return;
-    }
-    if (e.key === ' ' || e.code === 'Space') {
-      const target = /** @type {HTMLElement | null} */ (e.target instanceof HTMLElement ? e.target : null);
-      if (target && target.closest('button, a, select, summary, [role="button"]')) return;
-      e.preventDefault();
-      if (!e.repeat && session.micTrack && !session.micOn) {
-        pushToTalk = true;
-        session.setMicOn(true);
-        paintControls();
-        paintTiles();
-      }
-      return;
-    }
-    if (e.repeat) return;
-    const k = e.key.toLowerCase();
-    /** @type {Record<string, () => void>} */
-    const actions = {
-      m: () => toggleMic(),
-      v: () => toggleCamera(),
-      d: () => toggleScreen(),
-      c: () => toggleChat(!chatOpen),
-      r: () => toggleHand(),
-      t: () => setView(view === 'tiles' ? 'speaker' : 'tiles'),
-      '?': () => openHelp(),
-    };
-    const action = actions[k];
-    if (action) {
-      e.preventDefault();
-      action();
-    }
-  }
-  /** @param {KeyboardEvent} e */
-  function onKeyUp(e) {
-    if ((e.key === ' ' || e.code === 'Space') && pushToTalk) {
-      pushToTalk = false;
-      session.setMicOn(false);
-      paintControls();
-      paintTiles();
-    }
-  }
-  document.addEventListener('keydown', onKeyDown);
-  document.addEventListener('keyup', onKeyUp);
 
   // ---- session events --------------------------------------------------
   /** @type {ReturnType<typeof setInterval> | undefined} */
@@ -857,8 +308,6 @@ export function renderCall(app, room, media) {
       statusLine.textContent = t('reconnecting');
     }
   });
-  retryButton.addEventListener('click', () => session.retryNow());
-
   session.on('waiting', (detail) => {
     if (ended) return;
     callRoot.classList.add('gated');
@@ -866,94 +315,52 @@ export function renderCall(app, room, media) {
     gate.show(detail);
   });
   session.on('moved', () => {
-    paintControls();
-    paintTiles();
-    paintPeople();
-    paintChatTo();
+    repaint();
+    chat.paintTo();
   });
   session.on('welcome', ({ rejoined }) => {
     const wasGated = callRoot.classList.contains('gated');
     callRoot.classList.remove('gated');
     gate.hide();
-    paintChatTo();
-    if (rejoined) announce(t('reconnected'));
-    else announce(t('joined_room', { room }));
-    if (wasGated) micButton.focus();
-    paintControls();
-    paintTiles();
-    paintPeople();
+    chat.paintTo();
+    announce(rejoined ? t('reconnected') : t('joined_room', { room }));
+    if (wasGated) controls.focusFirst();
+    repaint();
   });
   session.on('joined', (p) => {
-    paintChatTo();
+    chat.paintTo();
     announce(t('someone_joined', { name: p.display_name || t('anonymous') }));
-    paintControls();
-    paintTiles();
-    paintPeople();
+    repaint();
   });
   session.on('left', (p) => {
-    paintChatTo();
+    chat.paintTo();
     announce(t('someone_left', { name: p.display_name || t('anonymous') }));
-    paintControls();
-    paintTiles();
-    paintPeople();
+    repaint();
   });
   session.on('updated', ({ participant, before }) => {
     if (participant.hand && !before.hand && participant.id !== session.you?.id) {
       announce(t('hand_raised_by', { name: participant.display_name || t('anonymous') }));
     }
-    paintTiles();
-    paintPeople();
+    stage.paint();
+    people.paint();
   });
   session.on('tracks', (list) => {
-    const wanted = new Set();
-    for (const rt of list) {
-      if (rt.source !== 'mic') continue;
-      wanted.add(rt.mid);
-      let a = audios.get(rt.mid);
-      if (!a) {
-        a = h('audio', { autoplay: true, dataset: { mid: rt.mid } });
-        audios.set(rt.mid, a);
-        audioBox.append(a);
-      }
-      // An audio slot keeps its element (and keeps playing) when the
-      // person heard on it changes; only the label follows.
-      a.dataset.participant = rt.participant ?? '';
-      const current = a.srcObject instanceof MediaStream ? a.srcObject.getTracks()[0] : null;
-      if (current !== rt.track) {
-        a.srcObject = new MediaStream([rt.track]);
-        a.play().catch(() => {});
-      }
-    }
-    for (const [mid, a] of audios) {
-      if (!wanted.has(mid)) {
-        a.srcObject = null;
-        a.remove();
-        audios.delete(mid);
-      }
-    }
-    paintTiles();
+    stage.playAudio(list);
+    stage.paint();
+  });
+  session.on('mediaproblem', ({ problem }) => {
+    if (!ended) controls.showMediaProblem(problem);
   });
   session.on('mode', (mode) => {
     paintMode();
     if (session.participants.size > 0) announce(t(mode === 'direct' ? 'mode_direct_now' : 'mode_server_now'));
   });
-  session.on('speaker', () => {
-    if (view === 'speaker' && !pinned) layout();
-    else for (const tile of tiles.values()) paintCaption(tile);
-  });
-  session.on('chat', (m) => {
-    addChat(m, m.from === session.you?.id);
-  });
+  session.on('speaker', () => stage.speakerChanged());
+  session.on('chat', (m) => chat.add(m, m.from === session.you?.id));
   session.on('error', ({ code, fatal }) => {
     const text = t(/** @type {any} */ (`err_${code}`));
-    if (fatal) {
-      ended = true;
-      cleanup();
-      stopLocal();
-      renderEnded(t('cannot_join'), text, code === 'room_full' || code === 'server_full');
-    } else {
-      showToast(text);
-    }
+    if (fatal) end(t('cannot_join'), text, code === 'room_full' || code === 'server_full');
+    else showToast(text);
   });
   session.on('bye', (reason) => {
     /** @type {Record<string, [string, string, boolean]>} */
@@ -964,45 +371,25 @@ export function renderCall(app, room, media) {
       meeting_ended: [t('ended_title'), t('ended_text'), true],
     };
     const page = pages[reason];
-    if (page) {
-      ended = true;
-      cleanup();
-      stopLocal();
-      renderEnded(...page);
-    }
+    if (page) end(...page);
   });
 
   // ---- statistics ------------------------------------------------------
   const statsTimer = setInterval(async () => {
     if (session.state !== 'joined') {
-      quality.replaceChildren(icon('signal'), h('span', { text: t('quality_label', { q: t('quality_unknown') }) }));
-      quality.className = 'quality q-unknown';
+      paintQuality('unknown');
       return;
     }
+    /** @type {Quality} */ let measured;
     try {
-      ownStatsQuality = qualityFromStats(await session.stats(), statsTotals);
+      measured = qualityFromStats(await session.stats(), statsTotals);
     } catch {
-      ownStatsQuality = 'unknown';
+      measured = 'unknown';
     }
-    const q = worstQuality(session.you?.quality ?? 'unknown', ownStatsQuality);
-    quality.className = `quality q-${q}`;
-    quality.replaceChildren(icon('signal'), h('span', { text: t('quality_label', { q: t(`quality_${q}`) }) }));
-    const self = tiles.get('self:camera');
-    if (self) paintCaption(self);
+    paintQuality(worstQuality(session.you?.quality ?? 'unknown', measured));
+    stage.setOwnQuality(measured);
   }, STATS_INTERVAL_MS);
 
-  paintControls();
-  paintTiles();
-  quality.className = 'quality q-unknown';
-  quality.replaceChildren(icon('signal'), h('span', { text: t('quality_label', { q: t('quality_unknown') }) }));
-}
-
-/**
- * @param {Quality} a
- * @param {Quality} b
- * @returns {Quality}
- */
-function worstQuality(a, b) {
-  const order = ['unknown', 'good', 'fair', 'poor'];
-  return /** @type {Quality} */ (order[Math.max(order.indexOf(a), order.indexOf(b))]);
+  repaint();
+  paintQuality('unknown');
 }

@@ -142,3 +142,15 @@ export function isTyping(target) {
   }
   return false;
 }
+
+/**
+ * The head of a side panel: its heading (focusable, so opening the panel
+ * can move focus there) and a close button.
+ * @param {HTMLElement} heading
+ * @param {string} closeLabel accessible name of the close button
+ * @param {() => void} close
+ */
+export function panelHead(heading, closeLabel, close) {
+  return h('div', { class: 'panel-head' }, heading,
+    h('button', { type: 'button', class: 'icon-button', 'aria-label': closeLabel, on: { click: close } }, icon('close')));
+}

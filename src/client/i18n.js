@@ -49,6 +49,17 @@ const EN = {
   mic_busy: 'The microphone is in use by another program. Close that program and turn the microphone on again.',
   mic_insecure: 'This browser does not allow microphone access on this page. Use a current browser over https.',
   mic_failed: 'The microphone could not be started. Try again.',
+  camera_ended: 'The camera stopped (unplugged, or taken by another program). Turn it on again to continue with video.',
+  mic_ended: 'The microphone stopped (unplugged, or taken by another program). Turn it on again so that others hear you.',
+  camera_starting: 'Starting camera…',
+  mic_starting: 'Starting microphone…',
+  state_starting: 'starting…',
+  devices_starting: 'Starting camera and microphone… You are already in the meeting; others will see and hear you in a moment.',
+  media_problem_blocked: 'Your camera and microphone cannot reach the server: the network you are on may block video calls. Others cannot see or hear you yet. Kabine keeps trying; another network (for example mobile data) may help.',
+  media_problem_mic: 'Others cannot hear you: the sound of your microphone does not reach the server. Kabine keeps trying. Check that no other program uses the microphone.',
+  media_problem_camera: 'Others cannot see you: the picture of your camera does not reach the server. Kabine keeps trying. Check that no other program uses the camera.',
+  media_retry: 'Try again',
+  media_fixed: 'Others can see and hear you again.',
 
   // Call
   call_title_doc: '{room} – {app}',
@@ -348,6 +359,17 @@ const DE = {
   mic_busy: 'Das Mikrofon wird von einem anderen Programm benutzt. Schließen Sie dieses Programm und schalten Sie das Mikrofon wieder ein.',
   mic_insecure: 'Dieser Browser erlaubt auf dieser Seite keinen Mikrofonzugriff. Verwenden Sie einen aktuellen Browser über https.',
   mic_failed: 'Das Mikrofon konnte nicht gestartet werden. Versuchen Sie es erneut.',
+  camera_ended: 'Die Kamera hat aufgehört (abgezogen oder von einem anderen Programm übernommen). Schalten Sie sie wieder ein, um mit Video weiterzumachen.',
+  mic_ended: 'Das Mikrofon hat aufgehört (abgezogen oder von einem anderen Programm übernommen). Schalten Sie es wieder ein, damit die anderen Sie hören.',
+  camera_starting: 'Kamera startet…',
+  mic_starting: 'Mikrofon startet…',
+  state_starting: 'startet…',
+  devices_starting: 'Kamera und Mikrofon starten… Sie sind schon in der Besprechung; gleich sehen und hören die anderen Sie.',
+  media_problem_blocked: 'Kamera und Mikrofon erreichen den Server nicht: Das Netz, in dem Sie sind, blockiert vielleicht Videogespräche. Die anderen sehen und hören Sie noch nicht. Kabine versucht es weiter; ein anderes Netz (zum Beispiel mobile Daten) kann helfen.',
+  media_problem_mic: 'Die anderen hören Sie nicht: Der Ton Ihres Mikrofons kommt nicht beim Server an. Kabine versucht es weiter. Prüfen Sie, ob ein anderes Programm das Mikrofon benutzt.',
+  media_problem_camera: 'Die anderen sehen Sie nicht: Das Bild Ihrer Kamera kommt nicht beim Server an. Kabine versucht es weiter. Prüfen Sie, ob ein anderes Programm die Kamera benutzt.',
+  media_retry: 'Erneut versuchen',
+  media_fixed: 'Die anderen sehen und hören Sie wieder.',
 
   call_title_doc: '{room} – {app}',
   in_meeting: 'Besprechung',
@@ -641,4 +663,14 @@ export function t(key, params) {
   const text = STRINGS[current][key] ?? EN[key] ?? key;
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/**
+ * Why a camera or microphone is not on, in words (empty: nothing to say).
+ * @param {import('./devices.js').DeviceProblem | null} problem
+ * @param {'camera' | 'mic'} kind
+ */
+export function problemText(problem, kind) {
+  if (!problem) return '';
+  return t(`${kind}_${problem}`);
 }

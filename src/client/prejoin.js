@@ -3,20 +3,12 @@
 // choice, joining with camera or microphone off, and one "Join" button.
 
 import { announce, h, icon, showPage } from './dom.js';
-import { t } from './i18n.js';
-import { levelMeter, listDevices, loadPrefs, openBoth, openDevice, savePrefs } from './media.js';
+import { problemText, t } from './i18n.js';
+import { levelMeter, listDevices, loadPrefs, savePrefs } from './media.js';
+import { LocalDevices } from './devices.js';
 import { MAX_NAME_CHARS } from './protocol.js';
 import { renderCall } from './call.js';
 import { fetchSession, loginForm, logout } from './login.js';
-
-/**
- * @param {import('./media.js').MediaProblem | null} problem
- * @param {'camera' | 'mic'} kind
- */
-export function problemText(problem, kind) {
-  if (!problem) return '';
-  return t(`${kind}_${problem}`);
-}
 
 /**
  * @param {import('./app.js').App} app
@@ -24,12 +16,11 @@ export function problemText(problem, kind) {
  */
 export function renderPrejoin(app, room) {
   const prefs = loadPrefs();
-  /** @type {MediaStreamTrack | null} */ let camera = null;
-  /** @type {MediaStreamTrack | null} */ let mic = null;
-  let cameraOn = true;
-  let micOn = true;
-  let left = false;
+  // Camera and microphone start opening now; "Join" hands them to the call
+  // whether or not they are open yet (the call publishes them once they are).
+  const devices = new LocalDevices(prefs);
   /** @type {() => void} */ let stopMeter = () => {};
+  /** @type {MediaStreamTrack | null} */ let metered = null;
 
   const video = h('video', { class: 'preview-video mirrored', muted: true, autoplay: true, playsInline: true,
     disablePictureInPicture: true });
@@ -115,111 +106,72 @@ export function renderPrejoin(app, room) {
   }
 
   function paint() {
-    camButton.setAttribute('aria-pressed', String(cameraOn && !!camera));
-    camButton.replaceChildren(icon(cameraOn && camera ? 'camera' : 'cameraOff'),
-      h('span', { text: cameraOn && camera ? t('camera_is_on') : t('camera_is_off') }));
-    camButton.classList.toggle('off', !(cameraOn && camera));
-    micButton.setAttribute('aria-pressed', String(micOn && !!mic));
-    micButton.replaceChildren(icon(micOn && mic ? 'mic' : 'micOff'),
-      h('span', { text: micOn && mic ? t('mic_is_on') : t('mic_is_off') }));
-    micButton.classList.toggle('off', !(micOn && mic));
-    const showVideo = cameraOn && !!camera;
-    video.hidden = !showVideo;
-    placeholder.hidden = showVideo;
-    video.srcObject = showVideo && camera ? new MediaStream([camera]) : null;
-    meter.hidden = !(micOn && mic);
-  }
-
-  function startMeter() {
-    stopMeter();
-    stopMeter = mic ? levelMeter(mic, (level) => {
-      meterBar.style.width = `${Math.round(level * 100)}%`;
-    }) : () => {};
+    for (const [button, kind, icons] of /** @type {const} */ ([
+      [camButton, 'camera', ['camera', 'cameraOff']], [micButton, 'mic', ['mic', 'micOff']]])) {
+      const state = devices.state(kind);
+      const on = state === 'on';
+      button.setAttribute('aria-pressed', String(on));
+      button.setAttribute('aria-busy', String(state === 'starting'));
+      const text = state === 'starting' ? t(`${kind}_starting`) : t(on ? `${kind}_is_on` : `${kind}_is_off`);
+      button.replaceChildren(icon(on || state === 'starting' ? icons[0] : icons[1]), h('span', { text }));
+      button.classList.toggle('off', !on);
+    }
+    camProblem.textContent = problemText(devices.camera.problem, 'camera');
+    micProblem.textContent = problemText(devices.mic.problem, 'mic');
+    const camera = devices.published('camera');
+    video.hidden = !camera;
+    placeholder.hidden = !!camera;
+    placeholder.textContent = devices.state('camera') === 'starting' ? t('camera_starting') : t('preview_off');
+    const shown = video.srcObject instanceof MediaStream ? video.srcObject.getVideoTracks()[0] : null;
+    if (shown !== camera) video.srcObject = camera ? new MediaStream([camera]) : null;
+    const mic = devices.mic.track;
+    meter.hidden = devices.state('mic') !== 'on';
+    if (mic !== metered) {
+      stopMeter();
+      metered = mic;
+      stopMeter = mic ? levelMeter(mic, (level) => {
+        meterBar.style.width = `${Math.round(level * 100)}%`;
+      }) : () => {};
+    }
   }
 
   async function fillDevices() {
     const { cameras, mics } = await listDevices();
     /**
      * @param {HTMLSelectElement} select
-     * @param {MediaDeviceInfo[]} devices
+     * @param {MediaDeviceInfo[]} list
      * @param {MediaStreamTrack | null} track
      * @param {string} fallbackLabel
      */
-    const fill = (select, devices, track, fallbackLabel) => {
+    const fill = (select, list, track, fallbackLabel) => {
       const current = track?.getSettings().deviceId ?? '';
-      select.replaceChildren(...devices.map((d, i) =>
+      select.replaceChildren(...list.map((d, i) =>
         h('option', { value: d.deviceId, text: d.label || `${fallbackLabel} ${i + 1}`, selected: d.deviceId === current })));
-      select.disabled = devices.length === 0;
-      if (devices.length === 0) select.append(h('option', { value: '', text: t('no_devices') }));
+      select.disabled = list.length === 0;
+      if (list.length === 0) select.append(h('option', { value: '', text: t('no_devices') }));
     };
-    fill(camSelect, cameras, camera, t('camera'));
-    fill(micSelect, mics, mic, t('microphone'));
+    fill(camSelect, cameras, devices.camera.track, t('camera'));
+    fill(micSelect, mics, devices.mic.track, t('microphone'));
   }
 
-  async function openMedia() {
-    const res = await openBoth({ cameraId: prefs.cameraId, micId: prefs.micId });
-    if (left) {
-      res.camera?.stop();
-      res.mic?.stop();
-      return;
-    }
-    camera = res.camera;
-    mic = res.mic;
-    camProblem.textContent = problemText(res.cameraProblem, 'camera');
-    micProblem.textContent = problemText(res.micProblem, 'mic');
+  devices.addEventListener('change', () => {
     paint();
-    startMeter();
-    await fillDevices();
-  }
-
-  camButton.addEventListener('click', async () => {
-    if (cameraOn && camera) {
-      cameraOn = false;
-      camera.stop();
-      camera = null;
-    } else {
-      cameraOn = true;
-      const res = await openDevice('camera', camSelect.value || prefs.cameraId);
-      camera = res.track;
-      camProblem.textContent = problemText(res.problem, 'camera');
-    }
-    paint();
+    if (!devices.starting) fillDevices().catch(() => {});
   });
-  micButton.addEventListener('click', async () => {
-    if (micOn && mic) {
-      micOn = false;
-    } else {
-      micOn = true;
-      if (!mic) {
-        const res = await openDevice('mic', micSelect.value || prefs.micId);
-        mic = res.track;
-        micProblem.textContent = problemText(res.problem, 'mic');
-        startMeter();
-      }
-    }
-    if (mic) mic.enabled = micOn;
-    paint();
-  });
-  camSelect.addEventListener('change', async () => {
+  /** Off (or failed: try again) -> on; on (or starting) -> off. @param {'camera' | 'mic'} kind */
+  const toggle = (kind) => {
+    const state = devices.state(kind);
+    devices.set(kind, state === 'off' || state === 'failed').catch(() => {});
+  };
+  camButton.addEventListener('click', () => toggle('camera'));
+  micButton.addEventListener('click', () => toggle('mic'));
+  camSelect.addEventListener('change', () => {
     savePrefs({ cameraId: camSelect.value });
-    prefs.cameraId = camSelect.value;
-    if (!cameraOn) return;
-    camera?.stop();
-    const res = await openDevice('camera', camSelect.value);
-    camera = res.track;
-    camProblem.textContent = problemText(res.problem, 'camera');
-    paint();
+    devices.choose('camera', camSelect.value).catch(() => {});
   });
-  micSelect.addEventListener('change', async () => {
+  micSelect.addEventListener('change', () => {
     savePrefs({ micId: micSelect.value });
-    prefs.micId = micSelect.value;
-    mic?.stop();
-    const res = await openDevice('mic', micSelect.value);
-    mic = res.track;
-    if (mic) mic.enabled = micOn;
-    micProblem.textContent = problemText(res.problem, 'mic');
-    startMeter();
-    paint();
+    devices.choose('mic', micSelect.value).catch(() => {});
   });
 
   const form = h('form', {
@@ -237,17 +189,11 @@ export function renderPrejoin(app, room) {
           return;
         }
         if (!account?.user) savePrefs({ name });
-        left = true;
         stopMeter();
         window.removeEventListener('kabine:leave', onLeave);
         video.srcObject = null;
-        if (!cameraOn && camera) camera.stop();
-        renderCall(app, room, {
-          displayName: name,
-          camera: cameraOn ? camera : null,
-          mic,
-          micOn: micOn && !!mic,
-        });
+        // The devices go with the person into the call, open or not yet.
+        renderCall(app, room, { displayName: name, devices });
       },
     },
   },
@@ -260,10 +206,8 @@ export function renderPrejoin(app, room) {
     h('button', { type: 'submit', class: 'primary join', id: 'join-button', text: t('join') })));
 
   const onLeave = () => {
-    left = true;
     stopMeter();
-    camera?.stop();
-    mic?.stop();
+    devices.dispose();
     window.removeEventListener('kabine:leave', onLeave);
   };
   window.addEventListener('kabine:leave', onLeave);
@@ -284,9 +228,9 @@ export function renderPrejoin(app, room) {
             h('div', { class: 'field' }, h('label', { for: 'mic-select', text: t('microphone') }), micSelect))),
         form)));
   paint();
-  openMedia().catch((err) => console.warn('kabine: opening media failed', err));
+  devices.start().catch((err) => console.warn('kabine: opening media failed', err));
   fetchSession().then((info) => {
-    if (left) return;
+    if (devices.disposed) return;
     account = info;
     paintAccount();
   });

@@ -10,6 +10,7 @@
 // CustomEvent whose `detail` is described in `SessionEvents` below.
 
 import { DirectCall } from './p2p.js';
+import { MediaHealth } from './health.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -73,6 +74,8 @@ export const MAX_NAME_CHARS = 64;
  * @property {{source: Source, by: string, byName: string}} muted a moderator muted a source of ours
  * @property {{source: Source, by: string, byName: string}} unmuterequest a moderator asks to turn a source on
  * @property {BreakoutPlace | null} moved we are now in this breakout room (null: the main room)
+ * @property {{problem: import('./health.js').Problem | null}} mediaproblem what we publish does not
+ *   reach the server (`blocked`: nothing can; `mic`, `camera`: that source), or (`null`) it does again
  * @property {{rooms: BreakoutRoom[], main: Person[]}} breakouts (moderators) who is where
  */
 
@@ -89,6 +92,7 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'chat', from: string, from_name: string, text: string, ts: number}
  *   | {type: 'error', code: ErrorCode, message: string}
  *   | {type: 'bye', reason: ByeReason}
+ *   | {type: 'media_stalled', source: Source}
  *   | {type: 'p2p_start', epoch: number, peer: string, offerer: boolean, ice_servers: IceServer[]}
  *   | {type: 'p2p_offer', epoch: number, from: string, sdp: string}
  *   | {type: 'p2p_answer', epoch: number, from: string, sdp: string}
@@ -126,12 +130,12 @@ const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
   new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied'])
 );
 
+/** How often what we publish is checked (health.js). */
+const HEALTH_CHECK_MS = 1000;
 /** Reconnect backoff: first delay, cap, and how long a connect attempt may take. */
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 15000;
 const CONNECT_TIMEOUT_MS = 10000;
-/** How long to wait for ICE gathering before sending an SDP anyway. */
-const GATHER_TIMEOUT_MS = 1500;
 /** Leaving a direct call: how long the direct streams keep playing at most
  * while the server's streams are awaited, and how long the direct connection
  * stays open after the switch (the other side may still be waiting). */
@@ -139,27 +143,6 @@ const LEAVE_DIRECT_MAX_MS = 4000;
 const LEAVE_DIRECT_LINGER_MS = 2000;
 /** How often the server's streams are checked while leaving a direct call. */
 const LEAVE_DIRECT_POLL_MS = 100;
-
-/**
- * Waits until `pc` has gathered its candidates (or `GATHER_TIMEOUT_MS`).
- * @param {RTCPeerConnection} pc
- * @returns {Promise<void>}
- */
-function gathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    };
-    const check = () => {
-      if (pc.iceGatheringState === 'complete') done();
-    };
-    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
-    pc.addEventListener('icegatheringstatechange', check);
-  });
-}
 
 /** Marks a repeated media section of a compacted answer (docs/protocol.md). */
 export const SAME_AS_PREVIOUS = 'a=x-kabine-same';
@@ -243,6 +226,7 @@ export class Session extends EventTarget {
     /** @type {MediaStreamTrack | null} */ this.micTrack = null;
     /** @type {MediaStreamTrack | null} */ this.cameraTrack = null;
     /** @type {MediaStreamTrack | null} */ this.screenTrack = null;
+    /** The person wants the microphone on; it sends once there is a track too (`micSending`). */
     this.micOn = false;
     this.handRaised = false;
 
@@ -271,6 +255,12 @@ export class Session extends EventTarget {
     /** @type {ReturnType<typeof setTimeout> | undefined} */ this.connectTimer = undefined;
     /** Increases with every connection, so late events of old ones are ignored. */
     this.generation = 0;
+    /**
+     * What happened when, in this page only (ms since the page loaded), for
+     * support and tests: the steps of joining and of every reconnect. The
+     * last 200 steps. @type {[number, string][]}
+     */
+    this.timeline = [];
 
     /** The direct call the server asked for (connecting or direct). @type {DirectCall | null} */
     this.direct = null;
@@ -299,6 +289,9 @@ export class Session extends EventTarget {
     this.breakouts = { rooms: [], main: [] };
     /** Sources a moderator muted that we have not turned on again. @type {Set<Source>} */
     this.forced = new Set();
+    /** Whether what we publish reaches the server (health.js). */
+    this.health = new MediaHealth();
+    /** @type {ReturnType<typeof setInterval> | undefined} */ this.healthTimer = undefined;
   }
 
   /** Whether we moderate the meeting. */
@@ -332,9 +325,15 @@ export class Session extends EventTarget {
   start(media) {
     this.micTrack = media.mic;
     this.cameraTrack = media.camera;
-    this.micOn = media.micOn && !!media.mic;
+    this.micOn = media.micOn;
     if (this.micTrack) this.micTrack.enabled = this.micOn;
     this.connect();
+  }
+
+  /** @param {string} step */
+  mark(step) {
+    this.timeline.push([Math.round(performance.now()), step]);
+    if (this.timeline.length > 200) this.timeline.shift();
   }
 
   /** @param {StateDetail} detail */
@@ -357,8 +356,10 @@ export class Session extends EventTarget {
     this.connectTimer = setTimeout(() => {
       if (gen === this.generation && this.state !== 'joined') this.connectionLost(gen, 'unreachable');
     }, CONNECT_TIMEOUT_MS);
+    this.mark(`connect ${gen}`);
     ws.addEventListener('open', () => {
       if (gen !== this.generation) return;
+      this.mark('ws open');
       this.passwordSent = false;
       const hello = { version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName };
       // After a lost connection the ticket lets us back in past password and lobby.
@@ -392,6 +393,7 @@ export class Session extends EventTarget {
   async handle(msg, gen) {
     switch (msg.type) {
       case 'welcome': {
+        this.mark('welcome');
         clearTimeout(this.connectTimer);
         const rejoined = this.everJoined;
         this.everJoined = true;
@@ -439,6 +441,7 @@ export class Session extends EventTarget {
       }
       case 'publish_answer':
         if (!this.pub || this.pub.signalingState !== 'have-local-offer') break;
+        this.mark('publish answer');
         await this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
         this.pubBusy = false;
         // A sender added while the call is direct (a screen share) starts paused too.
@@ -449,6 +452,7 @@ export class Session extends EventTarget {
         }
         break;
       case 'subscribe_offer': {
+        this.mark(`subscribe offer (${msg.tracks.length} videos)`);
         const { sdp, tracks } = msg;
         this.subChain = this.subChain.then(() => this.answerSubscribe(sdp, tracks, gen));
         await this.subChain;
@@ -551,6 +555,11 @@ export class Session extends EventTarget {
       case 'private_chat':
         this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts, to: msg.to });
         break;
+      case 'media_stalled':
+        // The server gets nothing of a source it is told is on.
+        this.mark(`server: ${msg.source} stalled`);
+        if (msg.source !== 'screen') await this.act(this.health.reported(Date.now(), msg.source), gen);
+        break;
       case 'bye':
         this.emit('bye', msg.reason);
         if (FINAL_BYES.has(msg.reason)) {
@@ -603,12 +612,71 @@ export class Session extends EventTarget {
     for (const pc of [pub, sub]) {
       pc.addEventListener('connectionstatechange', () => {
         if (gen !== this.generation) return;
+        this.mark(`${pc === pub ? 'publish' : 'subscribe'} ${pc.connectionState}`);
         if (pc.connectionState === 'failed') this.connectionLost(gen, 'media');
       });
     }
     sub.addEventListener('track', () => {
       if (gen === this.generation) this.updateRemoteTracks();
     });
+    this.health.connecting(Date.now());
+    clearInterval(this.healthTimer);
+    this.healthTimer = setInterval(() => {
+      this.checkHealth(gen).catch(() => {});
+    }, HEALTH_CHECK_MS);
+  }
+
+  /**
+   * Whether what we publish reaches the server: one look (health.js).
+   * @param {number} gen
+   */
+  async checkHealth(gen) {
+    const pc = this.pub;
+    if (!pc || gen !== this.generation || this.state !== 'joined') return;
+    const [mic, camera] = await Promise.all([packetsSent(this.senders.mic), packetsSent(this.senders.camera)]);
+    if (gen !== this.generation) return;
+    const live = (/** @type {MediaStreamTrack | null} */ t) => !!t && t.readyState === 'live';
+    const actions = this.health.observe(Date.now(), {
+      publish: pc.connectionState,
+      paused: this.sfuPaused || this.mode === 'direct',
+      expected: { mic: this.micSending && live(this.micTrack), camera: live(this.cameraTrack) },
+      sent: { mic, camera },
+    });
+    await this.act(actions, gen);
+  }
+
+  /**
+   * Carries out what health.js decided.
+   * @param {import('./health.js').Action[]} actions
+   * @param {number} gen
+   */
+  async act(actions, gen) {
+    for (const a of actions) {
+      if (gen !== this.generation) return;
+      if (a.kind === 'reattach') {
+        this.mark(`reattach ${a.source}`);
+        const tr = this.senders[a.source];
+        const track = a.source === 'mic' ? this.micTrack : this.cameraTrack;
+        if (!tr || !track) continue;
+        await replaceSent(tr, null);
+        await replaceSent(tr, track);
+        if (!this.sfuPaused) await setSending(tr.sender, true);
+      } else if (a.kind === 'reconnect') {
+        this.mark('reconnect: media does not arrive');
+        this.connectionLost(gen, 'media');
+      } else if (a.kind === 'problem') {
+        this.mark(`problem: ${a.problem}`);
+        this.emit('mediaproblem', { problem: a.problem });
+      } else {
+        this.mark('media flows again');
+        this.emit('mediaproblem', { problem: null });
+      }
+    }
+  }
+
+  /** Tries again at once to get media through: new connections. */
+  retryMedia() {
+    if (this.state === 'joined') this.connectionLost(this.generation, 'media');
   }
 
   /** @param {MediaStreamTrack} track */
@@ -637,7 +705,8 @@ export class Session extends EventTarget {
     const gen = this.generation;
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    await gathered(pc);
+    // Sent at once, without waiting for ICE gathering: the server is ICE-lite
+    // and learns this browser's address from its connectivity checks.
     if (gen !== this.generation || !pc.localDescription) return;
     /** @type {{mid: string, source: Source}[]} */
     const tracks = [];
@@ -646,6 +715,7 @@ export class Session extends EventTarget {
       if (t && t.mid !== null && t.direction === 'sendonly') tracks.push({ mid: t.mid, source });
     }
     this.send({ type: 'publish_offer', sdp: pc.localDescription.sdp, tracks });
+    this.mark('publish offer sent');
   }
 
   /**
@@ -658,12 +728,19 @@ export class Session extends EventTarget {
     if (!pc || gen !== this.generation) return;
     await pc.setRemoteDescription({ type: 'offer', sdp });
     const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    await gathered(pc);
-    if (gen !== this.generation || !pc.localDescription) return;
-    const compact = compactAnswer(pc.localDescription.sdp);
-    this.answerBytes = { plain: pc.localDescription.sdp.length, sent: compact.length };
+    if (gen !== this.generation || !answer.sdp) return;
+    // Sent before it is applied, without waiting for ICE gathering. The
+    // browser starts its connectivity checks as soon as the answer is
+    // applied, and the server (ICE-lite; it learns this browser's address
+    // from those checks, so candidates are not needed) can answer them only
+    // once it has the answer: checks that come first are held back, the
+    // browser backs off, and the connection took seconds instead of
+    // milliseconds. The SDP is the same before and after applying it.
+    const compact = compactAnswer(answer.sdp);
+    this.answerBytes = { plain: answer.sdp.length, sent: compact.length };
     this.send({ type: 'subscribe_answer', sdp: compact });
+    this.mark('subscribe answer sent');
+    await pc.setLocalDescription(answer);
     this.subTracks = tracks;
     this.updateRemoteTracks();
   }
@@ -741,6 +818,7 @@ export class Session extends EventTarget {
   }
 
   closePeerConnections() {
+    clearInterval(this.healthTimer);
     for (const pc of [this.pub, this.sub]) pc?.close();
     this.pub = null;
     this.sub = null;
@@ -782,10 +860,15 @@ export class Session extends EventTarget {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }
 
+  /** Whether the microphone sends: wanted on, and open. */
+  get micSending() {
+    return this.micOn && !!this.micTrack;
+  }
+
   sendMediaState() {
     this.send({
       type: 'media_state',
-      mic: this.micOn && !!this.micTrack,
+      mic: this.micSending,
       camera: !!this.cameraTrack,
       screen: !!this.screenTrack,
     });
@@ -803,22 +886,38 @@ export class Session extends EventTarget {
   /** @param {boolean} on */
   setMicOn(on) {
     if (on) this.allow('mic');
-    this.micOn = on && !!this.micTrack;
-    if (this.micTrack) this.micTrack.enabled = this.micOn;
+    this.micOn = on;
+    if (this.micTrack) this.micTrack.enabled = on;
     this.sendMediaState();
   }
 
   /**
-   * Replaces the microphone (device change); keeps the mute state.
+   * Replaces the microphone (it opened late, or another was chosen); keeps
+   * the mute state.
    * @param {MediaStreamTrack | null} track
    */
   async setMicTrack(track) {
+    await this.setMic(track, this.micOn);
+  }
+
+  /**
+   * The microphone track (null: none open) and whether it is on, in one
+   * step: one `media_state` for both.
+   * @param {MediaStreamTrack | null} track
+   * @param {boolean} on
+   */
+  async setMic(track, on) {
+    if (on && !this.micOn) this.allow('mic');
+    const changed = track !== this.micTrack;
+    const before = this.micSending;
     this.micTrack = track;
-    if (track) track.enabled = this.micOn;
-    else this.micOn = false;
-    await this.senders.mic?.sender.replaceTrack(track);
-    await this.directTrack('mic', track);
-    this.sendMediaState();
+    this.micOn = on;
+    if (track) track.enabled = on;
+    if (changed) {
+      await replaceSent(this.senders.mic, track);
+      await this.directTrack('mic', track);
+    }
+    if (changed || before !== this.micSending) this.sendMediaState();
   }
 
   /**
@@ -829,7 +928,7 @@ export class Session extends EventTarget {
   async setCameraTrack(track) {
     if (track) this.allow('camera');
     this.cameraTrack = track;
-    await this.senders.camera?.sender.replaceTrack(track);
+    await replaceSent(this.senders.camera, track);
     await this.directTrack('camera', track);
     this.sendMediaState();
   }
@@ -1089,6 +1188,39 @@ export class Session extends EventTarget {
     if (this.mode === mode) return;
     this.mode = mode;
     this.emit('mode', mode);
+  }
+}
+
+/**
+ * Packets sent so far by `transceiver` (all its encodings).
+ * @param {RTCRtpTransceiver | undefined} transceiver
+ */
+async function packetsSent(transceiver) {
+  if (!transceiver) return 0;
+  let n = 0;
+  try {
+    (await transceiver.sender.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp') n += s.packetsSent ?? 0;
+    });
+  } catch {
+    // Closed meanwhile: counts as nothing sent; the next connection is watched anew.
+  }
+  return n;
+}
+
+/**
+ * Sends `track` on `transceiver` (if there is one yet: otherwise the
+ * track is added when the connection is set up). A connection closed
+ * meanwhile (a reconnect) is no error: the next one takes the track.
+ * @param {RTCRtpTransceiver | undefined} transceiver
+ * @param {MediaStreamTrack | null} track
+ */
+async function replaceSent(transceiver, track) {
+  if (!transceiver || transceiver.sender.track === track) return;
+  try {
+    await transceiver.sender.replaceTrack(track);
+  } catch {
+    // Closed or stopped: the session's next connection uses the track.
   }
 }
 

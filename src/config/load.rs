@@ -211,6 +211,13 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         }
         _ => {}
     }
+    if let Some(acme) = &c.tls.acme {
+        if c.tls.cert_file.is_some() || c.tls.key_file.is_some() {
+            bad("tls.acme", "set either tls.acme or tls.cert_file and tls.key_file, not both");
+        }
+        validate_acme(c, acme, &mut out);
+    }
+    let mut bad = |key: &str, msg: &str| out.push((key.to_string(), msg.to_string()));
     if let Some(url) = &c.server.public_url
         && let Err(why) = check_public_url(url)
     {
@@ -271,6 +278,9 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         bad("rooms.max_rooms", "must be at least 1");
     }
     validate_access(c, &mut out);
+    if c.metrics.enabled && c.metrics.listen == c.server.listen {
+        out.push(("metrics.listen".into(), "must differ from server.listen".into()));
+    }
     let mut bad = |key: &str, msg: &str| out.push((key.to_string(), msg.to_string()));
     if c.client.app_name.trim().is_empty() || c.client.app_name.chars().count() > 60 {
         bad("client.app_name", "must be 1 to 60 characters");
@@ -283,6 +293,64 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `[tls.acme]`.
+fn validate_acme(c: &Config, acme: &super::AcmeConfig, out: &mut Vec<(String, String)>) {
+    let mut bad = |key: &str, msg: String| out.push((key.to_string(), msg));
+    if acme.domains.is_empty() {
+        bad("tls.acme.domains", "needs at least one DNS name, e.g. [\"meet.example.org\"]".into());
+    }
+    for d in &acme.domains {
+        if let Err(why) = check_dns_name(d) {
+            bad("tls.acme.domains", format!("`{d}`: {why}"));
+        }
+    }
+    if let Some(contact) = &acme.contact {
+        let ok = contact
+            .strip_prefix("mailto:")
+            .is_some_and(|a| a.contains('@') && !a.starts_with('@') && !a.ends_with('@') && !a.contains([' ', ',']));
+        if !ok {
+            bad("tls.acme.contact", "must be one address written mailto:name@example.org".into());
+        }
+    }
+    let dir = &acme.directory;
+    let host = dir.strip_prefix("https://").map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    if host.is_none_or(|h| h.is_empty() || h.contains('@') || h.contains(char::is_whitespace)) {
+        bad("tls.acme.directory", "must be the https:// URL of the CA's ACME directory".into());
+    }
+    if acme.state_directory.as_os_str().is_empty() {
+        bad("tls.acme.state_directory", "must name a directory".into());
+    }
+    if acme.challenge == super::AcmeChallenge::Http01 && c.server.http_redirect_listen.is_none() {
+        bad(
+            "tls.acme.challenge",
+            "\"http-01\" is answered on server.http_redirect_listen, which is not set; set it (port 80) or use \"tls-alpn-01\"".into(),
+        );
+    }
+}
+
+/// A DNS name a CA can issue for: letters, digits and hyphens in labels of
+/// at most 63 characters, at least two labels, no wildcard, no address.
+fn check_dns_name(name: &str) -> Result<(), String> {
+    if name.starts_with("*.") {
+        return Err("wildcards need the DNS-01 challenge, which Kabine does not answer".into());
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Err("must be a DNS name, not an address".into());
+    }
+    let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if name.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) {
+        return Err("must be a DNS name such as meet.example.org (letters, digits, hyphens; IDNs as xn--…)".into());
+    }
+    Ok(())
 }
 
 /// `[access]` and `[ldap]`.
@@ -546,6 +614,27 @@ mod tests {
         }
         let p = problems("[rooms]\nmax_participants = 301\n");
         assert!(p.len() == 1 && p[0].contains("rooms.max_participants: must be at most 300"), "{p:#?}");
+    }
+
+    #[test]
+    fn acme_settings_are_checked() {
+        assert!(problems("[tls.acme]\ndomains = [\"meet.example.org\"]\n").is_empty());
+        let p = problems(
+            "[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n[tls.acme]\n\
+             domains = [\"*.example.org\", \"192.0.2.1\", \"x\"]\ncontact = \"it@example.org\"\n\
+             directory = \"http://ca.example/dir\"\nchallenge = \"http-01\"\n",
+        );
+        let has = |key: &str, text: &str| p.iter().any(|l| l.contains(key) && l.contains(text));
+        assert!(has("tls.acme:", "not both"), "{p:#?}");
+        assert!(has("tls.acme.domains", "wildcards"), "{p:#?}");
+        assert!(has("tls.acme.domains", "not an address"), "{p:#?}");
+        assert!(has("tls.acme.domains", "`x`"), "{p:#?}");
+        assert!(has("tls.acme.contact", "mailto:"), "{p:#?}");
+        assert!(has("tls.acme.directory", "https://"), "{p:#?}");
+        assert!(has("tls.acme.challenge", "http_redirect_listen"), "{p:#?}");
+        assert_eq!(p.len(), 7, "{p:#?}");
+        let p = problems("[tls.acme]\ndomains = []\n");
+        assert!(p.len() == 1 && p[0].contains("at least one DNS name"), "{p:#?}");
     }
 
     #[test]

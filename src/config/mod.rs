@@ -43,6 +43,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// An LDAP directory for logins (off unless `url` is set).
     pub ldap: LdapConfig,
+    /// Prometheus metrics on a separate listener (off unless enabled).
+    pub metrics: MetricsConfig,
 }
 
 /// Which policy preset is active.
@@ -99,11 +101,93 @@ pub struct TlsConfig {
     /// Lowest TLS version accepted: `"1.2"` (default) or `"1.3"`. The policy
     /// refuses anything below 1.2.
     pub min_version: TlsVersion,
+    /// Certificates by ACME (RFC 8555), obtained and renewed by Kabine
+    /// itself. Instead of `cert_file` and `key_file`, not together with
+    /// them. Unset (default): no ACME.
+    pub acme: Option<AcmeConfig>,
 }
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        TlsConfig { cert_file: None, key_file: None, min_version: TlsVersion::V1_2 }
+        TlsConfig { cert_file: None, key_file: None, min_version: TlsVersion::V1_2, acme: None }
+    }
+}
+
+/// Let's Encrypt's production directory, the default `tls.acme.directory`.
+pub const LETS_ENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// `[tls.acme]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeConfig {
+    /// The DNS names the certificate is for, e.g. `["meet.praxis-beispiel.de"]`.
+    /// Each must resolve to this server. No wildcards and no IP addresses.
+    pub domains: Vec<String>,
+    /// Where the CA may write about the account, e.g.
+    /// `"mailto:it@praxis-beispiel.de"`. Optional; it is sent to the CA.
+    pub contact: Option<String>,
+    /// The ACME directory URL of the CA. Default: Let's Encrypt production
+    /// (`https://acme-v02.api.letsencrypt.org/directory`). `kabine policy
+    /// check` and `kabine audit` name the CA and whether it is in the EU.
+    pub directory: String,
+    /// PEM file with CA certificate(s) to trust for the directory's HTTPS,
+    /// besides the system's, for a CA inside your own network. Default: none.
+    pub directory_ca_file: Option<PathBuf>,
+    /// How the CA checks that this server answers for the domains:
+    /// `"tls-alpn-01"` (default: on the HTTPS listener, which must be
+    /// reachable on port 443), `"http-01"` (on `server.http_redirect_listen`,
+    /// reachable on port 80) or `"auto"` (TLS-ALPN-01, and HTTP-01 on every
+    /// other attempt when the redirect listener is there).
+    pub challenge: AcmeChallenge,
+    /// Directory for the ACME account key, the certificate, its key and the
+    /// renewal status (files mode 0600, written atomically). Default
+    /// `/var/lib/kabine/acme` (the systemd unit's state directory). A
+    /// relative path is taken from the config file's directory.
+    pub state_directory: PathBuf,
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            domains: Vec::new(),
+            contact: None,
+            directory: LETS_ENCRYPT_DIRECTORY.into(),
+            directory_ca_file: None,
+            challenge: AcmeChallenge::TlsAlpn01,
+            state_directory: PathBuf::from("/var/lib/kabine/acme"),
+        }
+    }
+}
+
+/// Which ACME challenge Kabine answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AcmeChallenge {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+    #[serde(rename = "http-01")]
+    Http01,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` in the Prometheus text format: rooms, participants,
+    /// media packets and bytes, CPU time per packet, connections, login
+    /// failures, queue lengths. Counts only: no room names, user names or
+    /// addresses. Default `false`.
+    pub enabled: bool,
+    /// Address of the metrics listener (plain HTTP, nothing else on it).
+    /// Default `127.0.0.1:9464`, reachable from this machine only; open it
+    /// wider only towards your monitoring.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: false, listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464) }
     }
 }
 

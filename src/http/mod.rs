@@ -64,8 +64,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/session", get(api::session))
         .route("/account", get(account_page))
-        // GET for HTTP/1.1 upgrades, CONNECT for WebSockets over HTTP/2 (RFC 8441).
-        .route("/ws", on(MethodFilter::GET.or(MethodFilter::CONNECT), ws::ws_handler))
+        // HTTP/1.1 upgrades only: see `serve_https` for why no WebSocket
+        // runs over HTTP/2.
+        .route("/ws", on(MethodFilter::GET, ws::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
@@ -181,6 +182,7 @@ pub async fn serve_https(
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     max_connections: usize,
+    stats: Arc<crate::stats::Stats>,
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -210,6 +212,7 @@ pub async fn serve_https(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
+        let stats = Arc::clone(&stats);
         tokio::spawn(async move {
             let _permit = permit;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -217,12 +220,24 @@ pub async fn serve_https(
                 // Failed handshakes (old TLS versions, scanners) are the client's business.
                 _ => return,
             };
+            // An ACME validator has seen the challenge certificate; it sends
+            // nothing more (RFC 8737), and gets nothing more.
+            if tls.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
+                return;
+            }
+            let _open = OpenConnection::count(&stats);
             let service = TowerToHyperService::new(app.map_request(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(PeerIp(peer.ip()));
                 req.map(Body::new)
             }));
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder.http2().enable_connect_protocol();
+            // No extended CONNECT (RFC 8441): browsers then open the
+            // signalling WebSocket on a connection of its own, over HTTP/1.1.
+            // Chromium closes every HTTP/2 connection when the machine's
+            // network changes (an interface or address comes or goes: a VPN,
+            // a container), and a WebSocket carried over one died with it —
+            // the whole call reconnected, twice per change
+            // (browser_network_change).
+            let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 // Mostly clients going away mid-request; an HTTP/2 protocol
@@ -235,13 +250,47 @@ pub async fn serve_https(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
 }
 
-/// Serves plain HTTP that only redirects to `public_url` (same path).
-pub async fn serve_redirect(listener: TcpListener, public_url: String, shutdown: CancellationToken) {
+/// Counts an HTTPS connection as open while it lives.
+struct OpenConnection<'a>(&'a crate::stats::Stats);
+
+impl<'a> OpenConnection<'a> {
+    fn count(stats: &'a crate::stats::Stats) -> OpenConnection<'a> {
+        crate::stats::Stats::add(&stats.https_connections, 1);
+        crate::stats::Stats::add(&stats.https_connections_total, 1);
+        OpenConnection(stats)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.https_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Where ACME HTTP-01 challenges are fetched (RFC 8555, section 8.3).
+const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
+
+/// Serves plain HTTP that only redirects to `public_url` (same path), and
+/// answers the ACME HTTP-01 challenges pending in `http01`.
+pub async fn serve_redirect(
+    listener: TcpListener,
+    public_url: String,
+    http01: Arc<crate::acme::Http01Tokens>,
+    shutdown: CancellationToken,
+) {
     let base = public_url.trim_end_matches('/').to_string();
     let app = Router::new()
         .fallback(move |req: Request<Body>| {
             let base = base.clone();
+            let http01 = Arc::clone(&http01);
             async move {
+                if let Some(token) = req.uri().path().strip_prefix(ACME_CHALLENGE_PATH)
+                    && let Some(answer) = http01.answer(token)
+                {
+                    let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], answer).into_response();
+                    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    return r;
+                }
                 let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
                 let mut r = Redirect::permanent(&format!("{base}{path}")).into_response();
                 r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

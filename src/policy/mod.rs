@@ -205,6 +205,7 @@ pub mod rule {
     pub const SESSION_TIMEOUTS: &str = "session-timeouts";
     pub const PASSWORD_HASH: &str = "password-hash-minimum";
     pub const USER_STORE_PRIVATE: &str = "user-store-private";
+    pub const ACME_CA: &str = "acme-ca";
 }
 
 /// Longest idle time of a login session any config may set (OWASP ASVS
@@ -481,6 +482,11 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
             ),
         },
     );
+    let (acme_ok, acme_detail) = match &c.tls.acme {
+        None => (true, "no ACME: the certificate comes from tls.cert_file, or is self-signed (demo)".to_string()),
+        Some(acme) => (true, acme_ca(&acme.directory).describe(acme.contact.is_some())),
+    };
+    verdict(rule::ACME_CA, "tls.acme.directory", acme_ok, acme_detail);
     out
 }
 
@@ -492,6 +498,127 @@ pub fn verdicts(loaded: &LoadedConfig, policy: &Policy, user_store: &UserStoreFa
     let mut v = check(loaded, policy);
     v.extend(check_user_store(loaded, user_store));
     v
+}
+
+/// Where an ACME CA is operated, as far as Kabine knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AcmeCa {
+    /// The CA's name, or the directory's host when unknown.
+    pub name: String,
+    /// Country of the operator, in English; `None` when unknown.
+    pub country: Option<&'static str>,
+    /// Whether the operator is established in the EU; `None` when unknown.
+    pub in_eu: Option<bool>,
+    /// The host of the directory URL.
+    pub host: String,
+}
+
+/// Public ACME CAs Kabine knows: directory host, name, country, in the EU.
+const KNOWN_ACME_CAS: &[(&str, &str, &str, bool)] = &[
+    ("acme-v02.api.letsencrypt.org", "Let's Encrypt (Internet Security Research Group)", "USA", false),
+    ("acme-staging-v02.api.letsencrypt.org", "Let's Encrypt staging (Internet Security Research Group)", "USA", false),
+    ("dv.acme-v02.api.pki.goog", "Google Trust Services", "USA", false),
+    ("acme-api.actalis.com", "Actalis", "Italy", true),
+];
+
+/// The CA behind an ACME directory URL. Pure.
+pub fn acme_ca(directory: &str) -> AcmeCa {
+    let rest = directory.split_once("://").map(|(_, r)| r).unwrap_or(directory);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = crate::config::strip_port(authority).to_ascii_lowercase();
+    match KNOWN_ACME_CAS.iter().find(|(h, ..)| *h == host) {
+        Some((_, name, country, eu)) => {
+            AcmeCa { name: (*name).to_string(), country: Some(country), in_eu: Some(*eu), host }
+        }
+        None => AcmeCa { name: host.clone(), country: None, in_eu: None, host },
+    }
+}
+
+impl AcmeCa {
+    /// One sentence for `kabine policy check` and the audit.
+    pub fn describe(&self, sends_contact: bool) -> String {
+        let what = if sends_contact {
+            "it receives the domain names and the contact address"
+        } else {
+            "it receives the domain names (no contact address is configured)"
+        };
+        match (self.country, self.in_eu) {
+            (Some(country), Some(true)) => {
+                format!("ACME CA {} ({country}, in the EU); {what}", self.name)
+            }
+            (Some(country), _) => format!(
+                "ACME CA {} ({country}, outside the EU: a transfer to a third country, Art. 44 GDPR); {what}",
+                self.name
+            ),
+            (None, _) => format!(
+                "ACME CA at {}, not one Kabine knows: find out where it is operated (inside or outside the EU); {what}",
+                self.host
+            ),
+        }
+    }
+}
+
+/// What the ACME state directory says, gathered by the audit (the I/O)
+/// for [`acme_renewal`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcmeFacts {
+    /// Validity of the stored certificate (Unix seconds), if there is one.
+    pub not_before: Option<i64>,
+    pub not_after: Option<i64>,
+    /// When renewal is due, as the server last computed it.
+    pub renewal_due: Option<i64>,
+    pub last_attempt: Option<i64>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+}
+
+/// How certificate renewal by ACME stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcmeRenewal {
+    /// No certificate and no attempt yet: the server has not run with ACME.
+    NotStarted,
+    /// Attempts failed and there is no certificate from the CA.
+    NeverObtained { error: String, failures: u32 },
+    /// The last attempts failed; the certificate served ends at `not_after`.
+    Failing { error: String, failures: u32, not_after: i64 },
+    /// Renewal was due more than a day ago and nothing happened since
+    /// (the server is not running, or cannot write its status).
+    Overdue { due: i64, not_after: i64 },
+    /// The certificate expired.
+    Expired { not_after: i64 },
+    /// In order: renewal is due at `due`.
+    Healthy { due: i64, not_after: i64 },
+}
+
+/// Grace after the due time before a renewal that did not happen counts as overdue.
+pub const ACME_OVERDUE_GRACE_SECONDS: i64 = 86_400;
+
+/// Decides how ACME renewal stands at `now`. A failed renewal fails the
+/// audit at once: with renewal at two thirds of the lifetime (or the CA's
+/// ARI window) that is weeks before the certificate expires. Pure.
+pub fn acme_renewal(facts: &AcmeFacts, now: i64) -> AcmeRenewal {
+    let error = || facts.last_error.clone().unwrap_or_else(|| "unknown error".into());
+    let Some(not_after) = facts.not_after else {
+        return if facts.consecutive_failures > 0 || facts.last_error.is_some() {
+            AcmeRenewal::NeverObtained { error: error(), failures: facts.consecutive_failures.max(1) }
+        } else {
+            AcmeRenewal::NotStarted
+        };
+    };
+    if now >= not_after {
+        return AcmeRenewal::Expired { not_after };
+    }
+    if facts.consecutive_failures > 0 {
+        return AcmeRenewal::Failing { error: error(), failures: facts.consecutive_failures, not_after };
+    }
+    let due = facts.renewal_due.unwrap_or_else(|| {
+        let nb = facts.not_before.unwrap_or(not_after);
+        nb + (not_after - nb) * 2 / 3
+    });
+    if now > due + ACME_OVERDUE_GRACE_SECONDS.min((not_after - due) / 2) {
+        return AcmeRenewal::Overdue { due, not_after };
+    }
+    AcmeRenewal::Healthy { due, not_after }
 }
 
 /// Decides the rules about the local user store file: every hash is
@@ -754,6 +881,45 @@ mod tests {
         let err = Policy::from_toml(&weak, "weak.toml").expect_err("weak policy refused");
         assert!(err.contains("tls.min_version"), "{err}");
         assert!(err.contains("log.max_level"), "{err}");
+    }
+
+    #[test]
+    fn acme_cas_are_named_with_their_jurisdiction() {
+        let le = acme_ca("https://acme-v02.api.letsencrypt.org/directory");
+        assert_eq!((le.country, le.in_eu), (Some("USA"), Some(false)));
+        assert!(le.describe(true).contains("outside the EU"), "{}", le.describe(true));
+        let eu = acme_ca("https://acme-api.actalis.com/acme/directory");
+        assert_eq!(eu.in_eu, Some(true));
+        let own = acme_ca("https://ca.praxis-intern.de:8443/acme/dir");
+        assert_eq!((own.host.as_str(), own.in_eu), ("ca.praxis-intern.de", None));
+        assert!(own.describe(false).contains("not one Kabine knows"));
+        let v = verdicts("[tls.acme]\ndomains = [\"meet.example.org\"]\n");
+        let acme = v.iter().find(|v| v.rule == rule::ACME_CA).expect("verdict");
+        assert!(acme.ok && acme.detail.contains("Let's Encrypt"), "{}", acme.detail);
+    }
+
+    #[test]
+    fn acme_renewal_fails_as_soon_as_a_renewal_fails() {
+        const DAY: i64 = 86_400;
+        let facts = AcmeFacts {
+            not_before: Some(0),
+            not_after: Some(90 * DAY),
+            renewal_due: Some(60 * DAY),
+            ..AcmeFacts::default()
+        };
+        assert_eq!(acme_renewal(&AcmeFacts::default(), 0), AcmeRenewal::NotStarted);
+        assert_eq!(acme_renewal(&facts, DAY), AcmeRenewal::Healthy { due: 60 * DAY, not_after: 90 * DAY });
+        let failing = AcmeFacts { consecutive_failures: 1, last_error: Some("timeout".into()), ..facts.clone() };
+        assert!(matches!(acme_renewal(&failing, 60 * DAY), AcmeRenewal::Failing { failures: 1, .. }));
+        assert!(matches!(acme_renewal(&facts, 62 * DAY), AcmeRenewal::Overdue { .. }));
+        assert!(matches!(acme_renewal(&facts, 90 * DAY), AcmeRenewal::Expired { .. }));
+        let never = AcmeFacts { last_error: Some("refused".into()), consecutive_failures: 3, ..AcmeFacts::default() };
+        assert!(matches!(acme_renewal(&never, 0), AcmeRenewal::NeverObtained { failures: 3, .. }));
+        // Short-lived certificates: overdue after half of what is left past the due time.
+        let short =
+            AcmeFacts { not_before: Some(0), not_after: Some(30), renewal_due: Some(20), ..AcmeFacts::default() };
+        assert!(matches!(acme_renewal(&short, 24), AcmeRenewal::Healthy { .. }));
+        assert!(matches!(acme_renewal(&short, 26), AcmeRenewal::Overdue { .. }));
     }
 
     #[test]

@@ -280,6 +280,8 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         ("idle", c.access.session_idle_timeout_minutes.to_string()),
         ("life", c.access.session_lifetime_hours.to_string()),
         ("ldap_host", c.ldap.url.clone().unwrap_or_default()),
+        ("acme_ca", c.tls.acme.as_ref().map(|a| policy::acme_ca(&a.directory).name).unwrap_or_default()),
+        ("acme_contact", c.tls.acme.as_ref().and_then(|a| a.contact.clone()).unwrap_or_else(|| "—".into())),
     ];
     let v: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let tx = |key: &str| t(key, &v).get(lang).to_string();
@@ -299,6 +301,11 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
     }
     if ldap {
         recipients.push(tx("ropa.recipients.ldap"));
+    }
+    // The ACME CA: a recipient, and a transfer unless it is known to be in the EU.
+    let acme_in_eu = c.tls.acme.as_ref().map(|a| policy::acme_ca(&a.directory).in_eu);
+    if acme_in_eu.is_some() {
+        recipients.push(tx("ropa.recipients.acme"));
     }
     let mut data_categories = lines("ropa.data.value");
     let p2p = policy::p2p_in_use(loaded, policy);
@@ -342,7 +349,15 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         RopaField {
             provision: Some("30(1)(e)".into()),
             label: tx("ropa.transfers.label"),
-            value: lines(if transfers_ok { "ropa.transfers.none" } else { "ropa.transfers.check" }),
+            value: {
+                let mut v = lines(if transfers_ok { "ropa.transfers.none" } else { "ropa.transfers.check" });
+                match acme_in_eu {
+                    Some(Some(true)) | None => {}
+                    Some(Some(false)) => v.push(tx("ropa.transfers.acme")),
+                    Some(None) => v.push(tx("ropa.transfers.acme_unknown")),
+                }
+                v
+            },
         },
         RopaField { provision: Some("30(1)(f)".into()), label: tx("ropa.erasure.label"), value: erasure },
         RopaField { provision: Some("30(1)(g)".into()), label: tx("ropa.tom.label"), value: lines("ropa.tom.value") },

@@ -38,8 +38,13 @@ export function saveFrames() {
 }
 
 /**
- * Launches a browser with a fresh profile.
- * @param {{engine?: 'chromium' | 'firefox', lang?: string}} [opts]
+ * Launches a browser with a fresh profile. Pages of Chromium get their
+ * viewport from `newPage`; Firefox's pages are as large as its window
+ * (`viewport`, default 1280×720): puppeteer's viewport emulation sends
+ * WebDriver BiDi commands that some Firefox ESR versions do not know, so
+ * the harness never uses it there.
+ * @param {{engine?: 'chromium' | 'firefox', lang?: string, viewport?: {width: number, height: number},
+ *   args?: string[]}} [opts] `args`: more Chromium flags
  */
 export async function launch(opts = {}) {
   const engine = opts.engine ?? process.env.KABINE_BROWSER ?? 'chromium';
@@ -52,6 +57,8 @@ export async function launch(opts = {}) {
       executablePath: FIREFOX,
       protocol: 'webDriverBiDi',
       headless: true,
+      defaultViewport: null,
+      args: [`--width=${opts.viewport?.width ?? 1280}`, `--height=${opts.viewport?.height ?? 720}`],
       acceptInsecureCerts: true,
       userDataDir: profile,
       extraPrefsFirefox: {
@@ -98,6 +105,7 @@ export async function launch(opts = {}) {
         '--disable-background-timer-throttling',
         '--disable-backgrounding-occluded-windows',
         `--lang=${lang.split(',')[0]}`,
+        ...(opts.args ?? []),
         `--accept-lang=${lang}`,
         // For investigating connection losses: Chromium's own network log.
         ...(process.env.KABINE_NETLOG_DIR
@@ -121,7 +129,12 @@ export async function launch(opts = {}) {
 export async function newPage(browser, name, viewport = {}) {
   const context = browser.kabineEngine === 'firefox' ? browser.defaultBrowserContext() : await browser.createBrowserContext();
   const page = await context.newPage();
-  await page.setViewport({ width: viewport.width ?? 1280, height: viewport.height ?? 720 });
+  if (browser.kabineEngine === 'firefox') {
+    // Sized by its window (see `launch`); a page asking for another size is a mistake of the scenario.
+    if (viewport.width || viewport.height) throw new Error('Firefox pages take their size from launch({viewport})');
+  } else {
+    await page.setViewport({ width: viewport.width ?? 1280, height: viewport.height ?? 720 });
+  }
   page.kabineName = name;
   // Other jobs on a shared test machine add and remove network interfaces;
   // Chromium then aborts a navigation with ERR_NETWORK_CHANGED. That is the
@@ -331,18 +344,20 @@ export async function closeAll() {
  * request and problem), or `RESULT {"error": ...}` when it threw. Always
  * closes the browsers. The process exits 0 either way; the Rust test judges.
  * @param {() => Promise<object>} body
+ * @param {{timeoutMs?: number}} [opts] how long the scenario may take (default 120 s)
  */
-export async function scenario(body) {
+export async function scenario(body, opts = {}) {
   const started = Date.now();
+  const timeoutMs = opts.timeoutMs ?? 120000;
   let result;
   process.on('uncaughtException', (e) => {
     console.log(`RESULT ${JSON.stringify({ ok: false, error: `uncaught: ${e?.stack ?? e}`, requests, problems })}`);
     closeAll().finally(() => process.exit(0));
   });
   const guard = setTimeout(() => {
-    console.log(`RESULT ${JSON.stringify({ error: 'scenario timed out after 120 s', requests, problems })}`);
+    console.log(`RESULT ${JSON.stringify({ error: `scenario timed out after ${timeoutMs / 1000} s`, requests, problems })}`);
     closeAll().finally(() => process.exit(0));
-  }, 120000);
+  }, timeoutMs);
   try {
     result = { ok: true, ...(await body()) };
   } catch (e) {
@@ -529,21 +544,25 @@ export async function modes(people) {
 
 /**
  * From the pre-join page of `room` to pressing "Join" as `name`, without
- * waiting for the call (the server may make the page wait first).
+ * waiting for the call (the server may make the page wait first). Like a
+ * person: the name is typed and "Join" pressed at once, whether or not the
+ * camera preview has appeared yet (`waitForPreview` waits for it first).
  * @param {import('puppeteer-core').Page} page
  * @param {string} room
  * @param {string} name
+ * @param {{waitForPreview?: boolean}} [opts]
  */
-export async function startJoin(page, room, name) {
+export async function startJoin(page, room, name, opts = {}) {
   await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'load' });
   await page.waitForSelector('#display-name');
   await page.$eval('#display-name', (el) => { el.value = ''; });
   await page.type('#display-name', name);
-  // Wait for the preview so the call starts with camera and microphone.
-  await page.waitForFunction(() => {
-    const v = document.querySelector('.preview-video');
-    return v && !v.hidden && v.srcObject;
-  }, { timeout: 10000 });
+  if (opts.waitForPreview) {
+    await page.waitForFunction(() => {
+      const v = document.querySelector('.preview-video');
+      return v && !v.hidden && v.srcObject;
+    }, { timeout: 10000 });
+  }
   await page.click('#join-button');
 }
 
@@ -574,4 +593,124 @@ export async function countPeerConnections(page) {
 export async function clickWhenVisible(page, selector, timeoutMs = 10000) {
   await page.waitForSelector(selector, { visible: true, timeout: timeoutMs });
   await page.click(selector);
+}
+
+/**
+ * Joins as a person does: opens the room's page (unless `navigate` is
+ * false: the page is already on it), puts the name in and presses "Join"
+ * the moment the button is there — before the camera preview has
+ * appeared. Returns when the click happened (Date.now() ms).
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} room
+ * @param {string} name
+ * @param {{navigate?: boolean}} [opts]
+ */
+export async function joinNow(page, room, name, opts = {}) {
+  if (opts.navigate ?? true) await openRoom(page, room);
+  return pressJoin(page, name);
+}
+
+/**
+ * Opens the pre-join page of `room` and waits until "Join" can be pressed.
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} room
+ */
+export async function openRoom(page, room) {
+  await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#join-button');
+}
+
+/**
+ * On a pre-join page: puts `name` in and presses "Join" at once. Returns
+ * when the click happened (Date.now() ms).
+ * @param {import('puppeteer-core').Page} page
+ * @param {string} name
+ */
+export async function pressJoin(page, name) {
+  await page.waitForSelector('#join-button');
+  await page.$eval('#display-name', (el, n) => {
+    el.value = n;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, name);
+  const at = Date.now();
+  await page.click('#join-button');
+  return at;
+}
+
+/**
+ * What a page shows of its own microphone and camera (the call's
+ * controls), what it shows of everyone else's, and how often it connected
+ * to the server (`generation` 1: never reconnected).
+ * @param {import('puppeteer-core').Page} page
+ */
+export async function ownMedia(page) {
+  return page.evaluate(() => {
+    const s = window.kabineDebug?.session;
+    const control = (id) => {
+      const b = document.getElementById(id);
+      return b ? { pressed: b.getAttribute('aria-pressed'), state: b.querySelector('.state')?.textContent ?? '' } : null;
+    };
+    const others = {};
+    for (const p of s?.participants?.values() ?? []) others[p.display_name] = { mic: p.mic, camera: p.camera };
+    return {
+      state: s?.state ?? null,
+      generation: s?.generation ?? null,
+      mic: control('ctl-mic'),
+      camera: control('ctl-camera'),
+      sending: { mic: !!s?.micTrack && s.micOn, camera: !!s?.cameraTrack },
+      others,
+    };
+  });
+}
+
+/**
+ * Waits until every page decodes new video frames from every other page
+ * and receives new audio packets from it ("new": more than at the sample
+ * before; both growing between two samples), over any path. `expect.camera`
+ * names people whose camera is known to be off (only their audio is
+ * required). Returns the milliseconds since `from` (default: the start).
+ * `log` gets, per "A sees B" and "A hears B", the milliseconds since `from`
+ * when it first held.
+ * @param {{page: import('puppeteer-core').Page, name: string}[]} people
+ * @param {number} timeoutMs
+ * @param {{from?: number, expect?: {camera?: Record<string, boolean>}, log?: Record<string, number>}} [opts]
+ */
+export async function waitEveryoneFlowing(people, timeoutMs, opts = {}) {
+  const from = opts.from ?? Date.now();
+  const cameraOff = opts.expect?.camera ?? {};
+  const end = Date.now() + timeoutMs;
+  /** (page, other, kind) -> counter at the previous sample */
+  let previous = new Map();
+  let last = null;
+  while (Date.now() < end) {
+    const states = await Promise.all(people.map(async (p) => ({ p, st: await inbound(p.page) })));
+    const now = new Map();
+    let ok = true;
+    const missing = [];
+    for (const { p, st } of states) {
+      for (const o of people) {
+        if (o === p) continue;
+        const best = (pred, field) => Math.max(0, ...st.tracks.filter(pred).map((t) => t[field]));
+        const frames = best((t) => t.name === o.name && t.source === 'camera' && t.kind === 'video', 'framesDecoded');
+        const audio = best((t) => t.name === o.name && t.source === 'mic', 'packetsReceived');
+        now.set(`${p.name}/${o.name}/video`, frames);
+        now.set(`${p.name}/${o.name}/audio`, audio);
+        const grew = (kind, v) => v > 0 && v > (previous.get(`${p.name}/${o.name}/${kind}`) ?? Infinity);
+        const videoOk = cameraOff[o.name] === false || grew('video', frames);
+        const audioOk = grew('audio', audio);
+        if (opts.log && grew('video', frames)) opts.log[`${p.name} sees ${o.name}`] ??= Date.now() - from;
+        if (opts.log && audioOk) opts.log[`${p.name} hears ${o.name}`] ??= Date.now() - from;
+        if (!videoOk) missing.push(`${p.name} does not see ${o.name} (frames ${frames})`);
+        if (!audioOk) missing.push(`${p.name} does not hear ${o.name} (packets ${audio})`);
+        ok &&= videoOk && audioOk;
+      }
+    }
+    previous = now;
+    last = { missing, states: states.map(({ p, st }) => ({ name: p.name, mode: st.mode, tracks: st.tracks })) };
+    if (ok) return Date.now() - from;
+    await sleep(250);
+  }
+  const err = new Error(`not everyone saw and heard everyone within ${Date.now() - from} ms: ${last?.missing.join('; ')}`);
+  err.detail = last?.states;
+  throw err;
 }

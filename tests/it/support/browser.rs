@@ -54,6 +54,17 @@ pub async fn run_at(base: &str, name: &str, args: &[&str]) -> Value {
 /// As [`run_at`], for a caller that already holds [`super::heavy`] (its
 /// own media load and the browser's are one scenario).
 pub async fn run_in_turn(base: &str, name: &str, args: &[&str]) -> Value {
+    run_for(base, name, args, SCENARIO_TIMEOUT).await
+}
+
+/// As [`run`], for a scenario that runs longer than the usual 120 s (it
+/// sets its own guard) and may take `timeout` in all.
+pub async fn run_long(server: &RunningServer, name: &str, args: &[&str], timeout: Duration) -> Value {
+    let _turn = super::heavy().await;
+    run_for(&base_url(server), name, args, timeout).await
+}
+
+async fn run_for(base: &str, name: &str, args: &[&str], timeout: Duration) -> Value {
     require_browser_tools(args.contains(&"firefox"));
     let out_name: String = std::iter::once(name)
         .chain(args.iter().copied())
@@ -75,9 +86,9 @@ pub async fn run_in_turn(base: &str, name: &str, args: &[&str]) -> Value {
         .kill_on_drop(true)
         .spawn()
         .expect("node starts");
-    let output = tokio::time::timeout(SCENARIO_TIMEOUT, child.wait_with_output())
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("scenario {name} did not finish within {SCENARIO_TIMEOUT:?}"))
+        .unwrap_or_else(|_| panic!("scenario {name} did not finish within {timeout:?}"))
         .expect("waiting for node works");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
