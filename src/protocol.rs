@@ -327,6 +327,12 @@ pub enum ServerMsg {
         code: ErrorCode,
         message: String,
     },
+    /// Nothing arrives of `source`, although `media_state` says it is on:
+    /// the browser repairs what it can (docs/protocol.md, *When media does
+    /// not arrive*). Repeated every few seconds while it lasts.
+    MediaStalled {
+        source: Source,
+    },
     /// The server ends the session (shutdown, removed, room ended); it closes
     /// the connection next.
     Bye {

@@ -388,12 +388,17 @@ impl Rooms {
             }
             (ClientMsg::MediaState { mic, camera, screen }, Some(room)) => {
                 // A source a moderator muted stays off until the participant unmutes it.
+                let mut sending = None;
                 self.update_member(room, session, out, |m| {
                     let (mic, camera, screen) = m.forced.apply(mic, camera, screen);
                     let changed = (m.mic, m.camera, m.screen) != (mic, camera, screen);
                     (m.mic, m.camera, m.screen) = (mic, camera, screen);
+                    sending = changed.then_some((mic, camera, screen));
                     changed
                 });
+                if let Some((mic, camera, screen)) = sending {
+                    out.push(Effect::Media(MediaCommand::Sending { session, mic, camera, screen }));
+                }
             }
             (ClientMsg::Hand { raised }, Some(room)) => {
                 self.update_member(room, session, out, |m| std::mem::replace(&mut m.hand, raised) != raised);
@@ -526,6 +531,12 @@ impl Rooms {
             MediaEvent::Quality { session, quality } => {
                 if let Some(room) = self.sessions.get(&session).and_then(|s| s.room) {
                     self.update_member(room, session, out, |m| std::mem::replace(&mut m.quality, quality) != quality);
+                }
+            }
+            MediaEvent::Stalled { session, source } => {
+                if self.joined(session) {
+                    tracing::debug!(session = session.0, ?source, "media of a participant does not arrive");
+                    out.push(Effect::Send { to: session, msg: ServerMsg::MediaStalled { source } });
                 }
             }
             MediaEvent::Failed { session } => {

@@ -46,6 +46,7 @@ use str0m::rtp::Ssrc;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 
 use super::demux::{self, Demux};
+use super::health::SourceHealth;
 use super::keyframes::Throttle;
 use super::layers::{self, LAYERS, RateMeter};
 use super::rewrite::Rewriter;
@@ -83,6 +84,8 @@ const STATS_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a connection may stay ICE-disconnected (a network change, a
 /// laptop lid) before the participant's media counts as failed.
 const RECONNECT_GRACE: Duration = Duration::from_secs(10);
+/// How often publishers are checked for sources that deliver nothing.
+const HEALTH_CHECK: Duration = Duration::from_secs(1);
 
 /// What the engine needs from the configuration.
 #[derive(Debug, Clone)]
@@ -119,6 +122,8 @@ struct Pc {
     rtt: Option<Duration>,
     /// RTP was written since the last drain (it is in `Engine::undrained`).
     undrained: bool,
+    /// When ICE first connected (`None`: not yet).
+    connected: Option<Instant>,
 }
 
 /// A track a participant publishes.
@@ -207,6 +212,9 @@ struct Peer {
     received_before: HashMap<(String, Source), u32>,
     /// Audio slots made so far (numbers their msid).
     audio_slots_made: u32,
+    /// Whether what the participant says it sends arrives, per source
+    /// (indexed by [`source_index`]).
+    health: [SourceHealth; 3],
 }
 
 impl Peer {
@@ -255,6 +263,7 @@ pub struct Engine {
     stats: Arc<Stats>,
     next_housekeeping: Instant,
     next_reallocate: Instant,
+    next_health_check: Instant,
     closing: bool,
     /// Answers plain STUN Binding requests (for direct calls), if enabled.
     stun: Option<stun::Limiter>,
@@ -281,6 +290,7 @@ impl Engine {
             stats,
             next_housekeeping: now + HOUSEKEEPING,
             next_reallocate: now + REALLOCATE,
+            next_health_check: now + HEALTH_CHECK,
             closing: false,
             stun: None,
         }
@@ -349,6 +359,13 @@ impl Engine {
             MediaCommand::VideoSizes { session, sizes } => self.video_sizes(now, session, sizes),
             MediaCommand::Shutdown => self.shutdown(now),
             MediaCommand::Direct { room, direct } => self.set_direct(now, room, direct),
+            MediaCommand::Sending { session, mic, camera, screen } => {
+                if let Some(peer) = self.peers.get_mut(&session) {
+                    for (source, on) in [(Source::Mic, mic), (Source::Camera, camera), (Source::Screen, screen)] {
+                        peer.health[source_index(source)].set_on(on, now);
+                    }
+                }
+            }
         }
         self.process_work(now);
     }
@@ -388,7 +405,7 @@ impl Engine {
             }
         }
         Stats::add(&self.stats.peer_connections, 1);
-        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None, undrained: false }
+        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None, undrained: false, connected: None }
     }
 
     fn join(&mut self, now: Instant, session: SessionId, room: RoomKey, public_id: String) {
@@ -415,6 +432,7 @@ impl Engine {
                 muted: Vec::new(),
                 received_before: HashMap::new(),
                 audio_slots_made: 0,
+                health: [SourceHealth::default(); 3],
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
@@ -472,6 +490,10 @@ impl Engine {
                 // Nothing was sent while direct (see `drive`): estimate
                 // afresh, as for a new connection.
                 peer.subscribe.rtc.bwe().reset(INITIAL_BWE);
+                // The browser resumes sending to the server now.
+                for h in &mut peer.health {
+                    h.restart(now);
+                }
             }
             // The m-lines go inactive (and `drive` holds back str0m's
             // padding) or back to sendonly; forwarding resumes once the browser has
@@ -639,6 +661,10 @@ impl Engine {
         for key in self.keyframes.due(now) {
             self.send_keyframe_request(now, key, KeyframeRequestKind::Pli);
         }
+        if now >= self.next_health_check {
+            self.next_health_check = now + HEALTH_CHECK;
+            self.check_health(now);
+        }
         let mut changed_rooms = Vec::new();
         for (room, r) in self.rooms.iter_mut() {
             if let Some(change) = r.speaker.tick(now) {
@@ -663,6 +689,28 @@ impl Engine {
             for room in changed_rooms {
                 for s in self.members(room) {
                     self.reallocate(now, s);
+                }
+            }
+        }
+    }
+
+    /// Reports every source a publisher says it sends that delivers
+    /// nothing ([`super::health`]). Not while a room talks directly (its
+    /// members send nothing to the server then), nor for a source a
+    /// moderator muted, nor before the publish offer negotiated it.
+    fn check_health(&mut self, now: Instant) {
+        for (session, peer) in &mut self.peers {
+            if self.rooms.get(&peer.room).is_none_or(|r| r.direct) {
+                continue;
+            }
+            let connected = peer.publish.as_ref().and_then(|pc| pc.connected);
+            for track in &peer.tracks {
+                if peer.muted.contains(&track.source) {
+                    continue;
+                }
+                let last = track.meters.iter().filter_map(RateMeter::last_seen).max();
+                if peer.health[source_index(track.source)].check(now, connected, last) {
+                    self.events.push(MediaEvent::Stalled { session: *session, source: track.source });
                 }
             }
         }
@@ -757,6 +805,9 @@ impl Engine {
                 if let Some(g) = pc.grace.take() {
                     self.graces.remove(&(g, key));
                 }
+                if matches!(state, IceConnectionState::Connected | IceConnectionState::Completed) {
+                    pc.connected.get_or_insert(now);
+                }
                 if state == IceConnectionState::Disconnected {
                     let until = now + RECONNECT_GRACE;
                     pc.grace = Some(until);
@@ -801,6 +852,15 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
 /// byte 128–191, and RFC 5761's payload types 192–223 are RTCP.
 fn is_rtp(datagram: &[u8]) -> bool {
     matches!(datagram, [128..=191, b, ..] if !(192..=223).contains(b))
+}
+
+/// The index of a source in per-source arrays.
+fn source_index(source: Source) -> usize {
+    match source {
+        Source::Mic => 0,
+        Source::Camera => 1,
+        Source::Screen => 2,
+    }
 }
 
 #[cfg(test)]

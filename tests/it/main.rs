@@ -53,6 +53,7 @@ mod media_keyframes_nack;
 mod media_last_one_stays;
 mod media_simulcast;
 mod media_speaker;
+mod media_stalled;
 mod media_stun_binding;
 mod media_three_peers;
 mod media_two_rooms;
