@@ -13,6 +13,7 @@ pub mod loadgen;
 pub mod logging;
 pub mod metrics;
 pub mod policy;
+pub mod private_file;
 pub mod protocol;
 pub mod room;
 pub mod server;

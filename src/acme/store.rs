@@ -8,13 +8,15 @@
 //! crash between the two leaves a pair that does not match; it is then
 //! treated as no certificate and a new one is obtained.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
 use serde::{Deserialize, Serialize};
+
+use crate::private_file;
 
 /// The account key and id at the CA.
 pub const ACCOUNT_FILE: &str = "account.json";
@@ -27,7 +29,7 @@ pub const STATUS_FILE: &str = "status.json";
 
 /// Every file name Kabine keeps in the state directory (the audit asks).
 pub fn is_own_file(name: &str) -> bool {
-    [ACCOUNT_FILE, CERT_FILE, KEY_FILE, STATUS_FILE].contains(&name) || name.starts_with(".tmp-")
+    [ACCOUNT_FILE, CERT_FILE, KEY_FILE, STATUS_FILE].contains(&name) || private_file::is_temporary(name)
 }
 
 /// The state directory of one server.
@@ -74,7 +76,7 @@ pub struct Status {
 impl StateDir {
     /// The directory (created with mode 0700 when missing).
     pub fn open(dir: &Path) -> io::Result<StateDir> {
-        create_private_dir(dir)
+        private_file::create_dir(dir)
             .map_err(|e| io::Error::new(e.kind(), format!("ACME state directory {}: {e}", dir.display())))?;
         Ok(StateDir { dir: dir.to_path_buf() })
     }
@@ -129,52 +131,8 @@ impl StateDir {
 
 /// Writes `bytes` to `path` atomically with mode 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
-    let result = (|| {
-        let mut f = private_options().open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        // The rename reaches the disk only with the directory.
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
-}
-
-#[cfg(unix)]
-fn private_options() -> OpenOptions {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = OpenOptions::new();
-    o.write(true).create(true).truncate(true).mode(0o600);
-    o
-}
-
-#[cfg(not(unix))]
-fn private_options() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    o
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-    }
-    #[cfg(not(unix))]
-    {
-        fs::create_dir_all(dir)
-    }
+    private_file::write_atomic(path, bytes)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]

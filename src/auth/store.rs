@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -20,6 +20,7 @@ use rand::RngCore;
 
 use super::password::{self, HashParams};
 use crate::policy::UserStoreFacts;
+use crate::private_file;
 
 /// Longest local user name.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -216,28 +217,8 @@ pub fn read(path: &Path) -> Result<Users, StoreError> {
 /// when new, gets the directory's owner), so that `kabine user` run as root
 /// leaves a store the server's own user can still read.
 pub fn write_atomic(path: &Path, users: &Users) -> Result<(), StoreError> {
-    let io_err = |error: io::Error| StoreError::Io { path: path.to_path_buf(), error };
-    let dir = parent_dir(path);
-    create_private_dir(&dir).map_err(io_err)?;
-    let owner = owner_of(path).or_else(|| owner_of(&dir));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "users".into());
-    let mut tag = [0u8; 8];
-    rand::rng().fill_bytes(&mut tag);
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", hex(&tag)));
-    let result = (|| {
-        let mut f = private_options().write(true).create_new(true).open(&tmp)?;
-        give_to(&f, owner)?;
-        f.write_all(users.render().as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)?;
-        // The rename itself reaches the disk only with the directory.
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io_err)
+    private_file::write_atomic(path, users.render().as_bytes())
+        .map_err(|error| StoreError::Io { path: path.to_path_buf(), error })
 }
 
 /// Reads, changes and writes the store under its lock. `change` returns
@@ -286,40 +267,6 @@ pub fn inspect(path: &Path) -> UserStoreFacts {
 
 /// (uid, gid) of a file.
 #[cfg(unix)]
-fn owner_of(path: &Path) -> Option<(u32, u32)> {
-    use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).ok().map(|m| (m.uid(), m.gid()))
-}
-
-#[cfg(not(unix))]
-fn owner_of(_path: &Path) -> Option<(u32, u32)> {
-    None
-}
-
-/// Hands a file just created to `owner` unless it already belongs there
-/// (only root can, and only root needs to).
-#[cfg(unix)]
-fn give_to(f: &File, owner: Option<(u32, u32)>) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let Some((uid, gid)) = owner else { return Ok(()) };
-    let meta = f.metadata()?;
-    if (meta.uid(), meta.gid()) == (uid, gid) {
-        return Ok(());
-    }
-    match std::os::unix::fs::fchown(f, Some(uid), Some(gid)) {
-        // Not root: the file stays ours, which is what a non-root writer
-        // of its own store wants anyway.
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
-        r => r,
-    }
-}
-
-#[cfg(not(unix))]
-fn give_to(_f: &File, _owner: Option<(u32, u32)>) -> io::Result<()> {
-    Ok(())
-}
-
-#[cfg(unix)]
 fn file_mode(meta: &fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     meta.permissions().mode() & 0o7777
@@ -328,40 +275,6 @@ fn file_mode(meta: &fs::Metadata) -> u32 {
 #[cfg(not(unix))]
 fn file_mode(_meta: &fs::Metadata) -> u32 {
     0o600
-}
-
-#[cfg(unix)]
-fn private_options() -> OpenOptions {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = OpenOptions::new();
-    o.mode(0o600);
-    o
-}
-
-#[cfg(not(unix))]
-fn private_options() -> OpenOptions {
-    OpenOptions::new()
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -377,11 +290,12 @@ impl StoreLock {
     fn acquire(store: &Path) -> Result<StoreLock, StoreError> {
         let mut name = store.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "users".into());
         name.push(".lock");
-        let path = parent_dir(store).join(name);
-        create_private_dir(&parent_dir(store)).map_err(|error| StoreError::Io { path: store.to_path_buf(), error })?;
+        let path = private_file::parent_dir(store).join(name);
+        private_file::create_dir(&private_file::parent_dir(store))
+            .map_err(|error| StoreError::Io { path: store.to_path_buf(), error })?;
         let started = std::time::Instant::now();
         loop {
-            match private_options().write(true).create_new(true).open(&path) {
+            match private_file::options().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
                     let _ = writeln!(f, "{}", std::process::id());
                     return Ok(StoreLock { path });
