@@ -204,6 +204,11 @@ pub struct Participant {
     /// Moderates the meeting (absent in older messages: `false`).
     #[serde(default)]
     pub moderator: bool,
+    /// Came with the login session of an account that may host (staff):
+    /// the client shows a badge, so a guest who calls themselves like the
+    /// therapist is told apart (absent in older messages: `false`).
+    #[serde(default)]
+    pub host: bool,
 }
 
 /// Connection quality of a participant's media connection.

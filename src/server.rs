@@ -171,7 +171,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         crate::metrics::Queue::of("media_commands", "Commands waiting for the SFU task.", media_tx.downgrade()),
         crate::metrics::Queue::of("media_events", "SFU events waiting for the room actor.", event_tx.downgrade()),
     ];
-    let candidates = sfu::host_candidates(&config.media, media_addr);
+    let candidates = sfu::host_candidates(&config.media, media_addr, config.server.public_url.is_none());
     let mut settings = Settings::from_config(&config);
     settings.p2p.add_own_stun(&candidates);
     settings.meeting_grace = options.timings.meeting_grace;

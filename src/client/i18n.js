@@ -220,6 +220,8 @@ const EN = {
 
   // Moderation
   moderator: 'Moderator',
+  host_badge: 'Staff',
+  host_badge_hint: 'Logged in with an account of this service',
   you_are_moderator: 'You are now a moderator of this meeting.',
   became_moderator: '{name} is now a moderator.',
   actions_for: 'Actions for {name}',
@@ -528,6 +530,8 @@ const DE = {
   to_start_page: 'Zurück zur Startseite',
 
   moderator: 'Moderation',
+  host_badge: 'Personal',
+  host_badge_hint: 'Mit einem Konto dieses Dienstes angemeldet',
   you_are_moderator: 'Sie moderieren jetzt diese Besprechung.',
   became_moderator: '{name} moderiert jetzt.',
   actions_for: 'Aktionen für {name}',

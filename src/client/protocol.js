@@ -23,7 +23,7 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {'mic' | 'camera' | 'screen'} Source
  * @typedef {'unknown' | 'good' | 'fair' | 'poor'} Quality
  * @typedef {{id: string, display_name: string, mic: boolean, camera: boolean, screen: boolean,
- *   hand: boolean, quality: Quality, moderator?: boolean}} Participant
+ *   hand: boolean, quality: Quality, moderator?: boolean, host?: boolean}} Participant
  * @typedef {{urls: string[], username?: string, credential?: string}} IceServer
  * @typedef {{mid: string, participant: string, source: Source}} SubscribedTrack
  * @typedef {{mid: string, participant: string | null}} AudioSlot one audio m-line of the subscribe

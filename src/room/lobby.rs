@@ -633,12 +633,8 @@ fn too_many_waiting(out: &mut Vec<Effect>, session: SessionId) {
 /// The name an account shows, made fit for a display name (trimmed, no
 /// control characters, at most 64 characters); `None` if nothing is left.
 fn account_name(name: &str) -> Option<Zeroizing<String>> {
-    let cleaned: String = name
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'))
-        .take(MAX_NAME_CHARS)
-        .collect();
+    let cleaned: String =
+        name.trim().chars().filter(|c| !c.is_control() && !super::invisible_format(*c)).take(MAX_NAME_CHARS).collect();
     let cleaned = Zeroizing::new(cleaned.trim().to_string());
     (!cleaned.is_empty()).then_some(cleaned)
 }

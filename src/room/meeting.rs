@@ -313,6 +313,8 @@ impl Rooms {
                 self.throttle.forget(crate::auth::throttle::Subject::Room(room.name.as_str()));
             }
             room.members.clear();
+            // No direct call outlives its room (`end_meeting` with two in it).
+            self.p2p.forget(key);
         }
     }
 

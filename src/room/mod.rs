@@ -224,6 +224,7 @@ impl Member {
             hand: self.hand,
             quality: self.quality,
             moderator: self.moderator,
+            host: self.host,
         }
     }
 }
@@ -493,13 +494,17 @@ impl Rooms {
         self.enter(clock, session, key_name, display_name, ticket, out);
     }
 
-    /// Trimmed display name, or `None` if it is not acceptable.
+    /// Trimmed display name without invisible formatting characters
+    /// ([`invisible_format`]: bidi controls that could make a name read as
+    /// another), or `None` if it is not acceptable (control characters,
+    /// too long, empty when a name is required).
     fn check_display_name(&self, raw: &str) -> Option<Zeroizing<String>> {
-        let name = raw.trim();
+        let stripped: Zeroizing<String> = Zeroizing::new(raw.chars().filter(|c| !invisible_format(*c)).collect());
+        let name = stripped.trim();
         let len = name.chars().count();
         let ok = len <= MAX_NAME_CHARS
             && (len > 0 || !self.settings.require_display_name)
-            && !name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'));
+            && !name.chars().any(char::is_control);
         ok.then(|| Zeroizing::new(name.to_string()))
     }
 
@@ -667,6 +672,13 @@ impl Drop for Room {
         // Display names are `Zeroizing` and wipe themselves; the name too.
         self.name.zeroize();
     }
+}
+
+/// Characters that change how text around them is shown without showing
+/// themselves: bidi marks, embeddings, overrides and isolates, zero-width
+/// characters, the byte-order mark. Removed from display names.
+pub(crate) fn invisible_format(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// Sends `msg` to each of `to` ([`Effect::Broadcast`]); nothing when `to` is empty.

@@ -207,6 +207,31 @@ mod tests {
     use super::*;
     use crate::protocol::ServerMsg;
 
+    #[tokio::test]
+    async fn commands_and_media_events_take_turns() {
+        let (ctx, commands) = mpsc::channel(16);
+        let (etx, media_events) = mpsc::channel(16);
+        let (media, _mrx) = mpsc::channel(1);
+        let mut wiring = Wiring { commands, media_events, media };
+        for i in 0..5 {
+            ctx.send(Command::Disconnected { session: SessionId(i) }).await.expect("queued");
+            etx.send(MediaEvent::Failed { session: SessionId(100 + i) }).await.expect("queued");
+        }
+        let mut media_first = false;
+        let mut order = String::new();
+        for _ in 0..6 {
+            match next_input(&mut wiring, media_first).await {
+                Next::Command(_) => order.push('c'),
+                Next::Media(_) => order.push('m'),
+            }
+            media_first = !media_first;
+        }
+        assert_eq!(order, "cmcmcm", "neither starves the other");
+        // With only one kind waiting, it is taken whatever the turn.
+        while wiring.commands.try_recv().is_ok() {}
+        assert!(matches!(next_input(&mut wiring, false).await, Next::Media(_)));
+    }
+
     #[test]
     fn a_broadcast_is_serialised_once_and_a_full_queue_drops_only_its_connection() {
         let mut conns = HashMap::new();

@@ -15,12 +15,18 @@ use crate::support;
 /// `auth::throttle::Limits::LOGIN.per_source_burst`.
 const BURST: usize = 30;
 
+/// One HTTP/2 connection for all requests (the server's per-address
+/// connection cap is `limits_idle_connections`' business, not this test's).
+fn h2_client() -> reqwest::Client {
+    reqwest::Client::builder().tls_danger_accept_invalid_certs(true).http2_prior_knowledge().build().expect("client")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_hundred_concurrent_wrong_logins_get_at_most_the_burst_of_401s_and_the_rest_429() {
     let _t = support::test();
     let server = support::start(support::with_local_host("limits-login-race", AccessMode::Secure)).await;
     let base = support::base_url(&server);
-    let attacker = support::https_client();
+    let attacker = h2_client();
     let attempts = (0..400).map(|i| {
         let (client, base) = (attacker.clone(), base.clone());
         async move { support::login(&client, &base, "dr.mueller", &format!("falsch {i}")).await.status().as_u16() }
@@ -44,7 +50,7 @@ async fn concurrent_wrong_current_passwords_of_a_password_change_are_limited_too
     let _t = support::test();
     let server = support::start(support::with_local_host("limits-passwd-race", AccessMode::Secure)).await;
     let base = support::base_url(&server);
-    let client = support::https_client();
+    let client = h2_client();
     let r = support::login(&client, &base, "dr.mueller", "correct horse battery").await;
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     let cookie = support::session_cookie(&r).expect("cookie");
