@@ -454,6 +454,13 @@ pub struct RoomsConfig {
     /// Minutes a session may wait (for a host, the password or the lobby)
     /// before it is sent away with `bye` `wait_expired`. Default 30.
     pub max_wait_minutes: u32,
+    /// Every meeting starts with its lobby on, so that nobody — also not
+    /// those who waited for the host in `secure` or `closed` mode — comes
+    /// in before a moderator lets them in; the host can turn it off.
+    /// Default `false`: guests who waited come in when the host opens the
+    /// room. A practice where each patient should be admitted one by one
+    /// sets `true`.
+    pub lobby_on_open: bool,
 }
 
 /// Largest `server.max_connections` accepted (far below what makes a
@@ -472,6 +479,7 @@ impl Default for RoomsConfig {
             private_chat: true,
             max_waiting_per_address: 50,
             max_wait_minutes: 30,
+            lobby_on_open: false,
         }
     }
 }

@@ -369,8 +369,9 @@ impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
 }
 
 /// A hyper server builder with the limits: header timeout on HTTP/1.1;
-/// concurrent streams, header size, reset-flood guard and keep-alive pings
-/// on HTTP/2.
+/// concurrent streams, header size and reset-flood guard on HTTP/2. No
+/// keep-alive pings: a ping answered would make an unused connection look
+/// alive forever; the idle timeout closes it instead.
 fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_read);
@@ -379,9 +380,7 @@ fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
         .timer(hyper_util::rt::TokioTimer::new())
         .max_concurrent_streams(limits.http2_streams)
         .max_header_list_size(H2_MAX_HEADER_LIST)
-        .max_pending_accept_reset_streams(20)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .max_pending_accept_reset_streams(20);
     builder
 }
 

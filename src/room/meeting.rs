@@ -69,7 +69,8 @@ impl Rooms {
         if !key_name.is_empty() {
             self.by_name.insert(key_name.to_string(), key);
         }
-        let controls = Controls::default();
+        // A main room (it has a name) may start with its lobby on.
+        let controls = Controls { lobby: self.settings.lobby_on_open && !key_name.is_empty(), ..Controls::default() };
         self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
         Some(key)
     }

@@ -119,3 +119,53 @@ async fn a_request_header_that_never_ends_is_closed_after_the_header_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(1500), "closed too early: {:?}", started.elapsed());
     assert!(server.stop().await);
 }
+
+/// A TLS connection speaking HTTP/2, with the client preface and an empty
+/// SETTINGS frame sent.
+async fn h2_raw(addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut tls = (*support::insecure_tls()).clone();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(addr).await.expect("tcp");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls)).connect(name, tcp).await.expect("tls");
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "HTTP/2 negotiated");
+    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0").await.expect("preface");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_limits_streams_and_closes_a_silent_connection_after_the_idle_timeout() {
+    let _t = support::test();
+    let mut config = support::test_config();
+    config.server.idle_timeout_secs = 10;
+    let server = support::start(config).await;
+    let addr = kabine::http::reachable(server.https_addr());
+    let mut h2 = h2_raw(addr).await;
+    let mut header = [0u8; 9];
+    h2.read_exact(&mut header).await.expect("the server's first frame");
+    assert_eq!(header[3], 4, "SETTINGS");
+    let len = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+    let mut payload = vec![0u8; len];
+    h2.read_exact(&mut payload).await.expect("settings");
+    let settings: Vec<(u16, u32)> = payload
+        .chunks(6)
+        .map(|c| (u16::from_be_bytes([c[0], c[1]]), u32::from_be_bytes([c[2], c[3], c[4], c[5]])))
+        .collect();
+    assert!(settings.contains(&(3, 100)), "SETTINGS_MAX_CONCURRENT_STREAMS = 100: {settings:?}");
+    // Then silence from the client: the server closes within the idle
+    // timeout (10 s) and a margin, and not long before it.
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match h2.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent HTTP/2 connection is still open after 20 s");
+    assert!(started.elapsed() >= Duration::from_secs(8), "closed too early: {:?}", started.elapsed());
+    assert!(server.stop().await);
+}

@@ -1096,3 +1096,18 @@ fn hand_toggles_beyond_the_burst_are_coalesced_into_one_update_a_tick() {
     assert_eq!(shown, [false]);
     assert!(w.input(Input::Tick).is_empty(), "nothing more to show");
 }
+
+#[test]
+fn with_lobby_on_open_those_who_waited_for_the_host_knock_instead_of_walking_in() {
+    let settings = Settings { access_mode: AccessMode::Secure, lobby_on_open: true, ..Settings::default() };
+    let mut w = World::with(settings);
+    let (g, out) = w.enter("therapy", "Patientin", None);
+    assert_eq!(sent_to(&out, g), [ServerMsg::Waiting { reason: WaitReason::Host }]);
+    let (h, out) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    assert!(welcomed(&out, h));
+    assert!(!welcomed(&out, g), "the waiting guest is not let in by the host's arrival");
+    assert_eq!(sent_to(&out, g), [ServerMsg::Waiting { reason: WaitReason::Lobby }]);
+    assert_eq!(lobby_list(&out, h), Some(vec!["Patientin".to_string()]));
+    let out = w.send(h, ClientMsg::LobbyAdmit { id: id(g) });
+    assert!(welcomed(&out, g), "the host lets her in");
+}
