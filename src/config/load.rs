@@ -665,4 +665,27 @@ mod tests {
         assert!(p.iter().any(|l| l.contains("tls.key_file: missing")));
         assert!(p.iter().any(|l| l.starts_with("t.toml:4: server.http_redirect_listen: needs server.public_url")));
     }
+
+    #[test]
+    fn limits_that_cannot_work_are_refused_one_line_each() {
+        // A semaphore of this size would panic at start; zero would refuse everyone.
+        let p = problems(
+            "[server]\nmax_connections = 9223372036854775807\nmax_connections_per_address = 0\n\
+             tls_handshake_timeout_secs = 0\nheader_read_timeout_secs = 301\nidle_timeout_secs = 5\n\
+             http2_max_concurrent_streams = 0\n[rooms]\nmax_waiting_per_address = 0\nmax_wait_minutes = 0\n",
+        );
+        assert_eq!(p.len(), 8, "{p:#?}");
+        for key in [
+            "server.max_connections:",
+            "server.max_connections_per_address:",
+            "server.tls_handshake_timeout_secs:",
+            "server.header_read_timeout_secs:",
+            "server.idle_timeout_secs:",
+            "server.http2_max_concurrent_streams:",
+            "rooms.max_waiting_per_address:",
+            "rooms.max_wait_minutes:",
+        ] {
+            assert_eq!(p.iter().filter(|l| l.contains(key)).count(), 1, "{key} {p:#?}");
+        }
+    }
 }
