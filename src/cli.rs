@@ -159,6 +159,7 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_POLICY: u8 = 3;
 
 pub fn main() -> ExitCode {
+    crate::logging::install_panic_hook();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),

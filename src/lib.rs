@@ -12,6 +12,7 @@ pub mod init;
 pub mod loadgen;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod policy;
 pub mod private_file;
 pub mod protocol;

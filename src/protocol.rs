@@ -204,6 +204,11 @@ pub struct Participant {
     /// Moderates the meeting (absent in older messages: `false`).
     #[serde(default)]
     pub moderator: bool,
+    /// Came with the login session of an account that may host (staff):
+    /// the client shows a badge, so a guest who calls themselves like the
+    /// therapist is told apart (absent in older messages: `false`).
+    #[serde(default)]
+    pub host: bool,
 }
 
 /// Connection quality of a participant's media connection.
@@ -249,7 +254,8 @@ pub enum ErrorCode {
     BadDisplayName,
     /// The room has `rooms.max_participants` participants.
     RoomFull,
-    /// The server has `rooms.max_rooms` rooms.
+    /// The server has `rooms.max_rooms` rooms, or too many people from the
+    /// same network address wait to join (`rooms.max_waiting_per_address`).
     ServerFull,
     /// An SDP the server could not use.
     BadSdp,
@@ -269,6 +275,9 @@ pub enum ErrorCode {
     PrivateChatDisabled,
     /// A breakout request that cannot be done (names, number of rooms).
     BadBreakout,
+    /// Moderator rights for someone who is not a logged-in host, on a
+    /// server in `secure` or `closed` mode; nothing changed.
+    HostsOnly,
 }
 
 /// Messages from the server.
@@ -473,6 +482,9 @@ pub enum ByeReason {
     MeetingEnded,
     /// A moderator turned the guest away at the lobby.
     LobbyDenied,
+    /// Waited (for a host, the password or the lobby) longer than the
+    /// server allows (`rooms.max_wait_minutes`).
+    WaitExpired,
 }
 
 /// Why a session waits instead of joining.

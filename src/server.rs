@@ -171,7 +171,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         crate::metrics::Queue::of("media_commands", "Commands waiting for the SFU task.", media_tx.downgrade()),
         crate::metrics::Queue::of("media_events", "SFU events waiting for the room actor.", event_tx.downgrade()),
     ];
-    let candidates = sfu::host_candidates(&config.media, media_addr);
+    let candidates = sfu::host_candidates(&config.media, media_addr, config.server.public_url.is_none());
     let mut settings = Settings::from_config(&config);
     settings.p2p.add_own_stun(&candidates);
     settings.meeting_grace = options.timings.meeting_grace;
@@ -205,13 +205,14 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         https,
         Arc::new(tls),
         app,
-        config.server.max_connections,
+        http::ConnLimits::from_config(&config.server),
         Arc::clone(&stats),
         shutdown.clone(),
     ));
     let http01 = Arc::new(crate::acme::Http01Tokens::default());
     if let (Some(listener), Some(url)) = (redirect, config.server.public_url.clone()) {
-        tasks.spawn(http::serve_redirect(listener, url, Arc::clone(&http01), shutdown.clone()));
+        let limits = http::ConnLimits::from_config(&config.server);
+        tasks.spawn(http::serve_redirect(listener, url, Arc::clone(&http01), limits, shutdown.clone()));
     }
     let acme = match acme {
         Some(settings) => Some(crate::acme::spawn(settings, Arc::clone(&certs), http01, shutdown.clone(), &tasks)?),

@@ -90,7 +90,6 @@ pub fn run(check: StaticCheck, ctx: &Ctx<'_>) -> Outcome {
         StaticCheck::RoomsMemoryOnly => rooms_memory_only(ctx),
         StaticCheck::Recording => recording(ctx),
         StaticCheck::P2p => p2p(ctx),
-        StaticCheck::Chat => chat(ctx),
         StaticCheck::ThirdParty => third_party(ctx),
         StaticCheck::LegalLinks => legal_links(ctx),
         StaticCheck::AccessMode => access_mode(ctx),
@@ -695,8 +694,8 @@ fn rooms_memory_only(ctx: &Ctx<'_>) -> Outcome {
         ctx,
         &[rule::ROOM_STATE_MEMORY_ONLY],
         msg(
-            "Räume, Chat, Lobby und Raumkennwörter liegen nur im Arbeitsspeicher und werden gelöscht (überschrieben), wenn die letzte Person den Raum verlässt.",
-            "Rooms, chat, lobby and room passwords live in memory only and are wiped (overwritten) when the last person leaves.",
+            "Räume, Lobby und Raumkennwörter liegen nur im Arbeitsspeicher. Raumnamen, Anzeigenamen und Raumkennwörter werden überschrieben, wenn die Besprechung endet; Chatnachrichten werden nur weitergeleitet, nie aufbewahrt (die Puffer, die sie an die Browser tragen, werden freigegeben, nicht überschrieben).",
+            "Rooms, lobby and room passwords live in memory only. Room names, display names and room passwords are overwritten when the meeting ends; chat messages are relayed, never kept (the buffers that carry them to the browsers are freed, not overwritten).",
         ),
         msg(
             "Die Konfiguration verlangt Raumdaten auf dem Datenträger; Kabine hält Raumdaten ausschließlich im Arbeitsspeicher.",
@@ -758,35 +757,6 @@ fn p2p(ctx: &Ctx<'_>) -> Outcome {
             format!("Direct calls are on, but the policy \"{}\" forbids them.", ctx.policy.name),
         ),
     )
-}
-
-fn chat(ctx: &Ctx<'_>) -> Outcome {
-    let max = crate::protocol::MAX_CHAT_CHARS;
-    let memory = ctx.loaded.config.rooms.storage == RoomStorage::Memory;
-    let facts = [
-        msg(
-            "Chatnachrichten werden nur zugestellt, nicht gespeichert; wer später hinzukommt, sieht frühere Nachrichten nicht (Signalisierungsprotokoll, `docs/protocol.md`).",
-            "Chat messages are delivered, not stored; whoever joins later does not see earlier messages (protocol, `docs/protocol.md`).",
-        ),
-        msg(format!("Eine Nachricht hat höchstens {max} Zeichen."), format!("A message has at most {max} characters.")),
-        msg(
-            "Absender werden vom Server gesetzt, nicht vom Browser des Absenders.",
-            "The sender is set by the server, not by the sender's browser.",
-        ),
-    ];
-    if memory {
-        Outcome::pass(msg(
-            "Chat nur im Arbeitsspeicher, ohne Verlauf für später Hinzukommende; er endet mit dem Raum.",
-            "Chat in memory only, with no history for later arrivals; it ends with the room.",
-        ))
-        .with_all(facts)
-    } else {
-        Outcome::fail(msg(
-            "Raumdaten (und damit der Chat) sollen auf dem Datenträger liegen.",
-            "Room data (and so chat) is to be kept on disk.",
-        ))
-        .with_all(facts)
-    }
 }
 
 /// Scans the client files built into this binary for references to other origins.
@@ -1276,7 +1246,6 @@ mod tests {
             assert!(status == Status::Pass || (na_ok && status == Status::NotApplicable), "{check:?}: {status:?}");
         }
         assert_eq!(run_on("", StaticCheck::PolicyPreset).status, Status::Pass);
-        assert_eq!(run_on("", StaticCheck::Chat).status, Status::Pass);
     }
 
     #[test]

@@ -17,9 +17,9 @@
 //! and [`access::decide`]`(state.auth.mode(), visitor, room_open)` says
 //! whether to enter as host, enter as guest, wait for a host or log in.
 //! Identity always comes from here, never from a message. Room passwords go
-//! through [`Auth::throttle`] with [`throttle::Subject::Room`]: `check`
-//! before comparing, `record_failure` on a wrong one, `record_success` on
-//! the right one.
+//! through [`Auth::throttle`] with [`throttle::Subject::Room`]: `reserve`
+//! before comparing, then `failed` or `succeeded`; `forget` when the
+//! meeting ends.
 
 pub mod access;
 pub mod ldap;
@@ -100,6 +100,10 @@ pub struct Auth {
     dummy_hash: String,
     /// Keys the tags that tie a session to the password hash it began with.
     credential_keys: std::hash::RandomState,
+    /// Bumped whenever login sessions end other than by expiry on use
+    /// (logout, password change, user removed): open signalling
+    /// connections then check theirs and give up host rights.
+    ended: tokio::sync::watch::Sender<u64>,
 }
 
 impl Auth {
@@ -127,6 +131,7 @@ impl Auth {
             hashing: Arc::new(Semaphore::new(slots)),
             dummy_hash: store::dummy_hash(),
             credential_keys: std::hash::RandomState::new(),
+            ended: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -159,13 +164,15 @@ impl Auth {
         source: Option<IpAddr>,
     ) -> Result<(SessionToken, Identity), LoginError> {
         let subject = Subject::Account(username);
-        self.throttle.check(source, subject).map_err(LoginError::Throttled)?;
+        // Counted before verifying: the limit holds for concurrent requests.
+        let attempt = self.throttle.reserve(source, subject).map_err(LoginError::Throttled)?;
         if password.is_empty() {
+            attempt.failed();
             return Err(LoginError::Failed);
         }
         match self.verify(username, password).await {
             Ok(identity) => {
-                self.throttle.record_success(subject);
+                attempt.succeeded();
                 let token = SessionToken::random();
                 self.lock_sessions()
                     .create(token.clone(), identity.clone(), Instant::now())
@@ -173,9 +180,10 @@ impl Auth {
                 Ok((token, identity))
             }
             Err(LoginError::Failed) => {
-                self.throttle.record_failure(source, subject);
+                attempt.failed();
                 Err(LoginError::Failed)
             }
+            // Not judged (busy, directory down): the attempt does not count.
             Err(e) => Err(e),
         }
     }
@@ -259,7 +267,21 @@ impl Auth {
 
     /// Ends a session. Returns whether it was live.
     pub fn logout(&self, token: &SessionToken) -> bool {
-        self.lock_sessions().remove(token)
+        let ended = self.lock_sessions().remove(token);
+        if ended {
+            self.sessions_ended();
+        }
+        ended
+    }
+
+    /// Changes whenever login sessions were ended (not on every expiry):
+    /// a holder of a session then checks it with [`Auth::session`].
+    pub fn session_endings(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ended.subscribe()
+    }
+
+    fn sessions_ended(&self) {
+        self.ended.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Changes a local user's password: `current` must be right (wrong
@@ -277,9 +299,10 @@ impl Auth {
         let AccountKind::Local { credential } = identity.kind else {
             return Err(PasswordChangeError::NotLocal);
         };
-        let subject = Subject::Account(&identity.username);
-        self.throttle.check(source, subject).map_err(PasswordChangeError::Throttled)?;
         password::check_new(new, &identity.username).map_err(PasswordChangeError::Weak)?;
+        let subject = Subject::Account(&identity.username);
+        // Counted before verifying: the limit holds for concurrent requests.
+        let attempt = self.throttle.reserve(source, subject).map_err(PasswordChangeError::Throttled)?;
         let users = self.store.current();
         let user = users.get(&identity.username).cloned().ok_or(PasswordChangeError::Conflict)?;
         if self.credential_tag(&user.hash) != credential {
@@ -294,9 +317,10 @@ impl Auth {
             .await
             .map_err(busy)?;
         if !ok {
-            self.throttle.record_failure(source, subject);
+            attempt.failed();
             return Err(PasswordChangeError::WrongPassword);
         }
+        attempt.succeeded();
         let new_hash = self
             .hash_off_runtime({
                 let new = new.clone();
@@ -329,13 +353,15 @@ impl Auth {
             }
         };
         self.store.replace(users);
-        self.throttle.record_success(subject);
         let changed = LocalUser { hash: new_hash, ..user };
         let identity = self.local_identity(&changed);
         let token = SessionToken::random();
         let mut sessions = self.lock_sessions();
         sessions.retain(|i| !(i.username == identity.username && matches!(i.kind, AccountKind::Local { .. })));
-        sessions.create(token.clone(), identity.clone(), Instant::now()).map_err(|_| PasswordChangeError::Busy)?;
+        let created = sessions.create(token.clone(), identity.clone(), Instant::now());
+        drop(sessions);
+        self.sessions_ended();
+        created.map_err(|_| PasswordChangeError::Busy)?;
         Ok((token, identity))
     }
 
@@ -353,6 +379,9 @@ impl Auth {
                     AccountKind::Directory => true,
                 });
                 tracing::warn!("user store reloaded: {} local user(s); {ended} session(s) ended", users.len());
+                if ended > 0 {
+                    self.sessions_ended();
+                }
             }
             Err(e) => tracing::error!("user store changed but cannot be used; keeping the previous one: {e}"),
         }
@@ -360,7 +389,9 @@ impl Auth {
 
     /// Removes expired sessions and idle throttle entries.
     pub fn purge(&self) {
-        self.lock_sessions().purge(Instant::now());
+        if self.lock_sessions().purge(Instant::now()) > 0 {
+            self.sessions_ended();
+        }
         self.throttle.purge();
     }
 

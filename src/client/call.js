@@ -369,6 +369,7 @@ export function renderCall(app, room, media) {
       removed: [t('removed_title'), t('removed_text'), false],
       lobby_denied: [t('denied_title'), t('denied_text'), false],
       meeting_ended: [t('ended_title'), t('ended_text'), true],
+      wait_expired: [t('wait_expired_title'), t('wait_expired_text'), true],
     };
     const page = pages[reason];
     if (page) end(...page);

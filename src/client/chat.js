@@ -86,6 +86,8 @@ export function createChat(ctx) {
     const kind = m.broadcast ? 'broadcast' : m.to ? 'private' : '';
     log.append(h('li', { class: `${own ? 'own' : ''} ${kind}`, dataset: { from } },
       h('p', { class: 'meta' }, h('span', { class: 'from', text: own ? t('you') : name || t('anonymous') }),
+        !own && session.participants.get(from)?.host
+          ? h('span', { class: 'staff-badge', title: t('host_badge_hint'), text: t('host_badge') }) : null,
         note ? h('span', { class: 'note', text: ` (${note})` }) : null, ' ',
         h('time', { dateTime: new Date(ts).toISOString(), text: time })),
       h('p', { class: 'text', text })));

@@ -195,6 +195,8 @@ const EN = {
   removed_text: 'A moderator removed you from this meeting.',
   ended_title: 'The meeting has ended',
   ended_text: 'The meeting was ended for everyone.',
+  wait_expired_title: 'You waited too long',
+  wait_expired_text: 'Nobody let you into this meeting in time. Reload the page to wait again.',
 
   // Account page
   account_title: 'Your account',
@@ -218,6 +220,8 @@ const EN = {
 
   // Moderation
   moderator: 'Moderator',
+  host_badge: 'Staff',
+  host_badge_hint: 'Logged in with an account of this service',
   you_are_moderator: 'You are now a moderator of this meeting.',
   became_moderator: '{name} is now a moderator.',
   actions_for: 'Actions for {name}',
@@ -311,6 +315,7 @@ const EN = {
   err_bad_password: 'This password cannot be used: use at most 128 characters, without control characters.',
   err_private_chat_disabled: 'Private messages are turned off on this server. Write to everyone instead.',
   err_bad_breakout: 'That is not possible with the breakout rooms: check the names (1 to 64 characters) and the number of rooms (at most 50).',
+  err_hosts_only: 'On this server only logged-in hosts can moderate. Nothing was changed.',
 };
 
 /** @typedef {keyof typeof EN} Key */
@@ -502,6 +507,8 @@ const DE = {
   removed_text: 'Die Moderation hat Sie aus dieser Besprechung entfernt.',
   ended_title: 'Die Besprechung ist beendet',
   ended_text: 'Die Besprechung wurde für alle beendet.',
+  wait_expired_title: 'Sie haben zu lange gewartet',
+  wait_expired_text: 'Niemand hat Sie rechtzeitig in diese Besprechung gelassen. Laden Sie die Seite neu, um erneut zu warten.',
 
   account_title: 'Ihr Konto',
   account_change_title: 'Passwort ändern',
@@ -523,6 +530,8 @@ const DE = {
   to_start_page: 'Zurück zur Startseite',
 
   moderator: 'Moderation',
+  host_badge: 'Personal',
+  host_badge_hint: 'Mit einem Konto dieses Dienstes angemeldet',
   you_are_moderator: 'Sie moderieren jetzt diese Besprechung.',
   became_moderator: '{name} moderiert jetzt.',
   actions_for: 'Aktionen für {name}',
@@ -615,6 +624,7 @@ const DE = {
   err_bad_password: 'Dieses Passwort ist nicht möglich: höchstens 128 Zeichen, ohne Steuerzeichen.',
   err_private_chat_disabled: 'Private Nachrichten sind auf diesem Server ausgeschaltet. Schreiben Sie stattdessen an alle.',
   err_bad_breakout: 'Das geht mit den Gruppenräumen nicht: Prüfen Sie die Namen (1 bis 64 Zeichen) und die Anzahl der Räume (höchstens 50).',
+  err_hosts_only: 'Auf diesem Server darf nur angemeldetes Personal moderieren. Es wurde nichts geändert.',
 };
 
 /** The languages the client speaks. */

@@ -46,6 +46,7 @@ export function createPeople(ctx) {
       const name = p.self ? t('you_name', { name: p.display_name || t('anonymous') }) : p.display_name || t('anonymous');
       return h('li', { dataset: { participant: p.self ? 'self' : p.id } },
         h('span', { class: 'name' }, name,
+          p.host ? h('span', { class: 'staff-badge', title: t('host_badge_hint'), text: t('host_badge') }) : null,
           p.moderator ? h('span', { class: 'role', text: ` · ${t('moderator')}` }) : null),
         p.self || !moderation ? null : moderation.actionsFor(p),
         h('span', { class: 'states' },

@@ -23,7 +23,7 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {'mic' | 'camera' | 'screen'} Source
  * @typedef {'unknown' | 'good' | 'fair' | 'poor'} Quality
  * @typedef {{id: string, display_name: string, mic: boolean, camera: boolean, screen: boolean,
- *   hand: boolean, quality: Quality, moderator?: boolean}} Participant
+ *   hand: boolean, quality: Quality, moderator?: boolean, host?: boolean}} Participant
  * @typedef {{urls: string[], username?: string, credential?: string}} IceServer
  * @typedef {{mid: string, participant: string, source: Source}} SubscribedTrack
  * @typedef {{mid: string, participant: string | null}} AudioSlot one audio m-line of the subscribe
@@ -31,9 +31,10 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {{participant: string, source: Source, width: number, height: number}} VideoSize
  * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
  *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal' | 'login_required'
- *   | 'not_moderator' | 'unknown_participant' | 'bad_password' | 'private_chat_disabled' | 'bad_breakout'} ErrorCode
+ *   | 'not_moderator' | 'unknown_participant' | 'bad_password' | 'private_chat_disabled' | 'bad_breakout'
+ *   | 'hosts_only'} ErrorCode
  * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced' | 'removed' | 'meeting_ended'
- *   | 'lobby_denied'} ByeReason
+ *   | 'lobby_denied' | 'wait_expired'} ByeReason
  * @typedef {{mid: string, participant: string | null, source: Source, track: MediaStreamTrack,
  *   receiver?: RTCRtpReceiver, slot?: boolean}} RemoteTrack
  *   `mid` of the subscribe connection, or `direct-<epoch>-<source>` for a
@@ -127,7 +128,7 @@ export const SIMULCAST = [
 
 /** Bye reasons after which the session is over for good (no reconnect). */
 const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
-  new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied'])
+  new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied', 'wait_expired'])
 );
 
 /** How often what we publish is checked (health.js). */

@@ -226,8 +226,23 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.server.http_redirect_listen.is_some() && c.server.public_url.is_none() {
         bad("server.http_redirect_listen", "needs server.public_url, the address to redirect to");
     }
-    if c.server.max_connections == 0 {
-        bad("server.max_connections", "must be at least 1");
+    if c.server.max_connections == 0 || c.server.max_connections > super::MAX_CONNECTIONS {
+        bad("server.max_connections", "must be 1 to 1000000 (each connection takes a file descriptor)");
+    }
+    if c.server.max_connections_per_address == 0 {
+        bad("server.max_connections_per_address", "must be at least 1");
+    }
+    for (key, value, range) in [
+        ("server.tls_handshake_timeout_secs", c.server.tls_handshake_timeout_secs, 1..=300),
+        ("server.header_read_timeout_secs", c.server.header_read_timeout_secs, 1..=300),
+        ("server.idle_timeout_secs", c.server.idle_timeout_secs, 10..=86_400),
+    ] {
+        if !range.contains(&value) {
+            bad(key, &format!("must be {} to {} seconds", range.start(), range.end()));
+        }
+    }
+    if !(1..=1000).contains(&c.server.http2_max_concurrent_streams) {
+        bad("server.http2_max_concurrent_streams", "must be 1 to 1000");
     }
     if c.media.udp_port == 0 {
         bad("media.udp_port", "must be a fixed port (1-65535) that the firewall lets through");
@@ -276,6 +291,12 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     }
     if c.rooms.max_rooms == 0 {
         bad("rooms.max_rooms", "must be at least 1");
+    }
+    if c.rooms.max_waiting_per_address == 0 {
+        bad("rooms.max_waiting_per_address", "must be at least 1");
+    }
+    if !(1..=1440).contains(&c.rooms.max_wait_minutes) {
+        bad("rooms.max_wait_minutes", "must be 1 to 1440 minutes (a day)");
     }
     validate_access(c, &mut out);
     if c.metrics.enabled && c.metrics.listen == c.server.listen {
@@ -643,5 +664,28 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:#?}");
         assert!(p.iter().any(|l| l.contains("tls.key_file: missing")));
         assert!(p.iter().any(|l| l.starts_with("t.toml:4: server.http_redirect_listen: needs server.public_url")));
+    }
+
+    #[test]
+    fn limits_that_cannot_work_are_refused_one_line_each() {
+        // A semaphore of this size would panic at start; zero would refuse everyone.
+        let p = problems(
+            "[server]\nmax_connections = 9223372036854775807\nmax_connections_per_address = 0\n\
+             tls_handshake_timeout_secs = 0\nheader_read_timeout_secs = 301\nidle_timeout_secs = 5\n\
+             http2_max_concurrent_streams = 0\n[rooms]\nmax_waiting_per_address = 0\nmax_wait_minutes = 0\n",
+        );
+        assert_eq!(p.len(), 8, "{p:#?}");
+        for key in [
+            "server.max_connections:",
+            "server.max_connections_per_address:",
+            "server.tls_handshake_timeout_secs:",
+            "server.header_read_timeout_secs:",
+            "server.idle_timeout_secs:",
+            "server.http2_max_concurrent_streams:",
+            "rooms.max_waiting_per_address:",
+            "rooms.max_wait_minutes:",
+        ] {
+            assert_eq!(p.iter().filter(|l| l.contains(key)).count(), 1, "{key} {p:#?}");
+        }
     }
 }

@@ -73,8 +73,29 @@ pub struct ServerConfig {
     /// `public_url`. Needs `public_url`. Default: none.
     pub http_redirect_listen: Option<SocketAddr>,
     /// Most simultaneous HTTPS connections; more wait for a free slot.
-    /// Default 4096.
+    /// Default 4096, at most 1,000,000. Each takes a file descriptor: the
+    /// service's `LimitNOFILE` must exceed this plus the media sockets
+    /// (docs/security.md).
     pub max_connections: usize,
+    /// Most simultaneous connections from one address (an IPv4 address or
+    /// an IPv6 /64), on the HTTPS and the redirect listener each; more are
+    /// closed at once. Addresses are counted in memory only and never
+    /// logged. Default 256: a school behind one NAT address, every pupil
+    /// with a signalling connection and a page connection, still fits.
+    pub max_connections_per_address: usize,
+    /// Seconds a TLS handshake may take before the connection is closed.
+    /// Default 10.
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds a client may take to send a request's header (from the
+    /// connection's start or the end of the previous request) before the
+    /// connection is closed. Default 10.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may stay without any byte in either direction
+    /// before it is closed (signalling connections are pinged every 20 s,
+    /// so a live call never goes idle). Default 120.
+    pub idle_timeout_secs: u64,
+    /// Most requests in flight on one HTTP/2 connection. Default 100.
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +105,11 @@ impl Default for ServerConfig {
             public_url: None,
             http_redirect_listen: None,
             max_connections: 4096,
+            max_connections_per_address: 256,
+            tls_handshake_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
+            http2_max_concurrent_streams: 100,
         }
     }
 }
@@ -418,14 +444,43 @@ pub struct RoomsConfig {
     /// relayed and never stored; `false` leaves only messages to the whole
     /// room, which every participant sees.
     pub private_chat: bool,
+    /// Most sessions from one address (an IPv4 address or an IPv6 /64)
+    /// that wait at once — for a host, at the password or in a lobby, in
+    /// all rooms together; more are refused with `server_full`. Default
+    /// 50: a class behind one NAT address waiting for its teacher fits,
+    /// and one address can never fill a room's queue (each room lets at
+    /// most `max_participants` wait).
+    pub max_waiting_per_address: u32,
+    /// Minutes a session may wait (for a host, the password or the lobby)
+    /// before it is sent away with `bye` `wait_expired`. Default 30.
+    pub max_wait_minutes: u32,
+    /// Every meeting starts with its lobby on, so that nobody — also not
+    /// those who waited for the host in `secure` or `closed` mode — comes
+    /// in before a moderator lets them in; the host can turn it off.
+    /// Default `false`: guests who waited come in when the host opens the
+    /// room. A practice where each patient should be admitted one by one
+    /// sets `true`.
+    pub lobby_on_open: bool,
 }
+
+/// Largest `server.max_connections` accepted (far below what makes a
+/// semaphore of that size impossible, and above any real file limit).
+pub const MAX_CONNECTIONS: usize = 1_000_000;
 
 /// Largest `rooms.max_participants` accepted.
 pub const MAX_ROOM_PARTICIPANTS: u32 = 300;
 
 impl Default for RoomsConfig {
     fn default() -> Self {
-        RoomsConfig { storage: RoomStorage::Memory, max_participants: 100, max_rooms: 1000, private_chat: true }
+        RoomsConfig {
+            storage: RoomStorage::Memory,
+            max_participants: 100,
+            max_rooms: 1000,
+            private_chat: true,
+            max_waiting_per_address: 50,
+            max_wait_minutes: 30,
+            lobby_on_open: false,
+        }
     }
 }
 

@@ -31,8 +31,6 @@ use tower::ServiceExt as _;
 use crate::auth::Auth;
 use crate::config::Config;
 
-/// Time a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time open connections get to finish after shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -175,19 +173,59 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
-/// Accepts TLS connections on `listener` and serves `app` on them until
-/// `shutdown`; then gives open requests [`SHUTDOWN_GRACE`] to finish.
-pub async fn serve_https(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    max_connections: usize,
-    stats: Arc<crate::stats::Stats>,
-    shutdown: CancellationToken,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    let slots = Arc::new(Semaphore::new(max_connections));
-    let graceful = GracefulShutdown::new();
+/// Limits on the connections of a listener (`[server]` in the config).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Open connections at once; more wait for a free slot.
+    pub max_connections: usize,
+    /// Open connections from one address (IPv4, or IPv6 /64); more are
+    /// closed at once.
+    pub per_address: usize,
+    /// A TLS handshake that takes longer is dropped.
+    pub handshake: Duration,
+    /// A request header that takes longer (from the connection's start or
+    /// the previous response) is dropped.
+    pub header_read: Duration,
+    /// A connection without a byte in either direction for this long is
+    /// dropped.
+    pub idle: Duration,
+    /// Requests in flight on one HTTP/2 connection.
+    pub http2_streams: u32,
+}
+
+impl ConnLimits {
+    pub fn from_config(c: &crate::config::ServerConfig) -> ConnLimits {
+        ConnLimits {
+            max_connections: c.max_connections,
+            per_address: c.max_connections_per_address,
+            handshake: Duration::from_secs(c.tls_handshake_timeout_secs),
+            header_read: Duration::from_secs(c.header_read_timeout_secs),
+            idle: Duration::from_secs(c.idle_timeout_secs),
+            http2_streams: c.http2_max_concurrent_streams,
+        }
+    }
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits::from_config(&crate::config::ServerConfig::default())
+    }
+}
+
+/// Largest request header block on HTTP/2 (HTTP/1.1: hyper's default, ~400 KB
+/// buffer with at most 100 headers).
+const H2_MAX_HEADER_LIST: u32 = 32 * 1024;
+
+/// The accept loop both listeners share: a slot of the global limit, then
+/// one of the connection's address (refused at once when its address holds
+/// too many), then `serve` on a task that `graceful` can stop.
+async fn accept_loop<F, Fut>(listener: TcpListener, limits: ConnLimits, shutdown: CancellationToken, serve: F)
+where
+    F: Fn(tokio::net::TcpStream, SocketAddr, IdleClock, ConnSlot) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let addresses = crate::net::AddressSlots::new(limits.per_address);
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -208,46 +246,210 @@ pub async fn serve_https(
                 }
             },
         };
+        // Over its address's share: closed at once, nothing logged.
+        let Some(address_slot) = addresses.take(peer.ip()) else {
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
-        let stats = Arc::clone(&stats);
+        let clock = IdleClock::new();
+        // Held by the connection, and by a WebSocket upgraded from it.
+        let held = ConnSlot(Arc::new((permit, address_slot)));
+        let work = serve(tcp, peer, clock.clone(), held);
+        let idle = limits.idle;
         tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                // Failed handshakes (old TLS versions, scanners) are the client's business.
-                _ => return,
-            };
-            // An ACME validator has seen the challenge certificate; it sends
-            // nothing more (RFC 8737), and gets nothing more.
-            if tls.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
-                return;
-            }
-            let _open = OpenConnection::count(&stats);
-            let service = TowerToHyperService::new(app.map_request(move |mut req: Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(PeerIp(peer.ip()));
-                req.map(Body::new)
-            }));
-            // No extended CONNECT (RFC 8441): browsers then open the
-            // signalling WebSocket on a connection of its own, over HTTP/1.1.
-            // Chromium closes every HTTP/2 connection when the machine's
-            // network changes (an interface or address comes or goes: a VPN,
-            // a container), and a WebSocket carried over one died with it —
-            // the whole call reconnected, twice per change
-            // (browser_network_change).
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                // Mostly clients going away mid-request; an HTTP/2 protocol
-                // error here ends every WebSocket on the connection.
-                tracing::debug!(error = %e, "an HTTPS connection ended with an error");
+            tokio::select! {
+                _ = work => {}
+                _ = clock.expired(idle) => {}
             }
         });
     }
-    drop(listener);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+/// A connection's place in the global and its address's limit. Requests
+/// carry a clone (an extension), so a WebSocket upgraded from the
+/// connection keeps the place while it lives.
+#[derive(Clone)]
+pub struct ConnSlot(#[allow(dead_code)] Arc<(tokio::sync::OwnedSemaphorePermit, crate::net::Slot)>);
+
+/// When a connection last moved a byte, shared between its I/O and the
+/// watchdog of [`accept_loop`].
+#[derive(Clone)]
+struct IdleClock {
+    start: tokio::time::Instant,
+    /// Milliseconds since `start` of the last byte read or written.
+    last: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl IdleClock {
+    fn new() -> IdleClock {
+        IdleClock { start: tokio::time::Instant::now(), last: Arc::new(std::sync::atomic::AtomicU64::new(0)) }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing moved for `idle`.
+    async fn expired(&self, idle: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed));
+            let due = last + idle;
+            if tokio::time::Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+    }
+}
+
+/// A stream whose reads and writes count as life for its [`IdleClock`].
+struct Watched<T> {
+    inner: T,
+    clock: IdleClock,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.clock.touch();
+        }
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.touch();
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// A hyper server builder with the limits: header timeout on HTTP/1.1;
+/// concurrent streams, header size and reset-flood guard on HTTP/2. No
+/// keep-alive pings: a ping answered would make an unused connection look
+/// alive forever; the idle timeout closes it instead.
+fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_read);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(limits.http2_streams)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .max_pending_accept_reset_streams(20);
+    builder
+}
+
+/// Accepts TLS connections on `listener` and serves `app` on them until
+/// `shutdown`; then gives open requests [`SHUTDOWN_GRACE`] to finish.
+pub async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: ConnLimits,
+    stats: Arc<crate::stats::Stats>,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = Arc::new(GracefulShutdown::new());
+    let builder = Arc::new(http_builder(&limits));
+    let serving = {
+        let shutdown = shutdown.clone();
+        let graceful = Arc::clone(&graceful);
+        move |tcp: tokio::net::TcpStream, peer: SocketAddr, clock: IdleClock, held: ConnSlot| {
+            let (acceptor, app, stats, builder) =
+                (acceptor.clone(), app.clone(), Arc::clone(&stats), Arc::clone(&builder));
+            let watcher = graceful.watcher();
+            let shutdown = shutdown.clone();
+            async move {
+                let tcp = Watched { inner: tcp, clock };
+                let tls = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    tls = tokio::time::timeout(limits.handshake, acceptor.accept(tcp)) => match tls {
+                        Ok(Ok(tls)) => tls,
+                        // Failed or slow handshakes (old TLS versions,
+                        // scanners, slowloris) are the client's business.
+                        _ => return,
+                    },
+                };
+                // An ACME validator has seen the challenge certificate; it sends
+                // nothing more (RFC 8737), and gets nothing more.
+                if tls.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
+                    return;
+                }
+                let _open = OpenConnection::count(&stats);
+                let service =
+                    TowerToHyperService::new(app.map_request(move |mut req: Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(PeerIp(peer.ip()));
+                        req.extensions_mut().insert(held.clone());
+                        req.map(Body::new)
+                    }));
+                // No extended CONNECT (RFC 8441): browsers then open the
+                // signalling WebSocket on a connection of its own, over HTTP/1.1
+                // (so one WebSocket per connection, by construction).
+                // Chromium closes every HTTP/2 connection when the machine's
+                // network changes (an interface or address comes or goes: a VPN,
+                // a container), and a WebSocket carried over one died with it —
+                // the whole call reconnected, twice per change
+                // (browser_network_change).
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    // Mostly clients going away mid-request; an HTTP/2 protocol
+                    // error here ends every WebSocket on the connection.
+                    tracing::debug!(error = %e, "an HTTPS connection ended with an error");
+                }
+            }
+        }
+    };
+    let accepting = accept_loop(listener, limits, shutdown.clone(), serving);
+    accepting.await;
+    if let Ok(graceful) = Arc::try_unwrap(graceful) {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    }
 }
 
 /// Counts an HTTPS connection as open while it lives.
@@ -271,11 +473,13 @@ impl Drop for OpenConnection<'_> {
 const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
 
 /// Serves plain HTTP that only redirects to `public_url` (same path), and
-/// answers the ACME HTTP-01 challenges pending in `http01`.
+/// answers the ACME HTTP-01 challenges pending in `http01`. The same
+/// connection limits as the HTTPS listener (HTTP/1.1 only).
 pub async fn serve_redirect(
     listener: TcpListener,
     public_url: String,
     http01: Arc<crate::acme::Http01Tokens>,
+    limits: ConnLimits,
     shutdown: CancellationToken,
 ) {
     let base = public_url.trim_end_matches('/').to_string();
@@ -298,7 +502,28 @@ pub async fn serve_redirect(
             }
         })
         .layer(axum::middleware::map_response(headers::strip_server_headers));
-    let _ = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+    let graceful = Arc::new(GracefulShutdown::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(limits.header_read);
+    let builder = Arc::new(builder);
+    let serving = {
+        let graceful = Arc::clone(&graceful);
+        move |tcp: tokio::net::TcpStream, _peer: SocketAddr, clock: IdleClock, held: ConnSlot| {
+            let (app, builder) = (app.clone(), Arc::clone(&builder));
+            let watcher = graceful.watcher();
+            async move {
+                let _held = held;
+                let service =
+                    TowerToHyperService::new(app.map_request(|req: Request<hyper::body::Incoming>| req.map(Body::new)));
+                let conn = builder.serve_connection(TokioIo::new(Watched { inner: tcp, clock }), service);
+                let _ = watcher.watch(conn.into_owned()).await;
+            }
+        }
+    };
+    accept_loop(listener, limits, shutdown, serving).await;
+    if let Ok(graceful) = Arc::try_unwrap(graceful) {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    }
 }
 
 /// For tests and `kabine audit`: an address to reach a listener bound to

@@ -47,6 +47,7 @@ pub async fn ws_handler(
     State(state): State<AppState>,
     RequestHost(host): RequestHost,
     peer: Option<Extension<PeerIp>>,
+    held: Option<Extension<super::ConnSlot>>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
@@ -75,7 +76,8 @@ pub async fn ws_handler(
         .max_message_size(protocol::MAX_MESSAGE_BYTES)
         .max_frame_size(protocol::MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            let _tracked = token;
+            // The connection's places in the listener's limits live on.
+            let _tracked = (token, held);
             signalling.run(socket, hello).await;
         })
 }

@@ -117,6 +117,34 @@ fn level_filter(level: LogLevel) -> LevelFilter {
     }
 }
 
+/// Replaces the default panic report (the message as is, on stderr) with
+/// one that redacts addresses: a panic message may quote a peer's address
+/// (a failed `expect` on a socket error). The report goes to the log (whose
+/// formatter redacts too) when logging is set up, else to stderr.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let report = panic_report(info);
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!("{report}");
+        } else {
+            eprintln!("{report}");
+        }
+    }));
+}
+
+/// The text of a panic report: where, and the message with every address
+/// replaced by [`redact::MARK`].
+pub fn panic_report(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let message = match (info.payload().downcast_ref::<&str>(), info.payload().downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => "(no message)".to_string(),
+    };
+    let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+    format!("internal error (a bug, please report it): thread '{thread}' panicked{place}: {}", redact::redact(&message))
+}
+
 /// Keeps the file writer's background thread alive; drop it last.
 pub struct LogGuard {
     _worker: Option<tracing_appender::non_blocking::WorkerGuard>,
@@ -162,6 +190,22 @@ fn file_appender(dir: &Path, retention_days: u32) -> io::Result<tracing_appender
 mod tests {
     use super::*;
     use crate::policy::Policy;
+
+    #[test]
+    fn a_panic_report_carries_no_address() {
+        static REPORT: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|info| {
+            *REPORT.lock().unwrap_or_else(|p| p.into_inner()) = panic_report(info);
+        }));
+        let peer = "192.0.2.77:40000";
+        let _ = std::panic::catch_unwind(|| panic!("sending to {peer} failed: connection reset"));
+        std::panic::set_hook(previous);
+        let report = REPORT.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert!(report.contains("sending to [addr] failed: connection reset"), "{report}");
+        assert!(!report.contains("192.0.2.77"), "{report}");
+        assert!(report.contains("src/logging/mod.rs"), "{report}");
+    }
 
     #[test]
     fn rust_log_can_lower_but_never_raise_the_level() {

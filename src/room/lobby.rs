@@ -142,7 +142,40 @@ impl Rooms {
         out: &mut Vec<Effect>,
     ) {
         let door = self.door(room, ticket.as_ref().map(|t| t.as_str()));
+        if matches!(door, Door::Password | Door::Lobby) && !self.address_may_wait(session) {
+            return too_many_waiting(out, session);
+        }
         self.pass(clock, session, room, display_name, door, out);
+    }
+
+    /// Whether the address of `session` may have one more session waiting
+    /// (`rooms.max_waiting_per_address`). Counted over the sessions that
+    /// wait now, so nothing needs undoing when one stops waiting.
+    fn address_may_wait(&self, session: SessionId) -> bool {
+        let Some(key) = self.sessions.get(&session).and_then(|s| s.source_key) else {
+            return true;
+        };
+        let waiting = self.sessions.values().filter(|s| s.pending.is_some() && s.source_key == Some(key)).count();
+        waiting < self.settings.max_waiting_per_address as usize
+    }
+
+    /// Sends away the sessions that waited longer than `rooms.max_wait_minutes`.
+    pub(super) fn expire_waiting(&mut self, now: std::time::Instant, out: &mut Vec<Effect>) {
+        let max = self.settings.max_wait;
+        let mut expired: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.pending.is_some())
+            .filter(|(_, s)| s.waiting_since.is_some_and(|t| now.saturating_duration_since(t) >= max))
+            .map(|(k, _)| *k)
+            .collect();
+        expired.sort();
+        for session in expired {
+            self.drop_pending(session, out);
+            self.sessions.remove(&session);
+            out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::WaitExpired } });
+            out.push(Effect::Close { session });
+        }
     }
 
     /// Where a guest goes at the door of the meeting `room`: in with a
@@ -211,8 +244,13 @@ impl Rooms {
     }
 
     fn set_pending(&mut self, session: SessionId, pending: Pending) {
+        let now = self.now;
         if let Some(s) = self.sessions.get_mut(&session) {
             s.pending = Some(pending);
+            // The wait is measured from the first door, not each move.
+            if s.waiting_since.is_none() {
+                s.waiting_since = now;
+            }
         }
     }
 
@@ -234,6 +272,9 @@ impl Rooms {
             }
             _ => {}
         }
+        if !self.address_may_wait(session) {
+            return too_many_waiting(out, session);
+        }
         self.waiting.entry(key_name.to_string()).or_default().push(session);
         self.set_pending(session, Pending::Host { name: key_name, display_name, ticket });
         out.push(Effect::Send { to: session, msg: ServerMsg::Waiting { reason: WaitReason::Host } });
@@ -250,7 +291,9 @@ impl Rooms {
                 continue;
             };
             if let Some(Pending::Host { display_name, ticket, .. }) = s.pending.take() {
-                self.gate(clock, session, room, display_name, ticket, out);
+                // Already waiting: no new place is taken, no per-address check.
+                let door = self.door(room, ticket.as_ref().map(|t| t.as_str()));
+                self.pass(clock, session, room, display_name, door, out);
             }
         }
     }
@@ -297,17 +340,20 @@ impl Rooms {
             return;
         };
         let subject = Subject::Room(r.name.as_str());
-        // Check before comparing: a throttled guess is not even looked at.
-        if let Err(retry) = self.throttle.check_at(source, subject, clock.now) {
-            let msg = ServerMsg::PasswordRequired { wrong: false, retry_after_secs: retry.secs() };
-            return out.push(Effect::Send { to: session, msg });
-        }
+        // Reserved before comparing: a throttled guess is not even looked at.
+        let attempt = match self.throttle.reserve_at(source, subject, clock.now) {
+            Ok(attempt) => attempt,
+            Err(retry) => {
+                let msg = ServerMsg::PasswordRequired { wrong: false, retry_after_secs: retry.secs() };
+                return out.push(Effect::Send { to: session, msg });
+            }
+        };
         if !constant_time_eq(password.as_bytes(), expected.as_bytes()) {
-            self.throttle.record_failure_at(source, subject, clock.now);
+            attempt.failed();
             let msg = ServerMsg::PasswordRequired { wrong: true, retry_after_secs: 0 };
             return out.push(Effect::Send { to: session, msg });
         }
-        self.throttle.record_success(subject);
+        attempt.succeeded();
         let Some(Pending::Password { display_name, .. }) =
             self.sessions.get_mut(&session).and_then(|s| s.pending.take())
         else {
@@ -580,15 +626,15 @@ impl Rooms {
     }
 }
 
+fn too_many_waiting(out: &mut Vec<Effect>, session: SessionId) {
+    error(out, session, ErrorCode::ServerFull, "too many people from your network address are waiting to join");
+}
+
 /// The name an account shows, made fit for a display name (trimmed, no
 /// control characters, at most 64 characters); `None` if nothing is left.
 fn account_name(name: &str) -> Option<Zeroizing<String>> {
-    let cleaned: String = name
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'))
-        .take(MAX_NAME_CHARS)
-        .collect();
+    let cleaned: String =
+        name.trim().chars().filter(|c| !c.is_control() && !super::invisible_format(*c)).take(MAX_NAME_CHARS).collect();
     let cleaned = Zeroizing::new(cleaned.trim().to_string());
     (!cleaned.is_empty()).then_some(cleaned)
 }

@@ -69,7 +69,8 @@ impl Rooms {
         if !key_name.is_empty() {
             self.by_name.insert(key_name.to_string(), key);
         }
-        let controls = Controls::default();
+        // A main room (it has a name) may start with its lobby on.
+        let controls = Controls { lobby: self.settings.lobby_on_open && !key_name.is_empty(), ..Controls::default() };
         self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
         Some(key)
     }
@@ -94,6 +95,9 @@ impl Rooms {
             chat: TokenBucket::new(self.settings.chat_burst, clock.now),
             moderator: false,
             authenticated: s.account.is_some(),
+            host: s.account.as_ref().is_some_and(|a| a.may_host),
+            toggles: TokenBucket::new(self.settings.toggle_burst, clock.now),
+            dirty: false,
             seq: 0,
             forced: Forced::default(),
         })
@@ -119,6 +123,11 @@ impl Rooms {
             return false;
         };
         self.end_grace(main);
+        // Outside open mode only a host moderates, whatever a ticket says.
+        let moderator = moderator && self.may_moderate(&member);
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.waiting_since = None;
+        }
         let Some(r) = self.rooms.get_mut(&main) else {
             return false;
         };
@@ -212,8 +221,17 @@ impl Rooms {
         self.notify_breakouts(main, out);
     }
 
+    /// Whether `member` may hold moderator rights: in `open` mode anyone
+    /// (the first to come, or whom a moderator names); in `secure` and
+    /// `closed` mode only a logged-in host — never a guest.
+    pub(super) fn may_moderate(&self, member: &Member) -> bool {
+        self.settings.access_mode == crate::config::AccessMode::Open || member.host
+    }
+
     /// Hands moderation on when nobody in the meeting has it: to the
-    /// logged-in participant who came first, else to whoever came first.
+    /// logged-in participant who came first, else (open mode only) to
+    /// whoever came first. Outside open mode a meeting without a host
+    /// present runs without a moderator until one comes back.
     pub(super) fn ensure_moderator(&mut self, main: RoomKey, out: &mut Vec<Effect>) {
         if !self.moderators(main).is_empty() {
             return;
@@ -222,7 +240,9 @@ impl Rooms {
             .meeting_rooms(main)
             .into_iter()
             .filter_map(|k| self.rooms.get(&k).map(|r| (k, r)))
-            .flat_map(|(k, r)| r.members.values().map(move |m| ((!m.authenticated, m.seq), k, m.session)))
+            .flat_map(|(k, r)| r.members.values().map(move |m| (k, m)))
+            .filter(|(_, m)| self.may_moderate(m))
+            .map(|(k, m)| ((!m.authenticated, m.seq), k, m.session))
             .min();
         if let Some((_, room, session)) = next {
             self.make_moderator(main, room, session, out);
@@ -289,7 +309,13 @@ impl Rooms {
             if let Some((mut name, _)) = self.by_name.remove_entry(room.name.as_str()) {
                 name.zeroize();
             }
+            if !room.name.is_empty() {
+                // The next meeting of this name starts with clean counters.
+                self.throttle.forget(crate::auth::throttle::Subject::Room(room.name.as_str()));
+            }
             room.members.clear();
+            // No direct call outlives its room (`end_meeting` with two in it).
+            self.p2p.forget(key);
         }
     }
 

@@ -91,6 +91,16 @@ pub struct Settings {
     /// How long an empty meeting waits for reconnecting participants
     /// ([`MEETING_GRACE`]; shorter in tests).
     pub meeting_grace: Duration,
+    /// `rooms.max_waiting_per_address`
+    pub max_waiting_per_address: u32,
+    /// `rooms.max_wait_minutes`: a session waiting longer is sent away.
+    pub max_wait: Duration,
+    /// `rooms.lobby_on_open`
+    pub lobby_on_open: bool,
+    /// State toggles (`hand`, `media_state`) of a participant shown to the
+    /// others at once in a burst; more within a second are coalesced into
+    /// one update a second.
+    pub toggle_burst: u32,
 }
 
 impl Settings {
@@ -108,6 +118,10 @@ impl Settings {
             access_mode: config.access.mode,
             private_chat: config.rooms.private_chat,
             meeting_grace: meeting::MEETING_GRACE,
+            max_waiting_per_address: config.rooms.max_waiting_per_address,
+            max_wait: Duration::from_secs(u64::from(config.rooms.max_wait_minutes) * 60),
+            lobby_on_open: config.rooms.lobby_on_open,
+            toggle_burst: 10,
         }
     }
 }
@@ -149,6 +163,9 @@ pub enum Input {
     Disconnected { session: SessionId },
     /// A report from the media server.
     Media(MediaEvent),
+    /// The login session a connection came with ended (logout, password
+    /// change, account removed, expired): its host rights end too.
+    AccountEnded { session: SessionId },
     /// The server is shutting down.
     Shutdown,
     /// Time passed (the actor sends one a second): meetings kept for
@@ -186,6 +203,13 @@ pub struct Member {
     pub moderator: bool,
     /// Came with a login session.
     pub authenticated: bool,
+    /// Came with the login session of an account that may host: in
+    /// `secure` and `closed` mode only such a participant ever moderates.
+    pub host: bool,
+    /// Recent state toggles shown to the others (see `Settings::toggle_burst`).
+    toggles: TokenBucket,
+    /// A state change not shown to the others yet (coalesced).
+    dirty: bool,
     /// Order of arrival in the meeting (for the moderator handover).
     seq: u64,
     /// Sources a moderator muted that the participant has not turned on again.
@@ -203,6 +227,7 @@ impl Member {
             hand: self.hand,
             quality: self.quality,
             moderator: self.moderator,
+            host: self.host,
         }
     }
 }
@@ -224,8 +249,13 @@ struct Session {
     /// The login session it came with.
     account: Option<Account>,
     source: Option<IpAddr>,
+    /// The anonymous key of `source` (`crate::net::address_key`), for
+    /// per-address limits.
+    source_key: Option<u64>,
     /// Not in a room yet: waiting for a host, for the password, in the lobby.
     pending: Option<lobby::Pending>,
+    /// Since when it waits (for a host, the password, the lobby).
+    waiting_since: Option<Instant>,
 }
 
 /// Every room and session of the server.
@@ -247,6 +277,10 @@ pub struct Rooms {
     now: Option<Instant>,
     /// Empty meetings kept for reconnecting participants, by when they end.
     graces: std::collections::BTreeSet<(Instant, RoomKey)>,
+    /// Keys the anonymous per-address keys of sessions.
+    address_keys: std::hash::RandomState,
+    /// Rooms with participants whose state changes were coalesced.
+    dirty: std::collections::BTreeSet<(RoomKey, SessionId)>,
 }
 
 impl Rooms {
@@ -265,6 +299,8 @@ impl Rooms {
             rng: rand::rngs::StdRng::from_os_rng(),
             now: None,
             graces: std::collections::BTreeSet::new(),
+            address_keys: std::hash::RandomState::new(),
+            dirty: std::collections::BTreeSet::new(),
         }
     }
 
@@ -333,7 +369,17 @@ impl Rooms {
                     out.push(Effect::Close { session });
                     return;
                 }
-                self.sessions.insert(session, Session { participant, room: None, account, source, pending: None });
+                let source_key = source.map(|ip| crate::net::address_key(&self.address_keys, ip));
+                let s = Session {
+                    participant,
+                    room: None,
+                    account,
+                    source,
+                    source_key,
+                    pending: None,
+                    waiting_since: None,
+                };
+                self.sessions.insert(session, s);
             }
             Input::Message { session, msg } => self.on_message(clock, session, msg, out),
             Input::Disconnected { session } => {
@@ -344,8 +390,13 @@ impl Rooms {
                 }
             }
             Input::Media(event) => self.on_media(event, out),
+            Input::AccountEnded { session } => self.account_ended(session, out),
             Input::Shutdown => self.shutdown(out),
-            Input::Tick => self.p2p.tick(clock.now, out),
+            Input::Tick => {
+                self.p2p.tick(clock.now, out);
+                self.expire_waiting(clock.now, out);
+                self.flush_toggles(clock.now, out);
+            }
         }
     }
 
@@ -389,7 +440,7 @@ impl Rooms {
             (ClientMsg::MediaState { mic, camera, screen }, Some(room)) => {
                 // A source a moderator muted stays off until the participant unmutes it.
                 let mut sending = None;
-                self.update_member(room, session, out, |m| {
+                self.toggle_member(clock, room, session, out, |m| {
                     let (mic, camera, screen) = m.forced.apply(mic, camera, screen);
                     let changed = (m.mic, m.camera, m.screen) != (mic, camera, screen);
                     (m.mic, m.camera, m.screen) = (mic, camera, screen);
@@ -401,7 +452,7 @@ impl Rooms {
                 }
             }
             (ClientMsg::Hand { raised }, Some(room)) => {
-                self.update_member(room, session, out, |m| std::mem::replace(&mut m.hand, raised) != raised);
+                self.toggle_member(clock, room, session, out, |m| std::mem::replace(&mut m.hand, raised) != raised);
             }
             (ClientMsg::Chat { mut text }, Some(room)) => {
                 self.chat(clock, room, session, &text, out);
@@ -446,13 +497,17 @@ impl Rooms {
         self.enter(clock, session, key_name, display_name, ticket, out);
     }
 
-    /// Trimmed display name, or `None` if it is not acceptable.
+    /// Trimmed display name without invisible formatting characters
+    /// ([`invisible_format`]: bidi controls that could make a name read as
+    /// another), or `None` if it is not acceptable (control characters,
+    /// too long, empty when a name is required).
     fn check_display_name(&self, raw: &str) -> Option<Zeroizing<String>> {
-        let name = raw.trim();
+        let stripped: Zeroizing<String> = Zeroizing::new(raw.chars().filter(|c| !invisible_format(*c)).collect());
+        let name = stripped.trim();
         let len = name.chars().count();
         let ok = len <= MAX_NAME_CHARS
             && (len > 0 || !self.settings.require_display_name)
-            && !name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'));
+            && !name.chars().any(char::is_control);
         ok.then(|| Zeroizing::new(name.to_string()))
     }
 
@@ -472,6 +527,44 @@ impl Rooms {
         if change(member) {
             let participant = member.public();
             broadcast(out, r.members.keys().copied(), ServerMsg::ParticipantUpdated { participant });
+        }
+    }
+
+    /// A state toggle of the participant itself (`hand`, `media_state`):
+    /// shown to the others at once within `Settings::toggle_burst`, else
+    /// coalesced into one update on the next tick.
+    fn toggle_member(
+        &mut self,
+        clock: Clock,
+        room: RoomKey,
+        session: SessionId,
+        out: &mut Vec<Effect>,
+        change: impl FnOnce(&mut Member) -> bool,
+    ) {
+        let burst = self.settings.toggle_burst;
+        let Some(member) = self.rooms.get_mut(&room).and_then(|r| r.members.get_mut(&session)) else {
+            return;
+        };
+        if !change(member) {
+            return;
+        }
+        if !member.dirty && member.toggles.take(clock.now, burst, f64::from(burst) / 10.0) {
+            self.update_member(room, session, out, |_| true);
+        } else {
+            member.dirty = true;
+            self.dirty.insert((room, session));
+        }
+    }
+
+    /// Shows the others the coalesced state changes (once a second).
+    fn flush_toggles(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        for (room, session) in std::mem::take(&mut self.dirty) {
+            let Some(member) = self.rooms.get_mut(&room).and_then(|r| r.members.get_mut(&session)) else {
+                continue;
+            };
+            member.dirty = false;
+            member.toggles.last = now;
+            self.update_member(room, session, out, |_| true);
         }
     }
 
@@ -582,6 +675,13 @@ impl Drop for Room {
         // Display names are `Zeroizing` and wipe themselves; the name too.
         self.name.zeroize();
     }
+}
+
+/// Characters that change how text around them is shown without showing
+/// themselves: bidi marks, embeddings, overrides and isolates, zero-width
+/// characters, the byte-order mark. Removed from display names.
+pub(crate) fn invisible_format(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 /// Sends `msg` to each of `to` ([`Effect::Broadcast`]); nothing when `to` is empty.

@@ -130,7 +130,12 @@ impl Rooms {
             }
             ClientMsg::EndMeeting {} => self.close_meeting(main, true, out),
             ClientMsg::GrantModerator { id } => match self.find_in_meeting(main, &id) {
-                Some((r, target)) => self.make_moderator(main, r, target, out),
+                Some((r, target)) if self.member(r, target).is_some_and(|m| self.may_moderate(m)) => {
+                    self.make_moderator(main, r, target, out)
+                }
+                Some(_) => {
+                    error(out, session, ErrorCode::HostsOnly, "only logged-in hosts may moderate on this server")
+                }
                 None => unknown(out, session),
             },
             ClientMsg::SetPassword { password } => {
@@ -163,6 +168,41 @@ impl Rooms {
             | ClientMsg::P2pReady { .. }
             | ClientMsg::P2pFailed { .. }
             | ClientMsg::Leave {} => {}
+        }
+    }
+
+    fn member(&self, room: RoomKey, session: SessionId) -> Option<&super::Member> {
+        self.rooms.get(&room).and_then(|r| r.members.get(&session))
+    }
+
+    /// The login session behind `session` ended: it is a guest from now
+    /// on. Outside open mode it stops moderating (another host present
+    /// takes over, else nobody moderates until a host comes).
+    pub(super) fn account_ended(&mut self, session: SessionId, out: &mut Vec<Effect>) {
+        let Some(s) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        s.account = None;
+        let Some(room) = s.room else {
+            return;
+        };
+        let main = self.meeting_of(room);
+        let open = self.settings.access_mode == crate::config::AccessMode::Open;
+        let mut demoted = false;
+        self.update_member(room, session, out, |m| {
+            m.authenticated = false;
+            m.host = false;
+            demoted = m.moderator && !open;
+            if demoted {
+                m.moderator = false;
+            }
+            demoted
+        });
+        if demoted {
+            if let Some(id) = self.sessions.get(&session).map(|s| s.participant.clone()) {
+                self.note_ticket_role(main, &id, false);
+            }
+            self.ensure_moderator(main, out);
         }
     }
 

@@ -463,6 +463,14 @@ impl P2p {
         broadcast(out, call.sessions(), ServerMsg::P2pStop { epoch, reason });
     }
 
+    /// `room` is gone (its meeting ended; everyone in it was told):
+    /// forget its call and timers without a word to anyone.
+    pub fn forget(&mut self, room: RoomKey) {
+        self.rooms.remove(&room);
+        self.dirty.remove(&room);
+        self.timers.retain(|(_, r)| *r != room);
+    }
+
     /// The server is stopping: forget everything.
     pub fn clear(&mut self) {
         self.rooms.clear();

@@ -203,7 +203,7 @@ fn bad_hellos_are_refused_and_change_nothing() {
         (hello("team", "   "), ErrorCode::BadDisplayName),
         (hello("team", &"n".repeat(65)), ErrorCode::BadDisplayName),
         (hello("team", "Ada\u{7}"), ErrorCode::BadDisplayName),
-        (hello("team", "Ada\u{202e}"), ErrorCode::BadDisplayName),
+        // (Bidi controls are stripped, not refused: see below.)
     ];
     for (msg, code) in cases {
         let out = w.send(s, msg.clone());
@@ -464,3 +464,30 @@ fn joining_an_existing_room_looks_like_creating_one() {
 }
 
 mod moderation;
+
+#[test]
+fn display_names_lose_bidi_controls_and_hosts_are_marked() {
+    let mut w = World::new();
+    // An override that would make "Dr. Anna Müller" out of reversed text,
+    // isolates, marks and zero-width characters: all stripped.
+    let (a, out) = w.join("team", "\u{202e}rellüM annA .rD\u{2066}\u{2069}\u{200f}\u{061c}\u{feff}");
+    match sent_to(&out, a).first() {
+        Some(ServerMsg::Welcome { you, .. }) => {
+            assert_eq!(you.display_name, "rellüM annA .rD");
+            assert!(!you.host, "a guest is not marked as staff");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing left but controls: refused when a name is required.
+    let mut w = World::with(Settings { require_display_name: true, ..Settings::default() });
+    let (b, out) = w.join("team", "\u{2067}\u{2069}");
+    assert_eq!(error_code(&out, b), Some(ErrorCode::BadDisplayName));
+    // A host account is marked.
+    let mut w = World::new();
+    let s = w.next;
+    w.next += 1;
+    let account = Account { display_name: zeroize::Zeroizing::new("Dr. Anna Müller".into()), may_host: true };
+    w.input(Input::Connected { session: SessionId(s), participant: "h".into(), account: Some(account), source: None });
+    let out = w.send(SessionId(s), hello("team", "x"));
+    assert!(matches!(sent_to(&out, SessionId(s)).first(), Some(ServerMsg::Welcome { you, .. }) if you.host));
+}

@@ -50,8 +50,9 @@ const CLOSE_DRAIN: Duration = Duration::from_millis(200);
 
 /// The addresses announced as host candidates: `media.public_address` if
 /// set; else the bound address if it is a specific one; else this host's
-/// addresses (the one towards the default route, and loopback).
-pub fn host_candidates(config: &MediaConfig, bound: SocketAddr) -> Vec<SocketAddr> {
+/// address towards the default route — outside the `demo` only if it is a
+/// public one — and, in the demo, loopback.
+pub fn host_candidates(config: &MediaConfig, bound: SocketAddr, demo: bool) -> Vec<SocketAddr> {
     let port = bound.port();
     if let Some(public) = config.public_address {
         return vec![SocketAddr::new(public, port)];
@@ -81,11 +82,54 @@ pub fn host_candidates(config: &MediaConfig, bound: SocketAddr) -> Vec<SocketAdd
             out.push(SocketAddr::new(local.ip(), port));
         }
     }
-    out.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
-    if v6 {
-        out.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+    announce_only_public(&mut out, demo);
+    if demo {
+        // The demo runs on one machine too: a browser there reaches loopback.
+        out.push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+        if v6 {
+            out.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port));
+        }
     }
     out
+}
+
+/// Outside the demo (`server.public_url` set) an address that only this
+/// machine or its LAN can reach is never announced to browsers: it tells
+/// every guest the server's inside addresses and reaches nobody on the
+/// internet. An operator whose server is reached on a private address
+/// (an intranet) says so with `media.public_address`.
+fn announce_only_public(candidates: &mut Vec<SocketAddr>, demo: bool) {
+    if demo {
+        return;
+    }
+    let before = candidates.len();
+    candidates.retain(|c| is_public(c.ip()));
+    if candidates.is_empty() && before > 0 {
+        tracing::error!(
+            "this machine's routed address is private or local and is not announced to browsers: \
+             set media.public_address to the address browsers reach the media port on"
+        );
+    }
+}
+
+/// Whether `ip` can be a public internet address (not loopback, private,
+/// link-local, shared/CGNAT, unique-local or unspecified).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback() || v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+        }
+    }
 }
 
 /// A DTLS certificate for every connection of this server run (made once:
@@ -186,4 +230,35 @@ fn assert_send() {
     fn send<T: Send>() {}
     send::<Engine>();
     send::<Arc<Stats>>();
+}
+
+#[cfg(test)]
+mod candidate_tests {
+    use super::*;
+
+    #[test]
+    fn outside_the_demo_no_loopback_or_lan_address_is_announced() {
+        let config = MediaConfig::default();
+        let bound: SocketAddr = "0.0.0.0:10000".parse().expect("literal");
+        let production = host_candidates(&config, bound, false);
+        assert!(production.iter().all(|c| is_public(c.ip())), "{production:?}");
+        let demo = host_candidates(&config, bound, true);
+        assert!(demo.iter().any(|c| c.ip().is_loopback()), "{demo:?}");
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(!is_public(private.parse().expect("literal")), "{private}");
+        }
+        for public in ["192.0.2.1", "203.0.113.5", "2001:db8::1"] {
+            assert!(is_public(public.parse().expect("literal")), "{public}");
+        }
+    }
 }

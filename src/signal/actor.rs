@@ -30,6 +30,8 @@ pub enum Command {
     },
     /// A well-formed message.
     Message { session: SessionId, msg: ClientMsg },
+    /// The login session the connection came with ended.
+    AccountEnded { session: SessionId },
     /// The connection ended.
     Disconnected { session: SessionId },
 }
@@ -59,6 +61,10 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
     // Time for the room logic (meetings kept for reconnects expire).
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Commands and media events take turns when both are waiting, so
+    // neither a stream of client messages nor of media reports starves
+    // the other (a renegotiation waits behind at most one command).
+    let mut media_first = false;
     loop {
         let deadline = rooms.next_deadline();
         let input = tokio::select! {
@@ -66,23 +72,24 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
             _ = shutdown.cancelled() => Input::Shutdown,
             // Before commands, so that a busy server still keeps its timers.
             _ = sleep_until(deadline) => Input::Tick,
-            cmd = wiring.commands.recv() => match cmd {
-                Some(Command::Connected { session, outbound, account, source }) => {
-                    conns.insert(session, outbound);
-                    Input::Connected { session, participant: new_participant_id(), account, source }
-                }
-                Some(Command::Message { session, msg }) => Input::Message { session, msg },
-                Some(Command::Disconnected { session }) => {
-                    conns.remove(&session);
-                    Input::Disconnected { session }
-                }
-                None => Input::Shutdown,
-            },
-            event = wiring.media_events.recv() => match event {
-                Some(event) => Input::Media(event),
-                None => Input::Shutdown,
-            },
             _ = tick.tick() => Input::Tick,
+            next = next_input(&mut wiring, media_first) => {
+                media_first = !media_first;
+                match next {
+                    Next::Command(Some(Command::Connected { session, outbound, account, source })) => {
+                        conns.insert(session, outbound);
+                        Input::Connected { session, participant: new_participant_id(), account, source }
+                    }
+                    Next::Command(Some(Command::Message { session, msg })) => Input::Message { session, msg },
+                    Next::Command(Some(Command::AccountEnded { session })) => Input::AccountEnded { session },
+                    Next::Command(Some(Command::Disconnected { session })) => {
+                        conns.remove(&session);
+                        Input::Disconnected { session }
+                    }
+                    Next::Media(Some(event)) => Input::Media(event),
+                    Next::Command(None) | Next::Media(None) => Input::Shutdown,
+                }
+            }
         };
         let stopping = input == Input::Shutdown;
         let mut pending = vec![input];
@@ -150,6 +157,32 @@ fn deliver(
     }
 }
 
+/// The next command or media event.
+enum Next {
+    Command(Option<Command>),
+    Media(Option<MediaEvent>),
+}
+
+/// Waits for a command or a media event; when both are ready, the media
+/// event wins if `media_first`, else the command.
+async fn next_input(wiring: &mut Wiring, media_first: bool) -> Next {
+    std::future::poll_fn(|cx| {
+        use std::task::Poll;
+        let (commands, media) = (&mut wiring.commands, &mut wiring.media_events);
+        if media_first && let Poll::Ready(e) = media.poll_recv(cx) {
+            return Poll::Ready(Next::Media(e));
+        }
+        if let Poll::Ready(c) = commands.poll_recv(cx) {
+            return Poll::Ready(Next::Command(c));
+        }
+        if !media_first && let Poll::Ready(e) = media.poll_recv(cx) {
+            return Poll::Ready(Next::Media(e));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// Sleeps until `deadline`; forever without one.
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
@@ -173,6 +206,31 @@ fn new_participant_id() -> String {
 mod tests {
     use super::*;
     use crate::protocol::ServerMsg;
+
+    #[tokio::test]
+    async fn commands_and_media_events_take_turns() {
+        let (ctx, commands) = mpsc::channel(16);
+        let (etx, media_events) = mpsc::channel(16);
+        let (media, _mrx) = mpsc::channel(1);
+        let mut wiring = Wiring { commands, media_events, media };
+        for i in 0..5 {
+            ctx.send(Command::Disconnected { session: SessionId(i) }).await.expect("queued");
+            etx.send(MediaEvent::Failed { session: SessionId(100 + i) }).await.expect("queued");
+        }
+        let mut media_first = false;
+        let mut order = String::new();
+        for _ in 0..6 {
+            match next_input(&mut wiring, media_first).await {
+                Next::Command(_) => order.push('c'),
+                Next::Media(_) => order.push('m'),
+            }
+            media_first = !media_first;
+        }
+        assert_eq!(order, "cmcmcm", "neither starves the other");
+        // With only one kind waiting, it is taken whatever the turn.
+        while wiring.commands.try_recv().is_ok() {}
+        assert!(matches!(next_input(&mut wiring, false).await, Next::Media(_)));
+    }
 
     #[test]
     fn a_broadcast_is_serialised_once_and_a_full_queue_drops_only_its_connection() {

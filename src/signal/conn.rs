@@ -29,6 +29,65 @@ use crate::room::Account;
 /// starts; a browser on a busy tablet must survive that.
 pub const OUTBOUND_QUEUE: usize = 1024;
 
+/// Messages of any type a connection may send at once, and per second
+/// sustained; past that the connection is closed with 1008 "rate limit". A
+/// browser sends a few a second at most (a direct call's ICE candidates come
+/// in a burst of at most `protocol::MAX_P2P_CANDIDATES`).
+pub const MESSAGE_BURST: u32 = 200;
+pub const MESSAGES_PER_SECOND: u32 = 50;
+/// The same for messages that make the server work (`hello`, `rejoin`,
+/// `password`, SDP for the media server or a direct call, breakout rooms).
+pub const HEAVY_BURST: u32 = 60;
+pub const HEAVY_PER_SECOND: u32 = 5;
+
+/// A token bucket over the connection's clock.
+struct Budget {
+    tokens: f64,
+    last: Instant,
+    burst: f64,
+    per_second: f64,
+}
+
+impl Budget {
+    fn new(burst: u32, per_second: u32) -> Budget {
+        Budget {
+            tokens: f64::from(burst),
+            last: Instant::now(),
+            burst: f64::from(burst),
+            per_second: f64::from(per_second),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Messages that cost the server more than a relay.
+fn heavy(msg: &protocol::ClientMsg) -> bool {
+    use protocol::ClientMsg::*;
+    matches!(
+        msg,
+        Hello { .. }
+            | Rejoin { .. }
+            | Password { .. }
+            | PublishOffer { .. }
+            | SubscribeAnswer { .. }
+            | P2pOffer { .. }
+            | P2pAnswer { .. }
+            | BreakoutCreate { .. }
+            | BreakoutRandom {}
+    )
+}
+
 /// Close codes (RFC 6455).
 const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
@@ -50,7 +109,10 @@ pub struct Hello {
 pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     let session = sig.next_session();
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
-    let Hello { account, source, login } = hello;
+    let Hello { account, source, mut login } = hello;
+    let mut endings = login.as_ref().map(|(auth, _)| auth.session_endings());
+    let (mut budget, mut heavy_budget) =
+        (Budget::new(MESSAGE_BURST, MESSAGES_PER_SECOND), Budget::new(HEAVY_BURST, HEAVY_PER_SECOND));
     let every = sig.timings.session_touch;
     let mut touch = tokio::time::interval_at(Instant::now() + every, every);
     touch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -86,6 +148,11 @@ pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                 };
                 heard = Instant::now();
                 pinged = false;
+                if matches!(msg, Message::Text(_) | Message::Binary(_)) && !budget.take(heard) {
+                    let _ = close(&mut socket, POLICY_VIOLATION, "rate limit", &sig).await;
+                    why = "rate limit";
+                    break;
+                }
                 match msg {
                     Message::Text(text) => {
                         if text.len() > protocol::MAX_MESSAGE_BYTES {
@@ -95,6 +162,11 @@ pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                         }
                         match protocol::parse_client_msg(text.as_str()) {
                             Ok(msg) => {
+                                if heavy(&msg) && !heavy_budget.take(heard) {
+                                    let _ = close(&mut socket, POLICY_VIOLATION, "rate limit", &sig).await;
+                                    why = "rate limit";
+                                    break;
+                                }
                                 if sig.actor.send(Command::Message { session, msg }).await.is_err() {
                                     why = "server closing";
                                     break;
@@ -164,9 +236,21 @@ pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                 pinged = true;
             }
             _ = touch.tick(), if login.is_some() => {
-                // Counts as use of the login session (see `SESSION_TOUCH`).
-                if let Some((auth, token)) = &login {
-                    let _ = auth.session(token);
+                // Counts as use of the login session (see `SESSION_TOUCH`);
+                // one that expired takes its host rights with it.
+                if !login_alive(&login) && end_login(&mut login, &mut endings, session, &sig).await.is_err() {
+                    why = "server closing";
+                    break;
+                }
+            }
+            changed = wait_for_ending(&mut endings) => {
+                // Some login sessions ended (logout, password change, user
+                // removed): if this one did, its host rights end now.
+                if (!changed || !login_alive(&login))
+                    && end_login(&mut login, &mut endings, session, &sig).await.is_err()
+                {
+                    why = "server closing";
+                    break;
                 }
             }
             _ = sig.shutdown.cancelled() => {
@@ -182,6 +266,32 @@ pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     }
     tracing::debug!(session = session.0, why, "signalling connection ended");
     let _ = sig.actor.send(Command::Disconnected { session }).await;
+}
+
+/// Whether the connection's login session is still live (counts as use).
+fn login_alive(login: &Option<(Arc<Auth>, SessionToken)>) -> bool {
+    login.as_ref().is_some_and(|(auth, token)| auth.session(token).is_some())
+}
+
+/// The login session ended: the connection goes on as a guest's.
+async fn end_login(
+    login: &mut Option<(Arc<Auth>, SessionToken)>,
+    endings: &mut Option<tokio::sync::watch::Receiver<u64>>,
+    session: crate::room::SessionId,
+    sig: &Signalling,
+) -> Result<(), ()> {
+    *login = None;
+    *endings = None;
+    sig.actor.send(Command::AccountEnded { session }).await.map_err(|_| ())
+}
+
+/// Resolves when login sessions were ended somewhere (true), or the
+/// notifier is gone (false); never without a login.
+async fn wait_for_ending(endings: &mut Option<tokio::sync::watch::Receiver<u64>>) -> bool {
+    match endings {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
 }
 
 /// Passes on what the actor still has for this connection until it ends.

@@ -75,6 +75,8 @@ pub fn start_kabine(ns: &Netns, binary: &Path, dir: &Path, cpu: usize, last_n: u
 [server]
 listen = "{ip}:{KABINE_HTTPS_PORT}"
 max_connections = 4096
+# Every simulated participant comes from the load generator's one address.
+max_connections_per_address = 4096
 
 [media]
 bind_address = "{ip}"

@@ -434,3 +434,19 @@ fn shutdown_forgets_every_call() {
     assert_eq!(w.rooms.p2p_phase(room), P2pPhase::None);
     assert_eq!(w.rooms.next_deadline(), None);
 }
+
+#[test]
+fn ending_the_meeting_leaves_no_direct_call_state_behind() {
+    let mut w = World::new();
+    let (a, _) = w.join("zwei");
+    let (_b, _) = w.join("zwei");
+    let key = w.rooms.sessions.get(&a).and_then(|s| s.room).expect("joined");
+    assert_eq!(w.rooms.p2p_phase(key), P2pPhase::Waiting);
+    assert!(w.rooms.next_deadline().is_some());
+    w.input(Input::Message { session: a, msg: ClientMsg::EndMeeting {} });
+    assert_eq!(w.rooms.p2p_phase(key), P2pPhase::None);
+    assert_eq!(w.rooms.next_deadline(), None, "no timer of the ended call is left");
+    // Nobody hears of it afterwards.
+    w.now += Duration::from_secs(60);
+    assert!(w.input(Input::Tick).is_empty());
+}

@@ -494,7 +494,7 @@ fn a_room_password_is_needed_to_join_and_never_sent_to_anyone() {
 
 #[test]
 fn password_guesses_go_through_the_throttle() {
-    let limits = Limits { per_subject: 3, per_source_burst: 100, ..Limits::LOGIN };
+    let limits = Limits { free_per_pair: 3, per_source_burst: 100, ..Limits::LOGIN };
     let throttle = Arc::new(Throttle::new(limits));
     let mut w = World::new();
     w.rooms = Rooms::new(Settings::default()).with_throttle(Arc::clone(&throttle));
@@ -505,19 +505,22 @@ fn password_guesses_go_through_the_throttle() {
         let out = w.send(g, ClientMsg::Password { password: "wrong".into() });
         assert_eq!(sent_to(&out, g), [ServerMsg::PasswordRequired { wrong: true, retry_after_secs: 0 }]);
     }
-    // Now even the right password is not looked at.
+    // Now even the right password is not looked at: this source backs off.
     let out = w.send(g, ClientMsg::Password { password: "right one".into() });
     match &sent_to(&out, g)[..] {
-        [ServerMsg::PasswordRequired { wrong: false, retry_after_secs }] => assert!(*retry_after_secs > 3000),
+        [ServerMsg::PasswordRequired { wrong: false, retry_after_secs }] => assert_eq!(*retry_after_secs, 1),
         other => panic!("{other:?}"),
     }
     assert!(!welcomed(&out, g));
     // The throttle is the shared one (logins use it too).
     assert_eq!(throttle.len().0, 1);
-    // After the window, the right password works and clears the count.
-    w.now += Duration::from_secs(3601);
+    // After the back-off, the right password works.
+    w.now += Duration::from_secs(1);
     let out = w.send(g, ClientMsg::Password { password: "right one".into() });
     assert!(welcomed(&out, g));
+    // The meeting ends: the room's counters are forgotten.
+    w.send(a, ClientMsg::EndMeeting {});
+    assert_eq!(throttle.len().0, 0, "counters of an ended meeting are gone");
 }
 
 #[test]
@@ -944,4 +947,167 @@ fn in_secure_mode_only_a_host_reopens_a_kept_meeting() {
     assert!(welcomed(&out, h2) && welcomed(&out, n) && welcomed(&out, s));
     assert!(!you(&out, s).moderator && !you(&out, n).moderator);
     assert_eq!(w.rooms.room_count(), 1);
+}
+
+// ---- hostile clients: issue 14 ---------------------------------------------
+
+#[test]
+fn in_secure_mode_a_dropped_host_leaves_no_moderator_and_gets_the_role_back() {
+    for mode in [AccessMode::Secure, AccessMode::Closed] {
+        let mut w = World::mode(mode);
+        let (h, _) = w.enter("therapy", "x", Some(account("Hanna", true)));
+        let (u, _) = w.enter("therapy", "Uli", Some(account("Uli", false)));
+        let guest = if mode == AccessMode::Secure { Some(w.enter("therapy", "Gast", None).0) } else { None };
+        let out = w.input(Input::Disconnected { session: h });
+        assert_eq!(moderator_flag(&out, u, u), None, "{mode:?}: a user who may not host does not moderate");
+        if let Some(g) = guest {
+            assert_eq!(moderator_flag(&out, g, g), None, "a guest never moderates");
+            let out = w.send(g, ClientMsg::EndMeeting {});
+            assert_eq!(error_code(&out, g), Some(ErrorCode::NotModerator));
+        }
+        assert!(w.rooms.moderators(w.room_of(u).expect("in")).is_empty(), "{mode:?}");
+        let (h2, out) = w.enter("therapy", "x", Some(account("Hanna", true)));
+        assert!(you(&out, h2).moderator, "{mode:?}: the returning host moderates");
+    }
+}
+
+#[test]
+fn in_secure_mode_only_hosts_can_be_granted_moderation() {
+    let mut w = World::mode(AccessMode::Secure);
+    let (h, _) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    let (g, _) = w.enter("therapy", "Gast", None);
+    let (h2, _) = w.enter("therapy", "x", Some(account("Henri", true)));
+    let out = w.send(h, ClientMsg::GrantModerator { id: id(g) });
+    assert_eq!(error_code(&out, h), Some(ErrorCode::HostsOnly));
+    assert_eq!(moderator_flag(&out, g, g), None);
+    // In open mode moderation is still anyone's to give.
+    let mut open = World::new();
+    let (a, _) = open.join("team", "Ada");
+    let (b, _) = open.join("team", "Bob");
+    let out = open.send(a, ClientMsg::GrantModerator { id: id(b) });
+    assert_eq!(moderator_flag(&out, b, b), Some(true));
+    let _ = h2;
+}
+
+#[test]
+fn a_ticket_from_open_handover_gives_no_role_to_a_guest_in_secure_mode() {
+    let mut w = World::mode(AccessMode::Secure);
+    let (h, _) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    let (g, joined) = w.enter("therapy", "Gast", None);
+    let t = ticket(&joined, g);
+    w.input(Input::Disconnected { session: h });
+    w.input(Input::Disconnected { session: g });
+    let (h2, _) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    let s = w.connect();
+    let out =
+        w.send(s, ClientMsg::Rejoin { version: 1, room: "therapy".into(), display_name: "Gast".into(), ticket: t });
+    assert!(welcomed(&out, s) && !you(&out, s).moderator);
+    let _ = h2;
+}
+
+#[test]
+fn an_ended_login_takes_the_host_rights_of_an_open_connection() {
+    let mut w = World::mode(AccessMode::Secure);
+    let (h, _) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    let (g, _) = w.enter("therapy", "Gast", None);
+    let out = w.input(Input::AccountEnded { session: h });
+    assert_eq!(moderator_flag(&out, g, h), Some(false), "everyone sees the role end");
+    assert_eq!(moderator_flag(&out, g, g), None, "and it does not pass to the guest");
+    let out = w.send(h, ClientMsg::EndMeeting {});
+    assert_eq!(error_code(&out, h), Some(ErrorCode::NotModerator));
+    // Another host present takes over.
+    let (h2, _) = w.enter("therapy", "x", Some(account("Henri", true)));
+    let out = w.input(Input::AccountEnded { session: h2 });
+    assert_eq!(moderator_flag(&out, g, h2), Some(false));
+}
+
+#[test]
+fn waiting_is_bounded_per_address_and_ends_after_the_longest_wait() {
+    let settings = Settings {
+        access_mode: AccessMode::Secure,
+        max_waiting_per_address: 2,
+        max_wait: Duration::from_secs(30 * 60),
+        ..Settings::default()
+    };
+    let mut w = World::with(settings);
+    let (a, out) = w.enter("r1", "A", None);
+    assert_eq!(sent_to(&out, a), [ServerMsg::Waiting { reason: WaitReason::Host }]);
+    let (b, _) = w.enter("r2", "B", None);
+    let (c, out) = w.enter("r3", "C", None);
+    assert_eq!(error_code(&out, c), Some(ErrorCode::ServerFull), "a third from the same address");
+    // Another address still waits.
+    let other = w.next;
+    w.next += 1;
+    w.input(Input::Connected {
+        session: SessionId(other),
+        participant: "other".into(),
+        account: None,
+        source: Some("198.51.100.1".parse().expect("literal")),
+    });
+    let out = w.send(SessionId(other), hello("r3", "D"));
+    assert_eq!(sent_to(&out, SessionId(other)), [ServerMsg::Waiting { reason: WaitReason::Host }]);
+    // Half an hour later everyone waiting is sent away, and told why.
+    w.now += Duration::from_secs(30 * 60 - 1);
+    assert!(w.input(Input::Tick).iter().all(|e| !matches!(e, Effect::Close { .. })));
+    w.now += Duration::from_secs(1);
+    let out = w.input(Input::Tick);
+    for s in [a, b, SessionId(other)] {
+        assert_eq!(sent_to(&out, s), [ServerMsg::Bye { reason: ByeReason::WaitExpired }]);
+        assert!(out.contains(&Effect::Close { session: s }));
+    }
+    assert!(w.rooms.waiting.is_empty());
+    let (e, out) = w.enter("r1", "E", None);
+    assert_eq!(sent_to(&out, e), [ServerMsg::Waiting { reason: WaitReason::Host }], "places came free");
+}
+
+#[test]
+fn lobby_and_password_waits_count_against_the_address_too() {
+    let settings = Settings { max_waiting_per_address: 1, ..Settings::default() };
+    let mut w = World::with(settings);
+    let (a, _) = w.enter("team", "Ada", None);
+    w.send(a, ClientMsg::SetLobby { enabled: true });
+    let (k, out) = w.enter("team", "Knut", None);
+    assert_eq!(sent_to(&out, k), [ServerMsg::Waiting { reason: WaitReason::Lobby }]);
+    let (k2, out) = w.enter("team", "Kai", None);
+    assert_eq!(error_code(&out, k2), Some(ErrorCode::ServerFull));
+}
+
+#[test]
+fn hand_toggles_beyond_the_burst_are_coalesced_into_one_update_a_tick() {
+    let mut w = World::new();
+    let (a, _) = w.join("team", "Ada");
+    let (b, _) = w.join("team", "Bob");
+    let mut updates = 0;
+    for i in 0..1000 {
+        let out = w.send(b, ClientMsg::Hand { raised: i % 2 == 0 });
+        updates += sent_to(&out, a).iter().filter(|m| matches!(m, ServerMsg::ParticipantUpdated { .. })).count();
+    }
+    assert_eq!(updates, 10, "the burst");
+    // The last state (lowered, after an even number of toggles) goes out once.
+    w.now += Duration::from_secs(1);
+    let out = w.input(Input::Tick);
+    let shown: Vec<bool> = sent_to(&out, a)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMsg::ParticipantUpdated { participant } => Some(participant.hand),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown, [false]);
+    assert!(w.input(Input::Tick).is_empty(), "nothing more to show");
+}
+
+#[test]
+fn with_lobby_on_open_those_who_waited_for_the_host_knock_instead_of_walking_in() {
+    let settings = Settings { access_mode: AccessMode::Secure, lobby_on_open: true, ..Settings::default() };
+    let mut w = World::with(settings);
+    let (g, out) = w.enter("therapy", "Patientin", None);
+    assert_eq!(sent_to(&out, g), [ServerMsg::Waiting { reason: WaitReason::Host }]);
+    let (h, out) = w.enter("therapy", "x", Some(account("Hanna", true)));
+    assert!(welcomed(&out, h));
+    assert!(!welcomed(&out, g), "the waiting guest is not let in by the host's arrival");
+    assert_eq!(sent_to(&out, g), [ServerMsg::Waiting { reason: WaitReason::Lobby }]);
+    assert_eq!(lobby_list(&out, h), Some(vec!["Patientin".to_string()]));
+    let out = w.send(h, ClientMsg::LobbyAdmit { id: id(g) });
+    assert!(welcomed(&out, g), "the host lets her in");
 }

@@ -518,3 +518,52 @@ pub async fn ws_drain(ws: &mut WsClient, ms: u64) -> Vec<kabine::protocol::Serve
         }
     }
 }
+
+/// Opens `wss://…/ws` from the local address `from` (any 127.0.0.0/8
+/// address reaches the loopback server: tests use them as "other
+/// addresses"), with the login cookie `cookie` if given.
+pub async fn ws_connect_from(
+    server: &RunningServer,
+    from: std::net::IpAddr,
+    cookie: Option<&str>,
+) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let addr = kabine::http::reachable(server.https_addr());
+    let url = format!("wss://{addr}/ws");
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("origin", own_origin(server).parse().expect("valid header"));
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("cookie", cookie.parse().expect("valid header"));
+    }
+    let tcp = tcp_from(from, addr).await?;
+    let connector = tokio_tungstenite::Connector::Rustls(insecure_tls());
+    let (ws, _) = tokio_tungstenite::client_async_tls_with_config(request, tcp, None, Some(connector)).await?;
+    Ok(ws)
+}
+
+/// A TCP connection to `to` from the local address `from`.
+pub async fn tcp_from(from: std::net::IpAddr, to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = match from {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(to).await
+}
+
+/// An HTTPS client (trusting the test server) whose connections come from
+/// the local address `from`.
+pub fn https_client_from(from: std::net::IpAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(from)
+        .build()
+        .expect("reqwest client builds")
+}
+
+/// Sends `hello` for `room` as `name` and returns the first answer.
+pub async fn ws_hello(ws: &mut WsClient, room: &str, name: &str) -> Option<kabine::protocol::ServerMsg> {
+    ws_send(ws, &format!(r#"{{"type":"hello","version":1,"room":"{room}","display_name":"{name}"}}"#)).await;
+    ws_next(ws).await
+}
