@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod protocol;
+pub mod record;
 pub mod room;
 pub mod server;
 pub mod sfu;

@@ -36,6 +36,7 @@ pub mod media;
 mod meeting;
 mod moderation;
 pub mod p2p;
+mod recording;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -54,6 +55,7 @@ use crate::config::AccessMode;
 pub use media::{MediaCommand, MediaEvent};
 pub use meeting::MEETING_GRACE;
 pub use p2p::{P2pSettings, Phase as P2pPhase};
+pub use recording::RecordingSettings;
 
 /// One signalling connection. Assigned by the actor, unique for the life of
 /// the server, never shown to clients.
@@ -91,6 +93,8 @@ pub struct Settings {
     /// How long an empty meeting waits for reconnecting participants
     /// ([`MEETING_GRACE`]; shorter in tests).
     pub meeting_grace: Duration,
+    /// `[recording]`
+    pub recording: RecordingSettings,
 }
 
 impl Settings {
@@ -108,6 +112,7 @@ impl Settings {
             access_mode: config.access.mode,
             private_chat: config.rooms.private_chat,
             meeting_grace: meeting::MEETING_GRACE,
+            recording: RecordingSettings { enabled: config.recording.enabled, on_decline: config.recording.on_decline },
         }
     }
 }
@@ -247,6 +252,11 @@ pub struct Rooms {
     now: Option<Instant>,
     /// Empty meetings kept for reconnecting participants, by when they end.
     graces: std::collections::BTreeSet<(Instant, RoomKey)>,
+    /// Meetings with a recording asked for or running (the recording's
+    /// number once it runs), by main room.
+    recording_meetings: BTreeMap<RoomKey, Option<u64>>,
+    /// The next recording's number.
+    next_recording: u64,
 }
 
 impl Rooms {
@@ -265,6 +275,8 @@ impl Rooms {
             rng: rand::rngs::StdRng::from_os_rng(),
             now: None,
             graces: std::collections::BTreeSet::new(),
+            recording_meetings: BTreeMap::new(),
+            next_recording: 1,
         }
     }
 
@@ -310,6 +322,7 @@ impl Rooms {
         self.now = Some(clock.now);
         self.expire_graces(out);
         self.handle_input(clock, input, out);
+        self.settle_recordings(clock, out);
         self.settle_p2p(clock, out);
     }
 
@@ -321,7 +334,9 @@ impl Rooms {
                 .get(&key)
                 .map(|r| r.members.values().map(|m| (m.session, m.id.clone())).collect())
                 .unwrap_or_default();
-            self.p2p.membership(clock.now, key, &members, out);
+            // A recording sees media only through the server.
+            let direct_allowed = !self.recording_active(key);
+            self.p2p.membership(clock.now, key, &members, direct_allowed, out);
         }
     }
 
@@ -415,6 +430,10 @@ impl Rooms {
                 | ClientMsg::P2pFailed { .. }),
                 Some(room),
             ) => self.p2p.on_message(room, session, msg, out),
+            (
+                msg @ (ClientMsg::RecordStart {} | ClientMsg::RecordStop {} | ClientMsg::RecordingConsent { .. }),
+                Some(room),
+            ) => self.on_recording(clock, session, room, msg, out),
             (msg, Some(room)) => self.on_control(clock, session, room, msg, out),
         }
     }
@@ -537,6 +556,12 @@ impl Rooms {
                 if self.joined(session) {
                     tracing::debug!(session = session.0, ?source, "media of a participant does not arrive");
                     out.push(Effect::Send { to: session, msg: ServerMsg::MediaStalled { source } });
+                }
+            }
+            MediaEvent::RecordingFailed { recording } => {
+                let main = self.recording_meetings.iter().find(|(_, id)| **id == Some(recording)).map(|(k, _)| *k);
+                if let Some(main) = main {
+                    self.recording_failed(main, out);
                 }
             }
             MediaEvent::Failed { session } => {

@@ -464,3 +464,4 @@ fn joining_an_existing_room_looks_like_creating_one() {
 }
 
 mod moderation;
+mod recording;
