@@ -134,6 +134,12 @@ pub fn recording_dir_name(unix_ms: u64) -> String {
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{tag:08x}")
 }
 
+/// A Unix time as `2026-12-07 02:30 UTC`.
+pub fn utc(secs: u64) -> String {
+    let (y, mo, d, h, mi, _) = civil(secs);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+}
+
 /// UTC date and time of a Unix time (Howard Hinnant's civil-from-days).
 fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (secs / 86_400) as i64;

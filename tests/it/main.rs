@@ -61,6 +61,7 @@ mod metrics_during_call;
 mod moderation_media;
 mod moderation_protocol;
 mod package_deb;
+mod recording_browser;
 mod room_lifecycle;
 mod shutdown;
 mod signal_bad_input;
