@@ -254,6 +254,68 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
 }
 
+/// What `kabine audit` finds in the recording directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inspection {
+    pub recordings: usize,
+    pub files: usize,
+    /// One line per problem: a file not encrypted (no age header, or WebM
+    /// magic in clear), readable by others, or a recording kept longer than
+    /// the retention allows. Paths only: names are inside the files.
+    pub problems: Vec<String>,
+}
+
+/// Looks at every file below `dir` (`None` when there is no such
+/// directory). `now`: Unix seconds.
+pub fn inspect(dir: &Path, retention_days: u32, now: u64) -> Option<Inspection> {
+    let entries = fs::read_dir(dir).ok()?;
+    let mut out = Inspection::default();
+    let check_file = |path: &Path, out: &mut Inspection| {
+        out.files += 1;
+        let mut head = [0u8; 32];
+        let n = File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+        let head = &head[..n];
+        if head.starts_with(EBML_MAGIC) {
+            out.problems.push(format!("{}: a WebM/Matroska file in clear (EBML header)", path.display()));
+        } else if !head.starts_with(AGE_MAGIC) {
+            out.problems.push(format!("{}: not an age-encrypted file (no age header)", path.display()));
+        }
+        if let Ok(m) = fs::metadata(path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            out.problems.push(format!(
+                "{}: mode {:o}, readable by others (0600 expected)",
+                path.display(),
+                m.permissions().mode() & 0o777
+            ));
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.recordings += 1;
+            let name = entry.file_name().to_string_lossy().to_string();
+            match started_from_name(&name) {
+                Some(start) if start + u64::from(retention_days) * 86_400 <= now => out.problems.push(format!(
+                    "{}: started {}, older than the retention of {retention_days} days",
+                    path.display(),
+                    utc(start)
+                )),
+                Some(_) => {}
+                None => out.problems.push(format!("{}: not a recording Kabine wrote", path.display())),
+            }
+            for f in fs::read_dir(&path).into_iter().flatten().flatten() {
+                if f.path().is_file() {
+                    check_file(&f.path(), &mut out);
+                }
+            }
+        } else if path.is_file() {
+            check_file(&path, &mut out);
+        }
+    }
+    Some(out)
+}
+
 /// Reads the operator's identity file (`age-keygen` output).
 pub fn read_identities(path: &Path) -> Result<Vec<Box<dyn age::Identity + Send + Sync>>, String> {
     let file = age::IdentityFile::from_file(path.display().to_string())
@@ -354,6 +416,34 @@ mod tests {
         assert_eq!(started_from_name("20260230T000000Z-x").map(|_| ()), Some(()), "lenient day check only");
         assert_eq!(started_from_name("../etc"), None);
         assert_eq!(started_from_name("2026120XT023000Z-1"), None);
+    }
+
+    #[test]
+    fn inspection_finds_clear_files_loose_modes_and_old_recordings() {
+        let base = std::env::temp_dir().join(format!("kabine-inspect-{}", rand::random::<u32>()));
+        let now = 1_796_610_600u64;
+        let fresh = base.join(recording_dir_name(now * 1000));
+        private_dir(&fresh).expect("dir");
+        let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_string();
+        let to = Recipients::parse(&[key]).expect("key");
+        let mut sealed = Sealed::create(&fresh.join("01-camera.webm.age"), &to).expect("create");
+        sealed.write(&super::super::webm::header(&[])).expect("write");
+        sealed.finish().expect("finish");
+        let good = inspect(&base, 30, now).expect("exists");
+        assert_eq!((good.recordings, good.files, good.problems.len()), (1, 1, 0), "{good:?}");
+
+        fs::write(fresh.join("02-camera.webm"), super::super::webm::header(&[])).expect("plain");
+        let bad = inspect(&base, 30, now).expect("exists");
+        assert_eq!(bad.problems.len(), 2, "in clear, and mode 0644: {bad:?}");
+        assert!(bad.problems[0].contains("in clear"), "{bad:?}");
+        fs::remove_file(fresh.join("02-camera.webm")).expect("rm");
+
+        let old = inspect(&base, 30, now + 31 * 86_400).expect("exists");
+        assert!(old.problems.iter().any(|p| p.contains("older than the retention")), "{old:?}");
+        assert_eq!(expire(&base, 30, now + 31 * 86_400), 1);
+        assert_eq!(inspect(&base, 30, now).map(|i| i.recordings), Some(0));
+        assert_eq!(inspect(&base.join("missing"), 30, now), None);
+        let _ = fs::remove_dir_all(&base);
     }
 
     #[test]
