@@ -73,7 +73,7 @@ pub struct RecorderConfig {
 pub fn spawn(config: RecorderConfig) -> (SyncSender<RecordMsg>, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
     let handle = std::thread::spawn(move || {
-        let mut r = Recorder { config, recordings: HashMap::new() };
+        let mut r = Recorder::new(config);
         let mut next_retention = Instant::now();
         loop {
             if Instant::now() >= next_retention {
@@ -91,7 +91,9 @@ pub fn spawn(config: RecorderConfig) -> (SyncSender<RecordMsg>, std::thread::Joi
     (tx, handle)
 }
 
-struct Recorder {
+/// The recorder's state, without its thread: what [`spawn`] runs, and
+/// what `kabine-bench record` measures.
+pub struct Recorder {
     config: RecorderConfig,
     recordings: HashMap<RecordingId, Recording>,
 }
@@ -156,7 +158,12 @@ impl OpenFile {
 }
 
 impl Recorder {
-    fn handle(&mut self, msg: RecordMsg) {
+    pub fn new(config: RecorderConfig) -> Recorder {
+        Recorder { config, recordings: HashMap::new() }
+    }
+
+    /// One message from the media engine.
+    pub fn handle(&mut self, msg: RecordMsg) {
         match msg {
             RecordMsg::Start { id, room, unix_ms, at } => self.start(id, room, unix_ms, at),
             RecordMsg::Participant { id, session, participant, display_name, at } => {
@@ -217,7 +224,8 @@ impl Recorder {
         self.recordings.insert(id, rec);
     }
 
-    fn close_all(&mut self) {
+    /// Closes every file of every recording (at shutdown).
+    pub fn close_all(&mut self) {
         for (_, mut rec) in std::mem::take(&mut self.recordings) {
             for (_, f) in std::mem::take(&mut rec.files) {
                 close_file(&mut rec, f);
