@@ -447,6 +447,21 @@ mod tests {
     }
 
     #[test]
+    fn delete_takes_only_a_recording_of_the_directory() {
+        let base = std::env::temp_dir().join(format!("kabine-delete-{}", rand::random::<u32>()));
+        let name = recording_dir_name(1_796_610_600_000);
+        private_dir(&base.join(&name)).expect("dir");
+        for bad in ["", "..", "../etc", ".hidden", "notes", "20261207T023000Z-x/../../etc"] {
+            assert!(delete(&base, bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(delete(&base, "20991231T000000Z-00000000").is_err(), "no such recording");
+        assert_eq!(delete(&base, &name), Ok(()));
+        assert!(!base.join(&name).exists());
+        assert_eq!(list(&base, 30).map(|l| l.len()).ok(), Some(0));
+        let _ = fs::remove_dir_all(&base);
+    }
+
+    #[test]
     fn bad_recipients_are_named_one_by_one() {
         let e = Recipients::parse(&["age1nope".into(), "ssh-ed25519 AAAA".into()]).err().unwrap_or_default();
         assert_eq!(e.len(), 2, "{e:?}");
