@@ -46,6 +46,44 @@ enum Command {
     /// what the flags leave open when run on a terminal. Never replaces an
     /// existing configuration (except the Debian package's untouched one).
     Init(InitArgs),
+    /// Recordings in recording.directory: list them, delete one, or decrypt
+    /// one with the operator's private key (kept off the server).
+    Recording {
+        #[command(subcommand)]
+        command: RecordingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordingCommand {
+    /// Every recording: id, start (UTC), files, size, when retention deletes it.
+    /// Names and rooms are inside the encrypted files and are not shown.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Delete one recording (all its files) now.
+    Delete {
+        /// The recording's id, as `list` shows it.
+        id: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Decrypt every file of one recording into a directory, with the
+    /// Duration of each WebM file filled in; the manifest says who is in
+    /// which file (docs/recording.md tells how to merge them with ffmpeg).
+    Decrypt {
+        /// The recording's id, as `list` shows it.
+        id: String,
+        /// The operator's age identity file (from age-keygen).
+        #[arg(long, short)]
+        identity: PathBuf,
+        /// Where to write the decrypted files (created, mode 0700).
+        #[arg(long, short)]
+        out: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +205,61 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit(args),
         Command::User { command } => crate::cli::user(command),
         Command::Init(args) => init(args),
+        Command::Recording { command } => recording(command),
+    }
+}
+
+fn recording(command: RecordingCommand) -> ExitCode {
+    use crate::record::store;
+    let config = match &command {
+        RecordingCommand::List { config }
+        | RecordingCommand::Delete { config, .. }
+        | RecordingCommand::Decrypt { config, .. } => config.clone(),
+    };
+    let loaded = match config.as_deref() {
+        Some(p) => match config::load(p) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        None => LoadedConfig::demo(),
+    };
+    let rec = &loaded.config.recording;
+    let dir = loaded.resolve_path(&rec.directory);
+    let result = match command {
+        RecordingCommand::List { .. } => store::list(&dir, rec.retention_days).map_err(|e| e.to_string()).map(|list| {
+            if list.is_empty() {
+                println!("no recordings in {}", dir.display());
+            }
+            for r in list {
+                let when = |t: Option<u64>| t.map_or("?".to_string(), store::utc);
+                println!(
+                    "{}  started {}  {} file(s)  {:.1} MB  deleted after {}",
+                    r.id,
+                    when(r.started_unix),
+                    r.files,
+                    r.bytes as f64 / 1e6,
+                    when(r.expires_unix)
+                );
+            }
+        }),
+        RecordingCommand::Delete { id, .. } => store::delete(&dir, &id).map(|()| println!("deleted {id}")),
+        RecordingCommand::Decrypt { id, identity, out, .. } => store::decrypt_recording(&dir, &id, &identity, &out)
+            .map(|lines| {
+                for l in lines {
+                    println!("{l}");
+                }
+                println!("written to {}", out.display());
+            }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("kabine: {message}");
+            ExitCode::from(EXIT_USER)
+        }
     }
 }
 

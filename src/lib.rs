@@ -16,6 +16,7 @@ pub mod net;
 pub mod policy;
 pub mod private_file;
 pub mod protocol;
+pub mod record;
 pub mod room;
 pub mod server;
 pub mod sfu;

@@ -186,6 +186,16 @@ pub enum ClientMsg {
     BreakoutBroadcast { text: String },
     /// Close every breakout room; everyone returns to the main room.
     BreakoutCloseAll {},
+    /// Ask everyone in the meeting to consent to a recording; it starts
+    /// once everyone has answered (docs/protocol.md, "Recording"). The
+    /// asking moderator consents by asking.
+    RecordStart {},
+    /// Stop the recording (or the asking) at once.
+    RecordStop {},
+    // ---- everyone ----
+    /// Answer to `recording_consent_request`; `false` later withdraws a
+    /// consent given: that participant's recording stops at once.
+    RecordingConsent { agree: bool },
 }
 
 /// A participant as every other participant sees them.
@@ -278,6 +288,24 @@ pub enum ErrorCode {
     /// Moderator rights for someone who is not a logged-in host, on a
     /// server in `secure` or `closed` mode; nothing changed.
     HostsOnly,
+    /// Recording is off on this server, the meeting is end-to-end
+    /// encrypted, or a recording is already running or being asked for.
+    RecordingUnavailable,
+    /// To the moderator who asked: someone declined, so the recording does
+    /// not start (`recording.on_decline = "cancel"`).
+    RecordingDeclined,
+}
+
+/// Where a meeting's recording stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    /// Nothing is recorded.
+    Off,
+    /// A moderator asked; waiting for everyone's answer. Nothing is recorded yet.
+    Asking,
+    /// Recording the participants in `agreed`.
+    On,
 }
 
 /// Messages from the server.
@@ -451,6 +479,22 @@ pub enum ServerMsg {
     P2pStop {
         epoch: u64,
         reason: P2pStopReason,
+    },
+    /// The meeting's recording, to everyone in it, after `welcome` and on
+    /// every change: who agreed (and, while `on`, is recorded), who
+    /// declined (never recorded), who has not answered yet.
+    Recording {
+        state: RecordingState,
+        agreed: Vec<ParticipantId>,
+        declined: Vec<ParticipantId>,
+        pending: Vec<ParticipantId>,
+    },
+    /// To one participant: a moderator wants to record; answer with
+    /// `recording_consent`. Nothing of this participant is recorded before
+    /// they agree.
+    RecordingConsentRequest {
+        by: ParticipantId,
+        by_name: String,
     },
 }
 

@@ -183,7 +183,27 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         // Browsers in a direct call ask this server for their public address.
         engine.enable_stun_responder();
     }
-    tasks.spawn(sfu::run(media, engine, media_rx, event_tx, shutdown.clone()));
+    // The recorder, if the operator enabled recording (the policy allowed
+    // it, or the config would have been refused): a thread of its own that
+    // ends when the SFU task does, after closing every file.
+    let recorder_tx = match config.recording.enabled {
+        true => {
+            let recipients = crate::record::store::Recipients::parse(&config.recording.recipients).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("recording.recipients: {}", e.join("; ")))
+            })?;
+            let (tx, thread) = crate::record::spawn(crate::record::RecorderConfig {
+                directory: config.recording.directory.clone(),
+                recipients,
+                retention_days: config.recording.retention_days,
+            });
+            tasks.spawn(async move {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            });
+            Some(tx)
+        }
+        false => None,
+    };
+    tasks.spawn(sfu::run(media, engine, media_rx, event_tx, recorder_tx, shutdown.clone()));
 
     // The room actor, and the connections that talk to it.
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_QUEUE);

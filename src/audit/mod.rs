@@ -182,6 +182,7 @@ pub enum LiveCheck {
     RoomNoDiskWrites,
     IceServers,
     Recording,
+    RecordingFiles,
     LogsNoAddresses,
 }
 
@@ -203,6 +204,7 @@ impl LiveCheck {
         LiveCheck::RoomLifecycle,
         LiveCheck::RoomNoDiskWrites,
         LiveCheck::Recording,
+        LiveCheck::RecordingFiles,
         LiveCheck::LogsNoAddresses,
     ];
 
@@ -223,6 +225,7 @@ impl LiveCheck {
             LiveCheck::RoomNoDiskWrites => "live.rooms.no-disk-writes",
             LiveCheck::IceServers => "live.ice.eu-allow-list",
             LiveCheck::Recording => "live.recording.consent",
+            LiveCheck::RecordingFiles => "live.recording.files",
             LiveCheck::LogsNoAddresses => "live.logs.no-addresses",
         }
     }

@@ -110,7 +110,10 @@ pub const RULES_REPORTED: &[(StaticCheck, &[&str])] = &[
     (StaticCheck::IceServers, &[rule::ICE_SERVERS_EU]),
     (StaticCheck::TlsMinVersion, &[rule::TLS_MIN_VERSION]),
     (StaticCheck::RoomsMemoryOnly, &[rule::ROOM_STATE_MEMORY_ONLY]),
-    (StaticCheck::Recording, &[rule::RECORDING_OFF, rule::RECORDING_CONSENT]),
+    (
+        StaticCheck::Recording,
+        &[rule::RECORDING_OFF, rule::RECORDING_CONSENT, rule::RECORDING_ENCRYPTED, rule::RECORDING_RETENTION],
+    ),
     (StaticCheck::ThirdParty, &[rule::NO_THIRD_PARTY_REQUESTS]),
     (StaticCheck::P2p, &[rule::P2P]),
     (StaticCheck::AccessMode, &[rule::SESSION_TIMEOUTS]),
@@ -717,19 +720,25 @@ fn recording(ctx: &Ctx<'_>) -> Outcome {
     let r = &ctx.loaded.config.recording;
     let pass = if r.enabled {
         msg(
-            "Aufzeichnen ist erlaubt, beginnt aber erst, wenn alle Teilnehmenden eingewilligt haben.",
-            "Recording is allowed, but starts only once every participant has consented.",
+            format!(
+                "Aufzeichnen ist erlaubt, beginnt aber erst, wenn alle Teilnehmenden eingewilligt haben; jede Datei wird beim Schreiben für den Schlüssel des Betreibers verschlüsselt und nach {} Tagen gelöscht. Ende-zu-Ende-verschlüsselte Treffen werden nie aufgezeichnet.",
+                r.retention_days
+            ),
+            format!(
+                "Recording is allowed, but starts only once every participant has consented; every file is encrypted to the operator's key as it is written and deleted after {} days. End-to-end encrypted meetings are never recorded.",
+                r.retention_days
+            ),
         )
     } else {
         msg("Aufzeichnen ist ausgeschaltet.", "Recording is off.")
     };
     by_rules(
         ctx,
-        &[rule::RECORDING_OFF, rule::RECORDING_CONSENT],
+        &[rule::RECORDING_OFF, rule::RECORDING_CONSENT, rule::RECORDING_ENCRYPTED, rule::RECORDING_RETENTION],
         pass,
         msg(
-            "Die Aufzeichnungseinstellungen verstoßen gegen die Richtlinie (Aufzeichnung nicht erlaubt oder ohne Einwilligung).",
-            "The recording settings violate the policy (recording not allowed, or without consent).",
+            "Die Aufzeichnungseinstellungen verstoßen gegen die Richtlinie (Aufzeichnung nicht erlaubt, ohne Einwilligung, unverschlüsselt oder zu lange aufbewahrt).",
+            "The recording settings violate the policy (recording not allowed, without consent, unencrypted or kept too long).",
         ),
     )
 }
@@ -1258,6 +1267,7 @@ mod tests {
             ("[tls]\nmin_version = \"1.1\"", StaticCheck::TlsMinVersion),
             ("[recording]\nenabled = true", StaticCheck::Recording),
             ("[recording]\nrequire_consent = false", StaticCheck::Recording),
+            ("policy = \"relaxed\"\n[recording]\nenabled = true", StaticCheck::Recording),
             ("[client]\nexternal_origins = [\"https://fonts.example.com\"]", StaticCheck::ThirdParty),
             ("policy = \"strict-no-p2p\"\n[p2p]\nenabled = true", StaticCheck::P2p),
         ];

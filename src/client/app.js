@@ -19,6 +19,16 @@ import { renderAccount } from './account.js';
  * @property {string | null} privacy_url
  * @property {boolean} has_logo
  * @property {boolean} direct_calls two participants may be connected directly
+ * @property {RecordingConfig} recording whether hosts may record, and the practice's consent text
+ */
+
+/**
+ * @typedef {object} RecordingConfig
+ * @property {boolean} enabled
+ * @property {boolean} require_consent
+ * @property {'exclude' | 'cancel'} on_decline
+ * @property {string | null} consent_text_de
+ * @property {string | null} consent_text_en
  */
 
 /** @type {ClientConfig} */
@@ -30,6 +40,7 @@ const DEFAULTS = {
   privacy_url: null,
   has_logo: false,
   direct_calls: false,
+  recording: { enabled: false, require_consent: true, on_decline: 'exclude', consent_text_de: null, consent_text_en: null },
 };
 
 /**

@@ -13,6 +13,7 @@ import { createChat } from './chat.js';
 import { createControls } from './controls.js';
 import { createGate } from './gate.js';
 import { createModeration } from './moderation.js';
+import { createRecording } from './recording.js';
 import { createPeople } from './people.js';
 import { createStage, worstQuality } from './tiles.js';
 
@@ -101,6 +102,8 @@ export function renderCall(app, room, media) {
     },
   });
   people.attach(moderation);
+  // Recording: the indicator, the consent dialog, the moderator's start/stop.
+  const recording = createRecording({ session, config: app.config.recording, toast: showToast });
 
   /**
    * Opens `panel` (closing the other one) or closes it; focus moves into an
@@ -137,11 +140,12 @@ export function renderCall(app, room, media) {
           } } },
         h('img', { src: '/api/logo', alt: '', class: 'logo', width: 24, height: 24 })),
         h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), room),
-        moderation.badges, countLine, modeLine, quality),
+        moderation.badges, recording.start, countLine, modeLine, quality),
+      recording.indicator,
       banner,
       h('div', { class: 'call-body' }, gate.el, stage.el, chat.panel, people.panel),
       controls.mediaProblem, controls.deviceNote, controls.toolbar, toast, stage.audioBox, controls.helpDialog,
-      moderation.dialogs));
+      moderation.dialogs, recording.dialogs));
   const callRoot = /** @type {HTMLElement} */ (app.root.querySelector('.call'));
 
   /** Everything that shows participants and our own media. */
@@ -151,6 +155,7 @@ export function renderCall(app, room, media) {
     paintMode();
     stage.paint();
     people.paint();
+    recording.paint();
   }
 
   /** Shows whether media goes directly (end-to-end encrypted) or via the server. */

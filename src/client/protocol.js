@@ -32,7 +32,7 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
  *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal' | 'login_required'
  *   | 'not_moderator' | 'unknown_participant' | 'bad_password' | 'private_chat_disabled' | 'bad_breakout'
- *   | 'hosts_only'} ErrorCode
+ *   | 'hosts_only' | 'recording_unavailable' | 'recording_declined'} ErrorCode
  * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced' | 'removed' | 'meeting_ended'
  *   | 'lobby_denied' | 'wait_expired'} ByeReason
  * @typedef {{mid: string, participant: string | null, source: Source, track: MediaStreamTrack,
@@ -78,6 +78,8 @@ export const MAX_NAME_CHARS = 64;
  * @property {{problem: import('./health.js').Problem | null}} mediaproblem what we publish does not
  *   reach the server (`blocked`: nothing can; `mic`, `camera`: that source), or (`null`) it does again
  * @property {{rooms: BreakoutRoom[], main: Person[]}} breakouts (moderators) who is where
+ * @property {Recording} recording the meeting's recording changed (who agreed, declined, is asked)
+ * @property {{by: string, byName: string}} recordingrequest a moderator asks us to consent to a recording
  */
 
 /**
@@ -105,6 +107,8 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'password_required', wrong: boolean, retry_after_secs: number}
  *   | {type: 'ticket', ticket: string}
  *   | {type: 'room_state', locked: boolean, lobby: boolean, private_chat: boolean}
+ *   | {type: 'recording', state: RecordingState, agreed: string[], declined: string[], pending: string[]}
+ *   | {type: 'recording_consent_request', by: string, by_name: string}
  *   | {type: 'lobby', knocking: Person[]}
  *   | {type: 'muted', source: Source, by: string, by_name: string}
  *   | {type: 'unmute_request', source: Source, by: string, by_name: string}
@@ -112,6 +116,11 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'breakouts', rooms: BreakoutRoom[], main: Person[]}
  *   | {type: 'broadcast', from: string, from_name: string, text: string, ts: number}
  *   | {type: 'private_chat', from: string, from_name: string, to: string, text: string, ts: number}} ServerMsg
+ */
+
+/**
+ * @typedef {'off' | 'asking' | 'on'} RecordingState
+ * @typedef {{state: RecordingState, agreed: string[], declined: string[], pending: string[]}} Recording
  */
 
 /** Errors after which joining again cannot help: the user must act. */
@@ -282,6 +291,8 @@ export class Session extends EventTarget {
     this.waitingFor = null;
     /** @type {RoomState} */
     this.roomState = { locked: false, lobby: false, private_chat: false };
+    /** The meeting's recording: who agreed, declined, has not answered. @type {Recording} */
+    this.recording = { state: 'off', agreed: [], declined: [], pending: [] };
     /** (Moderators) who waits in the lobby. @type {Person[]} */
     this.lobby = [];
     /** The breakout room we are in (null: the main room). @type {BreakoutPlace | null} */
@@ -528,6 +539,13 @@ export class Session extends EventTarget {
       case 'room_state':
         this.roomState = { locked: msg.locked, lobby: msg.lobby, private_chat: msg.private_chat };
         this.emit('roomstate', this.roomState);
+        break;
+      case 'recording':
+        this.recording = { state: msg.state, agreed: msg.agreed, declined: msg.declined, pending: msg.pending };
+        this.emit('recording', this.recording);
+        break;
+      case 'recording_consent_request':
+        this.emit('recordingrequest', { by: msg.by, byName: msg.by_name });
         break;
       case 'lobby':
         this.lobby = msg.knocking;
@@ -1000,6 +1018,7 @@ export class Session extends EventTarget {
    *   | {type: 'mute_all', source: Source}
    *   | {type: 'remove' | 'grant_moderator' | 'lobby_admit' | 'lobby_deny', id: string}
    *   | {type: 'lower_hands' | 'end_meeting' | 'breakout_random' | 'breakout_close_all'}
+   *   | {type: 'record_start' | 'record_stop'}
    *   | {type: 'set_password', password: string | null}
    *   | {type: 'set_lobby', enabled: boolean}
    *   | {type: 'breakout_create', names: string[]}
@@ -1008,6 +1027,15 @@ export class Session extends EventTarget {
    */
   moderate(msg) {
     this.send(msg);
+  }
+
+  /**
+   * Our answer to a recording consent request; `false` later withdraws a
+   * consent given (our recording stops at once).
+   * @param {boolean} agree
+   */
+  recordingConsent(agree) {
+    this.send({ type: 'recording_consent', agree });
   }
 
   /**

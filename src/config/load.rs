@@ -299,6 +299,7 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         bad("rooms.max_wait_minutes", "must be 1 to 1440 minutes (a day)");
     }
     validate_access(c, &mut out);
+    validate_recording(c, &mut out);
     if c.metrics.enabled && c.metrics.listen == c.server.listen {
         out.push(("metrics.listen".into(), "must differ from server.listen".into()));
     }
@@ -314,6 +315,40 @@ fn validate(c: &Config) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `[recording]`: keys to encrypt to, a directory, retention, texts.
+/// X25519 keys (deprecated by age 0.13 for its post-quantum ones, which
+/// Debian's age 1.1 cannot read: see `crate::record::store::Recipients`).
+#[allow(deprecated)]
+fn validate_recording(c: &Config, out: &mut Vec<(String, String)>) {
+    let r = &c.recording;
+    let mut bad = |key: &str, msg: String| out.push((key.to_string(), msg));
+    if r.retention_days == 0 {
+        bad("recording.retention_days", "must be at least 1 day".into());
+    }
+    if !r.directory.is_absolute() {
+        bad("recording.directory", "must be an absolute path".into());
+    }
+    for (key, text) in
+        [("recording.consent_text_de", &r.consent_text_de), ("recording.consent_text_en", &r.consent_text_en)]
+    {
+        if let Some(t) = text
+            && (t.trim().is_empty() || t.chars().count() > super::MAX_CONSENT_TEXT_CHARS)
+        {
+            bad(key, format!("must be 1 to {} characters", super::MAX_CONSENT_TEXT_CHARS));
+        }
+    }
+    if !r.enabled {
+        return;
+    }
+    // No key at all is the policy's rule `recording-encrypted-at-rest`.
+    for k in &r.recipients {
+        if k.trim().parse::<age::x25519::Recipient>().is_err() {
+            let shown: String = k.chars().take(12).collect();
+            bad("recording.recipients", format!("`{shown}…` is not an age X25519 public key (age1…)"));
+        }
+    }
 }
 
 /// `[tls.acme]`.

@@ -488,19 +488,63 @@ impl Default for RoomsConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordingConfig {
-    /// Whether hosts may record at all. Default `false`; the `strict` policy
-    /// refuses `true`.
+    /// Whether hosts may record at all. Default `false`; the `strict`
+    /// policy refuses `true`, and a meeting with end-to-end encryption is
+    /// never recorded (the server cannot see its media).
     pub enabled: bool,
     /// Every participant must consent before a recording starts. Default
     /// `true`; `false` is refused by every policy.
     pub require_consent: bool,
+    /// Where recordings are written: one directory (mode 0700) per
+    /// recording, every file mode 0600 and encrypted. Default
+    /// `/var/lib/kabine/recordings`.
+    pub directory: PathBuf,
+    /// The operator's age public keys (`age1…`, from `age-keygen -y
+    /// KEYFILE`): every file is encrypted to them as it is written, and
+    /// only the matching private key (kept off the server) reads it.
+    /// Required when `enabled`.
+    pub recipients: Vec<String>,
+    /// Days a recording is kept before Kabine deletes it (1 to the
+    /// policy's `recording.max_retention_days`). Default 30.
+    pub retention_days: u32,
+    /// When someone declines: `"exclude"` (default: the recording goes on
+    /// without them, and everyone sees who is not recorded) or `"cancel"`
+    /// (the recording does not start, and the host is told).
+    pub on_decline: OnDecline,
+    /// The practice's own text in the consent dialog, German and English
+    /// (e.g. what the recording is for and how long it is kept). Default:
+    /// Kabine's general text.
+    pub consent_text_de: Option<String>,
+    pub consent_text_en: Option<String>,
 }
 
 impl Default for RecordingConfig {
     fn default() -> Self {
-        RecordingConfig { enabled: false, require_consent: true }
+        RecordingConfig {
+            enabled: false,
+            require_consent: true,
+            directory: PathBuf::from("/var/lib/kabine/recordings"),
+            recipients: Vec::new(),
+            retention_days: 30,
+            on_decline: OnDecline::Exclude,
+            consent_text_de: None,
+            consent_text_en: None,
+        }
     }
 }
+
+/// What a recording does when a participant declines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDecline {
+    /// Record the others; those who declined are not recorded.
+    Exclude,
+    /// Do not record at all; the host is told.
+    Cancel,
+}
+
+/// Longest consent text accepted, in characters.
+pub const MAX_CONSENT_TEXT_CHARS: usize = 2000;
 
 /// `[p2p]`
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -39,6 +39,7 @@ pub static ASSETS: &[Asset] = assets! {
     "people.js" => JS,
     "gate.js" => JS,
     "moderation.js" => JS,
+    "recording.js" => JS,
     "login.js" => JS,
     "account.js" => JS,
     "logo.svg" => SVG,

@@ -128,6 +128,15 @@ async fn client_config(State(state): State<AppState>) -> Response {
         "privacy_url": c.privacy_url,
         "has_logo": c.logo_file.is_some(),
         "direct_calls": state.config.p2p.enabled,
+        // Whether hosts may ask for a recording, and the practice's text
+        // for the consent dialog (null: the client's own).
+        "recording": {
+            "enabled": state.config.recording.enabled,
+            "require_consent": state.config.recording.require_consent,
+            "on_decline": state.config.recording.on_decline,
+            "consent_text_de": state.config.recording.consent_text_de,
+            "consent_text_en": state.config.recording.consent_text_en,
+        },
     });
     headers::dynamic(axum::Json(body).into_response())
 }

@@ -73,6 +73,14 @@ pub struct TlsPolicy {
 pub struct RecordingPolicy {
     /// Whether a config may enable recording at all.
     pub allowed: bool,
+    /// Longest time a recording may be kept, in days (absent: 90, the
+    /// ceiling of every policy).
+    #[serde(default = "default_recording_retention")]
+    pub max_retention_days: u32,
+}
+
+fn default_recording_retention() -> u32 {
+    RETENTION_CEILING_DAYS
 }
 
 /// `[p2p]` of a policy.
@@ -125,6 +133,9 @@ impl Policy {
         }
         if policy.log.max_retention_days == 0 || policy.log.max_retention_days > RETENTION_CEILING_DAYS {
             problems.push(format!("{source}: log.max_retention_days: must be 1 to {RETENTION_CEILING_DAYS}"));
+        }
+        if policy.recording.max_retention_days == 0 || policy.recording.max_retention_days > RETENTION_CEILING_DAYS {
+            problems.push(format!("{source}: recording.max_retention_days: must be 1 to {RETENTION_CEILING_DAYS}"));
         }
         for host in &policy.ice.allowed_servers {
             if host.is_empty() || host.contains([':', '/', ' ', '*']) {
@@ -199,6 +210,8 @@ pub mod rule {
     pub const ROOM_STATE_MEMORY_ONLY: &str = "room-state-memory-only";
     pub const RECORDING_OFF: &str = "recording-off";
     pub const RECORDING_CONSENT: &str = "recording-needs-consent";
+    pub const RECORDING_ENCRYPTED: &str = "recording-encrypted-at-rest";
+    pub const RECORDING_RETENTION: &str = "recording-retention-cap";
     pub const NO_THIRD_PARTY_REQUESTS: &str = "no-third-party-requests";
     pub const P2P: &str = "p2p-allowed";
     pub const LDAP_TLS: &str = "ldap-requires-tls";
@@ -220,6 +233,16 @@ pub const SESSION_LIFETIME_CEILING_HOURS: u32 = 12;
 /// the client and the audit all ask this. Pure.
 pub fn p2p_in_use(loaded: &LoadedConfig, policy: &Policy) -> bool {
     loaded.config.p2p.enabled && policy.p2p.allowed
+}
+
+/// Whether a host may start a recording in a meeting: the operator
+/// enabled recording (which the policy allowed, or the server would not
+/// have started), and the meeting is not end-to-end encrypted: the server
+/// cannot see an E2EE meeting's media, and must never be made to, so such
+/// a meeting can never be recorded, under any policy. The rooms ask this
+/// for every `record_start`. Pure.
+pub fn recording_possible(enabled: bool, meeting_e2ee: bool) -> bool {
+    enabled && !meeting_e2ee
 }
 
 /// Whether an LDAP connection is encrypted before any password crosses it:
@@ -408,6 +431,36 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
             "a recording can only start once every participant has consented".into()
         } else {
             "false is not allowed: recording never happens without everyone's consent".into()
+        },
+    );
+
+    let rec = &c.recording;
+    let keys_ok = !rec.enabled || !rec.recipients.is_empty();
+    verdict(
+        rule::RECORDING_ENCRYPTED,
+        "recording.recipients",
+        keys_ok,
+        match (rec.enabled, keys_ok) {
+            (false, _) => "recording is off: nothing is written".into(),
+            (true, true) => format!(
+                "every file is encrypted as it is written to {} age public key(s); the server cannot read it back",
+                rec.recipients.len()
+            ),
+            (true, false) => {
+                "recording needs the operator's age public key: files are never written unencrypted".into()
+            }
+        },
+    );
+    let cap = policy.recording.max_retention_days;
+    let kept_ok = !rec.enabled || rec.retention_days <= cap;
+    verdict(
+        rule::RECORDING_RETENTION,
+        "recording.retention_days",
+        kept_ok,
+        if kept_ok {
+            format!("recordings are deleted after {} days (policy allows {cap})", rec.retention_days)
+        } else {
+            format!("{} days is longer than the policy \"{}\" allows ({cap})", rec.retention_days, policy.name)
         },
     );
 
@@ -800,7 +853,23 @@ mod tests {
         assert_eq!(failed("[log]\nredact_addresses = false"), [rule::NO_ADDRESSES_IN_LOGS]);
         assert_eq!(failed("[[media.ice_servers]]\nurls = [\"stun:stun.l.google.com:19302\"]"), [rule::ICE_SERVERS_EU]);
         assert_eq!(failed("[tls]\nmin_version = \"1.0\""), [rule::TLS_MIN_VERSION]);
-        assert_eq!(failed("[recording]\nenabled = true"), [rule::RECORDING_OFF]);
+        assert_eq!(failed("[recording]\nenabled = true"), [rule::RECORDING_OFF, rule::RECORDING_ENCRYPTED]);
+        let key = "recipients = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]";
+        assert_eq!(failed(&format!("[recording]\nenabled = true\n{key}")), [rule::RECORDING_OFF]);
+        let relaxed = Policy::from_preset("relaxed").expect("preset");
+        let failed_relaxed = |text: &str| -> Vec<&'static str> {
+            let loaded = load_str(text, "t.toml").expect("loads");
+            check(&loaded, &relaxed).into_iter().filter(|v| !v.ok).map(|v| v.rule).collect()
+        };
+        assert_eq!(failed_relaxed(&format!("[recording]\nenabled = true\n{key}")), Vec::<&str>::new());
+        assert_eq!(
+            failed_relaxed(&format!("[recording]\nenabled = true\nretention_days = 31\n{key}")),
+            [rule::RECORDING_RETENTION]
+        );
+        assert_eq!(failed_relaxed("[recording]\nenabled = true"), [rule::RECORDING_ENCRYPTED]);
+        assert!(recording_possible(true, false));
+        assert!(!recording_possible(true, true), "an end-to-end encrypted meeting is never recorded");
+        assert!(!recording_possible(false, false));
         assert_eq!(failed("[recording]\nrequire_consent = false"), [rule::RECORDING_CONSENT]);
         assert_eq!(
             failed("[client]\nexternal_origins = [\"https://fonts.example.com\"]"),

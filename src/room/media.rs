@@ -38,6 +38,23 @@ pub enum MediaCommand {
     /// mute applied): the SFU reports a source that is on and delivers
     /// nothing ([`MediaEvent::Stalled`]).
     Sending { session: SessionId, mic: bool, camera: bool, screen: bool },
+    /// A recording of a meeting starts, changes or stops (`crate::record`).
+    Recording(RecordCommand),
+}
+
+/// What the rooms ask of the recorder, through the media server: only the
+/// media of participants named in [`RecordCommand::Record`] (those who
+/// consented) is handed to the recorder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordCommand {
+    /// A recording starts; `room` names it in its (encrypted) manifest.
+    Start { recording: u64, room: String, unix_ms: u64 },
+    /// Record this participant's media from now on.
+    Record { recording: u64, session: SessionId, participant: ParticipantId, display_name: String },
+    /// Stop recording this participant (left, withdrew consent).
+    Unrecord { recording: u64, session: SessionId },
+    /// The recording stops; its files are closed.
+    Stop { recording: u64, unix_ms: u64 },
 }
 
 /// What the media server reports to the room logic. Sent with `try_send`:
@@ -62,4 +79,6 @@ pub enum MediaEvent {
     Stalled { session: SessionId, source: Source },
     /// The participant's media failed beyond repair; the session ends.
     Failed { session: SessionId },
+    /// The recorder could not keep up or write: the recording has stopped.
+    RecordingFailed { recording: u64 },
 }

@@ -55,6 +55,8 @@ pub(super) struct Controls {
     pub next_seq: u64,
     /// Empty, kept for reconnecting participants until then.
     pub grace_until: Option<Instant>,
+    /// The meeting's recording, asked for or running (see `recording`).
+    pub recording: Option<super::recording::Recording>,
 }
 
 impl Rooms {
@@ -141,6 +143,7 @@ impl Rooms {
         if let Some(state) = self.room_state(main) {
             out.push(Effect::Send { to: session, msg: state });
         }
+        self.recording_welcome(main, session, out);
         if moderator {
             self.send_moderator_state(main, session, out);
         }

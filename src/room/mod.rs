@@ -36,6 +36,7 @@ pub mod media;
 mod meeting;
 mod moderation;
 pub mod p2p;
+mod recording;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -54,6 +55,7 @@ use crate::config::AccessMode;
 pub use media::{MediaCommand, MediaEvent};
 pub use meeting::MEETING_GRACE;
 pub use p2p::{P2pSettings, Phase as P2pPhase};
+pub use recording::RecordingSettings;
 
 /// One signalling connection. Assigned by the actor, unique for the life of
 /// the server, never shown to clients.
@@ -101,6 +103,8 @@ pub struct Settings {
     /// others at once in a burst; more within a second are coalesced into
     /// one update a second.
     pub toggle_burst: u32,
+    /// `[recording]`
+    pub recording: RecordingSettings,
 }
 
 impl Settings {
@@ -122,6 +126,7 @@ impl Settings {
             max_wait: Duration::from_secs(u64::from(config.rooms.max_wait_minutes) * 60),
             lobby_on_open: config.rooms.lobby_on_open,
             toggle_burst: 10,
+            recording: RecordingSettings { enabled: config.recording.enabled, on_decline: config.recording.on_decline },
         }
     }
 }
@@ -281,6 +286,11 @@ pub struct Rooms {
     address_keys: std::hash::RandomState,
     /// Rooms with participants whose state changes were coalesced.
     dirty: std::collections::BTreeSet<(RoomKey, SessionId)>,
+    /// Meetings with a recording asked for or running (the recording's
+    /// number once it runs), by main room.
+    recording_meetings: BTreeMap<RoomKey, Option<u64>>,
+    /// The next recording's number.
+    next_recording: u64,
 }
 
 impl Rooms {
@@ -301,6 +311,8 @@ impl Rooms {
             graces: std::collections::BTreeSet::new(),
             address_keys: std::hash::RandomState::new(),
             dirty: std::collections::BTreeSet::new(),
+            recording_meetings: BTreeMap::new(),
+            next_recording: 1,
         }
     }
 
@@ -346,6 +358,7 @@ impl Rooms {
         self.now = Some(clock.now);
         self.expire_graces(out);
         self.handle_input(clock, input, out);
+        self.settle_recordings(clock, out);
         self.settle_p2p(clock, out);
     }
 
@@ -357,7 +370,9 @@ impl Rooms {
                 .get(&key)
                 .map(|r| r.members.values().map(|m| (m.session, m.id.clone())).collect())
                 .unwrap_or_default();
-            self.p2p.membership(clock.now, key, &members, out);
+            // A recording sees media only through the server.
+            let direct_allowed = !self.recording_active(key);
+            self.p2p.membership(clock.now, key, &members, direct_allowed, out);
         }
     }
 
@@ -466,6 +481,10 @@ impl Rooms {
                 | ClientMsg::P2pFailed { .. }),
                 Some(room),
             ) => self.p2p.on_message(room, session, msg, out),
+            (
+                msg @ (ClientMsg::RecordStart {} | ClientMsg::RecordStop {} | ClientMsg::RecordingConsent { .. }),
+                Some(room),
+            ) => self.on_recording(clock, session, room, msg, out),
             (msg, Some(room)) => self.on_control(clock, session, room, msg, out),
         }
     }
@@ -630,6 +649,12 @@ impl Rooms {
                 if self.joined(session) {
                     tracing::debug!(session = session.0, ?source, "media of a participant does not arrive");
                     out.push(Effect::Send { to: session, msg: ServerMsg::MediaStalled { source } });
+                }
+            }
+            MediaEvent::RecordingFailed { recording } => {
+                let main = self.recording_meetings.iter().find(|(_, id)| **id == Some(recording)).map(|(k, _)| *k);
+                if let Some(main) = main {
+                    self.recording_failed(main, out);
                 }
             }
             MediaEvent::Failed { session } => {

@@ -152,8 +152,11 @@ impl Rooms {
                 text.zeroize();
             }
             ClientMsg::BreakoutCloseAll {} => self.breakout_close_all(main, out),
-            // Handled by `Rooms::on_message` (before joining, or direct calls).
-            ClientMsg::Hello { .. }
+            // Handled by `Rooms::on_message` (before joining, direct calls, recording).
+            ClientMsg::RecordStart {}
+            | ClientMsg::RecordStop {}
+            | ClientMsg::RecordingConsent { .. }
+            | ClientMsg::Hello { .. }
             | ClientMsg::Rejoin { .. }
             | ClientMsg::Password { .. }
             | ClientMsg::PublishOffer { .. }

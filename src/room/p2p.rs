@@ -273,12 +273,13 @@ impl P2p {
         now: Instant,
         room: RoomKey,
         members: &[(SessionId, ParticipantId)],
+        allowed: bool,
         out: &mut Vec<Effect>,
     ) {
         let entry = self.rooms.entry(room).or_default();
         let before = std::mem::replace(&mut entry.count, members.len());
         let pair = match members {
-            [a, b] if self.settings.enabled => Some((a, b)),
+            [a, b] if self.settings.enabled && allowed => Some((a, b)),
             _ => None,
         };
         if let (Some(call), Some((a, b))) = (&entry.call, pair)

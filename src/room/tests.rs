@@ -491,3 +491,4 @@ fn display_names_lose_bidi_controls_and_hosts_are_marked() {
     let out = w.send(SessionId(s), hello("team", "x"));
     assert!(matches!(sent_to(&out, SessionId(s)).first(), Some(ServerMsg::Welcome { you, .. }) if you.host));
 }
+mod recording;

@@ -23,13 +23,15 @@
 //! - [`forward`]: RTP from a publisher to its subscribers through the
 //!   fan-out index ([`forward::Routes`]), keyframe requests;
 //! - [`allocate`]: which simulcast layer each subscriber receives;
-//! - [`quality`]: connection quality from loss and round-trip time.
+//! - [`quality`]: connection quality from loss and round-trip time;
+//! - [`record`]: the media of consenting participants to the recorder.
 
 mod allocate;
 mod forward;
 mod input;
 mod negotiate;
 mod quality;
+mod record;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -267,6 +269,8 @@ pub struct Engine {
     closing: bool,
     /// Answers plain STUN Binding requests (for direct calls), if enabled.
     stun: Option<stun::Limiter>,
+    /// Who is recorded, and what waits for the recorder.
+    recording: record::Recording,
 }
 
 impl Engine {
@@ -293,6 +297,7 @@ impl Engine {
             next_health_check: now + HEALTH_CHECK,
             closing: false,
             stun: None,
+            recording: record::Recording::default(),
         }
     }
 
@@ -359,6 +364,7 @@ impl Engine {
             MediaCommand::VideoSizes { session, sizes } => self.video_sizes(now, session, sizes),
             MediaCommand::Shutdown => self.shutdown(now),
             MediaCommand::Direct { room, direct } => self.set_direct(now, room, direct),
+            MediaCommand::Recording(cmd) => self.record_command(now, cmd),
             MediaCommand::Sending { session, mic, camera, screen } => {
                 if let Some(peer) = self.peers.get_mut(&session) {
                     for (source, on) in [(Source::Mic, mic), (Source::Camera, camera), (Source::Screen, screen)] {
@@ -557,6 +563,7 @@ impl Engine {
     /// Ends a participant's media: closes (politely, when `close`) and
     /// forgets both connections, and stops their tracks at everyone else.
     fn remove_peer(&mut self, now: Instant, session: SessionId, close: bool) {
+        self.unrecord_peer(session);
         let Some(mut peer) = self.peers.remove(&session) else {
             return;
         };

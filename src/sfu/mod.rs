@@ -33,7 +33,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::mpsc::{SyncSender, TrySendError};
+
 use crate::config::MediaConfig;
+use crate::record::RecordMsg;
 use crate::room::{MediaCommand, MediaEvent};
 use crate::stats::Stats;
 pub use engine::{Engine, EngineConfig};
@@ -147,6 +150,7 @@ pub async fn run(
     mut engine: Engine,
     mut commands: mpsc::Receiver<MediaCommand>,
     events: mpsc::Sender<MediaEvent>,
+    recorder: Option<SyncSender<RecordMsg>>,
     shutdown: CancellationToken,
 ) {
     let mut socket = match udp::MediaSocket::new(socket) {
@@ -175,6 +179,7 @@ pub async fn run(
             engine.handle_timeout(now);
         }
         socket.send(&engine.take_transmits());
+        pass_recorded(recorder.as_ref(), &mut engine);
         pass_events(&events, &mut engine, &mut backlog);
         let deadline = tokio::time::Instant::from_std(engine.next_deadline());
         tokio::select! {
@@ -197,7 +202,39 @@ pub async fn run(
     // Let the last datagrams leave; nothing is waited for from the browsers.
     tokio::time::sleep(CLOSE_DRAIN.min(Duration::from_millis(200))).await;
     socket.send(&engine.take_transmits());
+    pass_recorded(recorder.as_ref(), &mut engine);
     pass_events(&events, &mut engine, &mut backlog);
+}
+
+/// Hands the recorder its packets and commands without ever waiting for
+/// it: a packet it has no room for is dropped (its jitter buffer skips the
+/// gap), a command it has no room for ends that recording.
+fn pass_recorded(recorder: Option<&SyncSender<RecordMsg>>, engine: &mut Engine) {
+    let msgs = engine.take_recorded();
+    let Some(recorder) = recorder else {
+        return;
+    };
+    let mut failed = Vec::new();
+    for msg in msgs {
+        let id = match &msg {
+            RecordMsg::Packet { .. } => None,
+            RecordMsg::Start { id, .. }
+            | RecordMsg::Participant { id, .. }
+            | RecordMsg::ParticipantEnd { id, .. }
+            | RecordMsg::Stop { id, .. } => Some(*id),
+        };
+        if failed.contains(&id) {
+            continue;
+        }
+        match recorder.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) if id.is_none() => {}
+            Err(_) => failed.push(id),
+        }
+    }
+    for id in failed.into_iter().flatten() {
+        engine.recording_failed(id);
+    }
 }
 
 /// Hands events to the room actor without ever waiting for it.

@@ -18,8 +18,13 @@ use axum::response::Response;
 use crate::support::{self, audit};
 
 /// Live checks that need the test-only signalling endpoint to apply.
-const PROTOCOL_CHECKS: &[&str] =
-    &["live.ws.foreign-origin", "live.rooms.lifecycle", "live.rooms.no-disk-writes", "live.ice.eu-allow-list"];
+const PROTOCOL_CHECKS: &[&str] = &[
+    "live.ws.foreign-origin",
+    "live.rooms.lifecycle",
+    "live.rooms.no-disk-writes",
+    "live.ice.eu-allow-list",
+    "live.recording.consent",
+];
 
 /// A config for a test server on `addr`, logs in `dir/logs`.
 fn config_for(dir: &Path, served: &audit::Served) -> PathBuf {
@@ -359,4 +364,98 @@ fn kabine_date_today() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+// -------------------------------------------------------------- recording
+
+/// A recording directory with one recording Kabine would write: a file
+/// sealed to a throwaway key, mode 0600, in a 0700 directory.
+fn sealed_recording(dir: &Path) -> PathBuf {
+    use kabine::record::store;
+    let base = dir.join("recordings");
+    let one = base.join(store::recording_dir_name(store::unix_now() * 1000));
+    store::private_dir(&base).expect("dir");
+    store::private_dir(&one).expect("dir");
+    let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".to_string();
+    let to = store::Recipients::parse(&[key]).expect("key");
+    let mut f = store::Sealed::create(&one.join("01-camera.webm.age"), &to).expect("create");
+    f.write(&kabine::record::webm::header(&[kabine::record::webm::Track::Opus])).expect("write");
+    f.finish().expect("finish");
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kabine_with_recording_enabled_passes_the_recording_checks() {
+    let _t = support::test();
+    let dir = support::output_dir("audit-fail/recording-real");
+    let recordings = sealed_recording(&dir);
+    let mut config = support::test_config();
+    config.recording.enabled = true;
+    config.recording.directory = recordings.clone();
+    config.recording.recipients = vec!["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".into()];
+    let relaxed = kabine::policy::Policy::from_preset("relaxed").expect("preset");
+    let server = support::start_with_policy(config, relaxed).await;
+    let file = audit::write_config(
+        &dir,
+        &format!(
+            "policy = \"relaxed\"\n[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = {}\n[recording]\ndirectory = \"{}\"\n",
+            kabine::http::reachable(server.https_addr()),
+            server.media_addr().port(),
+            recordings.display()
+        ),
+    );
+    let run = audit::audit(&dir, &audit::args(&file, &support::base_url(&server), &["--only", "live"])).await;
+    assert!(server.stop().await);
+    for id in ["live.recording.consent", "live.recording.files"] {
+        assert_eq!(run.status(id), "pass", "{id}: {}", run.explain(id));
+    }
+    assert!(
+        run.explain("live.recording.consent").contains("record_start"),
+        "{}",
+        run.explain("live.recording.consent")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_that_starts_without_asking_fails_only_the_recording_check() {
+    let _t = support::test();
+    let router = weaken(audit::kabine_router(), |path, r| {
+        if path == "/api/client-config" {
+            *r.body_mut() = Body::from(r#"{"app_name":"Kabine","recording":{"enabled":true,"require_consent":true}}"#);
+            r.headers_mut().remove(header::CONTENT_LENGTH);
+        }
+    });
+    let fake = audit::Fake { record_without_consent: true, ..Default::default() };
+    let (failed, run) = failed_live_checks_with("recording-bypass", fake, router).await;
+    assert_eq!(failed, set(&["live.recording.consent"]), "{}", run.stderr);
+    assert!(
+        run.explain("live.recording.consent").contains("before every participant"),
+        "{}",
+        run.explain("live.recording.consent")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unencrypted_file_among_the_recordings_fails_only_the_files_check() {
+    let _t = support::test();
+    let dir = support::output_dir("audit-fail/recording-files");
+    let recordings = sealed_recording(&dir);
+    let one = std::fs::read_dir(&recordings).expect("dir").flatten().next().expect("a recording").path();
+    std::fs::write(one.join("02-camera.webm"), kabine::record::webm::header(&[kabine::record::webm::Track::Opus]))
+        .expect("plain file");
+    let served = audit::serve(audit::with_fake(audit::Fake::default(), audit::kabine_router())).await;
+    let config = audit::write_config(
+        &dir,
+        &format!(
+            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[recording]\ndirectory = \"{}\"\n",
+            served.addr,
+            recordings.display()
+        ),
+    );
+    let run = audit::audit(&dir, &audit::args(&config, &served.url(), &["--only", "live"])).await;
+    served.stop().await;
+    assert_eq!(run.with_status("fail"), set(&["live.recording.files"]), "{}", run.stderr);
+    let why = run.explain("live.recording.files");
+    assert!(why.contains("02-camera.webm: a WebM/Matroska file in clear"), "{why}");
+    assert!(!why.contains("01-camera.webm.age"), "the sealed file is fine: {why}");
 }

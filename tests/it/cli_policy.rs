@@ -18,7 +18,7 @@ fn policy_check_passes_the_example_config() {
     let _t = support::test();
     let o = kabine(&["policy", "check", "--config", "config/kabine.example.toml"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("all 16 rules hold"), "{}", text(&o));
+    assert!(text(&o).contains("all 18 rules hold"), "{}", text(&o));
 }
 
 #[test]
@@ -57,6 +57,9 @@ fn each_violating_file_is_refused_by_check_and_serve_naming_the_rule() {
                 "recording.require_consent: policy rule recording-needs-consent violated",
             ],
         ),
+        // The server refuses to record under the strict policy, however
+        // complete the recording setup is.
+        ("tests/data/policy-recording-strict.toml", &["recording.enabled: policy rule recording-off violated"]),
     ];
     for (file, expected) in cases {
         let check = kabine(&["policy", "check", "--config", file]);
@@ -103,6 +106,8 @@ fn a_config_breaking_everything_gets_one_line_per_problem() {
         "tls-min-version",
         "recording-off",
         "recording-needs-consent",
+        "recording-encrypted-at-rest",
+        "recording-retention-cap",
         "no-third-party-requests",
         "ldap-requires-tls",
         "session-timeouts",

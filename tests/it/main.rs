@@ -67,6 +67,7 @@ mod moderation_media;
 mod moderation_protocol;
 mod package_deb;
 mod roles_stay_with_staff;
+mod recording_browser;
 mod room_lifecycle;
 mod shutdown;
 mod signal_bad_input;

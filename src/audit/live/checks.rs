@@ -969,34 +969,111 @@ impl Ctx<'_> {
         };
         let config: serde_json::Value =
             if r.status == 200 { serde_json::from_slice(&r.body).unwrap_or_default() } else { serde_json::Value::Null };
-        let disk_note = msg(
-            "Dass während einer Sitzung nichts auf den Datenträger geschrieben wird, misst `live.rooms.no-disk-writes`.",
-            "That nothing is written to disk during a session is measured by `live.rooms.no-disk-writes`.",
-        );
-        let Some(rec) = config.get("recording") else {
-            return Outcome::pass(msg(
-                "Der Server kündigt keine Aufzeichnungsfunktion an: `/api/client-config` enthält keine Aufzeichnungseinstellung, und das Signalisierungsprotokoll kennt keine Aufzeichnungsnachricht.",
-                "The server announces no recording function: `/api/client-config` has no recording setting, and the signalling protocol has no recording message.",
-            ))
-            .with(msg(format!("`GET /api/client-config`: HTTP {}", r.status), format!("`GET /api/client-config`: HTTP {}", r.status)))
-            .with(disk_note);
-        };
-        let enabled = rec.get("enabled").and_then(serde_json::Value::as_bool).unwrap_or(true);
+        let rec = config.get("recording").cloned().unwrap_or(serde_json::Value::Null);
+        let announced = !rec.is_null();
+        let enabled = rec.get("enabled").and_then(serde_json::Value::as_bool).unwrap_or(announced);
         let consent = rec.get("require_consent").and_then(serde_json::Value::as_bool).unwrap_or(false);
-        let shown = same(format!("`recording: {rec}`"));
-        match (enabled, consent) {
-            (false, _) => Outcome::pass(msg("Der Server meldet die Aufzeichnung als ausgeschaltet.", "The server reports recording as off.")).with(shown),
-            (true, true) => Outcome::pass(msg(
-                "Der Server meldet die Aufzeichnung als eingeschaltet, aber an die Einwilligung aller Teilnehmenden gebunden.",
-                "The server reports recording as on, but bound to every participant's consent.",
-            ))
-            .with(shown),
-            (true, false) => Outcome::fail(msg(
+        let shown = if announced {
+            same(format!("`/api/client-config`: `recording: {rec}`"))
+        } else {
+            msg(
+                format!("`GET /api/client-config`: HTTP {}, keine Aufzeichnungseinstellung", r.status),
+                format!("`GET /api/client-config`: HTTP {}, no recording setting", r.status),
+            )
+        };
+        if enabled && !consent {
+            return Outcome::fail(msg(
                 "Der Server meldet eine Aufzeichnung ohne Einwilligung der Teilnehmenden.",
                 "The server reports recording without the participants' consent.",
             ))
-            .with(shown),
+            .with(shown);
         }
+        // Measured, not only announced: a moderator asks to record in a fresh
+        // room of two, and the other never answers.
+        let probe = match session::recording_consent(&self.target).await {
+            Ok(p) => p,
+            Err(e) => {
+                return Outcome::warn(msg("Die Aufzeichnungsprobe schlug fehl.", "The recording probe failed."))
+                    .with(shown)
+                    .with(e);
+            }
+        };
+        let step = |de: String, en: String| msg(de, en);
+        match probe {
+            session::ConsentProbe::NotAdmitted => Outcome::not_applicable(msg(
+                "Ohne Konto kann die Prüfung keinen Raum öffnen (Zugangsmodus), also auch keine Aufzeichnung anfragen.",
+                "Without an account the check cannot open a room (access mode), so it cannot ask to record.",
+            ))
+            .with(shown),
+            session::ConsentProbe::Refused(code) => Outcome::pass(if enabled {
+                msg(
+                    "Aufzeichnen ist eingeschaltet; die Anfrage wurde hier abgelehnt, es wurde nichts aufgezeichnet.",
+                    "Recording is on; the request was refused here, and nothing was recorded.",
+                )
+            } else {
+                msg(
+                    "Aufzeichnen ist ausgeschaltet: Der Server lehnt die Anfrage einer Moderatorin ab.",
+                    "Recording is off: the server refuses a moderator's request.",
+                )
+            })
+            .with(shown)
+            .with(step(
+                format!("`record_start` der Moderatorin: abgelehnt mit `{code}`."),
+                format!("The moderator's `record_start`: refused with `{code}`."),
+            )),
+            session::ConsentProbe::Taken { on_without_answer: true, .. } => Outcome::fail(msg(
+                "Die Aufzeichnung lief, bevor alle Teilnehmenden eingewilligt hatten: Die zweite Person hatte nicht geantwortet.",
+                "The recording ran before every participant had consented: the second person had not answered.",
+            ))
+            .with(shown),
+            session::ConsentProbe::Taken { other_asked: false, .. } => Outcome::fail(msg(
+                "Die Aufzeichnung wurde angefragt, aber die zweite Person wurde nicht um ihre Einwilligung gebeten.",
+                "A recording was asked for, but the second person was not asked for consent.",
+            ))
+            .with(shown),
+            session::ConsentProbe::Taken { .. } => Outcome::pass(msg(
+                "Eine Aufzeichnung beginnt erst mit der Einwilligung aller: Die zweite Person wurde gefragt, und solange sie nicht antwortete, lief keine Aufzeichnung.",
+                "A recording starts only with everyone's consent: the second person was asked, and while she did not answer, nothing was recorded.",
+            ))
+            .with(shown)
+            .with(msg(
+                "Zwei Personen in einem neuen Raum; die Moderatorin sendet `record_start`; 2 s lang meldet der Server keinen Zustand `on`; danach `record_stop`.",
+                "Two people in a new room; the moderator sends `record_start`; for 2 s the server reports no state `on`; then `record_stop`.",
+            )),
+        }
+    }
+
+    /// The files in `recording.directory`: encrypted, private, in retention.
+    pub(super) fn recording_files(&self) -> Outcome {
+        let rec = &self.loaded.config.recording;
+        let dir = self.loaded.resolve_path(&rec.directory);
+        let Some(found) = crate::record::store::inspect(&dir, rec.retention_days, crate::record::store::unix_now())
+        else {
+            return Outcome::not_applicable(msg(
+                format!(
+                    "Das Aufzeichnungsverzeichnis `{}` gibt es auf diesem Rechner nicht: keine Aufzeichnungen.",
+                    dir.display()
+                ),
+                format!("The recording directory `{}` does not exist on this host: no recordings.", dir.display()),
+            ));
+        };
+        let counted = msg(
+            format!("`{}`: {} Aufzeichnung(en), {} Datei(en).", dir.display(), found.recordings, found.files),
+            format!("`{}`: {} recording(s), {} file(s).", dir.display(), found.recordings, found.files),
+        );
+        if found.problems.is_empty() {
+            return Outcome::pass(msg(
+                format!("Jede Datei ist mit age verschlüsselt (Kopfzeile vorhanden, kein WebM-Inhalt lesbar), nur für den Dienst lesbar (0600), und keine Aufzeichnung ist älter als {} Tage.", rec.retention_days),
+                format!("Every file is age-encrypted (header present, no WebM content readable), readable by the service only (0600), and no recording is older than {} days.", rec.retention_days),
+            ))
+            .with(counted);
+        }
+        Outcome::fail(msg(
+            "Im Aufzeichnungsverzeichnis liegen unverschlüsselte, für andere lesbare oder zu alte Dateien.",
+            "The recording directory holds files that are unencrypted, readable by others, or too old.",
+        ))
+        .with(counted)
+        .with_all(found.problems.into_iter().map(same))
     }
 
     // -------------------------------------------------------------- logs

@@ -165,7 +165,7 @@ impl<'a> Ctx<'a> {
 
     /// Runs one live check.
     pub async fn run(&mut self, check: LiveCheck) -> Outcome {
-        if check != LiveCheck::LogsNoAddresses
+        if !matches!(check, LiveCheck::LogsNoAddresses | LiveCheck::RecordingFiles)
             && let Err(e) = self.reachable().await
         {
             return unmeasurable(
@@ -192,6 +192,7 @@ impl<'a> Ctx<'a> {
             LiveCheck::RoomNoDiskWrites => self.room_no_disk_writes().await,
             LiveCheck::IceServers => self.ice_servers().await,
             LiveCheck::Recording => self.recording().await,
+            LiveCheck::RecordingFiles => self.recording_files(),
             LiveCheck::LogsNoAddresses => self.logs_no_addresses().await,
         }
     }

@@ -313,3 +313,53 @@ pub async fn foreign_origin_refused(target: &Target, origin: Option<&str>) -> Re
         Err(WsError::Other(e)) => Err(e),
     }
 }
+
+/// What a moderator's `record_start` did in a fresh room of two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentProbe {
+    /// The server refused it with this error code.
+    Refused(String),
+    /// The server took it: whether the other participant was asked, and
+    /// whether anyone was told the recording runs before they answered.
+    Taken { other_asked: bool, on_without_answer: bool },
+    /// The first participant could not join (access control).
+    NotAdmitted,
+}
+
+/// Two participants join a fresh room; the first (its moderator in an
+/// open server) asks to record, the second never answers. For ~2 s both
+/// listen: is the second asked, and does anyone hear `recording` with state
+/// `on`? Then the first stops the recording, and both leave.
+pub async fn recording_consent(target: &Target) -> Result<ConsentProbe, Msg> {
+    let io = |e: String| msg(e.clone(), e);
+    let room = format!("kabine-audit-{}", random_hex(16));
+    let Ok(mut a) = join(target, &room, &format!("Audit {}", random_hex(8))).await else {
+        return Ok(ConsentProbe::NotAdmitted);
+    };
+    let mut b = join(target, &room, &format!("Audit {}", random_hex(8))).await?;
+    let mut seen = Vec::new();
+    let _ = wait_for(&mut a.socket, "participant_joined", ANSWER, &mut seen).await.map_err(io)?;
+    send(&mut a.socket, &ClientMsg::RecordStart {}).await.map_err(io)?;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (from_a, from_b) = tokio::join!(collect(&mut a.socket, deadline), collect(&mut b.socket, deadline));
+    let (from_a, from_b) = (from_a.map_err(io)?, from_b.map_err(io)?);
+    let refused = from_a.iter().find(|v| v["type"] == "error").and_then(|v| v["code"].as_str().map(str::to_string));
+    let on = from_a.iter().chain(from_b.iter()).any(|v| v["type"] == "recording" && v["state"] == "on");
+    let other_asked = from_b.iter().any(|v| v["type"] == "recording_consent_request");
+    send(&mut a.socket, &ClientMsg::RecordStop {}).await.map_err(io)?;
+    let _ = leave(&mut b).await;
+    let _ = leave(&mut a).await;
+    Ok(match refused {
+        Some(code) if !on => ConsentProbe::Refused(code),
+        _ => ConsentProbe::Taken { other_asked, on_without_answer: on },
+    })
+}
+
+/// Every message until `deadline`.
+async fn collect(socket: &mut Socket, deadline: Instant) -> Result<Vec<Value>, String> {
+    let mut all = Vec::new();
+    while let Some(v) = next(socket, deadline).await? {
+        all.push(v);
+    }
+    Ok(all)
+}

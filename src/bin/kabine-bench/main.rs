@@ -6,6 +6,7 @@
 //!   `kabine-loadgen` on core 1, reads the server's figures from /proc and
 //!   /sys (never from the server itself), and prints a table of both that
 //!   ends with `ratio cpu_us_per_egress_packet kabine/janus = R`.
+//! - `record`: the recorder's CPU per recorded participant (4-person room).
 //! - `micro`: one publisher and N subscribers, real str0m peers connected
 //!   in memory to Kabine's SFU engine (no sockets), SRTP both ways; prints
 //!   the engine's cost per packet in and per packet out.
@@ -15,6 +16,7 @@
 mod micro;
 mod netns;
 mod procfs;
+mod record;
 mod servers;
 
 use std::io::{BufRead, BufReader};
@@ -77,6 +79,18 @@ enum Sub {
         #[arg(long, default_value_t = 20_000)]
         packets: usize,
     },
+    /// CPU cost of the recorder (WebM + age) per recorded participant.
+    Record {
+        /// Participants recorded (a room of this many, all consenting).
+        #[arg(long, default_value_t = 4)]
+        participants: u64,
+        /// Seconds of media per participant.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// Where the encrypted files go (deleted afterwards).
+        #[arg(long, default_value = "target/bench/recordings")]
+        dir: PathBuf,
+    },
 }
 
 /// Core of the server under test, and of the load generator.
@@ -99,6 +113,7 @@ fn main() {
             };
             compare(&opts)
         }
+        Sub::Record { participants, seconds, dir } => record::run(participants, seconds, &dir),
         Sub::Micro { subscribers, packets } => {
             let counts: Result<Vec<usize>, _> = subscribers.split(',').map(|s| s.trim().parse::<usize>()).collect();
             match counts {

@@ -84,14 +84,14 @@ impl Routes {
 }
 
 /// A publisher's packet, measured and classified.
-struct Incoming {
-    room: RoomKey,
-    source: Source,
-    kind: MediaKind,
-    simulcast: bool,
-    layer: u8,
+pub(super) struct Incoming {
+    pub(super) room: RoomKey,
+    pub(super) source: Source,
+    pub(super) kind: MediaKind,
+    pub(super) simulcast: bool,
+    pub(super) layer: u8,
     /// What the rewriters need to know of it.
-    input: InPacket,
+    pub(super) input: InPacket,
     /// The header extensions forwarded with it.
     ext: ExtensionValues,
     vp8: Option<Vp8Descriptor>,
@@ -113,6 +113,7 @@ impl Engine {
         let Some(incoming) = self.receive(now, session, &packet) else {
             return;
         };
+        self.record_packet(now, session, &packet, &incoming);
         if self.is_direct(incoming.room) {
             return;
         }

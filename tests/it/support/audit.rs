@@ -199,6 +199,9 @@ pub struct Fake {
     pub ice_urls: Vec<String>,
     /// Answer every `hello` with this error code instead of `welcome`.
     pub refuse_hello: Option<&'static str>,
+    /// Start a recording on `record_start` at once, asking nobody (by
+    /// default `record_start` is refused, as by Kabine with recording off).
+    pub record_without_consent: bool,
 }
 
 struct Member {
@@ -293,6 +296,20 @@ async fn session(state: FakeState, socket: WebSocket) {
                                 let _ = m.tx.send(line.clone());
                             }
                         }
+                    }
+                    Some("record_start") if state.fake.record_without_consent => {
+                        let Some((room, _)) = &joined else { continue };
+                        let rooms = state.rooms.lock().expect("lock");
+                        if let Some(r) = rooms.get(room) {
+                            let ids: Vec<&str> = r.members.iter().map(|m| m.id.as_str()).collect();
+                            let line = json!({"type": "recording", "state": "on", "agreed": ids, "declined": [], "pending": []}).to_string();
+                            for m in &r.members {
+                                let _ = m.tx.send(line.clone());
+                            }
+                        }
+                    }
+                    Some("record_start") => {
+                        let _ = tx.send(json!({"type": "error", "code": "recording_unavailable", "message": "off"}).to_string());
                     }
                     Some("leave") => {
                         let _ = sink.send(Message::Text(json!({"type": "bye", "reason": "left"}).to_string().into())).await;
