@@ -25,14 +25,14 @@ use str0m::config::DtlsCert;
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::stats::PeerStats;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 
 use super::demux::{self, Demux};
 use super::keyframes::Throttle;
 use super::layers::{self, LAYERS, RateMeter, Want};
-use super::rewrite::{Decision, InPacket, Rewriter};
+use super::rewrite::{Decision, InPacket, Rewriter, Vp8Fields};
 use super::sdp;
 use super::slots;
 use super::speaker::{self, Ranked, SpeakerDetector};
@@ -1498,18 +1498,16 @@ impl Engine {
             (true, None)
         } else {
             ext.video_orientation = packet.header.ext_vals.video_orientation;
-            match Vp8Descriptor::parse(&packet.payload) {
-                Ok(d) => (d.starts_keyframe(&packet.payload), Some(d)),
-                Err(_) => (false, None),
-            }
+            let fields = Vp8Fields::of(&packet.payload);
+            (fields.keyframe, Some(fields))
         };
         let input = InPacket {
             layer,
             seq: *packet.seq_no,
             ts: packet.header.timestamp,
             keyframe,
-            picture_id: vp8.and_then(|d| d.picture_id().map(|p| (p, vp8_picture_id_is_wide(&packet.payload)))),
-            tl0: vp8.and_then(|d| d.tl0_pic_idx()),
+            picture_id: vp8.and_then(|f| f.picture_id),
+            tl0: vp8.and_then(|f| f.tl0),
             arrival: packet.timestamp,
         };
 
@@ -1547,7 +1545,7 @@ impl Engine {
                 .marker(packet.header.marker)
                 .ext_vals(ext.clone())
                 .nackable(kind == MediaKind::Video);
-            if let Some(d) = vp8 {
+            if let Some(d) = vp8.and_then(|f| f.descriptor) {
                 let mut patch = d.patch();
                 if let Some(p) = out.picture_id {
                     patch = patch.picture_id(p);
@@ -1622,12 +1620,6 @@ fn is_rtp(datagram: &[u8]) -> bool {
 
 fn find_pt(rtc: &Rtc, codec: Codec) -> Option<Pt> {
     rtc.codec_config().params().iter().find(|p| p.spec().codec == codec).map(|p| p.pt())
-}
-
-/// Whether a VP8 payload descriptor carries a 15-bit PictureID (M bit).
-fn vp8_picture_id_is_wide(payload: &[u8]) -> bool {
-    // X bit in byte 0, I bit in the extension byte, M bit in the PictureID.
-    matches!(payload, [x, ext, pic, ..] if x & 0x80 != 0 && ext & 0x80 != 0 && pic & 0x80 != 0)
 }
 
 fn source_name(source: Source) -> &'static str {

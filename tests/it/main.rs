@@ -39,6 +39,7 @@ mod client_contract;
 mod client_units;
 mod config_files;
 mod config_fuzz;
+mod fuzz_corpus;
 mod https_headers;
 mod ldap_login;
 mod local_users;
