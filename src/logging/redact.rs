@@ -87,7 +87,7 @@ fn address_spans(text: &str) -> Vec<(usize, usize)> {
         }
         // Not an address as a whole: a dotted quad may still sit inside,
         // e.g. "1.2.3.4:5:6" or "x=::1.2.3.4.5".
-        find_dotted_quads(text, start, end, &mut spans);
+        find_dotted_quads(text, start, end, !glued_before, &mut spans);
     }
     spans.sort_unstable();
     spans
@@ -162,7 +162,10 @@ fn is_strict_quad(s: &str) -> bool {
 }
 
 /// Finds `d.d.d.d` (each 0..=255) inside `text[start..end]` and records each.
-fn find_dotted_quads(text: &str, start: usize, end: usize, spans: &mut Vec<(usize, usize)>) {
+/// A quad that ends IPv6 mixed notation (`::ffff:192.0.02.1`: Rust's parser
+/// refuses the leading zero that other software reads) takes the IPv6 part
+/// before it along, from the start of the run when `from_run_start` allows.
+fn find_dotted_quads(text: &str, start: usize, end: usize, from_run_start: bool, spans: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
     let mut i = start;
     while i < end {
@@ -180,7 +183,16 @@ fn find_dotted_quads(text: &str, start: usize, end: usize, spans: &mut Vec<(usiz
                         stop = port_end;
                     }
                 }
-                spans.push((i, stop));
+                let v6_part = &text[start..i];
+                let from = if from_run_start
+                    && v6_part.ends_with(':')
+                    && format!("{v6_part}0.0.0.0").parse::<Ipv6Addr>().is_ok()
+                {
+                    start
+                } else {
+                    i
+                };
+                spans.push((from, stop));
                 i = stop;
                 continue;
             }
@@ -275,6 +287,16 @@ mod tests {
         // A version string that looks like an address goes too; harmless.
         assert_eq!(r("v1.2.3.4"), "v[addr]");
         assert_eq!(r("oid 1.2.3.4.5.6"), "oid [addr].5.6");
+    }
+
+    /// Found by the `log_addresses` fuzz target: the IPv4 part of a mapped
+    /// address with a leading zero was redacted and `::ffff:` left behind,
+    /// itself an address.
+    #[test]
+    fn redact_mapped_ipv4_with_leading_zero_takes_the_ipv6_part() {
+        assert_eq!(r("mapped ::ffff:192.0.02.1 sd ::ffff:een"), "mapped [addr] sd ::ffff:een");
+        assert_eq!(r("nat 64:ff9b::10.0.00.1:99 ok"), "nat [addr] ok");
+        assert!(!contains_address(&r("mapped ::ffff:192.0.02.1 sd ::ffff:een")));
     }
 
     #[test]

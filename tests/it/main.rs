@@ -65,4 +65,5 @@ mod signal_bad_input;
 mod signal_http2;
 mod signal_keepalive;
 mod signal_shutdown;
+mod stress_attacks;
 mod tls_scan;

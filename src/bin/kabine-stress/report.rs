@@ -39,14 +39,13 @@ impl Sampler {
         Sampler { samples }
     }
 
+    /// The samples from `from` to `to`, with the last one before and the
+    /// first one after, so a short phase still has two readings around it.
     fn in_window(&self, from: Instant, to: Instant) -> Vec<(Instant, u64, u64)> {
-        self.samples
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|s| s.0 >= from && s.0 <= to)
-            .copied()
-            .collect()
+        let all = self.samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let start = all.iter().rposition(|s| s.0 <= from).unwrap_or(0);
+        let end = all.iter().position(|s| s.0 >= to).map_or(all.len(), |i| i + 1);
+        all.get(start..end).map(<[_]>::to_vec).unwrap_or_default()
     }
 
     /// Server CPU (percent of one core) and (last, highest) RSS in bytes
