@@ -185,6 +185,9 @@ h = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$2qJ0FJJ1nSQUmClaRrfyjEG7uO4
 write("users_file", "rendered", "# Kabine local users, one a line: NAME:ARGON2ID-HASH[:DISPLAY NAME]\n"
       f"alice:{h}:Alice Liddell\nbob:{h}\r\n\n# comment\ncarol:{h}:Dr. C\u00e4rol\n")
 
+write("users_file", "one_user", "# Kabine local users, one a line: NAME:ARGON2ID-HASH[:DISPLAY NAME]\n"
+      f"ada:{h}:Ada\n")
+
 # ---- ldap_filter: template choice, user name, 0xff, DN ----
 for i, (user, dn) in enumerate([("alice", "uid=alice,ou=people,dc=example,dc=org"), ("*", "cn=a (b),dc=x"),
                                 ("alice)(|(uid=*", "cn=x\\2c y,dc=example,dc=org"), ("a\\b\0", "{username}")]):

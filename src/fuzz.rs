@@ -17,9 +17,12 @@ use std::time::{Duration, Instant};
 
 use crate::sfu::rewrite::{Decision, InPacket, Rewriter};
 
+/// A fuzz target: its name and its function.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// The fuzz targets, by name: the name of the target in `fuzz/`, of its
 /// corpus folder, and of its function here.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("signal_message", signal_message),
     ("stun", stun),
     ("sdp_compact", sdp_compact),
@@ -93,11 +96,10 @@ fn decode_binding_success(m: &[u8], id: &[u8; 12]) -> Option<std::net::SocketAdd
                 let key: Vec<u8> = [0x21, 0x12, 0xa4, 0x42].into_iter().chain(id.iter().copied()).collect();
                 let ip: std::net::IpAddr = match (value[1], len) {
                     (1, 8) => {
-                        std::net::Ipv4Addr::from(<[u8; 4]>::from(std::array::from_fn(|i| value[4 + i] ^ key[i]))).into()
+                        std::net::Ipv4Addr::from(std::array::from_fn::<u8, 4, _>(|i| value[4 + i] ^ key[i])).into()
                     }
                     (2, 20) => {
-                        std::net::Ipv6Addr::from(<[u8; 16]>::from(std::array::from_fn(|i| value[4 + i] ^ key[i])))
-                            .into()
+                        std::net::Ipv6Addr::from(std::array::from_fn::<u8, 16, _>(|i| value[4 + i] ^ key[i])).into()
                     }
                     _ => return None,
                 };

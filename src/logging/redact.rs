@@ -118,9 +118,10 @@ fn digits_end(bytes: &[u8], mut i: usize) -> usize {
 /// If `run` is an address, optionally followed by `:port` for IPv4, returns
 /// how many bytes of it are the address (and port).
 fn address_prefix(run: &str) -> Option<usize> {
-    let trimmed = run.trim_end_matches(['.', ':']);
-    // Sentence punctuation after an address: "from 10.0.0.1."
-    let candidates = [run, trimmed];
+    // Sentence punctuation after an address: "from 10.0.0.1." and
+    // "from 2001:db8::." (whose own colons stay), or a port separator
+    // without a port: "10.0.0.1:".
+    let candidates = [run, run.trim_end_matches('.'), run.trim_end_matches(['.', ':'])];
     for cand in candidates {
         if cand.is_empty() {
             continue;
@@ -297,6 +298,15 @@ mod tests {
         assert_eq!(r("mapped ::ffff:192.0.02.1 sd ::ffff:een"), "mapped [addr] sd ::ffff:een");
         assert_eq!(r("nat 64:ff9b::10.0.00.1:99 ok"), "nat [addr] ok");
         assert!(!contains_address(&r("mapped ::ffff:192.0.02.1 sd ::ffff:een")));
+    }
+
+    /// Found by the `log_addresses` fuzz target: an IPv6 address ending in
+    /// `::` followed by a full stop lost its colons with the full stop and
+    /// was not recognised.
+    #[test]
+    fn redact_ipv6_ending_in_double_colon_before_a_full_stop() {
+        assert_eq!(r("from 2001:db8::."), "from [addr].");
+        assert_eq!(r("x 1:\u{f}db8::.\u{1c}"), "x 1:\u{f}[addr].\u{1c}");
     }
 
     #[test]

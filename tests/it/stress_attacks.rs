@@ -64,20 +64,20 @@ async fn bogus_ice_binds_allocate_nothing() {
 #[tokio::test]
 async fn spoofed_client_hellos_do_not_stop_a_join() {
     let _t = support::test();
-    stress("dtls-race", &["dtls-race", "--joins", "3", "--rate", "1000", "--seconds", "30"]).await;
+    stress("dtls-race", &["dtls-race", "--joins", "3", "--rate", "1000", "--seconds", "8"]).await;
 }
 
 #[tokio::test]
 async fn tls_connect_close_cycles_leave_nothing_behind() {
     let _t = support::test();
-    let v = stress("tls-churn", &["tls-churn", "--cycles", "500", "--concurrency", "8", "--seconds", "60"]).await;
+    let v = stress("tls-churn", &["tls-churn", "--cycles", "500", "--concurrency", "8", "--seconds", "6"]).await;
     assert_eq!(v["attack_figures"]["cycles"], 500, "{v}");
 }
 
 #[tokio::test]
 async fn websocket_frames_at_and_over_the_limit_are_handled() {
     let _t = support::test();
-    stress("ws-frames", &["ws-frames", "--rounds", "2", "--seconds", "30"]).await;
+    stress("ws-frames", &["ws-frames", "--rounds", "2", "--seconds", "8"]).await;
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn a_participant_flooding_messages_does_not_break_the_call() {
 async fn room_churn_leaves_no_room_no_participant_no_connection_and_no_file() {
     let _t = support::test();
     support::require_tool("strace", "strace");
-    let v = stress("churn", &["churn", "--cycles", "12", "--concurrency", "3", "--seconds", "60"]).await;
+    let v = stress("churn", &["churn", "--cycles", "12", "--concurrency", "3", "--seconds", "10"]).await;
     assert_eq!(v["attack_figures"]["cycles"], 12, "{v}");
     assert_eq!(v["files_written"], serde_json::json!([]), "{v}");
 }
@@ -102,5 +102,5 @@ async fn room_churn_leaves_no_room_no_participant_no_connection_and_no_file() {
 #[tokio::test]
 async fn slow_tls_connections_are_closed_and_a_fresh_join_still_works() {
     let _t = support::test();
-    stress("slowloris", &["slowloris", "--connections", "300", "--seconds", "15"]).await;
+    stress("slowloris", &["slowloris", "--connections", "300", "--seconds", "12"]).await;
 }

@@ -456,8 +456,8 @@ async fn joined(t: &Target, room: &str, name: &str) -> io::Result<Ws> {
     let mut ws = ws_connect(t).await?;
     let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, room: room.into(), display_name: name.into() };
     ws_send(&mut ws, &hello).await?;
-    if !ws_until(&mut ws, Duration::from_secs(10), |m| matches!(m, ServerMsg::Welcome { .. })).await {
-        return Err(io::Error::other("no welcome"));
+    if !ws_until(&mut ws, Duration::from_secs(20), |m| matches!(m, ServerMsg::Welcome { .. })).await {
+        return Err(io::Error::other(format!("no welcome in {room} within 20 s")));
     }
     Ok(ws)
 }
@@ -591,7 +591,7 @@ pub async fn ws_flood(t: &Target, room: &str, budget: Duration) -> io::Result<Ou
     let mut ended = None;
     let mut received = 0u64;
     while start.elapsed() < budget {
-        let msg = if sent % 2 == 0 {
+        let msg = if sent.is_multiple_of(2) {
             ClientMsg::Chat { text: format!("flood {sent}") }
         } else {
             ClientMsg::Hand { raised: sent % 4 == 1 }

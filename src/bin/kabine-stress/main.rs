@@ -316,7 +316,7 @@ async fn run(args: Args) -> std::io::Result<bool> {
         tokio::time::sleep(Duration::from_millis(250)).await;
         metrics_after = srv.metrics().unwrap_or_default();
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let now = Instant::now();
     let after = sampler.phase(now - Duration::from_secs(2), now);
     let after_fds = srv.fds();

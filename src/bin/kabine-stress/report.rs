@@ -25,10 +25,8 @@ impl Sampler {
         let samples = Arc::new(Mutex::new(Vec::new()));
         let s = Arc::clone(&samples);
         std::thread::spawn(move || {
-            loop {
-                let (Ok(cpu), Ok(rss)) = (crate::procfs::cpu_us(pid), crate::procfs::rss_bytes(pid)) else {
-                    break; // the server is gone
-                };
+            // Until the server is gone or nobody reads the samples.
+            while let (Ok(cpu), Ok(rss)) = (crate::procfs::cpu_us(pid), crate::procfs::rss_bytes(pid)) {
                 s.lock().unwrap_or_else(|p| p.into_inner()).push((Instant::now(), cpu, rss));
                 if Arc::strong_count(&s) == 1 {
                     break;

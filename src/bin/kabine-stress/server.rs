@@ -88,7 +88,7 @@ level = "warn"
         let mut cmd = match &trace_file {
             Some(t) => {
                 let mut c = Command::new("strace");
-                c.args(["-f", "-qq", "-e", "trace=openat,open,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,truncate,ftruncate,link,linkat,symlink,symlinkat", "-o"])
+                c.args(["-f", "-qq", "--seccomp-bpf", "-e", "trace=openat,open,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,truncate,ftruncate,link,linkat,symlink,symlinkat", "-o"])
                     .arg(t)
                     .arg(binary);
                 c
