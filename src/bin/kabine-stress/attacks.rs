@@ -300,8 +300,10 @@ pub async fn slowloris(t: &Target, n: usize, budget: Duration) -> io::Result<Out
             tokio::task::yield_now().await;
         }
     }
-    // Let the connections open, then a fresh participant joins.
-    let open_deadline = Instant::now() + Duration::from_secs(20).min(budget / 2);
+    // Let the connections open (those beyond `server.max_connections` wait
+    // in the kernel's backlog), then a fresh participant joins while they
+    // hold their slots: well before the handshake timeout (10 s) frees them.
+    let open_deadline = Instant::now() + Duration::from_secs(4).min(budget / 2);
     while (opened.load(Ordering::Relaxed) as usize) < n && Instant::now() < open_deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -162,7 +162,10 @@ level = "warn"
     }
 
     /// SIGTERM, then SIGKILL after 10 s. Returns whether it ended by itself.
-    pub fn stop(mut self) -> bool {
+    pub fn stop(&mut self) -> bool {
+        if !self.alive() {
+            return true;
+        }
         let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).stderr(Stdio::null()).status();
         let end = Instant::now() + Duration::from_secs(10);
         while Instant::now() < end {
@@ -175,6 +178,13 @@ level = "warn"
         let _ = self.child.kill();
         let _ = self.child.wait();
         false
+    }
+}
+
+impl Drop for Server {
+    /// A run that ends early (an error) leaves no server behind.
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
