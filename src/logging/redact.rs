@@ -64,8 +64,11 @@ fn address_spans(text: &str) -> Vec<(usize, usize)> {
             i += 1;
         }
         let end = i;
-        // A run glued to letters is part of a word, not an address.
-        let glued_before = start > 0 && is_word_byte(bytes[start - 1]);
+        // A run glued to letters is part of a word, not an address. Not when
+        // those letters end an address already found (a zone id, a port):
+        // once that is replaced by the mark, the run stands on its own.
+        let after_address = spans.last().is_some_and(|&(_, end)| end == start);
+        let glued_before = start > 0 && is_word_byte(bytes[start - 1]) && !after_address;
         let glued_after = end < bytes.len() && is_word_byte(bytes[end]) && bytes[end] != b'%';
         let run = &text[start..end];
         if !glued_before
@@ -307,6 +310,15 @@ mod tests {
     fn redact_ipv6_ending_in_double_colon_before_a_full_stop() {
         assert_eq!(r("from 2001:db8::."), "from [addr].");
         assert_eq!(r("x 1:\u{f}db8::.\u{1c}"), "x 1:\u{f}[addr].\u{1c}");
+    }
+
+    /// Found by the `log_addresses` fuzz target: an address glued to the
+    /// zone id of the one before it was taken for part of a word, and
+    /// stood alone once the first was replaced.
+    #[test]
+    fn redact_address_right_after_a_zone_id() {
+        assert_eq!(r("deazone fe80::1%e0::1%eth0 up"), "deazone [addr][addr] up");
+        assert!(!contains_address(&r("deazone fe80::1%e0::1%eth0 up/164 a\u{7f}\0\0\0")));
     }
 
     #[test]
