@@ -510,17 +510,19 @@ pub async fn ws_frames(t: &Target, rounds: usize) -> io::Result<Outcome> {
         }
         note("at limit", if alive { None } else { Some(None) });
         // One byte over.
+        // The server may close (and reset) before it read all of it: a
+        // failed send is the server's answer too.
         let text = format!("{head}{}\"}}", "a".repeat(MAX_MESSAGE_BYTES - head.len() - 1));
-        ws.send(Message::text(text)).await.map_err(io::Error::other)?;
+        let _ = ws.send(Message::text(text)).await;
         let c = close_code(&mut ws, Duration::from_secs(5)).await;
-        if c == Some(Some(1009)) {
+        if matches!(c, Some(Some(1009) | None)) {
             over_closed += 1;
         }
         note("limit + 1", c);
 
         // A header announcing 2^62 bytes, then 4 KiB of them.
         let mut ws = joined(t, &room, "Huge").await?;
-        ws.get_mut().write_all(&raw_frame(0x1, true, 1 << 62, &[b'a'; 4096])).await?;
+        let _ = ws.get_mut().write_all(&raw_frame(0x1, true, 1 << 62, &[b'a'; 4096])).await;
         let _ = ws.get_mut().flush().await;
         let c = close_code(&mut ws, Duration::from_secs(5)).await;
         if c.is_some() {
@@ -548,9 +550,9 @@ pub async fn ws_frames(t: &Target, rounds: usize) -> io::Result<Outcome> {
 
         // A binary frame.
         let mut ws = joined(t, &room, "Binary").await?;
-        ws.send(Message::binary(vec![1u8; 100])).await.map_err(io::Error::other)?;
+        let _ = ws.send(Message::binary(vec![1u8; 100])).await;
         let c = close_code(&mut ws, Duration::from_secs(5)).await;
-        if c == Some(Some(1003)) {
+        if matches!(c, Some(Some(1003) | None)) {
             binary_closed += 1;
         }
         note("binary", c);
@@ -569,7 +571,11 @@ pub async fn ws_frames(t: &Target, rounds: usize) -> io::Result<Outcome> {
         at_limit_ok == rounds,
         format!("{at_limit_ok}/{rounds}"),
     );
-    o.check("a frame one byte over closes with 1009", over_closed == rounds, format!("{over_closed}/{rounds}"));
+    o.check(
+        "a frame one byte over closes the connection (1009, or a reset before the close frame is read)",
+        over_closed == rounds,
+        format!("{over_closed}/{rounds}"),
+    );
     o.check(
         "a frame announcing 2^62 bytes is closed at once",
         huge_closed == rounds,
@@ -580,7 +586,11 @@ pub async fn ws_frames(t: &Target, rounds: usize) -> io::Result<Outcome> {
         fragments_closed == rounds,
         format!("{fragments_closed}/{rounds}"),
     );
-    o.check("a binary frame closes with 1003", binary_closed == rounds, format!("{binary_closed}/{rounds}"));
+    o.check(
+        "a binary frame closes the connection (1003, or a reset before the close frame is read)",
+        binary_closed == rounds,
+        format!("{binary_closed}/{rounds}"),
+    );
     Ok(o)
 }
 
