@@ -41,7 +41,7 @@ pub fn signal_message(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    use crate::signal::protocol::parse_client_msg;
+    use crate::protocol::parse_client_msg;
     if let Ok(msg) = parse_client_msg(text) {
         let again = serde_json::to_string(&msg).unwrap_or_else(|e| panic!("a parsed message serializes: {e}"));
         let back = parse_client_msg(&again).unwrap_or_else(|e| panic!("a serialized message parses: {e}: {again}"));

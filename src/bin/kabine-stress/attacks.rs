@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use kabine::loadgen::{PeerConfig, SyntheticPeer};
-use kabine::signal::protocol::{ClientMsg, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMsg};
+use kabine::protocol::{ClientMsg, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMsg};
 use rand::{Rng, RngCore};
 use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
