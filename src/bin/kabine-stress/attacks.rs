@@ -251,7 +251,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// `n` connections that send the first bytes of a TLS record and then one
 /// byte every 10 s; a fresh participant joins while they are open.
-pub async fn slowloris(t: &Target, n: usize, budget: Duration) -> io::Result<Outcome> {
+pub async fn slowloris(t: &Target, n: usize, budget: Duration, browser: Option<&BrowserJoin>) -> io::Result<Outcome> {
+    // The browser starts before the attack (that takes seconds of its
+    // own) and joins when told to, while the slow connections are open.
+    let mut browser = match browser {
+        Some(b) => Some(b.start(t).await?),
+        None => None,
+    };
     let closed = Arc::new(AtomicU64::new(0));
     let opened = Arc::new(AtomicU64::new(0));
     let close_ms = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -308,6 +314,9 @@ pub async fn slowloris(t: &Target, n: usize, budget: Duration) -> io::Result<Out
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let open_at_join = opened.load(Ordering::Relaxed) - closed.load(Ordering::Relaxed);
+    if let Some(b) = browser.as_mut() {
+        b.go().await;
+    }
     let began = Instant::now();
     let fresh =
         tokio::time::timeout(Duration::from_secs(10), SyntheticPeer::join(t.peer("stress-fresh", "Fresh"))).await;
@@ -348,7 +357,105 @@ pub async fn slowloris(t: &Target, n: usize, budget: Duration) -> io::Result<Out
         connect_ms.is_some_and(|ms| ms < 2000.0),
         format!("welcome {welcome_ms:?} ms, media connected {connect_ms:?} ms"),
     );
+    if let Some(b) = browser {
+        let limit = b.max_ms;
+        let r = b.result().await;
+        let ms = |k: &str| r.get(k).and_then(Value::as_f64);
+        for k in ["pageMs", "joinedMs", "connectedMs", "clickToConnectedMs"] {
+            o.figure(&format!("browser_join_{k}"), ms(k));
+        }
+        o.check(
+            &format!("a fresh browser join during the attack had its media connected in < {limit} ms"),
+            r["ok"] == true && ms("connectedMs").is_some_and(|v| v < limit as f64),
+            format!(
+                "page {:?} ms, joined {:?} ms, media connected {:?} ms after it was asked for{}",
+                ms("pageMs"),
+                ms("joinedMs"),
+                ms("connectedMs"),
+                r["error"].as_str().map(|e| format!("; error: {e}")).unwrap_or_default()
+            ),
+        );
+    }
     Ok(o)
+}
+
+/// A real browser joining during an attack: `tests/browser/scenarios/fresh_join.mjs`
+/// run by node (Chromium through puppeteer-core).
+#[derive(Debug, Clone)]
+pub struct BrowserJoin {
+    pub script: std::path::PathBuf,
+    /// Where the scenario's screenshots and output go.
+    pub out: std::path::PathBuf,
+    /// The longest the join may take, from asked for to media connected.
+    pub max_ms: u64,
+}
+
+/// A started browser join, waiting for [`RunningJoin::go`].
+pub struct RunningJoin {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    max_ms: u64,
+}
+
+impl BrowserJoin {
+    /// Starts node with the scenario and waits until the browser is up.
+    async fn start(&self, t: &Target) -> io::Result<RunningJoin> {
+        use tokio::io::AsyncBufReadExt;
+        std::fs::create_dir_all(&self.out)?;
+        let mut child = tokio::process::Command::new("node")
+            .arg(&self.script)
+            .current_dir(self.script.parent().and_then(|p| p.parent()).unwrap_or(std::path::Path::new(".")))
+            .env("KABINE_URL", format!("https://{}", t.https))
+            .env("KABINE_OUT", &self.out)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot run node {}: {e}", self.script.display())))?;
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("node has no stdout"))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l == "READY" {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if ready != Ok(true) {
+            return Err(io::Error::other("the browser for the fresh join did not start within 60 s"));
+        }
+        Ok(RunningJoin { child, lines, max_ms: self.max_ms })
+    }
+}
+
+impl RunningJoin {
+    /// Tells the browser to join now.
+    async fn go(&mut self) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.write_all(b"go\n").await;
+            let _ = stdin.flush().await;
+        }
+    }
+
+    /// The scenario's result (`{"ok": false, "error": …}` if it reported none).
+    async fn result(mut self) -> Value {
+        let found = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Ok(Some(l)) = self.lines.next_line().await {
+                if let Some(r) = l.strip_prefix("RESULT ") {
+                    return serde_json::from_str::<Value>(r).ok();
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        let _ = self.child.wait().await;
+        found.unwrap_or_else(|| json!({"ok": false, "error": "the browser scenario reported nothing"}))
+    }
 }
 
 /// Full TLS handshakes, each connection closed right after, `cycles` times
@@ -731,20 +838,55 @@ async fn room_life(t: &Target, i: usize) -> Vec<&'static str> {
 }
 
 /// `cycles` room lives, `concurrency` at a time.
-pub async fn churn(t: &Target, cycles: usize, concurrency: usize, budget: Duration) -> io::Result<Outcome> {
-    let next = Arc::new(AtomicU64::new(0));
+pub async fn churn(
+    t: &Target,
+    cycles: usize,
+    concurrency: usize,
+    budget: Duration,
+    halfway: impl FnOnce(),
+) -> io::Result<Outcome> {
     let end = Instant::now() + budget;
     let start = Instant::now();
     let failures = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<&'static str, u64>::new()));
     let completed = Arc::new(AtomicU64::new(0));
+    // Two halves, with a pause between them in which nothing of the churn
+    // is open: memory that grows per room life grows again in the second
+    // half, an allocator's high-water mark does not.
+    let first = cycles / 2;
+    churn_batch(t, 0..first, concurrency, end, &failures, &completed).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    halfway();
+    churn_batch(t, first..cycles, concurrency, end, &failures, &completed).await;
+    let completed = completed.load(Ordering::Relaxed);
+    let failures = failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut o = Outcome::default();
+    o.figure("cycles", completed);
+    o.figure("seconds", start.elapsed().as_secs_f64());
+    o.figure("failed_steps", json!(failures));
+    o.check("every cycle ran within the time budget", completed as usize >= cycles, format!("{completed} of {cycles}"));
+    o.check("every step of every cycle worked", failures.is_empty(), format!("{failures:?}"));
+    Ok(o)
+}
+
+/// Room lives numbered `range`, `concurrency` at a time, until `end`.
+async fn churn_batch(
+    t: &Target,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+    end: Instant,
+    failures: &Arc<std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>>,
+    completed: &Arc<AtomicU64>,
+) {
+    let next = Arc::new(AtomicU64::new(range.start as u64));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
         let (t, next, failures, completed) =
-            (t.clone(), Arc::clone(&next), Arc::clone(&failures), Arc::clone(&completed));
+            (t.clone(), Arc::clone(&next), Arc::clone(failures), Arc::clone(completed));
+        let last = range.end;
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if i >= cycles || Instant::now() >= end {
+                if i >= last || Instant::now() >= end {
                     break;
                 }
                 let failed = room_life(&t, i).await;
@@ -759,15 +901,6 @@ pub async fn churn(t: &Target, cycles: usize, concurrency: usize, budget: Durati
     for task in tasks {
         let _ = task.await;
     }
-    let completed = completed.load(Ordering::Relaxed);
-    let failures = failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let mut o = Outcome::default();
-    o.figure("cycles", completed);
-    o.figure("seconds", start.elapsed().as_secs_f64());
-    o.figure("failed_steps", json!(failures));
-    o.check("every cycle ran within the time budget", completed as usize >= cycles, format!("{completed} of {cycles}"));
-    o.check("every step of every cycle worked", failures.is_empty(), format!("{failures:?}"));
-    Ok(o)
 }
 
 /// Small rooms (2 to 4 participants, audio) join, stay 20-40 s and leave,

@@ -99,6 +99,14 @@ enum Attack {
         connections: usize,
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Also join with a real browser while the slow connections are
+        /// open: the path of `tests/browser/scenarios/fresh_join.mjs`
+        /// (needs node, chromium and `npm ci` in tests/browser).
+        #[arg(long)]
+        browser_join: Option<PathBuf>,
+        /// The longest the browser join may take, asked for to media connected.
+        #[arg(long, default_value_t = 2_000)]
+        max_join_ms: u64,
     },
     /// TLS connect / handshake / close cycles.
     TlsChurn {
@@ -164,10 +172,13 @@ impl Attack {
             Attack::UdpFlood { seconds, .. }
             | Attack::BogusBinds { seconds, .. }
             | Attack::DtlsRace { seconds, .. }
-            | Attack::Slowloris { seconds, .. }
             | Attack::TlsChurn { seconds, .. }
             | Attack::WsFrames { seconds, .. }
             | Attack::WsFlood { seconds } => seconds,
+            // The browser takes some seconds to start before the attack.
+            Attack::Slowloris { seconds, ref browser_join, .. } => {
+                seconds + if browser_join.is_some() { 10 } else { 0 }
+            }
             Attack::Churn { seconds, .. } => seconds + AFTER_CHURN.as_secs() + 2,
             Attack::Soak { minutes, .. } => minutes * 60,
         }
@@ -249,6 +260,8 @@ async fn run(args: Args) -> std::io::Result<bool> {
     let metrics_before = srv.metrics().unwrap_or_default();
 
     let mut soak_lines = Vec::new();
+    // Churn: the RSS after its first half (with the call still on).
+    let mut halfway_rss = None;
     let outcome: Outcome = match args.attack.clone() {
         Attack::UdpFlood { rate, seconds } => attacks::udp_flood(&target, rate, Duration::from_secs(seconds)).await?,
         Attack::BogusBinds { rate, seconds } => {
@@ -257,8 +270,13 @@ async fn run(args: Args) -> std::io::Result<bool> {
         Attack::DtlsRace { joins, rate, seconds } => {
             attacks::dtls_race(&target, joins, rate, Duration::from_secs(seconds)).await?
         }
-        Attack::Slowloris { connections, seconds } => {
-            attacks::slowloris(&target, connections, Duration::from_secs(seconds)).await?
+        Attack::Slowloris { connections, seconds, browser_join, max_join_ms } => {
+            let browser = browser_join.map(|script| attacks::BrowserJoin {
+                script,
+                out: dir.join("browser"),
+                max_ms: max_join_ms,
+            });
+            attacks::slowloris(&target, connections, Duration::from_secs(seconds), browser.as_ref()).await?
         }
         Attack::TlsChurn { cycles, concurrency, seconds } => {
             attacks::tls_churn(&target, cycles, concurrency, Duration::from_secs(seconds)).await?
@@ -266,7 +284,12 @@ async fn run(args: Args) -> std::io::Result<bool> {
         Attack::WsFrames { rounds, .. } => attacks::ws_frames(&target, rounds).await?,
         Attack::WsFlood { seconds } => attacks::ws_flood(&target, "bench-0", Duration::from_secs(seconds)).await?,
         Attack::Churn { cycles, concurrency, seconds, .. } => {
-            attacks::churn(&target, cycles, concurrency, Duration::from_secs(seconds)).await?
+            let s = sampler.clone();
+            let halfway = &mut halfway_rss;
+            attacks::churn(&target, cycles, concurrency, Duration::from_secs(seconds), move || {
+                *halfway = Some(s.rss_now())
+            })
+            .await?
         }
         Attack::Soak { minutes, rooms } => {
             let s = sampler.clone();
@@ -386,6 +409,19 @@ async fn run(args: Args) -> std::io::Result<bool> {
             g.abs() <= args.max_rss_growth_pct,
             format!("{:.1} -> {:.1} MiB ({g:+.1} %)", mib(before.rss_bytes), mib(p.rss_bytes)),
         );
+        if let Some(half) = halfway_rss {
+            // A leak per room life grows the RSS again in the second half;
+            // the allocator keeping its high-water mark of the first does not.
+            let g = growth(half, p.rss_bytes);
+            check(
+                &format!(
+                    "RSS after the churn is within {} % of its value after the first half",
+                    args.max_rss_growth_pct / 2.0
+                ),
+                g <= args.max_rss_growth_pct / 2.0,
+                format!("{:.1} -> {:.1} MiB ({g:+.1} %)", mib(half), mib(p.rss_bytes)),
+            );
+        }
         let same =
             ["kabine_rooms_open", "kabine_participants", "kabine_peer_connections", "kabine_signalling_sessions"]
                 .iter()
@@ -424,6 +460,7 @@ async fn run(args: Args) -> std::io::Result<bool> {
             "before": phase(&before),
             "during": phase(&during),
             "after_churn": after_churn.as_ref().map(|(p, _)| phase(p)),
+            "halfway_churn_rss_bytes": halfway_rss,
             "after": phase(&after),
             "rss_growth_during_pct": rss_growth_during,
             "fds_idle": idle_fds,
