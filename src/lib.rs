@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod fuzz;
 pub mod http;
 pub mod init;
 pub mod loadgen;

@@ -89,6 +89,18 @@ pub fn render(sources: &Sources) -> String {
     metric("https_connections", "gauge", "HTTPS connections open now.", n(&s.https_connections));
     metric("https_connections_total", "counter", "HTTPS connections accepted.", n(&s.https_connections_total));
     metric("peer_connections", "gauge", "WebRTC peer connections with the SFU now.", n(&s.peer_connections));
+    metric(
+        "media_addresses",
+        "gauge",
+        "Remote media addresses the SFU knows now (learned from checked ICE requests only).",
+        n(&s.media_addresses),
+    );
+    metric(
+        "stun_refused_total",
+        "counter",
+        "ICE requests for a known connection that failed the credential check.",
+        n(&s.stun_refused),
+    );
     metric("p2p_direct_rooms", "gauge", "Rooms whose two participants talk directly now.", n(&s.p2p_direct_rooms));
     metric("p2p_attempts_total", "counter", "Direct calls started.", n(&s.p2p_attempts));
     metric("p2p_failures_total", "counter", "Direct calls that fell back to the SFU.", n(&s.p2p_failures));

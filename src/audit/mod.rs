@@ -13,7 +13,7 @@
 
 pub mod addresses;
 pub mod catalogue;
-mod der;
+pub(crate) mod der;
 mod live;
 pub mod report;
 mod scan;

@@ -291,13 +291,26 @@ impl Directory {
     }
 }
 
-/// A filter template with every placeholder replaced by its escaped value.
+/// A filter template with every placeholder replaced by its escaped value,
+/// in one pass over the template: a value that contains a placeholder's
+/// text stays that text (one placeholder after another would fill it too).
 pub fn fill_filter(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (placeholder, value) in values {
-        out = out.replace(placeholder, &ldap_escape(*value));
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    loop {
+        let next = values
+            .iter()
+            .filter(|(p, _)| !p.is_empty())
+            .filter_map(|(p, v)| rest.find(p).map(|at| (at, *p, *v)))
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, placeholder, value)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(&ldap_escape(value));
+        rest = &rest[at + placeholder.len()..];
     }
-    out
 }
 
 fn attr_value(entry: &SearchEntry, name: &str) -> Option<String> {
@@ -408,6 +421,18 @@ mod tests {
         assert_eq!(fill_filter("(uid={username})", &[("{username}", "a\\b\0")]), "(uid=a\\5cb\\00)");
         // A DN holding filter characters is escaped too.
         assert_eq!(fill_filter("(member={dn})", &[("{dn}", "cn=a (b),dc=x")]), "(member=cn=a \\28b\\29,dc=x)");
+    }
+
+    /// Found by the `ldap_filter` fuzz target: a DN holding `{username}`
+    /// got the user name filled into it by the second placeholder's pass.
+    #[test]
+    fn fill_filter_value_holding_a_placeholder_stays_as_it_is() {
+        let t = "(&(memberUid={username})(member={dn}))";
+        assert_eq!(
+            fill_filter(t, &[("{dn}", "{username}"), ("{username}", "a\\b")]),
+            "(&(memberUid=a\\5cb)(member={username}))"
+        );
+        assert_eq!(fill_filter("(uid={username})", &[("{username}", "{username}")]), "(uid={username})");
     }
 
     #[test]

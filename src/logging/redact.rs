@@ -20,10 +20,30 @@ pub const MARK: &str = "[addr]";
 /// Returns `text` with every IP address replaced by [`MARK`].
 ///
 /// Borrows when there is nothing to redact, so the common case costs one scan.
+/// The result never holds what [`contains_address`] calls an address:
+/// replacing one can leave its neighbour standing on its own (a run that was
+/// glued to the replaced text is no longer glued to anything: `::dff` before
+/// `100.1.100.23`), so the replacement is repeated until nothing is left.
+/// Each round replaces address characters by the mark, whose own letters
+/// are never an address, so the rounds end; the cap is a second guard.
 pub fn redact(text: &str) -> Cow<'_, str> {
+    let Some(mut out) = replace_addresses(text) else {
+        return Cow::Borrowed(text);
+    };
+    for _ in 0..16 {
+        match replace_addresses(&out) {
+            Some(next) => out = next,
+            None => break,
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One round of [`redact`]: `None` if there is nothing to replace.
+fn replace_addresses(text: &str) -> Option<String> {
     let spans = address_spans(text);
     if spans.is_empty() {
-        return Cow::Borrowed(text);
+        return None;
     }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
@@ -33,7 +53,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         last = end;
     }
     out.push_str(&text[last..]);
-    Cow::Owned(out)
+    Some(out)
 }
 
 /// True if `text` holds anything [`redact`] would replace.
@@ -64,8 +84,11 @@ fn address_spans(text: &str) -> Vec<(usize, usize)> {
             i += 1;
         }
         let end = i;
-        // A run glued to letters is part of a word, not an address.
-        let glued_before = start > 0 && is_word_byte(bytes[start - 1]);
+        // A run glued to letters is part of a word, not an address. Not when
+        // those letters end an address already found (a zone id, a port):
+        // once that is replaced by the mark, the run stands on its own.
+        let after_address = spans.last().is_some_and(|&(_, end)| end == start);
+        let glued_before = start > 0 && is_word_byte(bytes[start - 1]) && !after_address;
         let glued_after = end < bytes.len() && is_word_byte(bytes[end]) && bytes[end] != b'%';
         let run = &text[start..end];
         if !glued_before
@@ -87,7 +110,7 @@ fn address_spans(text: &str) -> Vec<(usize, usize)> {
         }
         // Not an address as a whole: a dotted quad may still sit inside,
         // e.g. "1.2.3.4:5:6" or "x=::1.2.3.4.5".
-        find_dotted_quads(text, start, end, &mut spans);
+        find_dotted_quads(text, start, end, !glued_before, &mut spans);
     }
     spans.sort_unstable();
     spans
@@ -118,9 +141,10 @@ fn digits_end(bytes: &[u8], mut i: usize) -> usize {
 /// If `run` is an address, optionally followed by `:port` for IPv4, returns
 /// how many bytes of it are the address (and port).
 fn address_prefix(run: &str) -> Option<usize> {
-    let trimmed = run.trim_end_matches(['.', ':']);
-    // Sentence punctuation after an address: "from 10.0.0.1."
-    let candidates = [run, trimmed];
+    // Sentence punctuation after an address: "from 10.0.0.1." and
+    // "from 2001:db8::." (whose own colons stay), or a port separator
+    // without a port: "10.0.0.1:".
+    let candidates = [run, run.trim_end_matches('.'), run.trim_end_matches(['.', ':'])];
     for cand in candidates {
         if cand.is_empty() {
             continue;
@@ -162,7 +186,10 @@ fn is_strict_quad(s: &str) -> bool {
 }
 
 /// Finds `d.d.d.d` (each 0..=255) inside `text[start..end]` and records each.
-fn find_dotted_quads(text: &str, start: usize, end: usize, spans: &mut Vec<(usize, usize)>) {
+/// A quad that ends IPv6 mixed notation (`::ffff:192.0.02.1`: Rust's parser
+/// refuses the leading zero that other software reads) takes the IPv6 part
+/// before it along, from the start of the run when `from_run_start` allows.
+fn find_dotted_quads(text: &str, start: usize, end: usize, from_run_start: bool, spans: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
     let mut i = start;
     while i < end {
@@ -180,7 +207,16 @@ fn find_dotted_quads(text: &str, start: usize, end: usize, spans: &mut Vec<(usiz
                         stop = port_end;
                     }
                 }
-                spans.push((i, stop));
+                let v6_part = &text[start..i];
+                let from = if from_run_start
+                    && v6_part.ends_with(':')
+                    && format!("{v6_part}0.0.0.0").parse::<Ipv6Addr>().is_ok()
+                {
+                    start
+                } else {
+                    i
+                };
+                spans.push((from, stop));
                 i = stop;
                 continue;
             }
@@ -275,6 +311,45 @@ mod tests {
         // A version string that looks like an address goes too; harmless.
         assert_eq!(r("v1.2.3.4"), "v[addr]");
         assert_eq!(r("oid 1.2.3.4.5.6"), "oid [addr].5.6");
+    }
+
+    /// Found by the `log_addresses` fuzz target: the IPv4 part of a mapped
+    /// address with a leading zero was redacted and `::ffff:` left behind,
+    /// itself an address.
+    #[test]
+    fn redact_mapped_ipv4_with_leading_zero_takes_the_ipv6_part() {
+        assert_eq!(r("mapped ::ffff:192.0.02.1 sd ::ffff:een"), "mapped [addr] sd ::ffff:een");
+        assert_eq!(r("nat 64:ff9b::10.0.00.1:99 ok"), "nat [addr] ok");
+        assert!(!contains_address(&r("mapped ::ffff:192.0.02.1 sd ::ffff:een")));
+    }
+
+    /// Found by the `log_addresses` fuzz target: an IPv6 address ending in
+    /// `::` followed by a full stop lost its colons with the full stop and
+    /// was not recognised.
+    #[test]
+    fn redact_ipv6_ending_in_double_colon_before_a_full_stop() {
+        assert_eq!(r("from 2001:db8::."), "from [addr].");
+        assert_eq!(r("x 1:\u{f}db8::.\u{1c}"), "x 1:\u{f}[addr].\u{1c}");
+    }
+
+    /// Found by the `log_addresses` fuzz target: an address glued to the
+    /// zone id of the one before it was taken for part of a word, and
+    /// stood alone once the first was replaced.
+    #[test]
+    fn redact_address_right_after_a_zone_id() {
+        assert_eq!(r("deazone fe80::1%e0::1%eth0 up"), "deazone [addr][addr] up");
+        assert!(!contains_address(&r("deazone fe80::1%e0::1%eth0 up/164 a\u{7f}\0\0\0")));
+    }
+
+    /// Found by the `log_addresses` fuzz target: a dotted quad glued to hex
+    /// letters inside a longer run was replaced, and the rest of the run
+    /// (`::dff`) was an address of its own once it stood alone.
+    #[test]
+    fn redact_leaves_no_address_where_one_was_replaced() {
+        let once = r("canary error from 198.5errmap::fped ::dff100.1.100.23");
+        assert_eq!(once, "canary error from 198.5errmap::fped [addr][addr]");
+        assert!(!contains_address(&once));
+        assert_eq!(r(&once), once, "redacting twice changes nothing");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! with [`crate::room::MediaEvent`]s using `try_send`, so media never waits
 //! for signalling.
 
-mod demux;
+pub(crate) mod demux;
 pub mod engine;
 pub mod health;
 pub mod keyframes;

@@ -15,6 +15,8 @@
 
 use std::time::Instant;
 
+use str0m::rtp::Vp8Descriptor;
+
 /// A forwarded packet as the rewriter needs to see it.
 #[derive(Debug, Clone, Copy)]
 pub struct InPacket {
@@ -176,6 +178,40 @@ impl Rewriter {
         }
         out
     }
+}
+
+/// What the forwarder reads from a VP8 payload: whether the packet starts
+/// a keyframe, its PictureID (and width) and TL0PICIDX, and the parsed
+/// descriptor that the rewritten numbers are patched into.
+#[derive(Debug, Clone, Copy)]
+pub struct Vp8Fields {
+    pub keyframe: bool,
+    pub picture_id: Option<(u16, bool)>,
+    pub tl0: Option<u8>,
+    /// `None` for a payload without a valid descriptor (forwarded as it is,
+    /// never a keyframe).
+    pub descriptor: Option<Vp8Descriptor>,
+}
+
+impl Vp8Fields {
+    /// Reads the payload descriptor of a VP8 RTP payload.
+    pub fn of(payload: &[u8]) -> Vp8Fields {
+        match Vp8Descriptor::parse(payload) {
+            Ok(d) => Vp8Fields {
+                keyframe: d.starts_keyframe(payload),
+                picture_id: d.picture_id().map(|p| (p, picture_id_is_wide(payload))),
+                tl0: d.tl0_pic_idx(),
+                descriptor: Some(d),
+            },
+            Err(_) => Vp8Fields { keyframe: false, picture_id: None, tl0: None, descriptor: None },
+        }
+    }
+}
+
+/// Whether a VP8 payload descriptor carries a 15-bit PictureID (M bit).
+fn picture_id_is_wide(payload: &[u8]) -> bool {
+    // X bit in byte 0, I bit in the extension byte, M bit in the PictureID.
+    matches!(payload, [x, ext, pic, ..] if x & 0x80 != 0 && ext & 0x80 != 0 && pic & 0x80 != 0)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_util::sync::CancellationToken;
 
 use crate::rtc::Cmd;
 use crate::scenario::{self, Spec, View};
@@ -32,9 +33,15 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<Tcp
 
 /// Runs participant `p` until the connection ends; reports failures to the
 /// media loop.
-pub async fn participant(p: usize, spec: Spec, target: Arc<Target>, media: mpsc::UnboundedSender<Cmd>) {
+pub async fn participant(
+    p: usize,
+    spec: Spec,
+    target: Arc<Target>,
+    media: mpsc::UnboundedSender<Cmd>,
+    leave: CancellationToken,
+) {
     let _ = media.send(Cmd::Add { p, spec: spec.clone() });
-    if let Err(e) = run(p, &spec, &target, &media).await {
+    if let Err(e) = run(p, &spec, &target, &media, &leave).await {
         let _ = media.send(Cmd::Failed { p, why: format!("signalling: {e}") });
     }
 }
@@ -63,7 +70,13 @@ async fn ask<T>(media: &mpsc::UnboundedSender<Cmd>, make: impl FnOnce(oneshot::S
     rx.await.map_err(|_| io::Error::other("media loop dropped the request"))
 }
 
-async fn run(p: usize, spec: &Spec, target: &Target, media: &mpsc::UnboundedSender<Cmd>) -> io::Result<()> {
+async fn run(
+    p: usize,
+    spec: &Spec,
+    target: &Target,
+    media: &mpsc::UnboundedSender<Cmd>,
+    leave: &CancellationToken,
+) -> io::Result<()> {
     let mut ws = connect(target).await?;
     let hello = ClientMsg::Hello {
         version: PROTOCOL_VERSION,
@@ -83,6 +96,20 @@ async fn run(p: usize, spec: &Spec, target: &Target, media: &mpsc::UnboundedSend
             }
         };
         tokio::select! {
+            // The run is over: leave as the browser client does when its
+            // page closes, so the server closes the meeting at once.
+            _ = leave.cancelled() => {
+                send(&mut ws, &ClientMsg::Leave {}).await?;
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Some(Ok(m)) = ws.next().await {
+                        if matches!(m, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+                return Ok(());
+            }
             msg = ws.next() => {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,

@@ -130,12 +130,14 @@ async fn drive(args: Args, scenario: Scenario) -> i32 {
     }
     let room_sizes: Vec<usize> =
         (0..scenario.rooms()).map(|r| scenario.participants.iter().filter(|p| p.room == r).count()).collect();
+    // Cancelled after the report: every Kabine participant sends `leave`.
+    let leave = tokio_util::sync::CancellationToken::new();
     let spawn = |p: usize| {
         let spec = scenario.participants[p].clone();
         let media = media.clone();
         match args.target {
             Target::Kabine => {
-                tokio::spawn(kabine::participant(p, spec, Arc::clone(&kabine_target), media));
+                tokio::spawn(kabine::participant(p, spec, Arc::clone(&kabine_target), media, leave.clone()));
             }
             Target::Janus => {
                 let size = room_sizes[spec.room];
@@ -297,6 +299,11 @@ async fn drive(args: Args, scenario: Scenario) -> i32 {
     });
     eprintln!("{}", summary(&report));
     say(&format!("REPORT {report}"));
+    if args.target == Target::Kabine {
+        leave.cancel();
+        // Time for the goodbyes (each waits at most 2 s for the server's close).
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
     drop(media);
     media_task.abort();
     0

@@ -19,7 +19,7 @@ use super::{Engine, KeyframeKey, Peer, RtcKey, Side, SlotState};
 use crate::protocol::Source;
 use crate::room::{RoomKey, SessionId};
 use crate::sfu::layers::LAYERS;
-use crate::sfu::rewrite::{Decision, InPacket};
+use crate::sfu::rewrite::{Decision, InPacket, Vp8Fields};
 use crate::stats::{Forwarded, Stats};
 
 /// The fan-out index of one room: for each publisher and source, who
@@ -174,21 +174,19 @@ impl Engine {
             (true, None)
         } else {
             ext.video_orientation = packet.header.ext_vals.video_orientation;
-            match Vp8Descriptor::parse(&packet.payload) {
-                Ok(d) => (d.starts_keyframe(&packet.payload), Some(d)),
-                Err(_) => (false, None),
-            }
+            let fields = Vp8Fields::of(&packet.payload);
+            (fields.keyframe, Some(fields))
         };
         let input = InPacket {
             layer,
             seq: *packet.seq_no,
             ts: packet.header.timestamp,
             keyframe,
-            picture_id: vp8.and_then(|d| d.picture_id().map(|p| (p, vp8_picture_id_is_wide(&packet.payload)))),
-            tl0: vp8.and_then(|d| d.tl0_pic_idx()),
+            picture_id: vp8.and_then(|f| f.picture_id),
+            tl0: vp8.and_then(|f| f.tl0),
             arrival: packet.timestamp,
         };
-        Some(Incoming { room, source, kind, simulcast, layer, input, ext, vp8 })
+        Some(Incoming { room, source, kind, simulcast, layer, input, ext, vp8: vp8.and_then(|f| f.descriptor) })
     }
 
     /// Writes a publisher's packet, rewritten, to each subscriber that
@@ -317,12 +315,6 @@ impl Engine {
         Stats::add(&self.stats.keyframe_requests, 1);
         self.drive(now, RtcKey { session: publisher, side: Side::Publish });
     }
-}
-
-/// Whether a VP8 payload descriptor carries a 15-bit PictureID (M bit).
-fn vp8_picture_id_is_wide(payload: &[u8]) -> bool {
-    // X bit in byte 0, I bit in the extension byte, M bit in the PictureID.
-    matches!(payload, [x, ext, pic, ..] if x & 0x80 != 0 && ext & 0x80 != 0 && pic & 0x80 != 0)
 }
 
 #[cfg(test)]
