@@ -249,8 +249,24 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 // ---------------------------------------------------------------- TCP ----
 
-/// `n` connections that send the first bytes of a TLS record and then one
-/// byte every 10 s; a fresh participant joins while they are open.
+/// A connection from the attacker's own address: on loopback 127.0.0.2,
+/// while the held call and the fresh join come from 127.0.0.1 — two
+/// addresses, as an attacker and a patient on the internet are. (From one
+/// address the server's per-address cap, `server.max_connections_per_address`,
+/// rightly refuses the fresh join too.)
+async fn attacker_connect(server: std::net::SocketAddr) -> io::Result<TcpStream> {
+    let std::net::IpAddr::V4(ip) = server.ip() else { return TcpStream::connect(server).await };
+    if !ip.is_loopback() {
+        return TcpStream::connect(server).await;
+    }
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind((std::net::Ipv4Addr::new(127, 0, 0, 2), 0).into())?;
+    socket.connect(server).await
+}
+
+/// `n` connections from the attacker's address ([`attacker_connect`]) that
+/// send the first bytes of a TLS record and then one byte every 10 s; a
+/// fresh participant joins from another address while they are open.
 pub async fn slowloris(t: &Target, n: usize, budget: Duration, browser: Option<&BrowserJoin>) -> io::Result<Outcome> {
     // The browser starts before the attack (that takes seconds of its
     // own) and joins when told to, while the slow connections are open.
@@ -267,7 +283,7 @@ pub async fn slowloris(t: &Target, n: usize, budget: Duration, browser: Option<&
         let (closed, opened, close_ms, https) =
             (Arc::clone(&closed), Arc::clone(&opened), Arc::clone(&close_ms), t.https);
         tasks.push(tokio::spawn(async move {
-            let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(https)).await else {
+            let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(10), attacker_connect(https)).await else {
                 return;
             };
             let began = Instant::now();
