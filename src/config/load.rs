@@ -232,6 +232,25 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.media.udp_port == 0 {
         bad("media.udp_port", "must be a fixed port (1-65535) that the firewall lets through");
     }
+    if let Some(name) = &c.media.turn_tls_name {
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && name.parse::<std::net::IpAddr>().is_err()
+            && name.split('.').all(|l| !l.is_empty() && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'));
+        if !ok {
+            bad("media.turn_tls_name", "must be a DNS name (browsers find the relay by its TLS server name)");
+        } else if let Some(acme) = &c.tls.acme
+            && !acme.domains.iter().any(|d| d.eq_ignore_ascii_case(name))
+        {
+            bad("media.turn_tls_name", "must be one of tls.acme.domains, so the certificate names it");
+        }
+    }
+    if !(5..=86_400).contains(&c.media.turn_credential_lifetime) {
+        bad("media.turn_credential_lifetime", "must be 5 to 86400 seconds");
+    }
+    if c.media.ice_tcp_port == Some(0) {
+        bad("media.ice_tcp_port", "must be the port browsers reach HTTPS on (1-65535)");
+    }
     if let Some(addr) = c.media.public_address
         && (addr.is_unspecified() || addr.is_multicast())
     {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod demux;
 pub mod headers;
 pub mod ws;
 
@@ -177,12 +178,15 @@ async fn not_found() -> Response {
 
 /// Accepts TLS connections on `listener` and serves `app` on them until
 /// `shutdown`; then gives open requests [`SHUTDOWN_GRACE`] to finish.
+/// ICE-TCP connections and the TURN/TLS relay on the same port go to
+/// `fallbacks` ([`demux`]).
 pub async fn serve_https(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     max_connections: usize,
     stats: Arc<crate::stats::Stats>,
+    fallbacks: Arc<demux::Fallbacks>,
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -213,8 +217,13 @@ pub async fn serve_https(
         let app = app.clone();
         let watcher = graceful.watcher();
         let stats = Arc::clone(&stats);
+        let fallbacks = Arc::clone(&fallbacks);
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let Some(tcp) = fallbacks.route(tcp, peer, &stats, &shutdown).await else {
+                return;
+            };
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 // Failed handshakes (old TLS versions, scanners) are the client's business.
@@ -225,6 +234,10 @@ pub async fn serve_https(
             if tls.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
                 return;
             }
+            let name = tls.get_ref().1.server_name().map(str::to_string);
+            let Some(tls) = fallbacks.after_tls(tls, name.as_deref(), peer, &shutdown).await else {
+                return;
+            };
             let _open = OpenConnection::count(&stats);
             let service = TowerToHyperService::new(app.map_request(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(PeerIp(peer.ip()));

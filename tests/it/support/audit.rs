@@ -49,8 +49,15 @@ pub async fn serve_with(router: Router, certs: CertStore) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let token = CancellationToken::new();
-    let task =
-        tokio::spawn(kabine::http::serve_https(listener, Arc::new(tls), router, 64, Default::default(), token.clone()));
+    let task = tokio::spawn(kabine::http::serve_https(
+        listener,
+        Arc::new(tls),
+        router,
+        64,
+        Default::default(),
+        Default::default(),
+        token.clone(),
+    ));
     Served { addr, token, task }
 }
 

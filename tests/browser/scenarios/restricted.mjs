@@ -1,0 +1,53 @@
+// A participant behind a firewall: Cleo's Chromium runs in a network
+// namespace that drops all UDP (the Rust test sets it up), Anna and Ben's on
+// this machine's network. All three must decode each other; each page
+// reports how its media travels (the selected candidate pair, and what the
+// connection details show).
+//
+// Args: `netns=NAME` (Cleo's namespace).
+import { joinAll, launch, scenario, screenshot, sleep, uniqueRoom, waitAllReceiving } from '../lib/harness.mjs';
+
+const netns = process.argv.find((a) => a.startsWith('netns='))?.slice(6);
+
+/** What a page says about its transport: from the stats and from the UI. */
+async function transport(page) {
+  return page.evaluate(async () => {
+    const s = window.kabineDebug?.session;
+    const pair = async (pc) => {
+      if (!pc) return null;
+      const report = await pc.getStats();
+      let selected = null;
+      report.forEach((x) => {
+        if (x.type === 'transport' && x.selectedCandidatePairId) selected = report.get(x.selectedCandidatePairId);
+      });
+      const local = selected ? report.get(selected.localCandidateId) : null;
+      const remote = selected ? report.get(selected.remoteCandidateId) : null;
+      return local && remote
+        ? { local: local.protocol, type: local.candidateType, relayProtocol: local.relayProtocol ?? null,
+            remote: remote.protocol, remoteType: remote.candidateType }
+        : null;
+    };
+    const shown = document.getElementById('own-quality');
+    return { publish: await pair(s?.pub), subscribe: await pair(s?.sub), shown: shown?.dataset.transport ?? null,
+      text: shown?.textContent ?? null };
+  });
+}
+
+await scenario(async () => {
+  if (!netns) throw new Error('restricted.mjs needs netns=NAME');
+  const open = await launch();
+  const walled = await launch({ netns });
+  const people = [
+    { name: 'Anna Berg' },
+    { name: 'Ben Okafor' },
+    { name: 'Cleo Santos', browser: walled },
+  ];
+  await joinAll(open, uniqueRoom('restricted'), people);
+  const ms = await waitAllReceiving(people, 30000);
+  // The connection details show the transport after the next stats round (2 s).
+  await sleep(4500);
+  const transports = {};
+  for (const p of people) transports[p.name] = await transport(p.page);
+  await screenshot(people[2].page, 'restricted-tcp.png');
+  return { ms, transports, at: Date.now() };
+});
