@@ -70,3 +70,4 @@ mod signal_http2;
 mod signal_keepalive;
 mod signal_shutdown;
 mod tls_scan;
+mod turn_relay;
