@@ -80,3 +80,46 @@ async fn a_participant_whose_network_drops_udp_joins_over_tcp_on_the_https_port(
     assert_eq!(v["ok"], Value::Bool(true));
     assert!(server.stop().await);
 }
+
+/// The relay's name, resolved to the server inside the namespace.
+const RELAY_NAME: &str = "turn.kabine.test";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_whose_network_lets_only_tls_out_joins_through_the_tls_relay() {
+    let _t = support::test();
+    let _turn = support::heavy().await;
+    let wall = Walled::create("tls", DROP_UDP);
+    let mut c = support::test_config();
+    c.server.listen = "0.0.0.0:0".parse().expect("literal");
+    c.media.bind_address = "0.0.0.0".parse().expect("literal");
+    c.media.public_address = Some(wall.host_ip.parse().expect("address"));
+    c.media.turn_tls_name = Some(RELAY_NAME.into());
+    let server = support::start(c).await;
+    let port = server.https_addr().port();
+    // Out of the namespace: TCP to the HTTPS port, nothing else.
+    wall.firewall(&crate::support::netns::only_tcp_to(&wall.host_ip, port));
+    wall.host_name(RELAY_NAME);
+    assert_udp_dropped_tcp_passes(&wall, port).await;
+
+    let base = format!("https://{}:{port}", wall.host_ip);
+    let ns_arg = format!("netns={}", wall.name);
+    let v = browser::run_in_turn(&base, "restricted", &[&ns_arg, "relay"]).await;
+    browser::assert_clean("restricted relay", &v);
+    println!("relayed participant: everyone decodes everyone after {} ms; transports {}", v["ms"], v["transports"]);
+    assert_eq!(v["relayServers"][0]["urls"][0], format!("turns:{RELAY_NAME}:{port}?transport=tcp"), "{v}");
+    let t = &v["transports"];
+    for side in ["publish", "subscribe"] {
+        assert_eq!(t["Cleo Santos"][side]["type"], "relay", "Cleo's {side} connection is relayed: {t}");
+        assert_eq!(t["Cleo Santos"][side]["relayProtocol"], "tls", "over TLS: {t}");
+    }
+    assert_eq!(t["Cleo Santos"]["shown"], "tls-relay", "Cleo's connection details say TLS relay: {t}");
+    let s = server.stats();
+    let (allocations, bytes_in, bytes_out) =
+        (Stats::get(&s.relay_allocations), Stats::get(&s.relay_bytes_in), Stats::get(&s.relay_bytes_out));
+    println!("server counters: {allocations} relay allocations, {bytes_in} bytes in, {bytes_out} bytes out relayed");
+    assert!(allocations >= 1);
+    assert!(bytes_in > TCP_MEDIA_BYTES, "Cleo's media came through the relay ({bytes_in} bytes)");
+    assert!(bytes_out > TCP_MEDIA_BYTES, "the others' media went through the relay ({bytes_out} bytes)");
+    assert_eq!(Stats::get(&s.relay_peers_refused), 0, "the browser asked only for the SFU's address");
+    assert!(server.stop().await);
+}

@@ -110,17 +110,13 @@ impl Client {
 /// A session's relay credentials, from its `welcome`.
 async fn credentials(server: &kabine::server::RunningServer, room: &str) -> (String, String, Vec<String>) {
     let mut ws = support::ws_connect(server, Some(&support::own_origin(server))).await.expect("connects");
-    support::ws_send(&mut ws, &format!(r#"{{"type":"hello","version":1,"room":"{room}","display_name":"Ada"}}"#))
-        .await;
+    support::ws_send(&mut ws, &format!(r#"{{"type":"hello","version":1,"room":"{room}","display_name":"Ada"}}"#)).await;
     let Some(ServerMsg::Welcome { ice_servers, .. }) = support::ws_next(&mut ws).await else {
         panic!("expected welcome");
     };
-    let relay = ice_servers.iter().find(|s| s.urls.iter().any(|u| u.starts_with("turns:"))).expect("the relay is offered");
-    (
-        relay.username.clone().expect("a user name"),
-        relay.credential.clone().expect("a password"),
-        relay.urls.clone(),
-    )
+    let relay =
+        ice_servers.iter().find(|s| s.urls.iter().any(|u| u.starts_with("turns:"))).expect("the relay is offered");
+    (relay.username.clone().expect("a user name"), relay.credential.clone().expect("a password"), relay.urls.clone())
 }
 
 fn relay_config(lifetime: u64) -> kabine::config::Config {

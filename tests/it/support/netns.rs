@@ -54,7 +54,7 @@ fn routed(ip: &str) -> bool {
 
 impl Walled {
     /// A namespace `kabine-<tag>` whose own rules are `nft_rules` (an
-    /// nftables script loaded inside it).
+    /// nftables script loaded inside it; more with [`Walled::firewall`]).
     pub fn create(tag: &str, nft_rules: &str) -> Walled {
         require_tool("ip", "iproute2");
         require_tool("nft", "nftables");
@@ -85,9 +85,23 @@ impl Walled {
         for step in steps {
             run(&step).unwrap_or_else(|e| panic!("setting up the namespace: {e}"));
         }
-        run_input(&["ip", "netns", "exec", ns, "nft", "-f", "-"], Some(nft_rules))
-            .unwrap_or_else(|e| panic!("loading the namespace's firewall: {e}"));
+        walled.firewall(nft_rules);
         walled
+    }
+
+    /// Loads an nftables script inside the namespace.
+    pub fn firewall(&self, nft_rules: &str) {
+        run_input(&["ip", "netns", "exec", &self.name, "nft", "-f", "-"], Some(nft_rules))
+            .unwrap_or_else(|e| panic!("loading the namespace's firewall: {e}"));
+    }
+
+    /// `/etc/hosts` inside the namespace (`ip netns exec` mounts
+    /// `/etc/netns/NAME/hosts` over it): `name` is the host end's address.
+    pub fn host_name(&self, name: &str) {
+        let dir = format!("/etc/netns/{}", self.name);
+        std::fs::create_dir_all(&dir).expect("/etc/netns/NAME can be made (root)");
+        std::fs::write(format!("{dir}/hosts"), format!("127.0.0.1 localhost\n{} {name}\n", self.host_ip))
+            .expect("hosts file");
     }
 
     /// Runs `sh -c script` inside the namespace; its exit status.
@@ -106,6 +120,7 @@ impl Drop for Walled {
     fn drop(&mut self) {
         // The veth pair goes with the namespace.
         let _ = run(&["ip", "netns", "del", &self.name]);
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.name));
     }
 }
 
@@ -115,3 +130,15 @@ pub const DROP_UDP: &str = "table inet kabine_wall {
   chain in { type filter hook input priority 0; policy accept; meta l4proto udp drop; }
 }
 ";
+
+/// nftables rules that let out only TCP to `host` port `port` (the HTTPS
+/// port: TLS to 443 in a real network), and answers to it.
+pub fn only_tcp_to(host: &str, port: u16) -> String {
+    format!(
+        "table inet kabine_wall {{
+  chain out {{ type filter hook output priority 0; policy drop; oif \"lo\" accept; ip daddr {host} tcp dport {port} accept; }}
+  chain in {{ type filter hook input priority 0; policy drop; iif \"lo\" accept; ct state established,related accept; }}
+}}
+"
+    )
+}
