@@ -51,6 +51,7 @@ mod login_local;
 mod login_throttle;
 mod media_audio_slots;
 mod media_garbage_udp;
+mod media_ice_tcp;
 mod media_keyframes_nack;
 mod media_last_one_stays;
 mod media_simulcast;
