@@ -590,6 +590,20 @@ mod tests {
     }
 
     #[test]
+    fn restrictive_network_keys_are_checked_one_line_each() {
+        let p = problems("[media]\nice_tcp_port = 0\nturn_tls_name = \"192.0.2.1\"\nturn_credential_lifetime = 1\n");
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p.iter().any(|l| l.contains("media.ice_tcp_port")), "{p:?}");
+        assert!(p.iter().any(|l| l.contains("media.turn_tls_name: must be a DNS name")), "{p:?}");
+        assert!(p.iter().any(|l| l.contains("media.turn_credential_lifetime")), "{p:?}");
+        let acme = "[tls.acme]\ndomains = [\"meet.example.eu\"]\ncontact = \"mailto:it@example.eu\"\n\
+                    [media]\nturn_tls_name = \"turn.example.eu\"\n";
+        let p = problems(acme);
+        assert!(p.iter().any(|l| l.contains("must be one of tls.acme.domains")), "{p:?}");
+        assert!(problems("[media]\nturn_tls_name = \"turn.example.eu\"\nice_tcp_port = 443\n").is_empty());
+    }
+
+    #[test]
     fn empty_file_is_the_demo() {
         let c = load_str("", "t.toml").expect("empty config loads").config;
         assert_eq!(c.server.listen.port(), 8443);
