@@ -107,7 +107,12 @@ impl Relay {
                     buf.copy_within(at..filled, 0);
                     filled -= at;
                 }
-                Some(out) = rx.recv() => conn.relay_from_sfu(out),
+                out = rx.recv() => match out {
+                    Some(out) => conn.relay_from_sfu(out),
+                    // The SFU ended the allocation's link (nothing it sent
+                    // was for a peer connection): so does the relay.
+                    None => break,
+                },
                 _ = tick.tick() => {
                     let now = Instant::now();
                     if conn.alloc.is_none() && now - started > ALLOCATE_WITHIN {

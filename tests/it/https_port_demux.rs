@@ -68,7 +68,7 @@ async fn garbage_silence_and_forged_ice_tcp_on_the_https_port_close_only_their_c
     half.write_all(&[0x00, 0x54, 0x00]).await.expect("writes");
     https_works(&server).await;
 
-    // ICE-TCP checks for no peer connection, or with a wrong password:
+    // ICE-TCP checks for no peer connection (an unknown ufrag, or none):
     // the media engine claims none and the connection closes.
     for username in ["nobody:evil", "nocolon"] {
         let mut c = TcpStream::connect(addr).await.expect("connects");

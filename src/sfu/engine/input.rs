@@ -66,11 +66,14 @@ impl Engine {
     pub fn handle_link_packet(&mut self, now: Instant, link: Link, to: Option<SocketAddr>, data: &[u8]) -> bool {
         self.last_now = self.last_now.max(now);
         let to = to.filter(|a| self.config.candidates.contains(a));
+        // A check refused for its credentials only is dropped, as over UDP:
+        // a browser may check before the server has its answer (the remote
+        // ufrag), and ending the link then would lose the path for good.
         let claim = self.handle_packet_to(now, link.proto, link.remote, to, data);
-        if claim != Claim::Claimed {
+        if claim == Claim::Unclaimed {
             Stats::add(&self.stats.tcp_unclaimed, 1);
         }
-        claim == Claim::Claimed
+        claim != Claim::Unclaimed
     }
 
     /// A packet to the connection it belongs to; false if none claims it.
