@@ -54,7 +54,11 @@ await scenario(async () => {
       const Original = window.RTCPeerConnection;
       const Forced = function (config = {}) {
         const iceServers = (config.iceServers ?? []).filter((s) => [].concat(s.urls).some((u) => u.startsWith('turns:')));
-        window.kabineRelayServers = iceServers.map((s) => ({ urls: s.urls, username: Boolean(s.username) }));
+        // The first connection with the relay (a direct call's has none: the
+        // relay reaches only the server).
+        if (iceServers.length && !window.kabineRelayServers) {
+          window.kabineRelayServers = iceServers.map((s) => ({ urls: s.urls, username: Boolean(s.username) }));
+        }
         return new Original({ ...config, iceServers, iceTransportPolicy: 'relay' });
       };
       Forced.prototype = Original.prototype;
