@@ -112,6 +112,21 @@ pub fn render(sources: &Sources) -> String {
         "Frames dropped because an ICE-TCP connection could not keep up.",
         n(&s.tcp_frames_dropped),
     );
+    metric("relay_allocations_total", "counter", "Allocations on the TURN/TLS relay.", n(&s.relay_allocations));
+    metric(
+        "relay_auth_failures_total",
+        "counter",
+        "Relay requests refused for their credentials.",
+        n(&s.relay_auth_failures),
+    );
+    metric(
+        "relay_peers_refused_total",
+        "counter",
+        "Relay permissions or packets refused: the peer was not this server's media address.",
+        n(&s.relay_peers_refused),
+    );
+    metric("relay_bytes_received_total", "counter", "Bytes relayed from clients to the SFU.", n(&s.relay_bytes_in));
+    metric("relay_bytes_sent_total", "counter", "Bytes relayed from the SFU to clients.", n(&s.relay_bytes_out));
     metric(
         "https_port_garbage_total",
         "counter",
