@@ -114,6 +114,37 @@ pub fn render(sources: &Sources) -> String {
         "UDP datagrams no peer connection claimed.",
         n(&s.datagrams_unclaimed),
     );
+    metric("media_tcp_connections", "gauge", "ICE-TCP connections (media over TCP) open now.", n(&s.tcp_connections));
+    metric("media_tcp_connections_total", "counter", "ICE-TCP connections accepted.", n(&s.tcp_connections_total));
+    metric("media_tcp_bytes_received_total", "counter", "Bytes received over ICE-TCP.", n(&s.tcp_bytes_in));
+    metric("media_tcp_bytes_sent_total", "counter", "Bytes sent over ICE-TCP.", n(&s.tcp_bytes_out));
+    metric(
+        "media_tcp_frames_dropped_total",
+        "counter",
+        "Frames dropped because an ICE-TCP connection could not keep up.",
+        n(&s.tcp_frames_dropped),
+    );
+    metric("relay_allocations_total", "counter", "Allocations on the TURN/TLS relay.", n(&s.relay_allocations));
+    metric(
+        "relay_auth_failures_total",
+        "counter",
+        "Relay requests refused for their credentials.",
+        n(&s.relay_auth_failures),
+    );
+    metric(
+        "relay_peers_refused_total",
+        "counter",
+        "Relay permissions or packets refused: the peer was not this server's media address.",
+        n(&s.relay_peers_refused),
+    );
+    metric("relay_bytes_received_total", "counter", "Bytes relayed from clients to the SFU.", n(&s.relay_bytes_in));
+    metric("relay_bytes_sent_total", "counter", "Bytes relayed from the SFU to clients.", n(&s.relay_bytes_out));
+    metric(
+        "https_port_garbage_total",
+        "counter",
+        "Connections to the HTTPS port closed because they were neither TLS nor ICE-TCP.",
+        n(&s.https_port_garbage),
+    );
     metric("keyframe_requests_total", "counter", "Keyframe requests sent to publishers.", n(&s.keyframe_requests));
     metric("stun_bindings_answered_total", "counter", "STUN binding requests answered.", n(&s.stun_bindings_answered));
     metric(

@@ -121,7 +121,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     let certs = match (&acme, &config.tls.cert_file, &config.tls.key_file) {
         (Some(acme), _, _) => crate::acme::initial_store(acme)?,
         (None, Some(cert), Some(key)) => CertStore::from_files(cert, key)?,
-        _ => CertStore::self_signed(&[])?,
+        _ => CertStore::self_signed(&config.media.turn_tls_name.iter().cloned().collect::<Vec<_>>())?,
     };
     let certs = Arc::new(certs);
     let tls = tls::server_config(Arc::clone(&certs), config.tls.min_version).map_err(io::Error::other)?;
@@ -172,11 +172,30 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         crate::metrics::Queue::of("media_events", "SFU events waiting for the room actor.", event_tx.downgrade()),
     ];
     let candidates = sfu::host_candidates(&config.media, media_addr, config.server.public_url.is_none());
+    // ICE-TCP candidates: the same addresses (so the same rule for loopback
+    // and LAN addresses outside the demo), on the HTTPS port.
+    let public_https_port = config.media.ice_tcp_port(&config.server, https_addr.port());
+    let tcp_candidates = match config.media.ice_tcp {
+        true => sfu::tcp_candidates(&candidates, public_https_port),
+        false => Vec::new(),
+    };
     let mut settings = Settings::from_config(&config);
     settings.p2p.add_own_stun(&candidates);
+    let relay_issuer = crate::turn::Issuer::new(Duration::from_secs(config.media.turn_credential_lifetime));
+    if let Some(name) = &config.media.turn_tls_name {
+        settings.relay = Some(crate::room::RelayOffer {
+            urls: vec![format!("turns:{name}:{public_https_port}?transport=tcp")],
+            issuer: relay_issuer.clone(),
+        });
+    }
+    let relay_peers = candidates.clone();
     settings.meeting_grace = options.timings.meeting_grace;
-    let engine_config =
-        EngineConfig { candidates, last_n: config.media.last_n, audio_slots: config.media.audio_slots as usize };
+    let engine_config = EngineConfig {
+        candidates,
+        tcp_candidates,
+        last_n: config.media.last_n,
+        audio_slots: config.media.audio_slots as usize,
+    };
     let mut engine =
         Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());
     if config.p2p.enabled {
@@ -203,7 +222,22 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         }
         false => None,
     };
-    tasks.spawn(sfu::run(media, engine, media_rx, event_tx, recorder_tx, shutdown.clone()));
+    // ICE-TCP connections and relay allocations from the HTTPS listener to the SFU.
+    let (link_tx, link_rx) = mpsc::channel(crate::link::EVENT_QUEUE);
+    let fallbacks = http::demux::Fallbacks {
+        ice_tcp: config.media.ice_tcp.then(|| sfu::TcpMedia::new(link_tx.clone(), Arc::clone(&stats))),
+        relay: config.media.turn_tls_name.clone().map(|name| {
+            let relay = crate::turn::server::Relay {
+                issuer: relay_issuer,
+                peers: relay_peers,
+                links: link_tx,
+                addresses: Default::default(),
+                stats: Arc::clone(&stats),
+            };
+            (name, Arc::new(relay))
+        }),
+    };
+    tasks.spawn(sfu::run(media, engine, media_rx, event_tx, link_rx, recorder_tx, shutdown.clone()));
 
     // The room actor, and the connections that talk to it.
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_QUEUE);
@@ -227,6 +261,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         app,
         http::ConnLimits::from_config(&config.server),
         Arc::clone(&stats),
+        Arc::new(fallbacks),
         shutdown.clone(),
     ));
     let http01 = Arc::new(crate::acme::Http01Tokens::default());

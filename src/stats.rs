@@ -60,6 +60,35 @@ pub struct Stats {
     pub stun_bindings_answered: AtomicU64,
     /// Plain STUN binding requests dropped by the rate limit.
     pub stun_bindings_limited: AtomicU64,
+    /// ICE-TCP connections (media over TCP on the HTTPS port) open now.
+    pub tcp_connections: AtomicU64,
+    /// ICE-TCP connections accepted since the start.
+    pub tcp_connections_total: AtomicU64,
+    /// RFC 4571 frames received on ICE-TCP connections.
+    pub tcp_frames_in: AtomicU64,
+    /// Bytes of those frames (without the length prefix).
+    pub tcp_bytes_in: AtomicU64,
+    /// Frames the SFU sent on ICE-TCP connections.
+    pub tcp_frames_out: AtomicU64,
+    /// Bytes of those frames (without the length prefix).
+    pub tcp_bytes_out: AtomicU64,
+    /// Frames dropped because a connection's write queue was full.
+    pub tcp_frames_dropped: AtomicU64,
+    /// ICE-TCP connections closed because no peer connection claimed them.
+    pub tcp_unclaimed: AtomicU64,
+    /// Connections to the HTTPS port closed before TLS because their first
+    /// bytes were neither TLS nor ICE-TCP (or never came).
+    pub https_port_garbage: AtomicU64,
+    /// Allocations made on the TURN/TLS relay since the start.
+    pub relay_allocations: AtomicU64,
+    /// Relay requests refused for their credentials (unknown, expired, wrong).
+    pub relay_auth_failures: AtomicU64,
+    /// Relay permissions or packets refused for a peer that is not the SFU.
+    pub relay_peers_refused: AtomicU64,
+    /// Bytes relayed from clients to the SFU.
+    pub relay_bytes_in: AtomicU64,
+    /// Bytes relayed from the SFU to clients.
+    pub relay_bytes_out: AtomicU64,
     subscriptions: Mutex<HashMap<SubscriptionKey, Arc<SubscriptionStats>>>,
 }
 

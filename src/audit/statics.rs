@@ -358,6 +358,37 @@ fn log_redaction(ctx: &Ctx<'_>) -> Outcome {
     o
 }
 
+/// The ways media reaches this server, all of them its own: no third-party
+/// STUN or TURN server is needed for any of them.
+fn transports(c: &crate::config::Config) -> Vec<super::text::Msg> {
+    let mut out = vec![msg(
+        format!("Medien über UDP-Port {} (direkt zu diesem Server)", c.media.udp_port),
+        format!("Media over UDP port {} (straight to this server)", c.media.udp_port),
+    )];
+    out.push(if c.media.ice_tcp {
+        msg(
+            "Medien über TCP auf dem HTTPS-Port (ICE-TCP), wenn ein Netz UDP sperrt: an",
+            "Media over TCP on the HTTPS port (ICE-TCP) when a network blocks UDP: on",
+        )
+    } else {
+        msg("Medien über TCP auf dem HTTPS-Port (ICE-TCP): aus", "Media over TCP on the HTTPS port (ICE-TCP): off")
+    });
+    out.push(match &c.media.turn_tls_name {
+        Some(name) => msg(
+            format!(
+                "Eigenes TURN/TLS-Relay `{name}` auf dem HTTPS-Port: leitet nur an den Medien-Port dieses Servers weiter, Zugangsdaten je Sitzung, {} s gültig",
+                c.media.turn_credential_lifetime
+            ),
+            format!(
+                "Own TURN/TLS relay `{name}` on the HTTPS port: relays only to this server's media port, credentials per session, valid {} s",
+                c.media.turn_credential_lifetime
+            ),
+        ),
+        None => msg("Eigenes TURN/TLS-Relay: aus", "Own TURN/TLS relay: off"),
+    });
+    out
+}
+
 fn ice_servers(ctx: &Ctx<'_>) -> Outcome {
     let c = &ctx.loaded.config;
     let own = policy::own_hosts(ctx.loaded);
@@ -378,6 +409,7 @@ fn ice_servers(ctx: &Ctx<'_>) -> Outcome {
     let list = ctx.policy.ice.allowed_servers.join(", ");
     evidence
         .push(msg(format!("EU-Positivliste der Richtlinie: {list}"), format!("The policy's EU allow-list: {list}")));
+    evidence.extend(transports(c));
     let pass = if c.media.ice_servers.is_empty() {
         msg(
             "Browser erhalten keine STUN/TURN-Server; sie verbinden sich direkt mit diesem Server, kein Dritter erfährt ihre IP-Adresse.",

@@ -8,7 +8,7 @@
 
 import { announce, h, icon, showPage } from './dom.js';
 import { problemText, t } from './i18n.js';
-import { Session, qualityFromStats } from './protocol.js';
+import { Session, qualityFromStats, transportFromStats } from './protocol.js';
 import { createChat } from './chat.js';
 import { createControls } from './controls.js';
 import { createGate } from './gate.js';
@@ -168,10 +168,19 @@ export function renderCall(app, room, media) {
     modeLine.replaceChildren(icon(direct ? 'lock' : 'server'), h('span', { text: t(direct ? 'mode_direct' : 'mode_server') }));
   }
 
-  /** @param {Quality} q */
-  function paintQuality(q) {
+  /**
+   * @param {Quality} q
+   * @param {import('./protocol.js').Transport} [transport] how media travels (shown once known)
+   */
+  function paintQuality(q, transport = 'unknown') {
     quality.className = `quality q-${q}`;
-    quality.replaceChildren(icon('signal'), h('span', { text: t('quality_label', { q: t(`quality_${q}`) }) }));
+    quality.dataset.transport = transport;
+    const parts = [icon('signal'), h('span', { text: t('quality_label', { q: t(`quality_${q}`) }) })];
+    if (transport !== 'unknown') {
+      parts.push(h('span', { class: 'transport', text: t('transport_label', { t: t(`transport_${transport}`) }) }));
+    }
+    quality.title = transport === 'unknown' ? '' : t(`transport_${transport}_hint`);
+    quality.replaceChildren(...parts);
   }
 
   // ---- local media -----------------------------------------------------
@@ -387,12 +396,15 @@ export function renderCall(app, room, media) {
       return;
     }
     /** @type {Quality} */ let measured;
+    /** @type {import('./protocol.js').Transport} */ let transport = 'unknown';
     try {
-      measured = qualityFromStats(await session.stats(), statsTotals);
+      const stats = await session.stats();
+      measured = qualityFromStats(stats, statsTotals);
+      transport = transportFromStats(stats);
     } catch {
       measured = 'unknown';
     }
-    paintQuality(worstQuality(session.you?.quality ?? 'unknown', measured));
+    paintQuality(worstQuality(session.you?.quality ?? 'unknown', measured), transport);
     stage.setOwnQuality(measured);
   }, STATS_INTERVAL_MS);
 

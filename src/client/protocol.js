@@ -25,6 +25,7 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {{id: string, display_name: string, mic: boolean, camera: boolean, screen: boolean,
  *   hand: boolean, quality: Quality, moderator?: boolean, host?: boolean}} Participant
  * @typedef {{urls: string[], username?: string, credential?: string}} IceServer
+ * @typedef {'udp' | 'tcp' | 'tls-relay' | 'tcp-relay' | 'udp-relay' | 'unknown'} Transport
  * @typedef {{mid: string, participant: string, source: Source}} SubscribedTrack
  * @typedef {{mid: string, participant: string | null}} AudioSlot one audio m-line of the subscribe
  *   connection and who is heard on it now (`null`: nobody)
@@ -1284,6 +1285,38 @@ function preferCodecs(transceiver) {
   } catch {
     // Not supported for this transceiver: the browser's default order stays.
   }
+}
+
+/**
+ * How media travels, from the selected candidate pair: straight over UDP,
+ * over TCP (ICE-TCP on the server's HTTPS port, when UDP is blocked), or
+ * through a TURN relay reached over TLS, TCP or UDP. The direct connection
+ * counts first, then the subscribe and the publish connections.
+ * @param {{publish: RTCStatsReport | null, subscribe: RTCStatsReport | null, direct?: RTCStatsReport | null}} now
+ * @returns {Transport}
+ */
+export function transportFromStats(now) {
+  for (const report of [now.direct ?? null, now.subscribe, now.publish]) {
+    if (!report) continue;
+    /** @type {any} */ let pair = null;
+    report.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) ?? pair;
+    });
+    // Firefox has no transport entry; it marks the pair itself.
+    if (!pair) {
+      report.forEach((s) => {
+        if (s.type === 'candidate-pair' && s.selected) pair = s;
+      });
+    }
+    const local = pair ? report.get(pair.localCandidateId) : null;
+    if (!local) continue;
+    if (local.candidateType === 'relay') {
+      const via = String(local.relayProtocol ?? 'udp').toLowerCase();
+      return via === 'tls' ? 'tls-relay' : via === 'tcp' ? 'tcp-relay' : 'udp-relay';
+    }
+    return String(local.protocol).toLowerCase() === 'tcp' ? 'tcp' : 'udp';
+  }
+  return 'unknown';
 }
 
 /**

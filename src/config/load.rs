@@ -247,6 +247,25 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.media.udp_port == 0 {
         bad("media.udp_port", "must be a fixed port (1-65535) that the firewall lets through");
     }
+    if let Some(name) = &c.media.turn_tls_name {
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && name.parse::<std::net::IpAddr>().is_err()
+            && name.split('.').all(|l| !l.is_empty() && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-'));
+        if !ok {
+            bad("media.turn_tls_name", "must be a DNS name (browsers find the relay by its TLS server name)");
+        } else if let Some(acme) = &c.tls.acme
+            && !acme.domains.iter().any(|d| d.eq_ignore_ascii_case(name))
+        {
+            bad("media.turn_tls_name", "must be one of tls.acme.domains, so the certificate names it");
+        }
+    }
+    if !(5..=86_400).contains(&c.media.turn_credential_lifetime) {
+        bad("media.turn_credential_lifetime", "must be 5 to 86400 seconds");
+    }
+    if c.media.ice_tcp_port == Some(0) {
+        bad("media.ice_tcp_port", "must be the port browsers reach HTTPS on (1-65535)");
+    }
     if let Some(addr) = c.media.public_address
         && (addr.is_unspecified() || addr.is_multicast())
     {
@@ -624,6 +643,20 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn restrictive_network_keys_are_checked_one_line_each() {
+        let p = problems("[media]\nice_tcp_port = 0\nturn_tls_name = \"192.0.2.1\"\nturn_credential_lifetime = 1\n");
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p.iter().any(|l| l.contains("media.ice_tcp_port")), "{p:?}");
+        assert!(p.iter().any(|l| l.contains("media.turn_tls_name: must be a DNS name")), "{p:?}");
+        assert!(p.iter().any(|l| l.contains("media.turn_credential_lifetime")), "{p:?}");
+        let acme = "[tls.acme]\ndomains = [\"meet.example.eu\"]\ncontact = \"mailto:it@example.eu\"\n\
+                    [media]\nturn_tls_name = \"turn.example.eu\"\n";
+        let p = problems(acme);
+        assert!(p.iter().any(|l| l.contains("must be one of tls.acme.domains")), "{p:?}");
+        assert!(problems("[media]\nturn_tls_name = \"turn.example.eu\"\nice_tcp_port = 443\n").is_empty());
     }
 
     #[test]

@@ -277,6 +277,47 @@ pub struct MediaConfig {
     /// slots*). Three covers a conversation with interruptions; more slots
     /// cost CPU per packet for every participant of a big room.
     pub audio_slots: u32,
+    /// Media over TCP on the HTTPS port (ICE-TCP, RFC 6544), for
+    /// participants whose network drops UDP: browsers are offered a TCP
+    /// candidate besides the UDP one, with a lower priority, so UDP wins
+    /// whenever it works. Default `true`.
+    pub ice_tcp: bool,
+    /// The port browsers reach the HTTPS listener on, announced in the TCP
+    /// candidate, when it differs from the port it listens on (a port
+    /// forward from 443). Default: the port of `server.public_url` (443 if
+    /// it names none), else the port of `server.listen`.
+    pub ice_tcp_port: Option<u16>,
+    /// The TLS server name of Kabine's own TURN relay on the HTTPS port, e.g.
+    /// `turn.meet.praxis-beispiel.de`, for networks that let only TLS out.
+    /// Needs a DNS name pointing at this server, and the certificate must
+    /// name it (with ACME: list it in `tls.acme.domains`). Browsers get it
+    /// as a `turns:` server with credentials made for their session. The
+    /// relay forwards only to this server's own media port. Default: none
+    /// (no relay).
+    pub turn_tls_name: Option<String>,
+    /// Seconds the relay credentials handed to a participant may be used to
+    /// start relaying (an allocation made in time lives on). Default 600.
+    pub turn_credential_lifetime: u64,
+}
+
+impl MediaConfig {
+    /// The port announced in ICE-TCP candidates ([`MediaConfig::ice_tcp_port`]).
+    pub fn ice_tcp_port(&self, server: &ServerConfig, bound: u16) -> u16 {
+        if let Some(port) = self.ice_tcp_port {
+            return port;
+        }
+        match &server.public_url {
+            Some(url) => {
+                let host = url.trim_start_matches("https://").trim_end_matches('/');
+                // `[v6]:port` or `name:port`; none: HTTPS's 443.
+                match host.rsplit_once(':') {
+                    Some((h, port)) if !port.contains(']') && !h.is_empty() => port.parse().unwrap_or(443),
+                    _ => 443,
+                }
+            }
+            None => bound,
+        }
+    }
 }
 
 impl Default for MediaConfig {
@@ -288,6 +329,10 @@ impl Default for MediaConfig {
             ice_servers: Vec::new(),
             last_n: 0,
             audio_slots: DEFAULT_AUDIO_SLOTS,
+            ice_tcp: true,
+            ice_tcp_port: None,
+            turn_tls_name: None,
+            turn_credential_lifetime: 600,
         }
     }
 }

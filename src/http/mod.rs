@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod demux;
 pub mod headers;
 pub mod ws;
 
@@ -395,12 +396,18 @@ fn http_builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
 
 /// Accepts TLS connections on `listener` and serves `app` on them until
 /// `shutdown`; then gives open requests [`SHUTDOWN_GRACE`] to finish.
+/// ICE-TCP connections and the TURN/TLS relay on the same port go to
+/// `fallbacks` ([`demux`]). They are connections of this listener like any
+/// other: they hold a place in the global and the per-address limit, their
+/// first bytes and (the relay's) TLS handshake must come within
+/// `limits.handshake`, and they close when idle for `limits.idle`.
 pub async fn serve_https(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     limits: ConnLimits,
     stats: Arc<crate::stats::Stats>,
+    fallbacks: Arc<demux::Fallbacks>,
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -410,15 +417,25 @@ pub async fn serve_https(
         let shutdown = shutdown.clone();
         let graceful = Arc::clone(&graceful);
         move |tcp: tokio::net::TcpStream, peer: SocketAddr, clock: IdleClock, held: ConnSlot| {
-            let (acceptor, app, stats, builder) =
-                (acceptor.clone(), app.clone(), Arc::clone(&stats), Arc::clone(&builder));
+            let (acceptor, app, stats, builder, fallbacks) =
+                (acceptor.clone(), app.clone(), Arc::clone(&stats), Arc::clone(&builder), Arc::clone(&fallbacks));
             let watcher = graceful.watcher();
             let shutdown = shutdown.clone();
             async move {
+                // The handshake's deadline covers the first bytes (which
+                // tell TLS from ICE-TCP) and the TLS handshake together.
+                let deadline = tokio::time::Instant::now() + limits.handshake;
+                let kind = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    kind = tokio::time::timeout_at(deadline, demux::first_bytes(&tcp)) => kind.ok().flatten(),
+                };
                 let tcp = Watched { inner: tcp, clock };
+                let Some(tcp) = fallbacks.route(kind, tcp, peer, &stats, &shutdown).await else {
+                    return;
+                };
                 let tls = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    tls = tokio::time::timeout(limits.handshake, acceptor.accept(tcp)) => match tls {
+                    tls = tokio::time::timeout_at(deadline, acceptor.accept(tcp)) => match tls {
                         Ok(Ok(tls)) => tls,
                         // Failed or slow handshakes (old TLS versions,
                         // scanners, slowloris) are the client's business.
@@ -430,6 +447,10 @@ pub async fn serve_https(
                 if tls.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) {
                     return;
                 }
+                let name = tls.get_ref().1.server_name().map(str::to_string);
+                let Some(tls) = fallbacks.after_tls(tls, name.as_deref(), peer, &shutdown).await else {
+                    return;
+                };
                 let _open = OpenConnection::count(&stats);
                 let service =
                     TowerToHyperService::new(app.map_request(move |mut req: Request<hyper::body::Incoming>| {

@@ -89,6 +89,11 @@ pub struct PeerConfig {
     /// Time between audio packets: 20 ms as a browser; longer ones thin the
     /// load of big test rooms (like DTX does for a muted microphone).
     pub audio_interval: Duration,
+    /// Send media over TCP to the server's HTTPS port (ICE-TCP, RFC 4571
+    /// frames), as a browser whose network drops UDP does. The peer's own
+    /// ICE agent still thinks in UDP; each connection's packets are
+    /// bridged over one TCP connection to `server`.
+    pub tcp: bool,
 }
 
 impl PeerConfig {
@@ -111,6 +116,7 @@ impl PeerConfig {
             answer_subscribe: true,
             compact_answers: true,
             audio_interval: Duration::from_millis(20),
+            tcp: false,
         }
     }
 }
@@ -354,10 +360,63 @@ struct Conn {
     socket: UdpSocket,
     local: SocketAddr,
     timeout: Instant,
+    /// TCP mode: frames out, and frames in with the address they stand for.
+    tcp: Option<TcpBridge>,
+}
+
+/// A connection's packets over one TCP connection to the server's HTTPS
+/// port, in RFC 4571 frames.
+struct TcpBridge {
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    incoming: mpsc::Receiver<Vec<u8>>,
+    /// The server's address the ICE agent sends to: frames that come in are
+    /// handed to it as if from there.
+    remote: Option<SocketAddr>,
+}
+
+impl TcpBridge {
+    async fn connect(server: SocketAddr) -> io::Result<TcpBridge> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let stream = TcpStream::connect(server).await?;
+        let _ = stream.set_nodelay(true);
+        let (mut read, mut write) = stream.into_split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (in_tx, incoming) = mpsc::channel(1024);
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            while let Some(first) = out_rx.recv().await {
+                buf.clear();
+                for f in std::iter::once(first).chain(std::iter::from_fn(|| out_rx.try_recv().ok())).take(64) {
+                    buf.extend_from_slice(&(f.len() as u16).to_be_bytes());
+                    buf.extend_from_slice(&f);
+                }
+                if write.write_all(&buf).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            loop {
+                let mut head = [0u8; 2];
+                if read.read_exact(&mut head).await.is_err() {
+                    return;
+                }
+                let mut frame = vec![0u8; u16::from_be_bytes(head) as usize];
+                if read.read_exact(&mut frame).await.is_err() || in_tx.send(frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(TcpBridge { out, incoming, remote: None })
+    }
 }
 
 impl Conn {
-    async fn new(bind: IpAddr) -> io::Result<Conn> {
+    async fn new(bind: IpAddr, tcp: Option<SocketAddr>) -> io::Result<Conn> {
+        let tcp = match tcp {
+            Some(server) => Some(TcpBridge::connect(server).await?),
+            None => None,
+        };
         let socket = UdpSocket::bind(SocketAddr::new(bind, 0)).await?;
         let local = socket.local_addr()?;
         let mut rtc = Rtc::builder()
@@ -368,7 +427,22 @@ impl Conn {
             .build(Instant::now());
         let candidate = Candidate::host(local, Protocol::Udp).map_err(io::Error::other)?;
         rtc.add_local_candidate(candidate);
-        Ok(Conn { rtc, socket, local, timeout: Instant::now() })
+        Ok(Conn { rtc, socket, local, timeout: Instant::now(), tcp })
+    }
+
+    /// The next packet from the server: (contents, source).
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(Vec<u8>, SocketAddr)> {
+        match &mut self.tcp {
+            Some(bridge) => {
+                let frame = bridge.incoming.recv().await.ok_or_else(|| io::Error::other("TCP closed"))?;
+                let source = bridge.remote.unwrap_or(self.local);
+                Ok((frame, source))
+            }
+            None => {
+                let (n, source) = self.socket.recv_from(buf).await?;
+                Ok((buf[..n].to_vec(), source))
+            }
+        }
     }
 }
 
@@ -415,8 +489,9 @@ struct Runner {
 
 impl Runner {
     async fn new(config: PeerConfig, report: Arc<Mutex<PeerReport>>, ws: Ws) -> io::Result<Runner> {
-        let publish = if config.audio || config.video { Some(Conn::new(config.media_bind).await?) } else { None };
-        let subscribe = Conn::new(config.media_bind).await?;
+        let tcp = config.tcp.then_some(config.server);
+        let publish = if config.audio || config.video { Some(Conn::new(config.media_bind, tcp).await?) } else { None };
+        let subscribe = Conn::new(config.media_bind, tcp).await?;
         let now = Instant::now();
         let layers = RIDS
             .iter()
@@ -487,7 +562,6 @@ impl Runner {
                 wake = wake.min(p.timeout);
             }
             let wake = tokio::time::Instant::from_std(wake.max(Instant::now()));
-            let publish_socket = self.publish.as_ref().map(|p| &p.socket);
             tokio::select! {
                 msg = self.ws.next() => match msg {
                     Some(Ok(Message::Text(text))) => {
@@ -521,15 +595,13 @@ impl Runner {
                     }
                     None => return,
                 },
-                r = recv(publish_socket, &mut buf_pub) => {
-                    if let Ok((n, source)) = r {
-                        let data = buf_pub[..n].to_vec();
+                r = recv(self.publish.as_mut(), &mut buf_pub) => {
+                    if let Ok((data, source)) = r {
                         self.network_input(true, source, &data);
                     }
                 }
-                r = self.subscribe.socket.recv_from(&mut buf_sub) => {
-                    if let Ok((n, source)) = r {
-                        let data = buf_sub[..n].to_vec();
+                r = self.subscribe.recv(&mut buf_sub) => {
+                    if let Ok((data, source)) = r {
                         self.network_input(false, source, &data);
                     }
                 }
@@ -933,9 +1005,15 @@ fn drain_conn(conn: &mut Conn, publish: bool, events: &mut VecDeque<(bool, Event
                 conn.timeout = t;
                 return;
             }
-            Ok(Output::Transmit(t)) => {
-                let _ = conn.socket.try_send_to(&t.contents, t.destination);
-            }
+            Ok(Output::Transmit(t)) => match &mut conn.tcp {
+                Some(bridge) => {
+                    bridge.remote = Some(t.destination);
+                    let _ = bridge.out.send(t.contents.into());
+                }
+                None => {
+                    let _ = conn.socket.try_send_to(&t.contents, t.destination);
+                }
+            },
             Ok(Output::Event(e)) => events.push_back((publish, e)),
             Err(_) => {
                 conn.timeout = Instant::now() + Duration::from_secs(3600);
@@ -945,9 +1023,9 @@ fn drain_conn(conn: &mut Conn, publish: bool, events: &mut VecDeque<(bool, Event
     }
 }
 
-async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-    match socket {
-        Some(s) => s.recv_from(buf).await,
+async fn recv(conn: Option<&mut Conn>, buf: &mut [u8]) -> io::Result<(Vec<u8>, SocketAddr)> {
+    match conn {
+        Some(c) => c.recv(buf).await,
         None => std::future::pending().await,
     }
 }

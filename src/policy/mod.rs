@@ -758,6 +758,10 @@ pub fn own_hosts(loaded: &LoadedConfig) -> Vec<String> {
     if let Some(addr) = loaded.config.media.public_address {
         hosts.push(addr.to_string());
     }
+    // Kabine's own TURN/TLS relay is this server, under a name of its own.
+    if let Some(name) = &loaded.config.media.turn_tls_name {
+        hosts.push(name.to_ascii_lowercase());
+    }
     hosts
 }
 
@@ -930,6 +934,18 @@ mod tests {
                     [[media.ice_servers]]\nurls = [\"stun:stun.sipgate.net:3478\"]\n\
                     [[media.ice_servers]]\nurls = [\"turn:meet.praxis-beispiel.de:3478?transport=udp\"]\nusername = \"u\"\ncredential = \"p\"\n";
         assert_eq!(failed(text), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn the_own_relay_counts_as_this_server_and_a_foreign_one_still_fails() {
+        let text = "[media]\nturn_tls_name = \"turn.praxis-beispiel.de\"\n";
+        let loaded = load_str(text, "k.toml").expect("loads");
+        let own = own_hosts(&loaded);
+        assert!(ice_server_allowed("turns:turn.praxis-beispiel.de:443?transport=tcp", &Policy::strict(), &own));
+        assert!(!ice_server_allowed("turns:turn.example.com:443?transport=tcp", &Policy::strict(), &own));
+        let foreign = "[media]\nturn_tls_name = \"turn.praxis-beispiel.de\"\n\
+                       [[media.ice_servers]]\nurls = [\"stun:stun.l.google.com:19302\"]\n";
+        assert_eq!(failed(foreign), [rule::ICE_SERVERS_EU]);
     }
 
     #[test]

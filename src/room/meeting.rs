@@ -153,9 +153,20 @@ impl Rooms {
         true
     }
 
+    /// The ICE servers `session` is told of: the configured ones, and the
+    /// server's own relay with credentials for this session only.
+    fn ice_servers_for(&self, session: SessionId) -> Vec<crate::protocol::IceServerInfo> {
+        let mut servers = self.settings.ice_servers.clone();
+        if let Some(relay) = &self.settings.relay {
+            servers.push(relay.for_session(session, self.unix_ms));
+        }
+        servers
+    }
+
     /// Makes `member` a participant of `room`: welcomes them, tells the
     /// others, and prepares their media.
     pub fn admit(&mut self, room: RoomKey, member: Member, out: &mut Vec<Effect>) {
+        let ice_servers = self.ice_servers_for(member.session);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -172,7 +183,7 @@ impl Rooms {
                 version: PROTOCOL_VERSION,
                 you: joined.clone(),
                 participants,
-                ice_servers: self.settings.ice_servers.clone(),
+                ice_servers,
                 last_n: self.settings.last_n,
             },
         });

@@ -105,6 +105,25 @@ pub struct Settings {
     pub toggle_burst: u32,
     /// `[recording]`
     pub recording: RecordingSettings,
+    /// The server's own TURN/TLS relay (`media.turn_tls_name`), offered in
+    /// `welcome` with credentials made for each session.
+    pub relay: Option<RelayOffer>,
+}
+
+/// The relay as participants are told of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayOffer {
+    /// `turns:NAME:PORT?transport=tcp`
+    pub urls: Vec<String>,
+    pub issuer: crate::turn::Issuer,
+}
+
+impl RelayOffer {
+    /// The relay with credentials for `session`, issued now.
+    pub fn for_session(&self, session: SessionId, unix_ms: u64) -> IceServerInfo {
+        let (username, credential) = self.issuer.issue(session.0, unix_ms / 1000);
+        IceServerInfo { urls: self.urls.clone(), username: Some(username), credential: Some(credential) }
+    }
 }
 
 impl Settings {
@@ -127,6 +146,7 @@ impl Settings {
             lobby_on_open: config.rooms.lobby_on_open,
             toggle_burst: 10,
             recording: RecordingSettings { enabled: config.recording.enabled, on_decline: config.recording.on_decline },
+            relay: None,
         }
     }
 }
@@ -280,6 +300,8 @@ pub struct Rooms {
     rng: rand::rngs::StdRng,
     /// The time of the input being handled (`None` before the first).
     now: Option<Instant>,
+    /// The wall clock of the latest input (ms since the Unix epoch).
+    unix_ms: u64,
     /// Empty meetings kept for reconnecting participants, by when they end.
     graces: std::collections::BTreeSet<(Instant, RoomKey)>,
     /// Keys the anonymous per-address keys of sessions.
@@ -308,6 +330,7 @@ impl Rooms {
             throttle: Arc::new(Throttle::new(Limits::LOGIN)),
             rng: rand::rngs::StdRng::from_os_rng(),
             now: None,
+            unix_ms: 0,
             graces: std::collections::BTreeSet::new(),
             address_keys: std::hash::RandomState::new(),
             dirty: std::collections::BTreeSet::new(),
@@ -356,6 +379,7 @@ impl Rooms {
     /// Handles one input and appends what to do to `out`.
     pub fn handle(&mut self, clock: Clock, input: Input, out: &mut Vec<Effect>) {
         self.now = Some(clock.now);
+        self.unix_ms = clock.unix_ms;
         self.expire_graces(out);
         self.handle_input(clock, input, out);
         self.settle_recordings(clock, out);

@@ -51,21 +51,23 @@ pub fn binding_request_ufrag(data: &[u8]) -> Option<&str> {
     username.split_once(':').map(|(local, _)| local)
 }
 
-/// The two lookup tables. `K` identifies a peer connection.
+/// The two lookup tables. `K` identifies a peer connection, `A` a remote
+/// transport address (the engine's also names the protocol: the same
+/// address and port over UDP and over TCP are two different peers).
 #[derive(Debug)]
-pub struct Demux<K> {
+pub struct Demux<K, A = SocketAddr> {
     by_ufrag: HashMap<String, K>,
-    by_addr: HashMap<SocketAddr, K>,
-    addrs: HashMap<K, Vec<SocketAddr>>,
+    by_addr: HashMap<A, K>,
+    addrs: HashMap<K, Vec<A>>,
 }
 
-impl<K> Default for Demux<K> {
+impl<K, A> Default for Demux<K, A> {
     fn default() -> Self {
         Demux { by_ufrag: HashMap::new(), by_addr: HashMap::new(), addrs: HashMap::new() }
     }
 }
 
-impl<K: Copy + Eq + Hash> Demux<K> {
+impl<K: Copy + Eq + Hash, A: Copy + Eq + Hash> Demux<K, A> {
     /// Registers a connection's local ufrag. Returns false if the ufrag is
     /// taken (the caller makes a new one).
     pub fn register(&mut self, ufrag: &str, key: K) -> bool {
@@ -80,12 +82,12 @@ impl<K: Copy + Eq + Hash> Demux<K> {
         self.by_ufrag.get(ufrag).copied()
     }
 
-    pub fn by_addr(&self, addr: &SocketAddr) -> Option<K> {
+    pub fn by_addr(&self, addr: &A) -> Option<K> {
         self.by_addr.get(addr).copied()
     }
 
     /// Remembers that `addr` belongs to `key` (after a verified request).
-    pub fn learn(&mut self, addr: SocketAddr, key: K) {
+    pub fn learn(&mut self, addr: A, key: K) {
         if self.by_addr.get(&addr) == Some(&key) {
             return;
         }

@@ -43,7 +43,7 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpPendingOffer;
 use str0m::config::DtlsCert;
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
-use str0m::net::{Protocol, Transmit};
+use str0m::net::{Protocol, TcpType, Transmit};
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 
@@ -94,6 +94,10 @@ const HEALTH_CHECK: Duration = Duration::from_secs(1);
 pub struct EngineConfig {
     /// Host candidates announced to browsers (address and media port).
     pub candidates: Vec<SocketAddr>,
+    /// Passive ICE-TCP host candidates (RFC 6544) announced as well, with
+    /// the HTTPS port; empty when ICE-TCP is off. str0m gives them a lower
+    /// priority than UDP, so browsers use them only when UDP fails.
+    pub tcp_candidates: Vec<SocketAddr>,
     /// `media.last_n` (0: unlimited).
     pub last_n: u32,
     /// `media.audio_slots`: audio m-lines per subscriber (see [`super::slots`]).
@@ -248,7 +252,7 @@ pub struct Engine {
     rids: [Rid; LAYERS],
     peers: HashMap<SessionId, Peer>,
     rooms: HashMap<RoomKey, RoomMedia>,
-    demux: Demux<RtcKey>,
+    demux: Demux<RtcKey, (Protocol, SocketAddr)>,
     deadlines: BTreeSet<(Instant, RtcKey)>,
     /// Connections that lost ICE, by when they fail.
     graces: BTreeSet<(Instant, RtcKey)>,
@@ -339,6 +343,11 @@ impl Engine {
         rtc.map_or(self.next_housekeeping, |t| t.min(self.next_housekeeping))
     }
 
+    /// The counters the engine updates.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Participants with media state.
     pub fn peer_count(&self) -> usize {
         self.peers.len()
@@ -407,6 +416,12 @@ impl Engine {
             if let Ok(c) = Candidate::host(*addr, Protocol::Udp) {
                 rtc.add_local_candidate(c);
                 // Adding a candidate is a mutation: drain before the next.
+                let _ = drain(&mut rtc, key, &mut self.transmits, &mut self.work);
+            }
+        }
+        for addr in &self.config.tcp_candidates {
+            if let Ok(c) = Candidate::builder().tcp().host(*addr).tcptype(TcpType::Passive).build() {
+                rtc.add_local_candidate(c);
                 let _ = drain(&mut rtc, key, &mut self.transmits, &mut self.work);
             }
         }

@@ -22,13 +22,15 @@ pub mod sdp;
 pub mod slots;
 pub mod speaker;
 pub mod stun;
+pub mod tcp;
 mod udp;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use str0m::net::Protocol;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -36,10 +38,12 @@ use tokio_util::sync::CancellationToken;
 use std::sync::mpsc::{SyncSender, TrySendError};
 
 use crate::config::MediaConfig;
+use crate::link::{Link, LinkEvent, Outgoing};
 use crate::record::RecordMsg;
 use crate::room::{MediaCommand, MediaEvent};
 use crate::stats::Stats;
 pub use engine::{Engine, EngineConfig};
+pub use tcp::TcpMedia;
 
 /// Events kept for the room actor while its channel is full; beyond this
 /// the oldest are dropped (the actor is stuck, and the calls are ending).
@@ -144,15 +148,91 @@ pub fn dtls_certificate() -> std::io::Result<str0m::config::DtlsCert> {
         .ok_or_else(|| std::io::Error::other("cannot make a DTLS certificate"))
 }
 
-/// Runs the SFU until `shutdown` or [`MediaCommand::Shutdown`].
+/// IPv4-mapped IPv6 addresses as plain IPv4 (a dual-stack listener's).
+pub fn plain_address(addr: SocketAddr) -> SocketAddr {
+    udp::plain(addr)
+}
+
+/// The ICE-TCP candidates: the addresses of the UDP candidates with the
+/// port browsers reach the HTTPS listener on (`port`).
+pub fn tcp_candidates(udp: &[SocketAddr], port: u16) -> Vec<SocketAddr> {
+    udp.iter().map(|a| SocketAddr::new(a.ip(), port)).collect()
+}
+
+/// The open links (ICE-TCP connections, relay allocations): where the
+/// SFU's transmits for them go.
+#[derive(Default)]
+struct Links {
+    queues: HashMap<Link, mpsc::Sender<Outgoing>>,
+    /// Transmits for the UDP socket, sorted out of a batch.
+    udp: Vec<str0m::net::Transmit>,
+}
+
+impl Links {
+    fn event(&mut self, engine: &mut Engine, event: LinkEvent) {
+        match event {
+            LinkEvent::Opened { link, queue } => {
+                self.queues.insert(link, queue);
+            }
+            LinkEvent::Packet { link, to, data } => {
+                if self.queues.contains_key(&link) && !engine.handle_link_packet(Instant::now(), link, to, &data) {
+                    // Dropping the queue ends the link.
+                    self.queues.remove(&link);
+                }
+            }
+            LinkEvent::Closed { link } => {
+                self.queues.remove(&link);
+            }
+        }
+    }
+
+    /// Whether a transmit goes to a link rather than the UDP socket.
+    fn is_link(t: &str0m::net::Transmit) -> bool {
+        t.proto != Protocol::Udp || crate::turn::RelayAddresses::is_relayed(&t.destination)
+    }
+
+    /// Sends a batch: link transmits to their link's queue (dropped when it
+    /// is full or gone), the rest through the UDP socket.
+    fn send(&mut self, socket: &mut udp::MediaSocket, stats: &Stats, transmits: Vec<str0m::net::Transmit>) {
+        if !transmits.iter().any(Self::is_link) {
+            socket.send(&transmits);
+            return;
+        }
+        self.udp.clear();
+        for t in transmits {
+            if !Self::is_link(&t) {
+                self.udp.push(t);
+                continue;
+            }
+            let link = Link { proto: t.proto, remote: t.destination };
+            let len = t.contents.len() as u64;
+            let sent = self.queues.get(&link).map(|q| q.try_send(Outgoing { from: t.source, data: t.contents.into() }));
+            match (sent, link.proto) {
+                (Some(Ok(())), Protocol::Tcp) => {
+                    Stats::add(&stats.tcp_frames_out, 1);
+                    Stats::add(&stats.tcp_bytes_out, len);
+                }
+                (Some(Ok(())), _) => Stats::add(&stats.relay_bytes_out, len),
+                _ => Stats::add(&stats.tcp_frames_dropped, 1),
+            }
+        }
+        socket.send(&self.udp);
+    }
+}
+
+/// Runs the SFU until `shutdown` or [`MediaCommand::Shutdown`]. ICE-TCP
+/// connections reach it through `links` ([`TcpMedia`]).
 pub async fn run(
     socket: UdpSocket,
     mut engine: Engine,
     mut commands: mpsc::Receiver<MediaCommand>,
     events: mpsc::Sender<MediaEvent>,
+    mut links_in: mpsc::Receiver<LinkEvent>,
     recorder: Option<SyncSender<RecordMsg>>,
     shutdown: CancellationToken,
 ) {
+    let stats = engine.stats();
+    let mut links = Links::default();
     let mut socket = match udp::MediaSocket::new(socket) {
         Ok(s) => s,
         Err(e) => {
@@ -178,7 +258,7 @@ pub async fn run(
         if engine.next_deadline() <= now {
             engine.handle_timeout(now);
         }
-        socket.send(&engine.take_transmits());
+        links.send(&mut socket, &stats, engine.take_transmits());
         pass_recorded(recorder.as_ref(), &mut engine);
         pass_events(&events, &mut engine, &mut backlog);
         let deadline = tokio::time::Instant::from_std(engine.next_deadline());
@@ -189,6 +269,16 @@ pub async fn run(
                 Some(MediaCommand::Shutdown) | None => break,
                 Some(cmd) => engine.handle_command(Instant::now(), cmd),
             },
+            Some(event) = links_in.recv() => {
+                links.event(&mut engine, event);
+                // What else is waiting, in one go (bounded: timers next).
+                for _ in 0..64 {
+                    match links_in.try_recv() {
+                        Ok(event) => links.event(&mut engine, event),
+                        Err(_) => break,
+                    }
+                }
+            }
             ready = socket.readable() => {
                 if ready.is_ok() {
                     socket.read(READ_ROUNDS, |source, data| engine.handle_datagram(Instant::now(), source, data));
@@ -198,10 +288,10 @@ pub async fn run(
         }
     }
     engine.handle_command(Instant::now(), MediaCommand::Shutdown);
-    socket.send(&engine.take_transmits());
+    links.send(&mut socket, &stats, engine.take_transmits());
     // Let the last datagrams leave; nothing is waited for from the browsers.
     tokio::time::sleep(CLOSE_DRAIN.min(Duration::from_millis(200))).await;
-    socket.send(&engine.take_transmits());
+    links.send(&mut socket, &stats, engine.take_transmits());
     pass_recorded(recorder.as_ref(), &mut engine);
     pass_events(&events, &mut engine, &mut backlog);
 }

@@ -18,6 +18,7 @@ mod netns;
 mod procfs;
 mod record;
 mod servers;
+mod tcp;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -70,6 +71,22 @@ enum Sub {
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
     },
+    /// Media over TCP (ICE-TCP on the HTTPS port) against UDP: join time
+    /// and server CPU per egress RTP packet, Kabine alone in the namespace.
+    Tcp {
+        /// Participants in the room (each publishes audio and video).
+        #[arg(long, default_value_t = 6)]
+        participants: usize,
+        /// Seconds measured per transport.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// The kabine binary (default: next to this one; build with --release).
+        #[arg(long)]
+        kabine: Option<PathBuf>,
+        /// Configuration files and logs of the run.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// Socket-free cost of Kabine's forwarding path: 1 packet in, N out.
     Micro {
         /// Subscriber counts to measure, comma-separated.
@@ -114,6 +131,9 @@ fn main() {
             compare(&opts)
         }
         Sub::Record { participants, seconds, dir } => record::run(participants, seconds, &dir),
+        Sub::Tcp { participants, duration, kabine, work_dir } => {
+            tcp::run(&kabine.unwrap_or_else(|| sibling("kabine")), &work_dir, participants, duration)
+        }
         Sub::Micro { subscribers, packets } => {
             let counts: Result<Vec<usize>, _> = subscribers.split(',').map(|s| s.trim().parse::<usize>()).collect();
             match counts {

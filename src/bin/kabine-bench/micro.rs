@@ -69,7 +69,7 @@ impl World {
     fn new(subscribers: usize) -> Result<World, String> {
         let now = Instant::now();
         let cert = kabine::sfu::dtls_certificate().map_err(|e| e.to_string())?;
-        let config = EngineConfig { candidates: vec![SERVER], last_n: 0, audio_slots: 3 };
+        let config = EngineConfig { candidates: vec![SERVER], tcp_candidates: Vec::new(), last_n: 0, audio_slots: 3 };
         let engine = Engine::new(config, cert, Arc::new(Stats::default()), now);
         let clients: Vec<Client> = (0..=subscribers).map(|i| Client::new(i, now)).collect();
         let by_addr = clients.iter().enumerate().map(|(i, c)| (c.addr, i)).collect();

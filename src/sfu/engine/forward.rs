@@ -330,8 +330,12 @@ mod tests {
     use crate::stats::SubscriptionKey;
 
     fn engine(now: Instant) -> Engine {
-        let config =
-            EngineConfig { candidates: vec!["127.0.0.1:10000".parse().expect("addr")], last_n: 0, audio_slots: 3 };
+        let config = EngineConfig {
+            candidates: vec!["127.0.0.1:10000".parse().expect("addr")],
+            tcp_candidates: Vec::new(),
+            last_n: 0,
+            audio_slots: 3,
+        };
         let cert = crate::sfu::dtls_certificate().expect("certificate");
         Engine::new(config, cert, Arc::new(Stats::default()), now)
     }

@@ -12,15 +12,28 @@ use str0m::Input;
 use str0m::net::{Protocol, Receive, Transmit};
 
 use super::{Engine, demux};
+use crate::link::Link;
 use crate::sfu::stun;
 use crate::stats::Stats;
 
+/// What became of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    Claimed,
+    /// A STUN request for a connection, with the wrong credentials.
+    Refused,
+    Unclaimed,
+}
+
 impl Engine {
-    /// The local candidate a datagram from `source` arrived on, as far as we
+    /// The local candidate a packet from `source` arrived on, as far as we
     /// can tell without the packet's destination address: loopback for
     /// loopback peers, else the first announced address of the family.
-    fn local_for(&self, source: SocketAddr) -> SocketAddr {
-        let c = &self.config.candidates;
+    fn local_for(&self, proto: Protocol, source: SocketAddr) -> SocketAddr {
+        let c = match proto {
+            Protocol::Tcp => &self.config.tcp_candidates,
+            _ => &self.config.candidates,
+        };
         let same_family = |a: &&SocketAddr| a.is_ipv4() == source.is_ipv4();
         c.iter()
             .filter(same_family)
@@ -34,50 +47,90 @@ impl Engine {
     /// One datagram from the media port.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
         self.last_now = self.last_now.max(now);
-        let destination = self.local_for(source);
         if self.stun.is_some()
             && let Some(transaction) = stun::plain_binding_request(data)
         {
+            let destination = self.local_for(Protocol::Udp, source);
             return self.answer_stun(now, source, destination, &transaction);
         }
+        if self.handle_packet(now, Protocol::Udp, source, data) == Claim::Unclaimed {
+            self.unclaimed();
+        }
+    }
+
+    /// One packet from a link: an RFC 4571 frame of an ICE-TCP connection,
+    /// or a packet a relay allocation sent to the SFU's address `to`.
+    /// Returns false when no peer connection claims it: the caller ends the
+    /// link (its address cannot change, so nothing more from it will be
+    /// claimed either).
+    pub fn handle_link_packet(&mut self, now: Instant, link: Link, to: Option<SocketAddr>, data: &[u8]) -> bool {
+        self.last_now = self.last_now.max(now);
+        let to = to.filter(|a| self.config.candidates.contains(a));
+        // A check refused for its credentials only is dropped, as over UDP:
+        // a browser may check before the server has its answer (the remote
+        // ufrag), and ending the link then would lose the path for good.
+        let claim = self.handle_packet_to(now, link.proto, link.remote, to, data);
+        if claim == Claim::Unclaimed {
+            Stats::add(&self.stats.tcp_unclaimed, 1);
+        }
+        claim != Claim::Unclaimed
+    }
+
+    /// A packet to the connection it belongs to; false if none claims it.
+    fn handle_packet(&mut self, now: Instant, proto: Protocol, source: SocketAddr, data: &[u8]) -> Claim {
+        self.handle_packet_to(now, proto, source, None, data)
+    }
+
+    /// [`Engine::handle_packet`], to the local address `to` if known.
+    fn handle_packet_to(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        to: Option<SocketAddr>,
+        data: &[u8],
+    ) -> Claim {
+        let destination = to.unwrap_or_else(|| self.local_for(proto, source));
+        let path = (proto, source);
         let key = match demux::classify(data) {
             demux::Kind::Stun => match demux::binding_request_ufrag(data) {
                 Some(ufrag) => {
                     let Some(key) = self.demux.by_ufrag(ufrag) else {
-                        return self.unclaimed();
+                        return Claim::Unclaimed;
                     };
                     // Verify the short-term credential before learning anything.
                     let Ok(contents) = data.try_into() else {
-                        return self.unclaimed();
+                        return Claim::Unclaimed;
                     };
-                    let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+                    let input = Input::Receive(now, Receive { proto, source, destination, contents });
                     let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
-                        return self.unclaimed();
+                        return Claim::Unclaimed;
                     };
                     if !pc.rtc.accepts(&input) {
                         Stats::add(&self.stats.stun_refused, 1);
-                        return;
+                        return Claim::Refused;
                     }
-                    self.demux.learn(source, key);
+                    self.demux.learn(path, key);
                     Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
                     self.input(now, key, input);
                     self.process_work(now);
-                    return;
+                    return Claim::Claimed;
                 }
-                None => self.demux.by_addr(&source),
+                None => self.demux.by_addr(&path),
             },
-            demux::Kind::Dtls | demux::Kind::Rtp => self.demux.by_addr(&source),
+            demux::Kind::Dtls | demux::Kind::Rtp => self.demux.by_addr(&path),
             demux::Kind::Other => None,
         };
         let Some(key) = key else {
-            return self.unclaimed();
+            return Claim::Unclaimed;
         };
         let Ok(contents) = data.try_into() else {
-            return self.unclaimed();
+            return Claim::Unclaimed;
         };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        let input = Input::Receive(now, Receive { proto, source, destination, contents });
         self.input(now, key, input);
         self.process_work(now);
+        Claim::Claimed
     }
 
     /// A plain STUN Binding request: answered from the request alone,

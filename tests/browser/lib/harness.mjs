@@ -44,7 +44,9 @@ export function saveFrames() {
  * WebDriver BiDi commands that some Firefox ESR versions do not know, so
  * the harness never uses it there.
  * @param {{engine?: 'chromium' | 'firefox', lang?: string, viewport?: {width: number, height: number},
- *   args?: string[]}} [opts] `args`: more Chromium flags
+ *   args?: string[], netns?: string}} [opts] `args`: more Chromium flags; `netns`: run Chromium
+ *   in that network namespace (`ip netns exec`, as root), driven over a pipe since its
+ *   loopback is not ours
  */
 export async function launch(opts = {}) {
   const engine = opts.engine ?? process.env.KABINE_BROWSER ?? 'chromium';
@@ -82,8 +84,15 @@ export async function launch(opts = {}) {
       },
     });
   } else {
+    let executablePath = CHROMIUM;
+    if (opts.netns) {
+      if (!/^[A-Za-z0-9_-]+$/.test(opts.netns)) throw new Error(`bad namespace name ${opts.netns}`);
+      executablePath = path.join(profile, 'chromium-in-netns.sh');
+      fs.writeFileSync(executablePath, `#!/bin/sh\nexec ip netns exec ${opts.netns} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+    }
     browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
+      executablePath,
+      pipe: Boolean(opts.netns),
       headless: true,
       acceptInsecureCerts: true,
       userDataDir: profile,

@@ -55,6 +55,7 @@ pub async fn serve_with(router: Router, certs: CertStore) -> Served {
         router,
         kabine::http::ConnLimits { max_connections: 64, ..Default::default() },
         Default::default(),
+        Default::default(),
         token.clone(),
     ));
     Served { addr, token, task }

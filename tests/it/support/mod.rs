@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod browser;
+pub mod netns;
 pub mod pebble;
 pub mod pii;
 pub mod slapd;
