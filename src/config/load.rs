@@ -277,6 +277,15 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if c.rooms.max_rooms == 0 {
         bad("rooms.max_rooms", "must be at least 1");
     }
+    if c.e2ee.max_participants < 2 || c.e2ee.max_participants > super::MAX_E2EE_PARTICIPANTS {
+        bad("e2ee.max_participants", "must be 2 to 100");
+    }
+    if c.e2ee.mode == super::E2eeMode::Required && c.recording.enabled {
+        bad(
+            "recording.enabled",
+            "impossible with e2ee.mode = \"required\": the server cannot read what it would record",
+        );
+    }
     validate_access(c, &mut out);
     if c.metrics.enabled && c.metrics.listen == c.server.listen {
         out.push(("metrics.listen".into(), "must differ from server.listen".into()));

@@ -129,6 +129,7 @@ async fn client_config(State(state): State<AppState>) -> Response {
         "privacy_url": c.privacy_url,
         "has_logo": c.logo_file.is_some(),
         "direct_calls": state.config.p2p.enabled,
+        "e2ee": state.config.e2ee.mode.as_str(),
     });
     headers::dynamic(axum::Json(body).into_response())
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{LoadedConfig, LogLevel, RoomStorage, TlsVersion};
+use crate::config::{E2eeMode, LoadedConfig, LogLevel, RoomStorage, TlsVersion};
 
 /// Presets built into the binary, by name.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -39,6 +39,9 @@ pub struct Policy {
     pub tls: TlsPolicy,
     pub recording: RecordingPolicy,
     pub p2p: P2pPolicy,
+    /// End-to-end encryption (absent in older policy files: not required).
+    #[serde(default)]
+    pub e2ee: E2eePolicy,
 }
 
 /// `[log]` of a policy.
@@ -81,6 +84,15 @@ pub struct RecordingPolicy {
 pub struct P2pPolicy {
     /// Whether two participants may be connected directly.
     pub allowed: bool,
+}
+
+/// `[e2ee]` of a policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct E2eePolicy {
+    /// Whether every meeting must be end-to-end encrypted
+    /// (`e2ee.mode = "required"`).
+    pub required: bool,
 }
 
 /// The floor no policy can go below.
@@ -184,6 +196,9 @@ impl Policy {
         if self.p2p.allowed && !strict.p2p.allowed {
             out.push("p2p.allowed = true".into());
         }
+        if !self.e2ee.required && strict.e2ee.required {
+            out.push("e2ee.required = false".into());
+        }
         out
     }
 }
@@ -206,6 +221,7 @@ pub mod rule {
     pub const PASSWORD_HASH: &str = "password-hash-minimum";
     pub const USER_STORE_PRIVATE: &str = "user-store-private";
     pub const ACME_CA: &str = "acme-ca";
+    pub const E2EE: &str = "e2ee-required";
 }
 
 /// Longest idle time of a login session any config may set (OWASP ASVS
@@ -441,6 +457,32 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
                 "off, as the policy \"{}\" forbids direct calls: media always goes through the server",
                 policy.name
             ),
+        },
+    );
+
+    let mode = c.e2ee.mode;
+    let e2ee_ok = !policy.e2ee.required || mode == E2eeMode::Required;
+    verdict(
+        rule::E2EE,
+        "e2ee.mode",
+        e2ee_ok,
+        match (mode, e2ee_ok) {
+            (_, false) => format!(
+                "\"{}\": the policy \"{}\" requires every meeting to be end-to-end encrypted; set \"required\"",
+                mode.as_str(),
+                policy.name
+            ),
+            (E2eeMode::Required, true) => format!(
+                "every meeting is end-to-end encrypted: browsers encrypt media with keys the server never has \
+                 (at most {} participants)",
+                c.e2ee.max_participants
+            ),
+            (E2eeMode::Optional, true) => format!(
+                "a meeting's moderator may turn end-to-end encryption on (at most {} participants); until then \
+                 media is decrypted in the server",
+                c.e2ee.max_participants
+            ),
+            (E2eeMode::Off, true) => "off: media is encrypted in transit and decrypted in the server".into(),
         },
     );
 

@@ -126,7 +126,7 @@ impl Rooms {
         out: &mut Vec<Effect>,
     ) -> bool {
         let main = self.meeting_of(room);
-        if self.meeting_size(main) >= self.settings.max_participants as usize {
+        if self.meeting_size(main) >= self.meeting_limit(main) {
             error(out, session, ErrorCode::RoomFull, "the room has the most participants allowed");
             return false;
         }
@@ -405,7 +405,7 @@ impl Rooms {
         let Some(guest) = self.knocker(main, id) else {
             return error(out, moderator, ErrorCode::UnknownParticipant, "nobody with this id waits in the lobby");
         };
-        if self.meeting_size(main) >= self.settings.max_participants as usize {
+        if self.meeting_size(main) >= self.meeting_limit(main) {
             return error(out, moderator, ErrorCode::RoomFull, "the room has the most participants allowed");
         }
         let Some(Pending::Lobby { display_name, .. }) = self.sessions.get_mut(&guest).and_then(|s| s.pending.take())
@@ -526,6 +526,7 @@ impl Rooms {
             locked: r.controls.password.is_some(),
             lobby: r.controls.lobby,
             private_chat: self.settings.private_chat,
+            e2ee: r.controls.e2ee,
         })
     }
 

@@ -26,6 +26,7 @@
 //! only through the main room). It ends when nobody is in any of its rooms.
 
 mod breakout;
+mod e2ee;
 mod lobby;
 pub mod media;
 mod moderation;
@@ -82,6 +83,10 @@ pub struct Settings {
     pub access_mode: AccessMode,
     /// `rooms.private_chat`
     pub private_chat: bool,
+    /// `e2ee.mode`: whether meetings are end-to-end encrypted.
+    pub e2ee: crate::config::E2eeMode,
+    /// `e2ee.max_participants`
+    pub e2ee_max_participants: u32,
     /// How long an empty meeting waits for reconnecting participants
     /// ([`MEETING_GRACE`]; shorter in tests).
     pub meeting_grace: Duration,
@@ -101,6 +106,8 @@ impl Settings {
             p2p: P2pSettings::from_config(config),
             access_mode: config.access.mode,
             private_chat: config.rooms.private_chat,
+            e2ee: config.e2ee.mode,
+            e2ee_max_participants: config.e2ee.max_participants,
             meeting_grace: moderation::MEETING_GRACE,
         }
     }
@@ -173,6 +180,8 @@ pub struct Member {
     pub hand: bool,
     pub quality: Quality,
     chat: TokenBucket,
+    /// `e2ee` messages (key exchange) this participant may still send.
+    e2ee: TokenBucket,
     /// Moderates the meeting.
     pub moderator: bool,
     /// Came with a login session.
@@ -401,6 +410,7 @@ impl Rooms {
                 | ClientMsg::P2pFailed { .. }),
                 Some(room),
             ) => self.p2p.on_message(room, session, msg, out),
+            (ClientMsg::E2ee { to, data }, Some(room)) => self.e2ee_relay(clock, room, session, to, data, out),
             (msg, Some(room)) => self.on_control(clock, session, room, msg, out),
         }
     }
@@ -443,7 +453,11 @@ impl Rooms {
         if !key_name.is_empty() {
             self.by_name.insert(key_name.to_string(), key);
         }
-        let controls = moderation::Controls::default();
+        // Under `e2ee.mode = "required"` every meeting is end-to-end encrypted from its start.
+        let controls = moderation::Controls {
+            e2ee: self.settings.e2ee == crate::config::E2eeMode::Required,
+            ..moderation::Controls::default()
+        };
         self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
         Some(key)
     }
@@ -461,6 +475,7 @@ impl Rooms {
             hand: false,
             quality: Quality::Unknown,
             chat: TokenBucket::new(self.settings.chat_burst, clock.now),
+            e2ee: TokenBucket::new(e2ee::burst(&self.settings), clock.now),
             moderator: false,
             authenticated: s.account.is_some(),
             seq: 0,
@@ -481,6 +496,7 @@ impl Rooms {
     /// Makes `member` a participant of `room`: welcomes them, tells the
     /// others, and prepares their media.
     pub fn admit(&mut self, room: RoomKey, member: Member, out: &mut Vec<Effect>) {
+        let e2ee = self.meeting_e2ee(room);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -501,6 +517,7 @@ impl Rooms {
                 participants,
                 ice_servers: self.settings.ice_servers.clone(),
                 last_n: self.settings.last_n,
+                e2ee,
             },
         });
         if let Some(speaker) = r.speaker.and_then(|s| r.members.get(&s)) {

@@ -76,6 +76,8 @@ pub(super) struct Controls {
     pub next_seq: u64,
     /// Empty, kept for reconnecting participants until then.
     pub grace_until: Option<Instant>,
+    /// End-to-end encrypted (see `super::e2ee`); once on, on until the meeting ends.
+    pub e2ee: bool,
 }
 
 /// Messages only moderators may send.
@@ -98,6 +100,7 @@ fn moderators_only(msg: &ClientMsg) -> bool {
             | ClientMsg::BreakoutRandom {}
             | ClientMsg::BreakoutBroadcast { .. }
             | ClientMsg::BreakoutCloseAll {}
+            | ClientMsg::EnableE2ee {}
     )
 }
 
@@ -181,6 +184,7 @@ impl Rooms {
                 text.zeroize();
             }
             ClientMsg::BreakoutCloseAll {} => self.breakout_close_all(main, out),
+            ClientMsg::EnableE2ee {} => self.enable_e2ee(session, main, out),
             // Handled by `Rooms::on_message` (before joining, or direct calls).
             ClientMsg::Hello { .. }
             | ClientMsg::Rejoin { .. }
@@ -194,6 +198,7 @@ impl Rooms {
             | ClientMsg::P2pOffer { .. }
             | ClientMsg::P2pAnswer { .. }
             | ClientMsg::P2pCandidate { .. }
+            | ClientMsg::E2ee { .. }
             | ClientMsg::P2pReady { .. }
             | ClientMsg::P2pFailed { .. }
             | ClientMsg::Leave {} => {}

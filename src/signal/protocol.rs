@@ -34,6 +34,9 @@ pub const MAX_P2P_MID_BYTES: usize = 32;
 /// Most candidates one browser may send per direct-call attempt.
 pub const MAX_P2P_CANDIDATES: u32 = 100;
 
+/// Longest `data` of an `e2ee` message relayed, in bytes (base64url).
+pub const MAX_E2EE_DATA_BYTES: usize = 1024;
+
 /// A participant's id: random, unique within the server, meaningless outside it.
 pub type ParticipantId = String;
 
@@ -172,6 +175,20 @@ pub enum ClientMsg {
     BreakoutBroadcast { text: String },
     /// Close every breakout room; everyone returns to the main room.
     BreakoutCloseAll {},
+    /// Turn end-to-end encryption on for the meeting (`e2ee.mode =
+    /// "optional"`); it stays on until the meeting ends.
+    EnableE2ee {},
+    // ---- end-to-end encryption (docs/e2ee.md) ----
+    /// A key-exchange message for one participant of the room (`to`), or
+    /// for everyone else in it (`to` null). `data` is opaque to the server:
+    /// base64url, at most [`MAX_E2EE_DATA_BYTES`]. Relayed only within the
+    /// room, only while the meeting is end-to-end encrypted, never stored
+    /// or logged.
+    E2ee {
+        #[serde(default)]
+        to: Option<ParticipantId>,
+        data: String,
+    },
 }
 
 /// A participant as every other participant sees them.
@@ -255,6 +272,10 @@ pub enum ErrorCode {
     PrivateChatDisabled,
     /// A breakout request that cannot be done (names, number of rooms).
     BadBreakout,
+    /// End-to-end encryption cannot be turned on here (`e2ee.mode = "off"`,
+    /// or the meeting has more than `e2ee.max_participants`), or an `e2ee`
+    /// message in a meeting without it.
+    E2eeUnavailable,
 }
 
 /// Messages from the server.
@@ -269,6 +290,9 @@ pub enum ServerMsg {
         ice_servers: Vec<IceServerInfo>,
         /// Video of at most this many recent speakers is forwarded (0: all).
         last_n: u32,
+        /// The meeting is end-to-end encrypted: encrypt every frame before
+        /// the first one is sent (docs/e2ee.md).
+        e2ee: bool,
     },
     ParticipantJoined {
         participant: Participant,
@@ -339,6 +363,8 @@ pub enum ServerMsg {
         locked: bool,
         lobby: bool,
         private_chat: bool,
+        /// The meeting is end-to-end encrypted (once on, it stays on).
+        e2ee: bool,
     },
     /// To moderators: who waits in the lobby (the whole list, on every change).
     Lobby {
@@ -422,6 +448,12 @@ pub enum ServerMsg {
     P2pStop {
         epoch: u64,
         reason: P2pStopReason,
+    },
+    /// A key-exchange message from `from` (set by the server), relayed
+    /// unchanged (docs/e2ee.md).
+    E2ee {
+        from: ParticipantId,
+        data: String,
     },
 }
 
