@@ -19,6 +19,7 @@ import { renderAccount } from './account.js';
  * @property {string | null} privacy_url
  * @property {boolean} has_logo
  * @property {boolean} direct_calls two participants may be connected directly
+ * @property {'off' | 'optional' | 'required'} e2ee end-to-end encryption of meetings (docs/e2ee.md)
  */
 
 /** @type {ClientConfig} */
@@ -30,6 +31,7 @@ const DEFAULTS = {
   privacy_url: null,
   has_logo: false,
   direct_calls: false,
+  e2ee: 'optional',
 };
 
 /**
