@@ -1164,7 +1164,8 @@ export class Session extends EventTarget {
         const shown = state === 'untrusted' ? 'untrusted' : state === 'waiting' || failing(keys.keyIdOf(p.id)) ? 'waiting' : 'ok';
         next.peers[p.id] = shown;
         if (shown === 'untrusted') untrusted++;
-        if (shown !== 'ok') allOk = false;
+        // Someone who sends nothing brings no stream that could fail to decrypt.
+        if (shown !== 'ok' && (p.mic || p.camera || p.screen)) allOk = false;
       }
       // A stream that brings frames in clear: never shown, and not end-to-end encrypted.
       if (st?.streams.some((x) => x.clear > 0 && x.lastFail > x.lastOk && now - x.lastFail < E2EE_FAILING_MS)) allOk = false;

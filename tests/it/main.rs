@@ -15,6 +15,7 @@ mod browser_bad_input;
 mod browser_breakout_rooms;
 mod browser_chat_and_hand;
 mod browser_direct_call;
+mod browser_e2ee;
 mod browser_fresh_room_after_leave;
 mod browser_join_timing;
 mod browser_language;
