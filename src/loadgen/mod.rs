@@ -4,7 +4,9 @@
 //! of the benchmark load generator.
 //!
 //! - [`peer`]: one synthetic WebRTC participant.
+//! - [`payload`]: whether forwarded video is real VP8 or ciphertext.
 
+pub mod payload;
 pub mod peer;
 
 pub use peer::{PeerConfig, PeerReport, SlotStats, SyntheticPeer, TrackStats, audio_publisher};

@@ -89,6 +89,11 @@ pub struct PeerConfig {
     /// Time between audio packets: 20 ms as a browser; longer ones thin the
     /// load of big test rooms (like DTX does for a muted microphone).
     pub audio_interval: Duration,
+    /// Keep the first this many complete frames of every remote video
+    /// track (the VP8 payload, reassembled, without the RTP payload
+    /// descriptors) in [`PeerReport::frames`], to look at what the server
+    /// forwards (0: none).
+    pub keep_frames: usize,
 }
 
 impl PeerConfig {
@@ -111,6 +116,7 @@ impl PeerConfig {
             answer_subscribe: true,
             compact_answers: true,
             audio_interval: Duration::from_millis(20),
+            keep_frames: 0,
         }
     }
 }
@@ -207,6 +213,9 @@ pub struct PeerReport {
     /// Every other server message (waiting, room state, moderation,
     /// breakout rooms, private chat ...), in order.
     pub other: Vec<ServerMsg>,
+    /// Complete video frames received per (publisher, source), as
+    /// [`PeerConfig::keep_frames`] asks.
+    pub frames: HashMap<(String, Source), Vec<Vec<u8>>>,
 }
 
 impl PeerReport {
@@ -403,6 +412,18 @@ struct Runner {
     joined: Option<oneshot::Sender<io::Result<()>>>,
     leaving: Option<oneshot::Sender<()>>,
     received_datagrams: u64,
+    /// Video frames being put together from their packets (`keep_frames`).
+    assembly: HashMap<(String, Source), Assembly>,
+}
+
+/// A video frame being put together from its RTP packets.
+#[derive(Debug, Default)]
+struct Assembly {
+    data: Vec<u8>,
+    timestamp: u32,
+    next_seq: u64,
+    /// Every packet so far was there, in order.
+    whole: bool,
 }
 
 impl Runner {
@@ -449,6 +470,7 @@ impl Runner {
             joined: None,
             leaving: None,
             received_datagrams: 0,
+            assembly: HashMap::new(),
         })
     }
 
@@ -668,6 +690,9 @@ impl Runner {
                 (publisher, Source::Mic)
             }
         };
+        if self.config.keep_frames > 0 && key.1 != Source::Mic {
+            self.assemble(&key, &p);
+        }
         let mut r = self.report();
         let t = r.received.entry(key).or_default();
         t.packets += 1;
@@ -698,6 +723,36 @@ impl Runner {
                 && !t.widths.contains(&width)
             {
                 t.widths.push(width);
+            }
+        }
+    }
+
+    /// Adds a video packet to its frame; keeps the frame when it is whole.
+    fn assemble(&mut self, key: &(String, Source), p: &RtpPacket) {
+        let Some(offset) = vp8_payload_offset(&p.payload) else {
+            return;
+        };
+        let seq = *p.seq_no;
+        let buf = self.assembly.entry(key.clone()).or_default();
+        let starts = p.payload[0] & 0x10 != 0 && p.payload[0] & 0x07 == 0;
+        if starts {
+            buf.data.clear();
+            buf.whole = true;
+            buf.timestamp = p.header.timestamp;
+        } else if !(buf.whole && seq == buf.next_seq && p.header.timestamp == buf.timestamp) {
+            buf.whole = false;
+            return;
+        }
+        buf.next_seq = seq + 1;
+        buf.data.extend_from_slice(&p.payload[offset..]);
+        if p.header.marker && buf.whole {
+            buf.whole = false;
+            let frame = std::mem::take(&mut buf.data);
+            let keep = self.config.keep_frames;
+            let mut r = self.report();
+            let frames = r.frames.entry(key.clone()).or_default();
+            if frames.len() < keep {
+                frames.push(frame);
             }
         }
     }
@@ -978,10 +1033,11 @@ fn vp8_frame(layer: &Layer, keyframe: bool, size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The width in a VP8 keyframe's payload header, if `payload` starts one.
-fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
+/// Where the VP8 payload starts after an RTP packet's VP8 payload
+/// descriptor (RFC 7741).
+pub fn vp8_payload_offset(payload: &[u8]) -> Option<usize> {
     // Descriptor: 1 byte, +1 extension, +2 picture id (M), +1 TL0PICIDX, +1 TID.
-    let d = Vp8Descriptor::parse(payload).ok()?;
+    Vp8Descriptor::parse(payload).ok()?;
     let mut offset = 1;
     if payload.first()? & 0x80 != 0 {
         let ext = *payload.get(1)?;
@@ -996,7 +1052,12 @@ fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
             offset += 1;
         }
     }
-    let _ = d;
+    (offset < payload.len()).then_some(offset)
+}
+
+/// The width in a VP8 keyframe's payload header, if `payload` starts one.
+fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
+    let offset = vp8_payload_offset(payload)?;
     let header = payload.get(offset..offset + 10)?;
     (header[3..6] == [0x9d, 0x01, 0x2a]).then(|| u16::from_le_bytes([header[6], header[7]]) & 0x3fff)
 }

@@ -47,6 +47,7 @@ mod log_redaction;
 mod login_local;
 mod login_throttle;
 mod media_audio_slots;
+mod media_e2ee_ciphertext;
 mod media_garbage_udp;
 mod media_keyframes_nack;
 mod media_last_one_stays;
