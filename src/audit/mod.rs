@@ -108,6 +108,7 @@ pub enum StaticCheck {
     RoomsMemoryOnly,
     Recording,
     P2p,
+    E2ee,
     Chat,
     ThirdParty,
     LegalLinks,
@@ -128,6 +129,7 @@ impl StaticCheck {
         StaticCheck::ThirdParty,
         StaticCheck::IceServers,
         StaticCheck::P2p,
+        StaticCheck::E2ee,
         StaticCheck::Recording,
         StaticCheck::RoomsMemoryOnly,
         StaticCheck::Chat,
@@ -155,6 +157,7 @@ impl StaticCheck {
             StaticCheck::RoomsMemoryOnly => "static.rooms.memory-only",
             StaticCheck::Recording => "static.recording.consent",
             StaticCheck::P2p => "static.p2p",
+            StaticCheck::E2ee => "static.e2ee",
             StaticCheck::Chat => "static.chat",
             StaticCheck::ThirdParty => "static.client.third-party",
             StaticCheck::LegalLinks => "static.client.legal-links",
@@ -185,6 +188,7 @@ pub enum LiveCheck {
     RoomNoDiskWrites,
     IceServers,
     Recording,
+    E2eeMedia,
     LogsNoAddresses,
 }
 
@@ -206,6 +210,7 @@ impl LiveCheck {
         LiveCheck::RoomLifecycle,
         LiveCheck::RoomNoDiskWrites,
         LiveCheck::Recording,
+        LiveCheck::E2eeMedia,
         LiveCheck::LogsNoAddresses,
     ];
 
@@ -226,6 +231,7 @@ impl LiveCheck {
             LiveCheck::RoomNoDiskWrites => "live.rooms.no-disk-writes",
             LiveCheck::IceServers => "live.ice.eu-allow-list",
             LiveCheck::Recording => "live.recording.consent",
+            LiveCheck::E2eeMedia => "live.e2ee.media",
             LiveCheck::LogsNoAddresses => "live.logs.no-addresses",
         }
     }

@@ -5,7 +5,10 @@
 //!
 //! - [`peer`]: one synthetic WebRTC participant.
 //! - [`payload`]: whether forwarded video is real VP8 or ciphertext.
+//! - [`frame_crypto`]: the browser client's frame encryption, for peers
+//!   that are not browsers.
 
+pub mod frame_crypto;
 pub mod payload;
 pub mod peer;
 

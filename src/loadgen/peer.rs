@@ -94,6 +94,10 @@ pub struct PeerConfig {
     /// descriptors) in [`PeerReport::frames`], to look at what the server
     /// forwards (0: none).
     pub keep_frames: usize,
+    /// Encrypt every video frame with this key, in the browser client's
+    /// format for end-to-end encrypted meetings (the clear header bytes
+    /// stay in clear; [`super::frame_crypto`]).
+    pub video_key: Option<Arc<Mutex<super::frame_crypto::SenderKey>>>,
 }
 
 impl PeerConfig {
@@ -117,6 +121,7 @@ impl PeerConfig {
             compact_answers: true,
             audio_interval: Duration::from_millis(20),
             keep_frames: 0,
+            video_key: None,
         }
     }
 }
@@ -202,6 +207,8 @@ pub struct PeerReport {
     pub keyframe_requests: u64,
     pub publish_connected: bool,
     pub subscribe_connected: bool,
+    /// The meeting is end-to-end encrypted, as `welcome` and `room_state` say.
+    pub e2ee: bool,
     /// The server's ICE ufrag of the publish and subscribe connections.
     pub server_ufrags: (Option<String>, Option<String>),
     /// The signalling connection ended.
@@ -759,10 +766,11 @@ impl Runner {
 
     async fn on_server_msg(&mut self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Welcome { you, participants, .. } => {
+            ServerMsg::Welcome { you, participants, e2ee, .. } => {
                 self.own_id = you.id.clone();
                 {
                     let mut r = self.report();
+                    r.e2ee = e2ee;
                     r.id = Some(you.id);
                     r.participants = participants.into_iter().map(|p| (p.id.clone(), p)).collect();
                 }
@@ -848,7 +856,13 @@ impl Runner {
                 r.participants = participants.iter().map(|p| (p.id.clone(), p.clone())).collect();
                 r.other.push(ServerMsg::Moved { room, participants });
             }
-            other => self.report().other.push(other),
+            other => {
+                let mut r = self.report();
+                if let ServerMsg::RoomState { e2ee, .. } = &other {
+                    r.e2ee = *e2ee;
+                }
+                r.other.push(other);
+            }
         }
     }
 
@@ -948,7 +962,16 @@ impl Runner {
             let keyframe = layer.keyframe_wanted || gop;
             layer.keyframe_wanted = false;
             let size = if keyframe { layer.frame_bytes * 3 } else { layer.frame_bytes };
-            let packets = vp8_frame(layer, keyframe, size);
+            let mut body = vp8_body(layer, keyframe, size);
+            if let Some(key) = &self.config.video_key {
+                let mut key = key.lock().unwrap_or_else(|p| p.into_inner());
+                match key.encrypt(super::frame_crypto::Kind::Video, &body) {
+                    Some(sealed) => body = sealed,
+                    // Never sent in clear.
+                    None => continue,
+                }
+            }
+            let packets = vp8_packets(layer, &body);
             let count = packets.len();
             for (i, payload) in packets.into_iter().enumerate() {
                 let mut direct = conn.rtc.direct_api();
@@ -1007,8 +1030,14 @@ fn ice_ufrag(sdp: &str) -> Option<String> {
 /// descriptor (X, S on the first packet, PID 0; I, L, T; 15-bit PictureID;
 /// TL0PICIDX; TID 0), the first also with a VP8 payload header (a keyframe
 /// header carries the start code and the layer's width).
+#[cfg(test)]
 fn vp8_frame(layer: &Layer, keyframe: bool, size: usize) -> Vec<Vec<u8>> {
-    const MAX_PAYLOAD: usize = 1000;
+    vp8_packets(layer, &vp8_body(layer, keyframe, size))
+}
+
+/// A synthetic VP8 frame: its payload header (a keyframe header carries the
+/// start code and the layer's width) and filler.
+fn vp8_body(layer: &Layer, keyframe: bool, size: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(size);
     let p_bit = if keyframe { 0u8 } else { 1 };
     // Frame tag: P bit, version 0, show_frame, first partition size (dummy).
@@ -1021,6 +1050,12 @@ fn vp8_frame(layer: &Layer, keyframe: bool, size: usize) -> Vec<Vec<u8>> {
     while body.len() < size {
         body.push((body.len() % 251) as u8);
     }
+    body
+}
+
+/// A VP8 frame's RTP payloads: descriptor, then a piece of the frame.
+fn vp8_packets(layer: &Layer, body: &[u8]) -> Vec<Vec<u8>> {
+    const MAX_PAYLOAD: usize = 1000;
     body.chunks(MAX_PAYLOAD)
         .enumerate()
         .map(|(i, chunk)| {

@@ -291,7 +291,9 @@ pub enum ServerMsg {
         /// Video of at most this many recent speakers is forwarded (0: all).
         last_n: u32,
         /// The meeting is end-to-end encrypted: encrypt every frame before
-        /// the first one is sent (docs/e2ee.md).
+        /// the first one is sent (docs/e2ee.md). Absent from servers before
+        /// it existed: `false`.
+        #[serde(default)]
         e2ee: bool,
     },
     ParticipantJoined {
@@ -364,6 +366,7 @@ pub enum ServerMsg {
         lobby: bool,
         private_chat: bool,
         /// The meeting is end-to-end encrypted (once on, it stays on).
+        #[serde(default)]
         e2ee: bool,
     },
     /// To moderators: who waits in the lobby (the whole list, on every change).
