@@ -653,4 +653,18 @@ mod tests {
         assert!(p.iter().any(|l| l.contains("tls.key_file: missing")));
         assert!(p.iter().any(|l| l.starts_with("t.toml:4: server.http_redirect_listen: needs server.public_url")));
     }
+
+    #[test]
+    fn end_to_end_encryption_settings_are_checked() {
+        let c = load_str("", "t.toml").expect("loads").config;
+        assert_eq!((c.e2ee.mode, c.e2ee.max_participants), (crate::config::E2eeMode::Optional, 20));
+        for bad in
+            ["[e2ee]\nmax_participants = 1\n", "[e2ee]\nmax_participants = 101\n", "[e2ee]\nmode = \"sometimes\"\n"]
+        {
+            assert!(!problems(bad).is_empty(), "{bad}");
+        }
+        let p = problems("[e2ee]\nmode = \"required\"\n[recording]\nenabled = true\n");
+        assert!(p.iter().any(|p| p.contains("recording.enabled") && p.contains("e2ee")), "{p:#?}");
+        assert!(problems("[e2ee]\nmode = \"required\"\nmax_participants = 100\n").is_empty());
+    }
 }

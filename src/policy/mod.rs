@@ -1006,4 +1006,26 @@ mod tests {
             ["report-uri https://r.example.com/x"]
         );
     }
+
+    #[test]
+    fn a_policy_may_require_end_to_end_encryption_and_older_policy_files_do_not() {
+        let text = include_str!("../../policy/strict.toml").replace("[e2ee]\n", "[e2ee_gone]\n");
+        let text = text.split("[e2ee_gone]").next().expect("before the section").to_string();
+        let older = Policy::from_toml(&text, "older.toml").expect("a policy file without [e2ee] still parses");
+        assert!(!older.e2ee.required);
+        let mut requiring = Policy::strict();
+        requiring.e2ee.required = true;
+        let check_with = |config: &str| {
+            let loaded = load_str(config, "t.toml").expect("test config loads");
+            check(&loaded, &requiring).into_iter().find(|v| v.rule == rule::E2EE).expect("e2ee verdict")
+        };
+        let v = check_with("");
+        assert!(!v.ok, "the default (optional) breaks a policy that requires it: {v}");
+        assert!(v.detail.contains("required"), "{v}");
+        let v = check_with("[e2ee]\nmode = \"required\"\n");
+        assert!(v.ok, "{v}");
+        assert_eq!(v.line, Some(2));
+        assert!(verdicts("[e2ee]\nmode = \"off\"\n").iter().all(|v| v.ok), "strict does not require it");
+        assert!(Policy::strict().deviations_from_strict().is_empty());
+    }
 }
