@@ -13,7 +13,9 @@ import { cryptoSupported } from './e2ee.js';
  * @typedef {{mid: string, kind: string, keyId: number | null, ok: number, failed: number, clear: number,
  *   lastOk: number, lastFail: number}} StreamReport
  * @typedef {{now: number, own: {keyId: number, index: number, since: number} | null, counter: number,
- *   sent: Record<string, {frames: number, dropped: number}>, keys: KeyReport[], streams: StreamReport[]}} WorkerStats
+ *   sent: Record<string, {frames: number, dropped: number}>, keys: KeyReport[], streams: StreamReport[],
+ *   work: {encryptMs: number, encrypted: number, decryptMs: number, decrypted: number}}} WorkerStats
+ *   `work`: time spent in WebCrypto (wall time of the awaited calls, ms) and frames done
  */
 
 /** Whether this browser can take part in an end-to-end encrypted meeting; known after `detectSupport`. */

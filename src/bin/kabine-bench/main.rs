@@ -67,6 +67,10 @@ enum Sub {
         /// Configuration files and logs of the run.
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
+        /// An end-to-end encrypted call: Kabine with `e2ee.mode =
+        /// "required"`, and frames that look encrypted (kabine-loadgen --e2ee).
+        #[arg(long)]
+        e2ee: bool,
     },
     /// Socket-free cost of Kabine's forwarding path: 1 packet in, N out.
     Micro {
@@ -86,7 +90,7 @@ const GENERATOR_CPU: usize = 1;
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Sub::Compare { scenario, duration, participants, settle, kabine, loadgen, servers, work_dir } => {
+        Sub::Compare { scenario, duration, participants, settle, kabine, loadgen, servers, work_dir, e2ee } => {
             let opts = Compare {
                 scenario,
                 duration,
@@ -96,6 +100,7 @@ fn main() {
                 loadgen: loadgen.unwrap_or_else(|| sibling("kabine-loadgen")),
                 servers: servers.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
                 work_dir,
+                e2ee,
             };
             compare(&opts)
         }
@@ -128,6 +133,7 @@ struct Compare {
     loadgen: PathBuf,
     servers: Vec<String>,
     work_dir: PathBuf,
+    e2ee: bool,
 }
 
 /// What one server's run produced.
@@ -177,7 +183,7 @@ fn compare(opts: &Compare) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let server = match name.as_str() {
-            "kabine" => servers::start_kabine(&ns, &opts.kabine, &dir, SERVER_CPU, 9),
+            "kabine" => servers::start_kabine(&ns, &opts.kabine, &dir, SERVER_CPU, 9, opts.e2ee),
             _ => servers::start_janus(&ns, &dir, SERVER_CPU),
         }
         .map_err(|e| format!("{name}: {e}"))?;
@@ -202,6 +208,9 @@ fn drive(opts: &Compare, ns: &Netns, server: &servers::Server) -> Result<Run, St
         .args(["--target", server.name, "--server", &server.signalling.to_string()])
         .args(["--scenario", &opts.scenario, "--duration", &opts.duration.to_string()])
         .args(["--settle", &opts.settle.to_string(), "--bind", &ns.host_ip]);
+    if opts.e2ee {
+        cmd.arg("--e2ee");
+    }
     if let Some(n) = opts.participants {
         cmd.args(["--participants", &n.to_string()]);
     }

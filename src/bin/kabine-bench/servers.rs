@@ -65,7 +65,7 @@ fn wait_for_port(addr: SocketAddr, child: &mut Child, log: &Path, what: &str) ->
 }
 
 /// Starts Kabine (`binary`) in the namespace on `cpu`.
-pub fn start_kabine(ns: &Netns, binary: &Path, dir: &Path, cpu: usize, last_n: u32) -> io::Result<Server> {
+pub fn start_kabine(ns: &Netns, binary: &Path, dir: &Path, cpu: usize, last_n: u32, e2ee: bool) -> io::Result<Server> {
     std::fs::create_dir_all(dir)?;
     let config = dir.join("kabine.toml");
     std::fs::write(
@@ -92,10 +92,14 @@ mode = "open"
 # Media of two-person rooms must cross the server too, as with Janus.
 enabled = false
 
+[e2ee]
+mode = "{mode}"
+
 [log]
 level = "warn"
 "#,
-            ip = ns.ns_ip
+            ip = ns.ns_ip,
+            mode = if e2ee { "required" } else { "optional" },
         ),
     )?;
     let log = dir.join("kabine.log");
