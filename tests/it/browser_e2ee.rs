@@ -26,7 +26,11 @@ async fn an_end_to_end_encrypted_call_of_four_browsers_decodes_only_with_the_lin
     browser::assert_clean("e2ee", &v);
     println!(
         "e2ee: everyone decoding after {} ms; simulcast {} -> {} px; screen {:?} in {} ms; rotation {} ms",
-        v["flowingMs"], v["simulcast"]["before"]["width"], v["simulcast"]["after"]["width"], v["screen"], v["screenMs"],
+        v["flowingMs"],
+        v["simulcast"]["before"]["width"],
+        v["simulcast"]["after"]["width"],
+        v["screen"],
+        v["screenMs"],
         v["rotation"]["rotatedMs"]
     );
 

@@ -469,7 +469,10 @@ fn a_room_password_is_needed_to_join_and_never_sent_to_anyone() {
     let secret = "Kabine-Sesam-öffne-dich";
     let out = w.send(a, ClientMsg::SetPassword { password: Some(secret.into()) });
     for s in [a, b] {
-        assert_eq!(sent_to(&out, s), [ServerMsg::RoomState { locked: true, lobby: false, private_chat: true, e2ee: false }]);
+        assert_eq!(
+            sent_to(&out, s),
+            [ServerMsg::RoomState { locked: true, lobby: false, private_chat: true, e2ee: false }]
+        );
     }
     let mut everything = all_json(&out);
     let (g, out) = w.join("team", "Gast");

@@ -335,3 +335,13 @@ test('an honest relay gives the same code to everyone, again after a leave', asy
   assert.match(left[0], /^\d{3} \d{3}$/);
   assert.notEqual(left[0], first, 'a new view has a new code');
 });
+
+test('frames are byte for byte those of the Rust implementation (src/loadgen/frame_crypto.rs)', async () => {
+  const key = await importFrameKey(new Uint8Array(16).map((_, i) => i));
+  const hex = (b) => Buffer.from(b).toString('hex');
+  const video = new Uint8Array([0x31, 0x04, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(hex(await encryptFrame(key, 'video', video, { keyId: 0xdeadbeef, index: 3, counter: 77 })),
+    '3104009a306f0af2f10c8e642e395099563edf473fcb8f6813c09f65f50000004d03deadbeef01');
+  assert.equal(hex(await encryptFrame(key, 'audio', new Uint8Array([0xfc, 0xaa, 0xbb]), { keyId: 1, index: 0, counter: 0 })),
+    'fcc93a66d54181f2697c4295bce00d7eea618e00000000000000000101');
+});
