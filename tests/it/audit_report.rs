@@ -171,7 +171,8 @@ fn check_html(html: &std::path::Path) {
 /// screenshots (viewport and full page), axe-core, and a PDF for print.
 async fn render_in_chromium(dir: &std::path::Path, file: &str) {
     let base = format!("file://{}", dir.display());
-    let result = support::browser::run_at(&base, "audit_report", &[file]).await;
+    // The test holds the media turn already (the E2EE probe).
+    let result = support::browser::run_in_turn(&base, "audit_report", &[file]).await;
     support::browser::assert_clean("audit_report", &result);
     assert_eq!(result["violations"], serde_json::json!([]), "axe-core (WCAG 2.1 AA) violations in the report");
     assert_eq!(result["lang"], file.trim_start_matches("report-").trim_end_matches(".html"));
