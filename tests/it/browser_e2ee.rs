@@ -100,5 +100,16 @@ async fn an_end_to_end_encrypted_call_of_four_browsers_decodes_only_with_the_lin
     for (name, st) in v["finally"].as_object().expect("finally") {
         assert_eq!(st["allOk"], true, "{name}: {st}");
     }
+
+    // A link without a key gets a new one, in the address, and is told so;
+    // a browser without encoded transforms is told why and cannot join.
+    let no_key = &v["noKey"];
+    assert!(no_key["hash"].as_str().is_some_and(|h| h.starts_with("#k=") && h.len() == 25), "{no_key}");
+    assert!(no_key["toast"].as_str().is_some_and(|t| t.contains("invitation link")), "{no_key}");
+    assert_eq!(no_key["invite"], true);
+    assert_eq!(no_key["bar"], "mismatch");
+    let old = &v["unsupported"];
+    assert!(old["text"].as_str().is_some_and(|t| t.contains("cannot take part")), "{old}");
+    assert_eq!(old["joinDisabled"], true, "{old}");
     assert!(server.stop().await);
 }

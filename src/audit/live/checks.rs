@@ -987,8 +987,8 @@ impl Ctx<'_> {
         let (ok, of) = probe.decrypted;
         if let Some(p) = &probe.payload {
             evidence.push(msg(
-                format!("Person B empfing {} Videobilder von A ({} Schlüsselbilder). Nach den Klartext-Kopfbytes: {} Bytes, Entropie {:.3} Bit/Byte, Chi-Quadrat {:.0} (Gleichverteilung: um 255, Grenze {:.0}); {} Bilder lesen sich als VP8.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
-                format!("Person B received {} video frames from A ({} key frames). After the clear header bytes: {} bytes, entropy {:.3} bits/byte, chi-square {:.0} (uniform: about 255, limit {:.0}); {} frames read as VP8.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
+                format!("Person B empfing {} Videobilder von A ({} Schlüsselbilder). Nach den Klartext-Kopfbytes: {} Bytes, Entropie {:.3} Bit/Byte, Chi-Quadrat {:.0} (Gleichverteilung: um 255, Grenze {:.0}); als VP8 lesbar: {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
+                format!("Person B received {} video frames from A ({} key frames). After the clear header bytes: {} bytes, entropy {:.3} bits/byte, chi-square {:.0} (uniform: about 255, limit {:.0}); frames that read as VP8: {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
             ));
             evidence.push(msg(
                 format!("{ok} von {of} Bildern ließen sich mit dem Schlüssel entschlüsseln, den nur der Audit-Prozess hat: Der Server leitete sie unverändert weiter, ohne Schlüssel."),

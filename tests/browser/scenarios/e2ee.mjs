@@ -8,8 +8,8 @@
 import crypto from 'node:crypto';
 
 import {
-  inbound, joinAll, launch, newPage, joinRoom, scenario, screenshot, sleep, uniqueRoom, waitEveryoneFlowing,
-  waitInPage,
+  BASE_URL, inbound, joinAll, launch, newPage, joinRoom, scenario, screenshot, sleep, uniqueRoom,
+  waitEveryoneFlowing, waitInPage,
 } from '../lib/harness.mjs';
 
 const linkKey = () => `#k=${crypto.randomBytes(16).toString('base64url')}`;
@@ -201,5 +201,31 @@ await scenario(async () => {
   };
   result.finally = {};
   for (const p of remaining) result.finally[p.name] = (await e2ee(p.page)).status;
+
+  // ---- a link without a key, and a browser that cannot do E2EE ------------
+  // Opened without `#k=…`, the page makes a key, shows it in the address
+  // and says that others need the new link (nobody else has it).
+  const noa = await newPage(chromium, 'Noa');
+  await joinRoom(noa.page, room, 'Noa');
+  await waitInPage(noa.page, () => window.kabineDebug.session.e2eeStatus.linkMismatch, [], 15000);
+  result.noKey = await noa.page.evaluate(() => ({
+    hash: location.hash,
+    toast: document.getElementById('toast')?.textContent ?? '',
+    invite: !document.getElementById('e2ee-invite')?.hidden,
+    bar: document.getElementById('call-mode')?.dataset.e2ee ?? null,
+  }));
+  await noa.page.close();
+  // Without RTCRtpScriptTransform the pre-join page says why and offers no "Join".
+  const old = await newPage(chromium, 'Old');
+  await old.page.evaluateOnNewDocument(() => {
+    delete window.RTCRtpScriptTransform;
+  });
+  await old.page.goto(`${BASE_URL}/${room}${key}`, { waitUntil: 'load' });
+  await old.page.waitForSelector('#e2ee-unsupported', { timeout: 10000 });
+  result.unsupported = await old.page.evaluate(() => ({
+    text: document.getElementById('e2ee-unsupported')?.textContent ?? '',
+    joinDisabled: document.getElementById('join-button')?.disabled ?? null,
+  }));
+  await screenshot(old.page, 'e2ee-unsupported.png');
   return result;
 }, { timeoutMs: 170000 });
