@@ -201,12 +201,10 @@ fn init(args: InitArgs) -> ExitCode {
     }
 }
 
-/// Every verdict for a config: the pure rules of [`policy::check`] and the
-/// rules about the user store file (which needs reading it).
-pub fn verdicts(loaded: &LoadedConfig, policy: &Policy) -> Vec<policy::Verdict> {
-    let mut v = policy::check(loaded, policy);
-    v.extend(crate::auth::policy_verdicts(loaded));
-    v
+/// Every verdict for a config ([`policy::verdicts`], with the user store
+/// file read).
+fn verdicts(loaded: &LoadedConfig, policy: &Policy) -> Vec<policy::Verdict> {
+    policy::verdicts(loaded, policy, &crate::auth::user_store_facts(loaded))
 }
 
 /// Loads the config (or the demo) and its policy, printing problems.

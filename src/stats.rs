@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::signal::protocol::Source;
+use crate::protocol::Source;
 
 /// Counters of a running server.
 #[derive(Debug, Default)]

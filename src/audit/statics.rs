@@ -27,7 +27,12 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub fn new(loaded: &'a LoadedConfig, policy: &'a Policy, now: SystemTime) -> Ctx<'a> {
         // The same verdicts `kabine policy check` and `kabine serve` use.
-        Ctx { loaded, policy, verdicts: crate::cli::verdicts(loaded, policy), now }
+        Ctx {
+            loaded,
+            policy,
+            verdicts: crate::policy::verdicts(loaded, policy, &crate::auth::user_store_facts(loaded)),
+            now,
+        }
     }
 
     /// The policy's verdict on `rule`. Every rule has one (tested below).
@@ -809,7 +814,7 @@ fn e2ee(ctx: &Ctx<'_>) -> Outcome {
 }
 
 fn chat(ctx: &Ctx<'_>) -> Outcome {
-    let max = crate::signal::protocol::MAX_CHAT_CHARS;
+    let max = crate::protocol::MAX_CHAT_CHARS;
     let memory = ctx.loaded.config.rooms.storage == RoomStorage::Memory;
     let facts = [
         msg(

@@ -52,11 +52,10 @@ pub const STORE_POLL: Duration = Duration::from_secs(1);
 /// A login waits at most this long for a free password-hashing slot.
 const HASH_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
-/// The policy verdicts about the user store of `loaded` (reads the file;
-/// the decision is [`crate::policy::check_user_store`]).
-pub fn policy_verdicts(loaded: &LoadedConfig) -> Vec<crate::policy::Verdict> {
-    let path = loaded.resolve_path(&loaded.config.access.users_file);
-    crate::policy::check_user_store(loaded, &store::inspect(&path))
+/// What the policy's rules about the user store need to know of the file
+/// `loaded` names (reads it; the decision is [`crate::policy::verdicts`]).
+pub fn user_store_facts(loaded: &LoadedConfig) -> crate::policy::UserStoreFacts {
+    store::inspect(&loaded.resolve_path(&loaded.config.access.users_file))
 }
 
 /// Why a login did not open a session.

@@ -243,7 +243,7 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             out.push((key.clone(), "needs at least one stun:, turn: or turns: URL".into()));
         }
         for url in &server.urls {
-            if let Err(why) = crate::policy::ice_url_host(url) {
+            if let Err(why) = super::ice_url_host(url) {
                 out.push((key.clone(), format!("`{url}`: {why}")));
             }
         }

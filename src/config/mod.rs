@@ -282,6 +282,34 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// The host of a `stun:`, `turn:` or `turns:` URL (RFC 7064/7065), lowercased.
+pub fn ice_url_host(url: &str) -> Result<String, String> {
+    let rest = ["stun:", "stuns:", "turn:", "turns:"]
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme))
+        .ok_or_else(|| "must start with stun:, stuns:, turn: or turns:".to_string())?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    if rest.starts_with("//") {
+        return Err("write stun:host:port, without //".into());
+    }
+    let host = strip_port(rest);
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err("needs a host name or address".into());
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// The host of `host[:port]` or `[v6-address][:port]`.
+pub fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
 /// Log verbosity, ordered from quietest to loudest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -705,5 +733,18 @@ impl fmt::Debug for SecretString {
 impl Serialize for SecretString {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ice_url_hosts() {
+        assert_eq!(ice_url_host("stun:stun.sipgate.net:3478").as_deref(), Ok("stun.sipgate.net"));
+        assert_eq!(ice_url_host("turns:Turn.Example.EU?transport=tcp").as_deref(), Ok("turn.example.eu"));
+        assert_eq!(ice_url_host("turn:[2001:db8::1]:3478").as_deref(), Ok("2001:db8::1"));
+        assert!(ice_url_host("https://x").is_err());
     }
 }

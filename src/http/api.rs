@@ -182,7 +182,7 @@ fn clear_cookie() -> HeaderValue {
 /// POSTs must carry this site's Origin (or, without one, a same-origin
 /// `Sec-Fetch-Site`). The site is `server.public_url`, or in the demo the
 /// host the browser used; the comparison is the WebSocket handshake's
-/// ([`crate::signal::origin_allowed`]).
+/// ([`super::ws::origin_allowed`]).
 fn check_origin(state: &AppState, request_headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
     let Some(origin) = request_headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("")) else {
         let same = request_headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin");
@@ -193,7 +193,7 @@ fn check_origin(state: &AppState, request_headers: &HeaderMap, uri: &Uri) -> Res
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| uri.authority().map(|a| a.to_string()));
-    if crate::signal::origin_allowed(Some(origin), state.config.server.public_url.as_deref(), host.as_deref()) {
+    if super::ws::origin_allowed(Some(origin), state.config.server.public_url.as_deref(), host.as_deref()) {
         Ok(())
     } else {
         Err(ApiError::ForbiddenOrigin)

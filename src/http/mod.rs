@@ -5,6 +5,7 @@
 pub mod api;
 pub mod assets;
 pub mod headers;
+pub mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -65,7 +66,7 @@ pub fn app(state: AppState) -> Router {
         .route("/account", get(account_page))
         // HTTP/1.1 upgrades only: see `serve_https` for why no WebSocket
         // runs over HTTP/2.
-        .route("/ws", on(MethodFilter::GET, crate::signal::ws_handler))
+        .route("/ws", on(MethodFilter::GET, ws::ws_handler))
         .route("/{room}", get(room_page))
         .fallback(not_found)
         .layer(axum::middleware::map_response(headers::add_security_headers))
@@ -83,7 +84,7 @@ async fn index(request_headers: HeaderMap) -> Response {
 /// Every room name gets the same page; the client reads the name from the
 /// path. The server answers identically whether the room exists or not.
 async fn room_page(Path(room): Path<String>, request_headers: HeaderMap) -> Response {
-    if !crate::room_name_is_valid(&room) {
+    if !crate::protocol::room_name_is_valid(&room) {
         return not_found().await;
     }
     serve_asset("index.html", &request_headers)

@@ -44,7 +44,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::signal::protocol::{
+use crate::protocol::{
     AudioSlot, ByeReason, ClientMsg, ErrorCode, PROTOCOL_VERSION, Participant, PublishedTrack, ServerMsg, Source,
     SubscribedTrack, VideoSize,
 };
@@ -236,6 +236,7 @@ enum Control {
     Send(ClientMsg),
     Keyframe(String, Source),
     AudioLevel(u8),
+    PauseVideo(bool),
     Leave(oneshot::Sender<()>),
 }
 
@@ -303,6 +304,12 @@ impl SyntheticPeer {
     /// Changes the audio level sent from now on (-dBov; 127 = silence).
     pub async fn set_audio_level(&self, level: u8) {
         let _ = self.control.send(Control::AudioLevel(level)).await;
+    }
+
+    /// Stops (or resumes) sending video while the camera m-line stays
+    /// negotiated: a camera that stalls.
+    pub async fn pause_video(&self, paused: bool) {
+        let _ = self.control.send(Control::PauseVideo(paused)).await;
     }
 
     /// Waits until `done` holds for the report, polling every 50 ms; false
@@ -405,6 +412,7 @@ struct Runner {
     /// The next audio packet starts the stream (RTP marker).
     audio_marker: bool,
     audio_level: u8,
+    video_paused: bool,
     layers: Vec<Layer>,
     frames: u64,
     next_audio: Instant,
@@ -454,6 +462,7 @@ impl Runner {
             .collect();
         Ok(Runner {
             audio_level: config.audio_level,
+            video_paused: false,
             config,
             report,
             ws,
@@ -533,6 +542,7 @@ impl Runner {
                 ctl = control.recv() => match ctl {
                     Some(Control::Send(msg)) => { let _ = self.send(&msg).await; }
                     Some(Control::AudioLevel(l)) => self.audio_level = l,
+                    Some(Control::PauseVideo(p)) => self.video_paused = p,
                     Some(Control::Keyframe(participant, source)) => self.request_keyframe(&participant, source),
                     Some(Control::Leave(done)) => {
                         self.leaving = Some(done);
@@ -910,7 +920,9 @@ impl Runner {
         }
         while self.next_video <= now {
             self.next_video += Duration::from_micros(33_333);
-            self.send_video_frame();
+            if !self.video_paused {
+                self.send_video_frame();
+            }
         }
     }
 

@@ -532,6 +532,16 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
     out
 }
 
+/// Every verdict for a config: the rules of [`check`] and those about the
+/// user store file ([`check_user_store`]; `crate::auth::user_store_facts`
+/// reads the file). `kabine serve`, `kabine policy check` and `kabine audit`
+/// all decide with this one function.
+pub fn verdicts(loaded: &LoadedConfig, policy: &Policy, user_store: &UserStoreFacts) -> Vec<Verdict> {
+    let mut v = check(loaded, policy);
+    v.extend(check_user_store(loaded, user_store));
+    v
+}
+
 /// Where an ACME CA is operated, as far as Kabine knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AcmeCa {
@@ -557,7 +567,7 @@ const KNOWN_ACME_CAS: &[(&str, &str, &str, bool)] = &[
 pub fn acme_ca(directory: &str) -> AcmeCa {
     let rest = directory.split_once("://").map(|(_, r)| r).unwrap_or(directory);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let host = strip_port(authority).to_ascii_lowercase();
+    let host = crate::config::strip_port(authority).to_ascii_lowercase();
     match KNOWN_ACME_CAS.iter().find(|(h, ..)| *h == host) {
         Some((_, name, country, eu)) => {
             AcmeCa { name: (*name).to_string(), country: Some(country), in_eu: Some(*eu), host }
@@ -732,7 +742,7 @@ pub fn own_hosts(loaded: &LoadedConfig) -> Vec<String> {
         && let Some(rest) = url.strip_prefix("https://")
     {
         let authority = rest.trim_end_matches('/');
-        hosts.push(strip_port(authority).to_ascii_lowercase());
+        hosts.push(crate::config::strip_port(authority).to_ascii_lowercase());
     }
     if let Some(addr) = loaded.config.media.public_address {
         hosts.push(addr.to_string());
@@ -740,39 +750,12 @@ pub fn own_hosts(loaded: &LoadedConfig) -> Vec<String> {
     hosts
 }
 
-fn strip_port(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
-    }
-}
-
 /// May browsers be told to use this STUN/TURN URL?
 pub fn ice_server_allowed(url: &str, policy: &Policy, own_hosts: &[String]) -> bool {
-    let Ok(host) = ice_url_host(url) else {
+    let Ok(host) = crate::config::ice_url_host(url) else {
         return false;
     };
     own_hosts.contains(&host) || policy.ice.allowed_servers.iter().any(|a| a.eq_ignore_ascii_case(&host))
-}
-
-/// The host of a `stun:`, `turn:` or `turns:` URL (RFC 7064/7065), lowercased.
-pub fn ice_url_host(url: &str) -> Result<String, String> {
-    let rest = ["stun:", "stuns:", "turn:", "turns:"]
-        .iter()
-        .find_map(|scheme| url.strip_prefix(scheme))
-        .ok_or_else(|| "must start with stun:, stuns:, turn: or turns:".to_string())?;
-    let rest = rest.split('?').next().unwrap_or(rest);
-    if rest.starts_with("//") {
-        return Err("write stun:host:port, without //".into());
-    }
-    let host = strip_port(rest);
-    if host.is_empty() || host.contains(['/', '@', ' ']) {
-        return Err("needs a host name or address".into());
-    }
-    Ok(host.to_ascii_lowercase())
 }
 
 /// The Content-Security-Policy every response carries: nothing but this
@@ -979,14 +962,6 @@ mod tests {
             AcmeFacts { not_before: Some(0), not_after: Some(30), renewal_due: Some(20), ..AcmeFacts::default() };
         assert!(matches!(acme_renewal(&short, 24), AcmeRenewal::Healthy { .. }));
         assert!(matches!(acme_renewal(&short, 26), AcmeRenewal::Overdue { .. }));
-    }
-
-    #[test]
-    fn ice_url_hosts() {
-        assert_eq!(ice_url_host("stun:stun.sipgate.net:3478").as_deref(), Ok("stun.sipgate.net"));
-        assert_eq!(ice_url_host("turns:Turn.Example.EU?transport=tcp").as_deref(), Ok("turn.example.eu"));
-        assert_eq!(ice_url_host("turn:[2001:db8::1]:3478").as_deref(), Ok("2001:db8::1"));
-        assert!(ice_url_host("https://x").is_err());
     }
 
     #[test]

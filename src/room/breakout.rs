@@ -13,10 +13,8 @@
 use rand::seq::SliceRandom;
 use zeroize::Zeroizing;
 
-use super::{Clock, Effect, MediaCommand, Member, RoomKey, Rooms, SessionId, error};
-use crate::signal::protocol::{
-    BreakoutPlace, BreakoutRoom, ErrorCode, MAX_CHAT_CHARS, MAX_NAME_CHARS, Person, ServerMsg,
-};
+use super::{Clock, Effect, MediaCommand, Member, RoomKey, Rooms, SessionId, broadcast, error};
+use crate::protocol::{BreakoutPlace, BreakoutRoom, ErrorCode, MAX_CHAT_CHARS, MAX_NAME_CHARS, Person, ServerMsg};
 
 /// Most breakout rooms one meeting may have.
 pub const MAX_BREAKOUT_ROOMS: usize = 50;
@@ -144,9 +142,7 @@ impl Rooms {
             text: text.to_string(),
             ts: clock.unix_ms,
         };
-        for to in self.meeting_members(main) {
-            out.push(Effect::Send { to, msg: msg.clone() });
-        }
+        broadcast(out, self.meeting_members(main), msg);
     }
 
     /// Closes every breakout room: everyone in one returns to the main room.
@@ -166,13 +162,8 @@ impl Rooms {
         for key in rooms {
             self.destroy_room(key);
         }
-        let main_list = self.people_of(main);
-        for moderator in self.moderators(main) {
-            out.push(Effect::Send {
-                to: moderator,
-                msg: ServerMsg::Breakouts { rooms: Vec::new(), main: main_list.clone() },
-            });
-        }
+        let msg = ServerMsg::Breakouts { rooms: Vec::new(), main: self.people_of(main) };
+        broadcast(out, self.moderators(main), msg);
     }
 
     /// Moves a participant between two rooms of one meeting: each room's
@@ -194,9 +185,7 @@ impl Rooms {
         if r.speaker == Some(session) {
             r.speaker = None;
         }
-        for other in r.members.keys() {
-            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantLeft { id: member.id.clone() } });
-        }
+        broadcast(out, r.members.keys().copied(), ServerMsg::ParticipantLeft { id: member.id.clone() });
         let Some(r) = self.rooms.get_mut(&to) else {
             // Cannot happen (callers move within a meeting); put them back.
             if let Some(back) = self.rooms.get_mut(&from) {
@@ -205,9 +194,7 @@ impl Rooms {
             return;
         };
         let public = member.public();
-        for other in r.members.keys() {
-            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantJoined { participant: public.clone() } });
-        }
+        broadcast(out, r.members.keys().copied(), ServerMsg::ParticipantJoined { participant: public });
         let participants = r.members.values().map(Member::public).collect();
         let place =
             r.controls.breakout.as_ref().map(|(id, name)| BreakoutPlace { id: id.clone(), name: name.to_string() });
@@ -258,8 +245,6 @@ impl Rooms {
         let Some(msg) = self.breakouts_msg(main) else {
             return;
         };
-        for moderator in self.moderators(main) {
-            out.push(Effect::Send { to: moderator, msg: msg.clone() });
-        }
+        broadcast(out, self.moderators(main), msg);
     }
 }

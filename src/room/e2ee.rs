@@ -14,9 +14,9 @@
 //! on it stays on until the meeting ends, and the meeting holds at most
 //! `e2ee.max_participants`.
 
-use super::{Clock, Effect, RoomKey, Rooms, SessionId, Settings, error};
+use super::{Clock, Effect, RoomKey, Rooms, SessionId, Settings, broadcast, error};
 use crate::config::E2eeMode;
-use crate::signal::protocol::{ErrorCode, MAX_E2EE_DATA_BYTES, ParticipantId, ServerMsg};
+use crate::protocol::{ErrorCode, MAX_E2EE_DATA_BYTES, ParticipantId, ServerMsg};
 
 /// `e2ee` messages a participant may send at once: a join costs each
 /// member a `hello` and a `key` to the newcomer, and the newcomer a key to
@@ -110,14 +110,8 @@ impl Rooms {
                     out.push(Effect::Send { to: target.session, msg: ServerMsg::E2ee { from, data } });
                 }
             }
-            None => {
-                for other in r.members.keys().filter(|s| **s != session) {
-                    out.push(Effect::Send {
-                        to: *other,
-                        msg: ServerMsg::E2ee { from: from.clone(), data: data.clone() },
-                    });
-                }
-            }
+            // Serialised once for everyone ([`Effect::Broadcast`]).
+            None => broadcast(out, r.members.keys().copied().filter(|s| *s != session), ServerMsg::E2ee { from, data }),
         }
     }
 }

@@ -9,10 +9,12 @@
 //!    `closed` mode must log in; outside `open` mode guests who come before
 //!    any host wait in a bounded, memory-only set per room name and go on
 //!    by themselves when a host opens the room.
-//! 2. Guests then pass the gate of the meeting ([`Rooms::gate`]): a valid
-//!    rejoin ticket lets someone back in who was already let in; else the
-//!    room password (checked through the login throttle) and then the
-//!    lobby, where a moderator admits or denies.
+//! 2. Guests then come to the door of the meeting: [`Rooms::door`]
+//!    decides (a valid rejoin ticket lets someone back in who was already
+//!    let in; else the room password, checked through the login throttle,
+//!    and then the lobby, where a moderator admits or denies) and
+//!    [`Rooms::pass`] carries the decision out.
+//! 3. In: [`Rooms::join`] (`meeting.rs`), the one way into a meeting.
 //!
 //! Rules that keep these coherent:
 //! - Setting a password lets nobody in. Guests already knocking stay in
@@ -27,10 +29,10 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Clock, Effect, RoomKey, Rooms, SessionId, error};
+use super::{Clock, Effect, Room, RoomKey, Rooms, SessionId, broadcast, error};
 use crate::auth::access::{self, Decision, Visitor};
 use crate::auth::throttle::Subject;
-use crate::signal::protocol::{ByeReason, ErrorCode, MAX_NAME_CHARS, Person, ServerMsg, WaitReason};
+use crate::protocol::{ByeReason, ErrorCode, MAX_NAME_CHARS, Person, ServerMsg, WaitReason};
 
 /// Longest room password, in characters.
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -48,6 +50,21 @@ pub(super) enum Pending {
     /// Knocks at the lobby of the meeting `room`. `needs_password`: a
     /// password was set after they knocked (they have not given it).
     Lobby { room: RoomKey, display_name: Zeroizing<String>, needs_password: bool },
+}
+
+/// Where a guest goes at the door of a meeting (ticket, password, lobby):
+/// decided by [`Rooms::door`] from the meeting's controls, carried out by
+/// [`Rooms::pass`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    /// In, as a moderator or not (a ticket keeps the role it recorded).
+    In { moderator: bool },
+    /// Asked for the room password first.
+    Password,
+    /// Into the lobby, until a moderator admits or denies.
+    Lobby,
+    /// As many wait already as the meeting may have participants.
+    Crowded,
 }
 
 /// A secret that lets a participant back into the meeting after a lost
@@ -114,49 +131,7 @@ impl Rooms {
         }
     }
 
-    /// Joins `session` to `room` as a participant (a moderator if
-    /// `moderator`). False when the meeting is full (the session was told).
-    pub(super) fn join(
-        &mut self,
-        clock: Clock,
-        session: SessionId,
-        room: RoomKey,
-        display_name: Zeroizing<String>,
-        moderator: bool,
-        out: &mut Vec<Effect>,
-    ) -> bool {
-        let main = self.meeting_of(room);
-        if self.meeting_size(main) >= self.meeting_limit(main) {
-            error(out, session, ErrorCode::RoomFull, "the room has the most participants allowed");
-            return false;
-        }
-        let Some(mut member) = self.new_member(clock, session, display_name) else {
-            return false;
-        };
-        self.end_grace(main);
-        let Some(r) = self.rooms.get_mut(&main) else {
-            return false;
-        };
-        member.moderator = moderator;
-        member.seq = r.controls.next_seq;
-        r.controls.next_seq += 1;
-        let id = member.id.clone();
-        self.admit(room, member, out);
-        let ticket = self.issue_ticket(main, &id, moderator);
-        out.push(Effect::Send { to: session, msg: ServerMsg::Ticket { ticket } });
-        if let Some(state) = self.room_state(main) {
-            out.push(Effect::Send { to: session, msg: state });
-        }
-        if moderator {
-            self.send_moderator_state(main, session, out);
-        }
-        // Someone back in a meeting kept for reconnects may find no moderator.
-        self.ensure_moderator(main, out);
-        self.notify_breakouts(main, out);
-        true
-    }
-
-    /// Step 2 for guests: ticket, password, lobby.
+    /// Step 2 for guests: through the door of the meeting `room`.
     pub(super) fn gate(
         &mut self,
         clock: Clock,
@@ -166,49 +141,73 @@ impl Rooms {
         ticket: Option<Zeroizing<String>>,
         out: &mut Vec<Effect>,
     ) {
-        if let Some(ticket) = ticket
-            && let Some(moderator) = self.redeem_ticket(room, &ticket)
-        {
-            self.join(clock, session, room, display_name, moderator, out);
-            return;
-        }
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        if r.controls.password.is_none() {
-            return self.after_password(clock, session, room, display_name, out);
-        }
-        if r.controls.knocking.len() + r.controls.asked.len() >= self.settings.max_participants as usize {
-            return error(out, session, ErrorCode::RoomFull, "too many people are waiting to join this room");
-        }
-        r.controls.asked.push(session);
-        self.set_pending(session, Pending::Password { room, display_name });
-        out.push(Effect::Send { to: session, msg: ServerMsg::PasswordRequired { wrong: false, retry_after_secs: 0 } });
+        let door = self.door(room, ticket.as_ref().map(|t| t.as_str()));
+        self.pass(clock, session, room, display_name, door, out);
     }
 
-    /// Past the password (or there is none): the lobby, or in.
-    fn after_password(
+    /// Where a guest goes at the door of the meeting `room`: in with a
+    /// valid ticket (used up here), else asked for the password if there
+    /// is one, else [`Rooms::door_past_password`].
+    fn door(&mut self, room: RoomKey, ticket: Option<&str>) -> Door {
+        if let Some(ticket) = ticket
+            && let Some(moderator) = self.redeem_ticket(room, ticket)
+        {
+            return Door::In { moderator };
+        }
+        match self.rooms.get(&room) {
+            Some(r) if r.controls.password.is_some() => self.unless_crowded(r, Door::Password),
+            _ => self.door_past_password(room),
+        }
+    }
+
+    /// Where a guest goes who gave the password (or there is none): to the
+    /// lobby if it is on, else in.
+    fn door_past_password(&self, room: RoomKey) -> Door {
+        match self.rooms.get(&room) {
+            Some(r) if r.controls.lobby => self.unless_crowded(r, Door::Lobby),
+            _ => Door::In { moderator: false },
+        }
+    }
+
+    /// `door`, unless as many wait at the password and in the lobby as the
+    /// meeting may have participants.
+    fn unless_crowded(&self, r: &Room, door: Door) -> Door {
+        let waiting = r.controls.knocking.len() + r.controls.asked.len();
+        if waiting >= self.settings.max_participants as usize { Door::Crowded } else { door }
+    }
+
+    /// Takes `session` through `door` of the meeting `room`.
+    fn pass(
         &mut self,
         clock: Clock,
         session: SessionId,
         room: RoomKey,
         display_name: Zeroizing<String>,
+        door: Door,
         out: &mut Vec<Effect>,
     ) {
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        if !r.controls.lobby {
-            self.join(clock, session, room, display_name, false, out);
-            return;
+        match door {
+            Door::In { moderator } => {
+                self.join(clock, session, room, display_name, moderator, out);
+            }
+            Door::Crowded => error(out, session, ErrorCode::RoomFull, "too many people are waiting to join this room"),
+            Door::Password => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.controls.asked.push(session);
+                }
+                self.set_pending(session, Pending::Password { room, display_name });
+                let msg = ServerMsg::PasswordRequired { wrong: false, retry_after_secs: 0 };
+                out.push(Effect::Send { to: session, msg });
+            }
+            Door::Lobby => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.controls.knocking.push(session);
+                }
+                self.set_pending(session, Pending::Lobby { room, display_name, needs_password: false });
+                out.push(Effect::Send { to: session, msg: ServerMsg::Waiting { reason: WaitReason::Lobby } });
+                self.notify_lobby(room, out);
+            }
         }
-        if r.controls.knocking.len() + r.controls.asked.len() >= self.settings.max_participants as usize {
-            return error(out, session, ErrorCode::RoomFull, "too many people are waiting to join this room");
-        }
-        r.controls.knocking.push(session);
-        self.set_pending(session, Pending::Lobby { room, display_name, needs_password: false });
-        out.push(Effect::Send { to: session, msg: ServerMsg::Waiting { reason: WaitReason::Lobby } });
-        self.notify_lobby(room, out);
     }
 
     fn set_pending(&mut self, session: SessionId, pending: Pending) {
@@ -261,10 +260,10 @@ impl Rooms {
         &mut self,
         clock: Clock,
         session: SessionId,
-        msg: crate::signal::protocol::ClientMsg,
+        msg: crate::protocol::ClientMsg,
         out: &mut Vec<Effect>,
     ) {
-        use crate::signal::protocol::ClientMsg;
+        use crate::protocol::ClientMsg;
         match msg {
             ClientMsg::Password { password } => {
                 let password = Zeroizing::new(password);
@@ -317,7 +316,8 @@ impl Rooms {
         if let Some(r) = self.rooms.get_mut(&room) {
             r.controls.asked.retain(|s| *s != session);
         }
-        self.after_password(clock, session, room, display_name, out);
+        let door = self.door_past_password(room);
+        self.pass(clock, session, room, display_name, door, out);
     }
 
     /// Forgets where `session` waited (it left or closed).
@@ -378,13 +378,16 @@ impl Rooms {
 
     /// Tells every moderator of the meeting who knocks.
     pub(super) fn notify_lobby(&self, main: RoomKey, out: &mut Vec<Effect>) {
-        let Some(r) = self.rooms.get(&main) else {
-            return;
-        };
-        let knocking: Vec<Person> = r.controls.knocking.iter().filter_map(|s| self.pending_person(*s)).collect();
-        for moderator in self.moderators(main) {
-            out.push(Effect::Send { to: moderator, msg: ServerMsg::Lobby { knocking: knocking.clone() } });
+        if let Some(msg) = self.lobby_msg(main) {
+            broadcast(out, self.moderators(main), msg);
         }
+    }
+
+    /// The `lobby` message of the meeting `main`: everyone knocking.
+    pub(super) fn lobby_msg(&self, main: RoomKey) -> Option<ServerMsg> {
+        let r = self.rooms.get(&main)?;
+        let knocking: Vec<Person> = r.controls.knocking.iter().filter_map(|s| self.pending_person(*s)).collect();
+        Some(ServerMsg::Lobby { knocking })
     }
 
     /// The knocking session with public id `id`.
@@ -450,16 +453,9 @@ impl Rooms {
             else {
                 continue;
             };
-            if needs_password && locked {
-                if let Some(r) = self.rooms.get_mut(&main) {
-                    r.controls.asked.push(guest);
-                }
-                self.set_pending(guest, Pending::Password { room: main, display_name });
-                let msg = ServerMsg::PasswordRequired { wrong: false, retry_after_secs: 0 };
-                out.push(Effect::Send { to: guest, msg });
-            } else {
-                self.join(clock, guest, main, display_name, false, out);
-            }
+            // They already wait, so no new place is taken: never crowded.
+            let door = if needs_password && locked { Door::Password } else { Door::In { moderator: false } };
+            self.pass(clock, guest, main, display_name, door, out);
         }
         self.notify_lobby(main, out);
     }
@@ -514,7 +510,8 @@ impl Rooms {
             if let Some(Pending::Password { display_name, .. }) =
                 self.sessions.get_mut(&guest).and_then(|s| s.pending.take())
             {
-                self.after_password(clock, guest, main, display_name, out);
+                let door = self.door_past_password(main);
+                self.pass(clock, guest, main, display_name, door, out);
             }
         }
     }
@@ -535,13 +532,11 @@ impl Rooms {
         let Some(state) = self.room_state(main) else {
             return;
         };
-        for session in self.meeting_members(main) {
-            out.push(Effect::Send { to: session, msg: state.clone() });
-        }
+        broadcast(out, self.meeting_members(main), state);
     }
 
     /// A fresh ticket for `participant` of the meeting `main`.
-    fn issue_ticket(&mut self, main: RoomKey, participant: &str, moderator: bool) -> String {
+    pub(super) fn issue_ticket(&mut self, main: RoomKey, participant: &str, moderator: bool) -> String {
         use rand::RngCore;
         let mut bytes = [0u8; 16];
         self.rng.fill_bytes(&mut bytes);

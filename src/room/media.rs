@@ -4,7 +4,7 @@
 //! These types live with the rooms so that imports point one way: the SFU
 //! knows rooms' identifiers, rooms know nothing about WebRTC.
 
-use crate::signal::protocol::{AudioSlot, ParticipantId, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
+use crate::protocol::{AudioSlot, ParticipantId, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
 
 use super::{RoomKey, SessionId};
 
@@ -34,6 +34,10 @@ pub enum MediaCommand {
     /// The two members of `room` talk directly (`true`): forward nothing
     /// in the room; or no longer (`false`): forward again, from keyframes.
     Direct { room: RoomKey, direct: bool },
+    /// What the participant says it sends (`media_state`, a moderator's
+    /// mute applied): the SFU reports a source that is on and delivers
+    /// nothing ([`MediaEvent::Stalled`]).
+    Sending { session: SessionId, mic: bool, camera: bool, screen: bool },
 }
 
 /// What the media server reports to the room logic. Sent with `try_send`:
@@ -53,6 +57,9 @@ pub enum MediaEvent {
     ActiveSpeaker { room: RoomKey, session: Option<SessionId> },
     /// Measured connection quality of a participant's media changed.
     Quality { session: SessionId, quality: Quality },
+    /// A source the participant says it sends delivers nothing (see
+    /// [`crate::sfu::health`]); repeated while it lasts.
+    Stalled { session: SessionId, source: Source },
     /// The participant's media failed beyond repair; the session ends.
     Failed { session: SessionId },
 }

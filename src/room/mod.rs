@@ -12,23 +12,29 @@
 //! stored. Nothing here lists rooms, and joining a room that exists looks
 //! exactly like creating one.
 //!
-//! Extension points: a session ([`SessionId`]) is a connection; it becomes a
-//! participant of a room by [`Rooms::admit`]-ing a [`Member`] and stops being
-//! one by [`Rooms::remove_member`]. Lobby, roles and breakout rooms build on
-//! those two steps instead of on `hello`/`leave`:
+//! Where to look:
 //!
+//! - this file: sessions, the messages of a participant in a call (media
+//!   state, hand, chat, SDP for the media server), reports of the media
+//!   server, shutdown;
+//! - `meeting`: a meeting's life — a main room (found by name) and its
+//!   breakout rooms (found only through it): opening, the one way in
+//!   ([`Rooms::join`]), [`Rooms::admit`] and [`Rooms::remove_member`] (the
+//!   extension points lobby, roles and breakout rooms build on instead of
+//!   `hello`/`leave`), moderator handover after a departure, the grace for
+//!   reconnects, and the end;
 //! - `lobby`: who may enter (the access decision of [`crate::auth::access`],
-//!   waiting for a host, the room password, the lobby, rejoin tickets).
-//! - `moderation`: roles, handover, and every moderator action.
-//! - `breakout`: breakout rooms of a meeting.
-//!
-//! A meeting is a main room (found by name) and its breakout rooms (found
-//! only through the main room). It ends when nobody is in any of its rooms.
+//!   waiting for a host, the door: rejoin tickets, room password, lobby);
+//! - `moderation`: every moderator action, private chat;
+//! - `breakout`: breakout rooms of a meeting;
+//! - `p2p`: direct calls for two; `media`: the commands and events
+//!   exchanged with the media server.
 
 mod breakout;
 mod e2ee;
 mod lobby;
 pub mod media;
+mod meeting;
 mod moderation;
 pub mod p2p;
 
@@ -39,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::signal::protocol::{
+use crate::protocol::{
     ByeReason, ClientMsg, ErrorCode, IceServerInfo, MAX_CHAT_CHARS, MAX_NAME_CHARS, PROTOCOL_VERSION, Participant,
     ParticipantId, Quality, ServerMsg,
 };
@@ -47,7 +53,7 @@ use crate::signal::protocol::{
 use crate::auth::throttle::{Limits, Throttle};
 use crate::config::AccessMode;
 pub use media::{MediaCommand, MediaEvent};
-pub use moderation::MEETING_GRACE;
+pub use meeting::MEETING_GRACE;
 pub use p2p::{P2pSettings, Phase as P2pPhase};
 
 /// One signalling connection. Assigned by the actor, unique for the life of
@@ -108,7 +114,7 @@ impl Settings {
             private_chat: config.rooms.private_chat,
             e2ee: config.e2ee.mode,
             e2ee_max_participants: config.e2ee.max_participants,
-            meeting_grace: moderation::MEETING_GRACE,
+            meeting_grace: meeting::MEETING_GRACE,
         }
     }
 }
@@ -162,6 +168,9 @@ pub enum Input {
 pub enum Effect {
     /// Send `msg` on the session's connection.
     Send { to: SessionId, msg: ServerMsg },
+    /// Send the same `msg` on the connection of each of `to`, in this
+    /// order: serialised once, the same bytes for everyone.
+    Broadcast { to: Vec<SessionId>, msg: ServerMsg },
     /// Close the session's connection once what was sent before is out.
     Close { session: SessionId },
     /// A command for the media server.
@@ -213,7 +222,7 @@ struct Room {
     members: BTreeMap<SessionId, Member>,
     speaker: Option<SessionId>,
     /// Password, lobby, breakout rooms, tickets (see `moderation`).
-    controls: moderation::Controls,
+    controls: meeting::Controls,
 }
 
 /// Where a connection stands.
@@ -388,12 +397,17 @@ impl Rooms {
             }
             (ClientMsg::MediaState { mic, camera, screen }, Some(room)) => {
                 // A source a moderator muted stays off until the participant unmutes it.
+                let mut sending = None;
                 self.update_member(room, session, out, |m| {
                     let (mic, camera, screen) = m.forced.apply(mic, camera, screen);
                     let changed = (m.mic, m.camera, m.screen) != (mic, camera, screen);
                     (m.mic, m.camera, m.screen) = (mic, camera, screen);
+                    sending = changed.then_some((mic, camera, screen));
                     changed
                 });
+                if let Some((mic, camera, screen)) = sending {
+                    out.push(Effect::Media(MediaCommand::Sending { session, mic, camera, screen }));
+                }
             }
             (ClientMsg::Hand { raised }, Some(room)) => {
                 self.update_member(room, session, out, |m| std::mem::replace(&mut m.hand, raised) != raised);
@@ -431,7 +445,7 @@ impl Rooms {
         if version != PROTOCOL_VERSION {
             return error(out, session, ErrorCode::UnsupportedVersion, "this server speaks protocol version 1");
         }
-        if !crate::room_name_is_valid(&name) {
+        if !crate::protocol::room_name_is_valid(&name) {
             return error(out, session, ErrorCode::BadRoomName, "room names are 1-64 letters, digits, '-', '_', '.'");
         }
         let Some(display_name) = self.check_display_name(&display_name) else {
@@ -442,47 +456,6 @@ impl Rooms {
         self.enter(clock, session, key_name, display_name, ticket, out);
     }
 
-    /// Opens a room called `key_name` (lower case); `None` when the server
-    /// has the most rooms allowed.
-    fn open_room(&mut self, key_name: Zeroizing<String>) -> Option<RoomKey> {
-        if self.rooms.len() >= self.settings.max_rooms as usize {
-            return None;
-        }
-        let key = RoomKey(self.next_room);
-        self.next_room += 1;
-        if !key_name.is_empty() {
-            self.by_name.insert(key_name.to_string(), key);
-        }
-        // Under `e2ee.mode = "required"` every meeting is end-to-end encrypted from its start.
-        let controls = moderation::Controls {
-            e2ee: self.settings.e2ee == crate::config::E2eeMode::Required,
-            ..moderation::Controls::default()
-        };
-        self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
-        Some(key)
-    }
-
-    /// A new member for `session`, not yet in any room.
-    fn new_member(&mut self, clock: Clock, session: SessionId, display_name: Zeroizing<String>) -> Option<Member> {
-        let s = self.sessions.get(&session)?;
-        Some(Member {
-            session,
-            id: s.participant.clone(),
-            display_name,
-            mic: false,
-            camera: false,
-            screen: false,
-            hand: false,
-            quality: Quality::Unknown,
-            chat: TokenBucket::new(self.settings.chat_burst, clock.now),
-            e2ee: TokenBucket::new(e2ee::burst(&self.settings), clock.now),
-            moderator: false,
-            authenticated: s.account.is_some(),
-            seq: 0,
-            forced: moderation::Forced::default(),
-        })
-    }
-
     /// Trimmed display name, or `None` if it is not acceptable.
     fn check_display_name(&self, raw: &str) -> Option<Zeroizing<String>> {
         let name = raw.trim();
@@ -491,70 +464,6 @@ impl Rooms {
             && (len > 0 || !self.settings.require_display_name)
             && !name.chars().any(|c| c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'));
         ok.then(|| Zeroizing::new(name.to_string()))
-    }
-
-    /// Makes `member` a participant of `room`: welcomes them, tells the
-    /// others, and prepares their media.
-    pub fn admit(&mut self, room: RoomKey, member: Member, out: &mut Vec<Effect>) {
-        let e2ee = self.meeting_e2ee(room);
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        let session = member.session;
-        if let Some(s) = self.sessions.get_mut(&session) {
-            s.room = Some(room);
-        }
-        let joined = member.public();
-        for other in r.members.keys() {
-            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantJoined { participant: joined.clone() } });
-        }
-        let participants = r.members.values().map(Member::public).collect();
-        out.push(Effect::Send {
-            to: session,
-            msg: ServerMsg::Welcome {
-                version: PROTOCOL_VERSION,
-                you: joined.clone(),
-                participants,
-                ice_servers: self.settings.ice_servers.clone(),
-                last_n: self.settings.last_n,
-                e2ee,
-            },
-        });
-        if let Some(speaker) = r.speaker.and_then(|s| r.members.get(&s)) {
-            out.push(Effect::Send { to: session, msg: ServerMsg::ActiveSpeaker { id: Some(speaker.id.clone()) } });
-        }
-        out.push(Effect::Media(MediaCommand::Join { session, room, participant: joined.id }));
-        r.members.insert(session, member);
-        self.p2p.touch(room);
-    }
-
-    /// Takes a participant out of their room, tells the others, and destroys
-    /// the room if it is now empty. Media is the caller's business.
-    pub fn remove_member(&mut self, key: RoomKey, session: SessionId, out: &mut Vec<Effect>) -> Option<Member> {
-        if let Some(s) = self.sessions.get_mut(&session) {
-            s.room = None;
-        }
-        let room = self.rooms.get_mut(&key)?;
-        let member = room.members.remove(&session)?;
-        self.p2p.touch(key);
-        for other in room.members.keys() {
-            out.push(Effect::Send { to: *other, msg: ServerMsg::ParticipantLeft { id: member.id.clone() } });
-        }
-        if room.speaker == Some(session) {
-            room.speaker = None;
-        }
-        self.after_member_left(key, &member, out);
-        Some(member)
-    }
-
-    /// Forgets a room and wipes what it held.
-    fn destroy_room(&mut self, key: RoomKey) {
-        if let Some(mut room) = self.rooms.remove(&key) {
-            if let Some((mut name, _)) = self.by_name.remove_entry(room.name.as_str()) {
-                name.zeroize();
-            }
-            room.members.clear();
-        }
     }
 
     fn update_member(
@@ -572,12 +481,7 @@ impl Rooms {
         };
         if change(member) {
             let participant = member.public();
-            for to in r.members.keys() {
-                out.push(Effect::Send {
-                    to: *to,
-                    msg: ServerMsg::ParticipantUpdated { participant: participant.clone() },
-                });
-            }
+            broadcast(out, r.members.keys().copied(), ServerMsg::ParticipantUpdated { participant });
         }
     }
 
@@ -596,17 +500,8 @@ impl Rooms {
             return error(out, session, ErrorCode::ChatRejected, "chat messages sent too fast");
         }
         let (from, from_name) = (member.id.clone(), member.display_name.to_string());
-        for to in r.members.keys() {
-            out.push(Effect::Send {
-                to: *to,
-                msg: ServerMsg::Chat {
-                    from: from.clone(),
-                    from_name: from_name.clone(),
-                    text: text.to_string(),
-                    ts: clock.unix_ms,
-                },
-            });
-        }
+        let msg = ServerMsg::Chat { from, from_name, text: text.to_string(), ts: clock.unix_ms };
+        broadcast(out, r.members.keys().copied(), msg);
     }
 
     fn on_media(&mut self, event: MediaEvent, out: &mut Vec<Effect>) {
@@ -641,13 +536,17 @@ impl Rooms {
                 }
                 r.speaker = speaker;
                 let id = speaker.and_then(|s| r.members.get(&s)).map(|m| m.id.clone());
-                for to in r.members.keys() {
-                    out.push(Effect::Send { to: *to, msg: ServerMsg::ActiveSpeaker { id: id.clone() } });
-                }
+                broadcast(out, r.members.keys().copied(), ServerMsg::ActiveSpeaker { id });
             }
             MediaEvent::Quality { session, quality } => {
                 if let Some(room) = self.sessions.get(&session).and_then(|s| s.room) {
                     self.update_member(room, session, out, |m| std::mem::replace(&mut m.quality, quality) != quality);
+                }
+            }
+            MediaEvent::Stalled { session, source } => {
+                if self.joined(session) {
+                    tracing::debug!(session = session.0, ?source, "media of a participant does not arrive");
+                    out.push(Effect::Send { to: session, msg: ServerMsg::MediaStalled { source } });
                 }
             }
             MediaEvent::Failed { session } => {
@@ -692,6 +591,14 @@ impl Drop for Room {
     fn drop(&mut self) {
         // Display names are `Zeroizing` and wipe themselves; the name too.
         self.name.zeroize();
+    }
+}
+
+/// Sends `msg` to each of `to` ([`Effect::Broadcast`]); nothing when `to` is empty.
+fn broadcast(out: &mut Vec<Effect>, to: impl IntoIterator<Item = SessionId>, msg: ServerMsg) {
+    let to: Vec<SessionId> = to.into_iter().collect();
+    if !to.is_empty() {
+        out.push(Effect::Broadcast { to, msg });
     }
 }
 

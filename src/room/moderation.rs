@@ -16,19 +16,10 @@
 //!   direct call the server carries no media; there the other browser,
 //!   the only listener, plays a source only while the room shows it on.
 
-use std::time::{Duration, Instant};
-
 use zeroize::{Zeroize, Zeroizing};
 
-use super::lobby::Ticket;
-use super::{Clock, Effect, MediaCommand, RoomKey, Rooms, SessionId, error};
-use crate::signal::protocol::{ByeReason, ClientMsg, ErrorCode, MAX_CHAT_CHARS, ServerMsg, Source};
-
-/// How long an empty meeting is kept when its last participant lost the
-/// connection (instead of leaving): those who reconnect with their ticket
-/// find its password, lobby and roles as they were, and nobody can slip
-/// into a locked meeting in the gap.
-pub const MEETING_GRACE: Duration = Duration::from_secs(60);
+use super::{Clock, Effect, MediaCommand, RoomKey, Rooms, SessionId, broadcast, error};
+use crate::protocol::{ByeReason, ClientMsg, ErrorCode, MAX_CHAT_CHARS, ServerMsg, Source};
 
 /// Sources a moderator muted and the participant has not turned on again.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -51,33 +42,6 @@ impl Forced {
             Source::Screen => &mut self.screen,
         }
     }
-}
-
-/// What a meeting's main room holds beyond its members (breakout rooms
-/// use `parent` and `breakout` only). Wiped with the room: the password and
-/// names are `Zeroizing`.
-#[derive(Debug, Default)]
-pub(super) struct Controls {
-    /// Of a breakout room: its meeting's main room.
-    pub parent: Option<RoomKey>,
-    /// Of a breakout room: its public id and name.
-    pub breakout: Option<(String, Zeroizing<String>)>,
-    /// Breakout rooms, in order of creation.
-    pub breakouts: Vec<RoomKey>,
-    pub next_breakout: u32,
-    pub password: Option<Zeroizing<String>>,
-    pub lobby: bool,
-    /// Sessions in the lobby, in order of knocking.
-    pub knocking: Vec<SessionId>,
-    /// Sessions asked for the password.
-    pub asked: Vec<SessionId>,
-    pub tickets: Vec<Ticket>,
-    /// Arrival counter for [`super::Member::seq`].
-    pub next_seq: u64,
-    /// Empty, kept for reconnecting participants until then.
-    pub grace_until: Option<Instant>,
-    /// End-to-end encrypted (see `super::e2ee`); once on, on until the meeting ends.
-    pub e2ee: bool,
 }
 
 /// Messages only moderators may send.
@@ -205,51 +169,6 @@ impl Rooms {
         }
     }
 
-    /// The main room of the meeting `room` belongs to.
-    pub(super) fn meeting_of(&self, room: RoomKey) -> RoomKey {
-        self.rooms.get(&room).and_then(|r| r.controls.parent).unwrap_or(room)
-    }
-
-    /// The main room and the breakout rooms of the meeting `main`.
-    pub(super) fn meeting_rooms(&self, main: RoomKey) -> Vec<RoomKey> {
-        let mut rooms = vec![main];
-        if let Some(r) = self.rooms.get(&main) {
-            rooms.extend(r.controls.breakouts.iter().copied());
-        }
-        rooms
-    }
-
-    /// Participants of the meeting, in any of its rooms.
-    pub(super) fn meeting_size(&self, main: RoomKey) -> usize {
-        self.meeting_rooms(main).iter().filter_map(|k| self.rooms.get(k)).map(|r| r.members.len()).sum()
-    }
-
-    /// Every participant's session in the meeting.
-    pub(super) fn meeting_members(&self, main: RoomKey) -> Vec<SessionId> {
-        self.meeting_rooms(main).iter().flat_map(|k| self.members_of(*k)).collect()
-    }
-
-    pub(super) fn members_of(&self, room: RoomKey) -> Vec<SessionId> {
-        self.rooms.get(&room).map(|r| r.members.keys().copied().collect()).unwrap_or_default()
-    }
-
-    /// The moderators' sessions in the meeting.
-    pub(super) fn moderators(&self, main: RoomKey) -> Vec<SessionId> {
-        self.meeting_rooms(main)
-            .iter()
-            .filter_map(|k| self.rooms.get(k))
-            .flat_map(|r| r.members.values().filter(|m| m.moderator).map(|m| m.session))
-            .collect()
-    }
-
-    /// The room and session of the participant with public id `id`.
-    pub(super) fn find_in_meeting(&self, main: RoomKey, id: &str) -> Option<(RoomKey, SessionId)> {
-        self.meeting_rooms(main).into_iter().find_map(|k| {
-            let r = self.rooms.get(&k)?;
-            r.members.values().find(|m| m.id == id).map(|m| (k, m.session))
-        })
-    }
-
     /// Public id and name of a participant.
     fn who(&self, room: RoomKey, session: SessionId) -> (String, String) {
         self.rooms
@@ -301,7 +220,7 @@ impl Rooms {
         out.push(Effect::Close { session: target });
     }
 
-    fn make_moderator(&mut self, main: RoomKey, room: RoomKey, target: SessionId, out: &mut Vec<Effect>) {
+    pub(super) fn make_moderator(&mut self, main: RoomKey, room: RoomKey, target: SessionId, out: &mut Vec<Effect>) {
         let mut granted = false;
         self.update_member(room, target, out, |m| {
             granted = !std::mem::replace(&mut m.moderator, true);
@@ -317,109 +236,16 @@ impl Rooms {
         let Some(r) = self.rooms.get(&main) else {
             return;
         };
-        if !r.controls.knocking.is_empty() {
-            let mut lobby = Vec::new();
-            self.notify_lobby(main, &mut lobby);
-            out.extend(lobby.into_iter().filter(|e| matches!(e, Effect::Send { to, .. } if *to == session)));
+        if !r.controls.knocking.is_empty()
+            && self.moderators(main).contains(&session)
+            && let Some(msg) = self.lobby_msg(main)
+        {
+            out.push(Effect::Send { to: session, msg });
         }
         if !r.controls.breakouts.is_empty()
             && let Some(msg) = self.breakouts_msg(main)
         {
             out.push(Effect::Send { to: session, msg });
-        }
-    }
-
-    /// After a participant left the meeting (not moved within it): their
-    /// role goes into their ticket; an empty meeting ends; a meeting
-    /// without a moderator gets one.
-    pub(super) fn after_member_left(&mut self, room: RoomKey, member: &super::Member, out: &mut Vec<Effect>) {
-        let main = self.meeting_of(room);
-        self.note_ticket_role(main, &member.id, member.moderator);
-        if self.meeting_size(main) == 0 {
-            // Kept for a while (`Settings::meeting_grace`); `leave` and the
-            // moderators' `end_meeting` end it at once.
-            match (self.now, self.rooms.get_mut(&main)) {
-                (Some(now), Some(r)) => {
-                    let until = now + self.settings.meeting_grace;
-                    r.controls.grace_until = Some(until);
-                    self.graces.insert((until, main));
-                }
-                _ => self.close_meeting(main, false, out),
-            }
-            return;
-        }
-        self.ensure_moderator(main, out);
-        self.notify_breakouts(main, out);
-    }
-
-    /// Hands moderation on when nobody in the meeting has it: to the
-    /// logged-in participant who came first, else to whoever came first.
-    pub(super) fn ensure_moderator(&mut self, main: RoomKey, out: &mut Vec<Effect>) {
-        if !self.moderators(main).is_empty() {
-            return;
-        }
-        let next = self
-            .meeting_rooms(main)
-            .into_iter()
-            .filter_map(|k| self.rooms.get(&k).map(|r| (k, r)))
-            .flat_map(|(k, r)| r.members.values().map(move |m| ((!m.authenticated, m.seq), k, m.session)))
-            .min();
-        if let Some((_, room, session)) = next {
-            self.make_moderator(main, room, session, out);
-        }
-    }
-
-    /// Ends the meeting `main` if nobody is in it (it waits for reconnects).
-    pub(super) fn close_if_empty(&mut self, main: RoomKey, out: &mut Vec<Effect>) {
-        if self.rooms.contains_key(&main) && self.meeting_size(main) == 0 {
-            self.close_meeting(main, false, out);
-        }
-    }
-
-    /// Whether the meeting `main` waits, empty, for reconnecting participants.
-    pub(super) fn in_grace(&self, main: RoomKey) -> bool {
-        self.rooms.get(&main).is_some_and(|r| r.controls.grace_until.is_some())
-    }
-
-    /// Someone is in the meeting again: it is no longer waiting.
-    pub(super) fn end_grace(&mut self, main: RoomKey) {
-        if let Some(until) = self.rooms.get_mut(&main).and_then(|r| r.controls.grace_until.take()) {
-            self.graces.remove(&(until, main));
-        }
-    }
-
-    /// Ends the meetings whose grace is over.
-    pub(super) fn expire_graces(&mut self, out: &mut Vec<Effect>) {
-        let Some(now) = self.now else {
-            return;
-        };
-        while let Some(&(until, main)) = self.graces.first() {
-            if until > now {
-                break;
-            }
-            self.graces.pop_first();
-            if self.rooms.get(&main).is_some_and(|r| r.controls.grace_until == Some(until)) {
-                self.close_meeting(main, false, out);
-            }
-        }
-    }
-
-    /// Ends the meeting: with `everyone`, tells every participant (`bye`,
-    /// `meeting_ended`) and stops their media; those waiting at the door
-    /// are told too. Then every room of the meeting is wiped.
-    pub(super) fn close_meeting(&mut self, main: RoomKey, everyone: bool, out: &mut Vec<Effect>) {
-        if everyone {
-            for session in self.meeting_members(main) {
-                self.sessions.remove(&session);
-                out.push(Effect::Media(MediaCommand::Leave { session }));
-                out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::MeetingEnded } });
-                out.push(Effect::Close { session });
-            }
-        }
-        self.end_pending(main, out);
-        self.end_grace(main);
-        for key in self.meeting_rooms(main) {
-            self.destroy_room(key);
         }
     }
 
@@ -457,8 +283,7 @@ impl Rooms {
             text: text.to_string(),
             ts: clock.unix_ms,
         };
-        out.push(Effect::Send { to: target, msg: msg.clone() });
-        out.push(Effect::Send { to: session, msg });
+        broadcast(out, [target, session], msg);
     }
 }
 

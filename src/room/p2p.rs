@@ -14,9 +14,12 @@
 //!   not exactly these two: back to (none), telling both browsers `p2p_stop`
 //! ```
 //!
-//! - A room that reaches two members by a join starts at once (on the next
-//!   timer tick); one that drops to two from more waits
-//!   `p2p.back_to_p2p_delay_ms`, so a short visit does not bounce everyone.
+//! - A room that reaches two members by a join starts after
+//!   [`ARRIVAL_DELAY`], so that people arriving together (a meeting
+//!   starting, everyone rejoining after a network change) do not start a
+//!   direct call that the next arrival ends at once; one that drops to two
+//!   from more waits `p2p.back_to_p2p_delay_ms`, so a short visit does not
+//!   bounce everyone. A new pair starts its wait afresh.
 //! - `p2p_start` tells both browsers to connect; the offerer (the member
 //!   who came first) offers. Offer, answer and candidates are relayed only
 //!   between the two members of the call, with the sender's identity taken
@@ -35,8 +38,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use super::{Effect, MediaCommand, RoomKey, SessionId, error};
-use crate::signal::protocol::{
+use super::{Effect, MediaCommand, RoomKey, SessionId, broadcast, error};
+use crate::protocol::{
     ClientMsg, ErrorCode, IceServerInfo, MAX_P2P_CANDIDATE_BYTES, MAX_P2P_CANDIDATES, MAX_P2P_MID_BYTES,
     MAX_P2P_SDP_BYTES, P2pStopReason, ParticipantId, ServerMsg,
 };
@@ -44,6 +47,13 @@ use crate::signal::protocol::{
 /// How long two browsers get to play each other's media directly before
 /// the call stays on the server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// How long a room that a join brought to two members waits before the
+/// direct call starts: people who arrive together join within a fraction
+/// of a second of each other, and a third one would end a direct call that
+/// has just begun (`p2p_stop` right after `p2p_start`). Nothing waits on
+/// it: media flows through the server from the first moment.
+pub const ARRIVAL_DELAY: Duration = Duration::from_millis(500);
 
 /// What the direct-call logic needs from the configuration and policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +63,9 @@ pub struct P2pSettings {
     /// `p2p.back_to_p2p_delay_ms`: wait before a room that dropped from
     /// more than two to two goes direct again.
     pub back_delay: Duration,
+    /// Wait before a room that a join brought to two goes direct
+    /// ([`ARRIVAL_DELAY`]).
+    pub arrival_delay: Duration,
     /// How long a direct connection may take to play media both ways.
     pub connect_timeout: Duration,
     /// ICE servers for the direct connection: this server's own STUN port
@@ -68,6 +81,7 @@ impl P2pSettings {
         P2pSettings {
             enabled: config.p2p.enabled,
             back_delay: Duration::from_millis(config.p2p.back_to_p2p_delay_ms),
+            arrival_delay: ARRIVAL_DELAY,
             connect_timeout: CONNECT_TIMEOUT,
             ice_servers: config.media.ice_servers.iter().map(IceServerInfo::from).collect(),
         }
@@ -148,6 +162,11 @@ impl Call {
     fn is_pair(&self, a: SessionId, b: SessionId) -> bool {
         let mine = [self.ends[0].session, self.ends[1].session];
         mine == [a, b] || mine == [b, a]
+    }
+
+    /// The two members' sessions, the offerer first.
+    fn sessions(&self) -> [SessionId; 2] {
+        [self.ends[0].session, self.ends[1].session]
     }
 
     fn index_of(&self, session: SessionId) -> Option<usize> {
@@ -272,7 +291,7 @@ impl P2p {
         }
         match pair {
             Some((a, b)) => {
-                let delay = if before > 2 { self.settings.back_delay } else { Duration::ZERO };
+                let delay = if before > 2 { self.settings.back_delay } else { self.settings.arrival_delay };
                 let at = now + delay;
                 let call = Call {
                     ends: [End::new(a.0, a.1.clone()), End::new(b.0, b.1.clone())],
@@ -399,9 +418,7 @@ impl P2p {
                         self.timers.remove(&(t, room));
                     }
                     call.state = State::Direct { epoch };
-                    for end in &call.ends {
-                        out.push(Effect::Send { to: end.session, msg: ServerMsg::P2pDirect { epoch } });
-                    }
+                    broadcast(out, call.sessions(), ServerMsg::P2pDirect { epoch });
                     out.push(Effect::Media(MediaCommand::Direct { room, direct: true }));
                 }
             }
@@ -427,12 +444,7 @@ impl P2p {
         }
         call.state = State::Failed;
         self.failures += 1;
-        for end in &call.ends {
-            out.push(Effect::Send {
-                to: end.session,
-                msg: ServerMsg::P2pStop { epoch, reason: P2pStopReason::Failed },
-            });
-        }
+        broadcast(out, call.sessions(), ServerMsg::P2pStop { epoch, reason: P2pStopReason::Failed });
     }
 
     /// Ends `call` (taken out of `room`) because the membership changed.
@@ -448,9 +460,7 @@ impl P2p {
         if matches!(call.state, State::Direct { .. }) {
             out.push(Effect::Media(MediaCommand::Direct { room, direct: false }));
         }
-        for end in &call.ends {
-            out.push(Effect::Send { to: end.session, msg: ServerMsg::P2pStop { epoch, reason } });
-        }
+        broadcast(out, call.sessions(), ServerMsg::P2pStop { epoch, reason });
     }
 
     /// The server is stopping: forget everything.

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::signal::protocol::{AudioSlot, ByeReason, ClientMsg, ErrorCode, ServerMsg};
+use crate::protocol::{AudioSlot, ByeReason, ClientMsg, ErrorCode, ServerMsg};
 
 struct World {
     rooms: Rooms,
@@ -65,6 +65,7 @@ fn sent_to(out: &[Effect], to: SessionId) -> Vec<ServerMsg> {
     out.iter()
         .filter_map(|e| match e {
             Effect::Send { to: t, msg } if *t == to => Some(msg.clone()),
+            Effect::Broadcast { to: all, msg } if all.contains(&to) => Some(msg.clone()),
             _ => None,
         })
         .collect()
@@ -277,6 +278,25 @@ fn chat_reaches_everyone_in_the_room_and_nobody_outside() {
         );
     }
     assert!(sent_to(&out, c).is_empty());
+}
+
+#[test]
+fn a_message_to_many_is_one_broadcast_serialised_once() {
+    let mut w = World::new();
+    let (a, _) = w.join("team", "Ada");
+    let (b, _) = w.join("team", "Bob");
+    let (c, out) = w.join("team", "Cy");
+    let joined: Vec<&Effect> = out
+        .iter()
+        .filter(|e| matches!(e, Effect::Broadcast { msg: ServerMsg::ParticipantJoined { .. }, .. }))
+        .collect();
+    assert!(matches!(joined[..], [Effect::Broadcast { to, .. }] if *to == [a, b]), "{out:?}");
+    let out = w.send(c, ClientMsg::Hand { raised: true });
+    assert!(
+        matches!(&out[..], [Effect::Broadcast { to, msg: ServerMsg::ParticipantUpdated { .. } }] if *to == [a, b, c])
+    );
+    let out = w.send(a, ClientMsg::Chat { text: "hello".into() });
+    assert!(matches!(&out[..], [Effect::Broadcast { to, msg: ServerMsg::Chat { .. } }] if *to == [a, b, c]));
 }
 
 #[test]

@@ -12,6 +12,24 @@
 //! in one function, [`Engine::drive`]. Events that affect other connections
 //! are queued and handled after the drain, so no two `Rtc`s are borrowed at
 //! once. One connection's error ends that participant's media only.
+//!
+//! This file holds the state, the connections (creating, driving,
+//! timeouts, str0m's events) and membership (join, move, leave, direct
+//! calls, moderator mutes). Each further concern is a file of its own:
+//!
+//! - [`input`]: the media port's datagrams to their connection, plain STUN;
+//! - [`negotiate`]: publish offers, subscribe offers and answers, and who
+//!   is in which audio slot;
+//! - [`forward`]: RTP from a publisher to its subscribers through the
+//!   fan-out index ([`forward::Routes`]), keyframe requests;
+//! - [`allocate`]: which simulcast layer each subscriber receives;
+//! - [`quality`]: connection quality from loss and round-trip time.
+
+mod allocate;
+mod forward;
+mod input;
+mod negotiate;
+mod quality;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -20,26 +38,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::change::SdpPendingOffer;
 use str0m::config::DtlsCert;
-use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
-use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
-use str0m::stats::PeerStats;
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Pt, Rid};
+use str0m::net::{Protocol, Transmit};
+use str0m::rtp::Ssrc;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 
 use super::demux::{self, Demux};
+use super::health::SourceHealth;
 use super::keyframes::Throttle;
-use super::layers::{self, LAYERS, RateMeter, Want};
-use super::rewrite::{Decision, InPacket, Rewriter};
-use super::sdp;
-use super::slots;
-use super::speaker::{self, Ranked, SpeakerDetector};
+use super::layers::{self, LAYERS, RateMeter};
+use super::rewrite::Rewriter;
+use super::speaker::SpeakerDetector;
 use super::stun;
+use crate::protocol::{Quality, Source};
 use crate::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
-use crate::signal::protocol::{AudioSlot, PublishedTrack, Quality, Source, SubscribedTrack, VideoSize};
-use crate::stats::{Forwarded, Stats, SubscriptionKey, SubscriptionStats};
+use crate::stats::{Stats, SubscriptionKey, SubscriptionStats};
 
 /// How long a forwarded video packet stays available for a NACK. A
 /// receiver asks for a missing packet when the next one arrives and again
@@ -69,6 +84,8 @@ const STATS_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a connection may stay ICE-disconnected (a network change, a
 /// laptop lid) before the participant's media counts as failed.
 const RECONNECT_GRACE: Duration = Duration::from_secs(10);
+/// How often publishers are checked for sources that deliver nothing.
+const HEALTH_CHECK: Duration = Duration::from_secs(1);
 
 /// What the engine needs from the configuration.
 #[derive(Debug, Clone)]
@@ -105,6 +122,8 @@ struct Pc {
     rtt: Option<Duration>,
     /// RTP was written since the last drain (it is in `Engine::undrained`).
     undrained: bool,
+    /// When ICE first connected (`None`: not yet).
+    connected: Option<Instant>,
 }
 
 /// A track a participant publishes.
@@ -153,11 +172,20 @@ struct Slot {
     /// Layer to forward (`None`: nothing, e.g. not shown or not in last-N).
     target: Option<u8>,
     pt: Option<Pt>,
+    /// The SSRC of the m-line's send stream, once negotiated.
+    ssrc: Option<Ssrc>,
     stats: Arc<SubscriptionStats>,
     stats_key: SubscriptionKey,
     /// Offered `inactive` (the room talks directly): nothing is sent on
     /// it, not even padding, until it is offered `sendonly` again.
     inactive: bool,
+}
+
+impl Slot {
+    /// Offered or negotiated: neither being removed nor parked.
+    fn is_live(&self) -> bool {
+        matches!(self.state, SlotState::Negotiating | SlotState::Active)
+    }
 }
 
 /// A participant's media.
@@ -184,6 +212,9 @@ struct Peer {
     received_before: HashMap<(String, Source), u32>,
     /// Audio slots made so far (numbers their msid).
     audio_slots_made: u32,
+    /// Whether what the participant says it sends arrives, per source
+    /// (indexed by [`source_index`]).
+    health: [SourceHealth; 3],
 }
 
 impl Peer {
@@ -202,6 +233,8 @@ struct RoomMedia {
     speaker: SpeakerDetector<SessionId>,
     /// The members talk directly (a call of two): nothing is forwarded.
     direct: bool,
+    /// Who receives each member's sources ([`forward::Routes`]).
+    routes: forward::Routes,
 }
 
 type KeyframeKey = (SessionId, Mid, Option<u8>);
@@ -230,6 +263,7 @@ pub struct Engine {
     stats: Arc<Stats>,
     next_housekeeping: Instant,
     next_reallocate: Instant,
+    next_health_check: Instant,
     closing: bool,
     /// Answers plain STUN Binding requests (for direct calls), if enabled.
     stun: Option<stun::Limiter>,
@@ -256,6 +290,7 @@ impl Engine {
             stats,
             next_housekeeping: now + HOUSEKEEPING,
             next_reallocate: now + REALLOCATE,
+            next_health_check: now + HEALTH_CHECK,
             closing: false,
             stun: None,
         }
@@ -324,6 +359,13 @@ impl Engine {
             MediaCommand::VideoSizes { session, sizes } => self.video_sizes(now, session, sizes),
             MediaCommand::Shutdown => self.shutdown(now),
             MediaCommand::Direct { room, direct } => self.set_direct(now, room, direct),
+            MediaCommand::Sending { session, mic, camera, screen } => {
+                if let Some(peer) = self.peers.get_mut(&session) {
+                    for (source, on) in [(Source::Mic, mic), (Source::Camera, camera), (Source::Screen, screen)] {
+                        peer.health[source_index(source)].set_on(on, now);
+                    }
+                }
+            }
         }
         self.process_work(now);
     }
@@ -363,7 +405,7 @@ impl Engine {
             }
         }
         Stats::add(&self.stats.peer_connections, 1);
-        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None, undrained: false }
+        Pc { rtc, deadline: None, grace: None, loss: None, rtt: None, undrained: false, connected: None }
     }
 
     fn join(&mut self, now: Instant, session: SessionId, room: RoomKey, public_id: String) {
@@ -390,13 +432,14 @@ impl Engine {
                 muted: Vec::new(),
                 received_before: HashMap::new(),
                 audio_slots_made: 0,
+                health: [SourceHealth::default(); 3],
             },
         );
         self.drive(now, RtcKey { session, side: Side::Subscribe });
         // Only two talk directly: a newcomer ends it (the room actor says
         // so too, right after the join).
         self.set_direct(now, room, false);
-        self.rooms.entry(room).or_default().members.push(session);
+        self.enter_room(room, session);
         self.negotiate(now, session);
     }
 
@@ -410,7 +453,7 @@ impl Engine {
         }
         self.leave_room(from, session);
         self.set_direct(now, to, false);
-        self.rooms.entry(to).or_default().members.push(session);
+        self.enter_room(to, session);
         let mut affected = self.members(from);
         affected.extend(self.members(to));
         for s in affected {
@@ -447,6 +490,10 @@ impl Engine {
                 // Nothing was sent while direct (see `drive`): estimate
                 // afresh, as for a new connection.
                 peer.subscribe.rtc.bwe().reset(INITIAL_BWE);
+                // The browser resumes sending to the server now.
+                for h in &mut peer.health {
+                    h.restart(now);
+                }
             }
             // The m-lines go inactive (and `drive` holds back str0m's
             // padding) or back to sendonly; forwarding resumes once the browser has
@@ -490,9 +537,16 @@ impl Engine {
         self.rooms.get(&room).map(|r| r.members.clone()).unwrap_or_default()
     }
 
+    fn enter_room(&mut self, room: RoomKey, session: SessionId) {
+        let r = self.rooms.entry(room).or_default();
+        r.members.push(session);
+        r.routes.mark_stale();
+    }
+
     fn leave_room(&mut self, room: RoomKey, session: SessionId) {
         if let Some(r) = self.rooms.get_mut(&room) {
             r.members.retain(|s| *s != session);
+            r.routes.mark_stale();
             r.speaker.remove(session);
             if r.members.is_empty() {
                 self.rooms.remove(&room);
@@ -552,668 +606,12 @@ impl Engine {
         self.events.push(MediaEvent::SdpRefused { session, reason: reason.to_string() });
     }
 
-    fn publish_offer(&mut self, now: Instant, session: SessionId, sdp_text: &str, tracks: Vec<PublishedTrack>) {
-        if !self.peers.contains_key(&session) {
-            return;
-        }
-        if sdp_text.len() > sdp::MAX_SDP_BYTES {
-            return self.refuse(session, "SDP too large");
-        }
-        let offered = sdp::scan(sdp_text);
-        let checked = match sdp::check_tracks(&offered, &tracks) {
-            Ok(found) => found.iter().map(|m| !m.rids.is_empty()).collect::<Vec<bool>>(),
-            Err(e) => return self.refuse(session, &e),
-        };
-        let Ok(offer) = SdpOffer::from_sdp_string(sdp_text) else {
-            return self.refuse(session, "the offer is not valid SDP");
-        };
-        let key = RtcKey { session, side: Side::Publish };
-        let new_pc = self.peers.get(&session).is_some_and(|p| p.publish.is_none());
-        if new_pc {
-            let pc = self.new_pc(now, key);
-            if let Some(peer) = self.peers.get_mut(&session) {
-                peer.publish = Some(pc);
-            }
-        }
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        let Some(pc) = peer.publish.as_mut() else {
-            return;
-        };
-        let result = guarded(|| pc.rtc.sdp_api().accept_offer(offer));
-        let answer = match result {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) | Err(_) => {
-                let alive = pc.rtc.is_alive();
-                if new_pc || !alive {
-                    // A first offer that fails leaves nothing behind; a
-                    // broken re-offer ends this participant's media.
-                    if let Some(pc) = peer.publish.take()
-                        && let Some(d) = pc.deadline
-                    {
-                        self.deadlines.remove(&(d, key));
-                    }
-                    self.demux.forget(key);
-                    self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                    if !new_pc {
-                        return self.fail(now, session, "publish re-offer refused");
-                    }
-                }
-                return self.refuse(session, "the offer could not be accepted");
-            }
-        };
-        // The answer is what the browser needs; tracks change for everyone else.
-        let old: Vec<(Mid, Source)> = peer.tracks.iter().map(|t| (t.mid, t.source)).collect();
-        peer.tracks = tracks
-            .iter()
-            .zip(checked)
-            .map(|(t, simulcast)| InTrack {
-                mid: Mid::from(t.mid.as_str()),
-                source: t.source,
-                kind: if t.source == Source::Mic { MediaKind::Audio } else { MediaKind::Video },
-                simulcast,
-                meters: Default::default(),
-            })
-            .collect();
-        let changed = old != peer.tracks.iter().map(|t| (t.mid, t.source)).collect::<Vec<_>>();
-        self.events.push(MediaEvent::PublishAnswer { session, sdp: answer.to_sdp_string() });
-        self.drive(now, key);
-        if changed {
-            let room = self.peers.get(&session).map(|p| p.room);
-            for other in room.map(|r| self.members(r)).unwrap_or_default() {
-                if other != session {
-                    self.negotiate(now, other);
-                }
-            }
-            if let Some(room) = room {
-                self.assign_room(now, room);
-            }
-        }
-    }
-
-    /// Brings a subscriber's m-lines in line with the tracks of the others
-    /// in the room: one offer at a time; changes during an outstanding offer
-    /// are folded into the next one.
-    fn negotiate(&mut self, now: Instant, session: SessionId) {
-        let Some(room) = self.peers.get(&session).map(|p| p.room) else {
-            return;
-        };
-        // Every video the others in the room publish; audio goes to slots.
-        let mut wanted: Vec<(SessionId, String, Source, MediaKind)> = Vec::new();
-        let mut microphones: Vec<(SessionId, String)> = Vec::new();
-        for other in self.members(room) {
-            if other == session {
-                continue;
-            }
-            if let Some(p) = self.peers.get(&other) {
-                for t in &p.tracks {
-                    if t.source == Source::Mic {
-                        microphones.push((other, p.public_id.clone()));
-                    } else {
-                        wanted.push((other, p.public_id.clone(), t.source, t.kind));
-                    }
-                }
-            }
-        }
-        let audio_slots = self.config.audio_slots;
-        let direct = self.is_direct(room);
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        if peer.pending.is_some() {
-            peer.renegotiate = true;
-            return;
-        }
-        peer.renegotiate = false;
-        let live = |s: &Slot| matches!(s.state, SlotState::Negotiating | SlotState::Active);
-        let mut to_stop: Vec<Mid> = peer
-            .slots
-            .iter()
-            .filter(|s| live(s) && !s.audio_slot && !wanted.iter().any(|w| Some(w.0) == s.publisher && w.2 == s.source))
-            .map(|s| s.mid)
-            .collect();
-        let to_add: Vec<_> = wanted
-            .into_iter()
-            .filter(|w| !peer.slots.iter().any(|s| live(s) && s.publisher == Some(w.0) && s.source == w.2))
-            .collect();
-        // Audio slots are added while there are fewer than others with a
-        // microphone, up to the limit, and never stopped: joins and leaves
-        // in a big room change no m-line.
-        let have = peer.slots.iter().filter(|s| live(s) && s.audio_slot).count();
-        let new_audio_slots = microphones.len().min(audio_slots).saturating_sub(have);
-        let to_toggle: Vec<Mid> = peer
-            .slots
-            .iter()
-            .filter(|s| live(s) && s.inactive != direct && !to_stop.contains(&s.mid))
-            .map(|s| s.mid)
-            .collect();
-        if to_stop.is_empty() && to_add.is_empty() && to_toggle.is_empty() && new_audio_slots == 0 {
-            return;
-        }
-        // Never stop the first m-line (see `SlotState::Parked`).
-        let first = peer.slots.first().map(|s| s.mid);
-        let park = first.filter(|m| to_stop.contains(m));
-        to_stop.retain(|m| Some(*m) != park);
-        let mut change = peer.subscribe.rtc.sdp_api();
-        for mid in &to_stop {
-            change.stop_media(*mid);
-        }
-        let direction = if direct { Direction::Inactive } else { Direction::SendOnly };
-        for mid in &to_toggle {
-            change.set_direction(*mid, direction);
-        }
-        if let Some(mid) = park {
-            change.set_direction(mid, Direction::Inactive);
-        }
-        let mut added = Vec::new();
-        for (publisher, public_id, source, kind) in to_add {
-            let stream = if source == Source::Screen { format!("{public_id}-screen") } else { public_id.clone() };
-            // A publisher whose m-line ended (or was parked) can be received
-            // again (breakout rooms): browsers refuse an SDP in which two
-            // m-lines carry the same msid, so later ones are numbered.
-            let n = peer.received_before.entry((public_id.clone(), source)).or_insert(0);
-            *n += 1;
-            let track = match *n {
-                1 => format!("{public_id}-{}", source_name(source)),
-                n => format!("{public_id}-{}-{n}", source_name(source)),
-            };
-            let mid = change.add_media(kind, direction, Some(stream), Some(track), None);
-            added.push((mid, kind, Some(publisher), public_id, source));
-        }
-        // While everyone with a microphone gets a slot of their own, each
-        // new slot is named after one of those who have none named after
-        // them yet, with their camera's msid stream: the browser lip-syncs
-        // the two. In a larger room a slot carries different people over
-        // time: its name is neutral.
-        let mut namesakes: Vec<(SessionId, String)> = if microphones.len() <= audio_slots {
-            microphones
-                .into_iter()
-                .filter(|(who, _)| !peer.slots.iter().any(|s| live(s) && s.named_for == Some(*who)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        namesakes.truncate(new_audio_slots);
-        let mut namesakes = namesakes.into_iter();
-        let mut new_slots = Vec::new();
-        for _ in 0..new_audio_slots {
-            let (stream, track, named_for) = match namesakes.next() {
-                Some((who, public_id)) => {
-                    // Unique like a camera's (see `received_before`).
-                    let n = peer.received_before.entry((public_id.clone(), Source::Mic)).or_insert(0);
-                    *n += 1;
-                    let track = match *n {
-                        1 => format!("{public_id}-mic"),
-                        n => format!("{public_id}-mic-{n}"),
-                    };
-                    (public_id, track, Some(who))
-                }
-                None => {
-                    peer.audio_slots_made += 1;
-                    let name = format!("kabine-audio-{}", peer.audio_slots_made);
-                    (name.clone(), name, None)
-                }
-            };
-            let mid = change.add_media(MediaKind::Audio, direction, Some(stream), Some(track), None);
-            added.push((mid, MediaKind::Audio, None, String::new(), Source::Mic));
-            new_slots.push((mid, named_for));
-        }
-        let Some((offer, pending)) = change.apply() else {
-            return;
-        };
-        for slot in peer.slots.iter_mut().filter(|s| to_stop.contains(&s.mid)) {
-            slot.state = SlotState::Stopping;
-        }
-        for slot in peer.slots.iter_mut().filter(|s| to_toggle.contains(&s.mid)) {
-            // Like a new m-line: forwarded again once answered.
-            slot.state = SlotState::Negotiating;
-            slot.inactive = direct;
-        }
-        if let Some(slot) = peer.slots.iter_mut().find(|s| Some(s.mid) == park) {
-            slot.state = SlotState::Parked;
-            slot.target = None;
-            self.stats.end_subscription(&slot.stats_key);
-        }
-        for (mid, kind, publisher, publisher_id, source) in added {
-            let stats_key = SubscriptionKey { subscriber: peer.public_id.clone(), publisher: publisher_id, source };
-            // An empty audio slot has counters of its own, registered only
-            // while someone occupies it.
-            let stats = if publisher.is_some() { self.stats.subscription(stats_key.clone()) } else { Arc::default() };
-            let clock = if kind == MediaKind::Audio { 48_000 } else { 90_000 };
-            peer.slots.push(Slot {
-                mid,
-                kind,
-                publisher,
-                audio_slot: publisher.is_none(),
-                named_for: new_slots.iter().find(|n| n.0 == mid).and_then(|n| n.1),
-                source,
-                state: SlotState::Negotiating,
-                rewriter: Rewriter::new(clock),
-                target: None,
-                pt: None,
-                stats,
-                stats_key,
-                inactive: direct,
-            });
-        }
-        peer.pending = Some(pending);
-        let tracks = peer
-            .slots
-            .iter()
-            .filter(|s| live(s) && !s.audio_slot)
-            .map(|s| SubscribedTrack {
-                mid: s.mid.to_string(),
-                participant: s.stats_key.publisher.clone(),
-                source: s.source,
-            })
-            .collect();
-        self.events.push(MediaEvent::SubscribeOffer { session, sdp: offer.to_sdp_string(), tracks });
-        self.drive(now, RtcKey { session, side: Side::Subscribe });
-        if new_audio_slots > 0 {
-            // Fill the new slots now, and tell the browser about them.
-            self.assign_audio(now, session, true);
-        }
-    }
-
-    /// The participants who may be heard in `room` (those with a
-    /// microphone a moderator has not muted), in join order, ranked for
-    /// audio slots.
-    fn audio_ranking(&self, now: Instant, room: RoomKey) -> Vec<Ranked<SessionId>> {
-        let Some(r) = self.rooms.get(&room) else {
-            return Vec::new();
-        };
-        let candidates: Vec<SessionId> = r
-            .members
-            .iter()
-            .filter(|s| {
-                self.peers.get(s).is_some_and(|p| {
-                    p.tracks.iter().any(|t| t.source == Source::Mic) && !p.muted.contains(&Source::Mic)
-                })
-            })
-            .copied()
-            .collect();
-        r.speaker.ranking(&candidates, now)
-    }
-
-    /// Reassigns the audio slots of everyone in `room`.
-    fn assign_room(&mut self, now: Instant, room: RoomKey) {
-        let ranking = self.audio_ranking(now, room);
-        for member in self.members(room) {
-            self.assign_slots(member, &ranking, false);
-        }
-    }
-
-    /// Reassigns `session`'s audio slots; announces the map when it changed
-    /// (or when `announce`).
-    fn assign_audio(&mut self, now: Instant, session: SessionId, announce: bool) {
-        let Some(room) = self.peers.get(&session).map(|p| p.room) else {
-            return;
-        };
-        let ranking = self.audio_ranking(now, room);
-        self.assign_slots(session, &ranking, announce);
-    }
-
-    fn assign_slots(&mut self, session: SessionId, ranking: &[Ranked<SessionId>], announce: bool) {
-        let Some(peer) = self.peers.get(&session) else {
-            return;
-        };
-        let live = |s: &Slot| s.audio_slot && matches!(s.state, SlotState::Negotiating | SlotState::Active);
-        let before: Vec<Option<SessionId>> = peer.slots.iter().filter(|s| live(s)).map(|s| s.publisher).collect();
-        if before.is_empty() {
-            return;
-        }
-        let named: Vec<Option<SessionId>> = peer.slots.iter().filter(|s| live(s)).map(|s| s.named_for).collect();
-        let mine: Vec<Ranked<SessionId>> = ranking.iter().filter(|r| r.who != session).copied().collect();
-        let mut after = before.clone();
-        let changed = slots::assign(&mut after, &named, &mine);
-        if !changed && !announce {
-            return;
-        }
-        let names: Vec<Option<String>> =
-            after.iter().map(|o| o.and_then(|s| self.peers.get(&s)).map(|p| p.public_id.clone())).collect();
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        let mut map = Vec::with_capacity(after.len());
-        for ((slot, occupant), name) in peer.slots.iter_mut().filter(|s| live(s)).zip(after).zip(names) {
-            if slot.publisher != occupant {
-                // The next packet of the new occupant continues the
-                // slot's stream (sequence +1, timestamp by elapsed time).
-                slot.rewriter.pause();
-                if slot.publisher.is_some() {
-                    self.stats.end_subscription(&slot.stats_key);
-                }
-                slot.publisher = occupant;
-                slot.stats_key.publisher = name.clone().unwrap_or_default();
-                slot.stats =
-                    if occupant.is_some() { self.stats.subscription(slot.stats_key.clone()) } else { Arc::default() };
-                Stats::add(&self.stats.audio_slot_switches, 1);
-            }
-            map.push(AudioSlot { mid: slot.mid.to_string(), participant: name });
-        }
-        self.events.push(MediaEvent::AudioSlots { session, slots: map });
-    }
-
-    fn subscribe_answer(&mut self, now: Instant, session: SessionId, sdp_text: &str) {
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        if peer.pending.is_none() {
-            return self.refuse(session, "no subscribe offer is outstanding");
-        }
-        if sdp_text.len() > sdp::MAX_SDP_BYTES {
-            return self.refuse(session, "SDP too large");
-        }
-        // A compacted answer (docs/protocol.md) becomes plain SDP for str0m.
-        let Ok(expanded) = sdp::expand_answer(sdp_text) else {
-            return self.refuse(session, "the compacted answer cannot be expanded");
-        };
-        let Ok(answer) = SdpAnswer::from_sdp_string(&expanded) else {
-            // The offer stays outstanding; a good answer may still follow.
-            return self.refuse(session, "the answer is not valid SDP");
-        };
-        let Some(pending) = peer.pending.take() else {
-            return;
-        };
-        let accepted = guarded(|| peer.subscribe.rtc.sdp_api().accept_answer(pending, answer));
-        if !matches!(accepted, Ok(Ok(()))) {
-            self.refuse(session, "the answer could not be accepted");
-            return self.fail(now, session, "subscribe answer refused");
-        }
-        let opus = find_pt(&peer.subscribe.rtc, Codec::Opus);
-        let vp8 = find_pt(&peer.subscribe.rtc, Codec::Vp8);
-        let mut ended = Vec::new();
-        peer.slots.retain(|s| {
-            let keep = s.state != SlotState::Stopping;
-            if !keep && s.publisher.is_some() {
-                ended.push(s.stats_key.clone());
-            }
-            keep
-        });
-        for key in ended {
-            self.stats.end_subscription(&key);
-        }
-        for slot in &mut peer.slots {
-            if slot.state == SlotState::Negotiating {
-                if slot.kind == MediaKind::Video {
-                    limit_nack_history(&mut peer.subscribe.rtc, slot.mid);
-                }
-                slot.state = SlotState::Active;
-                slot.pt = if slot.kind == MediaKind::Audio { opus } else { vp8 };
-                if slot.kind == MediaKind::Audio {
-                    slot.target = Some(0);
-                }
-            }
-        }
-        let again = peer.renegotiate;
-        self.drive(now, RtcKey { session, side: Side::Subscribe });
-        self.reallocate(now, session);
-        if again {
-            self.negotiate(now, session);
-        }
-    }
-
-    fn video_sizes(&mut self, now: Instant, session: SessionId, sizes: Vec<VideoSize>) {
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        // Bounded: one entry per (participant, source) the room can have.
-        if sizes.len() > 3 * 1000 {
-            return;
-        }
-        peer.sizes = sizes.into_iter().map(|s| ((s.participant, s.source), (s.width, s.height))).collect();
-        self.reallocate(now, session);
-    }
-
     fn shutdown(&mut self, now: Instant) {
         self.closing = true;
         let sessions: Vec<SessionId> = self.peers.keys().copied().collect();
         for s in sessions {
             self.remove_peer(now, s, true);
         }
-    }
-
-    // ---- layer allocation --------------------------------------------------
-
-    /// Chooses what `session` receives of every video: the layer that fits
-    /// its rendered size, capped by its bandwidth estimate and by last-N.
-    fn reallocate(&mut self, now: Instant, session: SessionId) {
-        let Some(peer) = self.peers.get(&session) else {
-            return;
-        };
-        if self.is_direct(peer.room) {
-            return;
-        }
-        let room = self.rooms.get(&peer.room);
-        let (history, members) =
-            room.map_or((Vec::new(), Vec::new()), |r| (r.speaker.history().to_vec(), r.members.clone()));
-        let speaker = room.and_then(|r| r.speaker.current());
-        let in_last_n = speaker::last_n(&history, &members, session, self.config.last_n);
-        let mut wants = Vec::new();
-        let mut slot_index = Vec::new();
-        let mut audio = 0u64;
-        for (i, slot) in peer.slots.iter().enumerate() {
-            if slot.state != SlotState::Active {
-                continue;
-            }
-            if slot.kind == MediaKind::Audio {
-                // What the microphone really sends: a muted one (DTX) next
-                // to nothing. Counting every microphone at the nominal rate
-                // made the padding fill big rooms with probes (seed-60:
-                // ~50 Mbit/s of padding, docs/performance.md).
-                let meter = slot
-                    .publisher
-                    .and_then(|p| self.peers.get(&p))
-                    .and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
-                    .map(|t| &t.meters[0]);
-                audio += match meter {
-                    Some(m) if !m.active(now) => 0,
-                    Some(m) => m.bps().unwrap_or(layers::AUDIO_BPS),
-                    None => 0,
-                };
-                continue;
-            }
-            let Some(publisher) = slot.publisher else {
-                continue;
-            };
-            let Some(track) =
-                self.peers.get(&publisher).and_then(|p| p.tracks.iter().find(|t| t.source == slot.source))
-            else {
-                continue;
-            };
-            let size = peer.sizes.get(&(slot.stats_key.publisher.clone(), slot.source)).copied();
-            let shown = size.is_none_or(|(w, h)| w > 0 && h > 0);
-            // Screen shares are exempt from last-N: they are what people look at.
-            let allowed = slot.source == Source::Screen || in_last_n.contains(&publisher);
-            let wanted = if !shown || !allowed {
-                None
-            } else if !track.simulcast {
-                Some(0)
-            } else {
-                // Unreported sizes get the low layer until the client says more.
-                size.map_or(Some(0), |(w, h)| layers::layer_for_size(w, h))
-            };
-            let mut available = [false; LAYERS];
-            let mut bps = layers::NOMINAL_BPS;
-            for l in 0..LAYERS {
-                available[l] = track.meters[l].active(now) && (track.simulcast || l == 0);
-                if let Some(b) = track.meters[l].bps() {
-                    bps[l] = b.max(1);
-                }
-            }
-            if !track.simulcast {
-                // A single stream: one "layer" whose cost is its rate.
-                available = [true, false, false];
-            }
-            let area = size.map_or(0, |(w, h)| u64::from(w) * u64::from(h));
-            let priority = u64::from(slot.source == Source::Screen) << 62
-                | u64::from(speaker == Some(publisher)) << 61
-                | area.min(1 << 60);
-            wants.push(Want { wanted, available, bps, priority });
-            slot_index.push(i);
-        }
-        let budget = peer.bwe.map(|b| b.saturating_sub(audio));
-        let chosen = layers::allocate(budget, &wants);
-        tracing::trace!(budget = ?budget, chosen = ?chosen, "layer allocation");
-        let desired: u64 = wants.iter().filter_map(|w| layers::best_fit(w).map(|l| w.bps[l])).sum::<u64>() + audio;
-
-        let mut keyframes = Vec::new();
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        for (i, choice) in slot_index.into_iter().zip(chosen) {
-            let slot = &mut peer.slots[i];
-            let target = choice.map(|l| l as u8);
-            slot.target = target;
-            if let Some(l) = target
-                && slot.rewriter.current() != Some(l)
-                && let Some(publisher) = slot.publisher
-            {
-                keyframes.push((publisher, slot.source, l));
-            }
-            if target.is_none() {
-                slot.stats.select(Forwarded::Nothing);
-            }
-        }
-        if peer.subscribe.rtc.is_alive() && desired > 0 {
-            // Keep the link busy up to what the subscriber wants (padding
-            // fills the gap, capped by the estimate), so the estimate is
-            // there when a layer switch up needs it.
-            peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(desired), Bitrate::bps(desired));
-            self.drive(now, RtcKey { session, side: Side::Subscribe });
-        }
-        for (publisher, source, layer) in keyframes {
-            self.request_keyframe(now, publisher, source, layer, KeyframeRequestKind::Pli);
-        }
-    }
-
-    /// Asks `publisher` for a keyframe on `layer` of `source`, at most once
-    /// a second per layer (later ones are merged and sent when due).
-    fn request_keyframe(
-        &mut self,
-        now: Instant,
-        publisher: SessionId,
-        source: Source,
-        layer: u8,
-        kind: KeyframeRequestKind,
-    ) {
-        let Some(track) = self.peers.get(&publisher).and_then(|p| p.tracks.iter().find(|t| t.source == source)) else {
-            return;
-        };
-        if track.kind != MediaKind::Video {
-            return;
-        }
-        let key = (publisher, track.mid, track.simulcast.then_some(layer));
-        if self.keyframes.request(key, now) {
-            self.send_keyframe_request(now, key, kind);
-        }
-    }
-
-    fn send_keyframe_request(&mut self, now: Instant, (publisher, mid, layer): KeyframeKey, kind: KeyframeRequestKind) {
-        let rid = layer.map(|l| self.rids[usize::from(l).min(LAYERS - 1)]);
-        let Some(pc) = self.peers.get_mut(&publisher).and_then(|p| p.publish.as_mut()) else {
-            return;
-        };
-        if !pc.rtc.is_connected() {
-            return;
-        }
-        let mut direct = pc.rtc.direct_api();
-        let Some(stream) = direct.stream_rx_by_mid(mid, rid) else {
-            return;
-        };
-        stream.request_keyframe(kind);
-        Stats::add(&self.stats.keyframe_requests, 1);
-        self.drive(now, RtcKey { session: publisher, side: Side::Publish });
-    }
-
-    // ---- network input -----------------------------------------------------
-
-    /// The local candidate a datagram from `source` arrived on, as far as we
-    /// can tell without the packet's destination address: loopback for
-    /// loopback peers, else the first announced address of the family.
-    fn local_for(&self, source: SocketAddr) -> SocketAddr {
-        let c = &self.config.candidates;
-        let same_family = |a: &&SocketAddr| a.is_ipv4() == source.is_ipv4();
-        c.iter()
-            .filter(same_family)
-            .find(|a| a.ip().is_loopback() == source.ip().is_loopback())
-            .or_else(|| c.iter().find(same_family))
-            .or(c.first())
-            .copied()
-            .unwrap_or(source)
-    }
-
-    /// One datagram from the media port.
-    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
-        self.last_now = self.last_now.max(now);
-        let destination = self.local_for(source);
-        if self.stun.is_some()
-            && let Some(transaction) = stun::plain_binding_request(data)
-        {
-            return self.answer_stun(now, source, destination, &transaction);
-        }
-        let key = match demux::classify(data) {
-            demux::Kind::Stun => match demux::binding_request_ufrag(data) {
-                Some(ufrag) => {
-                    let Some(key) = self.demux.by_ufrag(ufrag) else {
-                        return self.unclaimed();
-                    };
-                    // Verify the short-term credential before learning anything.
-                    let Ok(contents) = data.try_into() else {
-                        return self.unclaimed();
-                    };
-                    let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
-                    let Some(pc) = self.peers.get_mut(&key.session).and_then(|p| p.pc(key.side)) else {
-                        return self.unclaimed();
-                    };
-                    if !pc.rtc.accepts(&input) {
-                        Stats::add(&self.stats.stun_refused, 1);
-                        return;
-                    }
-                    self.demux.learn(source, key);
-                    Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
-                    self.input(now, key, input);
-                    self.process_work(now);
-                    return;
-                }
-                None => self.demux.by_addr(&source),
-            },
-            demux::Kind::Dtls | demux::Kind::Rtp => self.demux.by_addr(&source),
-            demux::Kind::Other => None,
-        };
-        let Some(key) = key else {
-            return self.unclaimed();
-        };
-        let Ok(contents) = data.try_into() else {
-            return self.unclaimed();
-        };
-        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
-        self.input(now, key, input);
-        self.process_work(now);
-    }
-
-    /// A plain STUN Binding request: answered from the request alone,
-    /// within the rate limit; nothing is kept about the sender.
-    fn answer_stun(&mut self, now: Instant, source: SocketAddr, local: SocketAddr, transaction: &[u8; 12]) {
-        let Some(limiter) = self.stun.as_mut() else {
-            return;
-        };
-        if !limiter.allow(now, source.ip()) {
-            Stats::add(&self.stats.stun_bindings_limited, 1);
-            return;
-        }
-        self.transmits.push(Transmit {
-            proto: Protocol::Udp,
-            source: local,
-            destination: source,
-            contents: stun::binding_success(transaction, source).into(),
-        });
-        Stats::add(&self.stats.stun_bindings_answered, 1);
-    }
-
-    fn unclaimed(&self) {
-        Stats::add(&self.stats.datagrams_unclaimed, 1);
     }
 
     /// Feeds one input to a connection and drains it.
@@ -1263,6 +661,10 @@ impl Engine {
         for key in self.keyframes.due(now) {
             self.send_keyframe_request(now, key, KeyframeRequestKind::Pli);
         }
+        if now >= self.next_health_check {
+            self.next_health_check = now + HEALTH_CHECK;
+            self.check_health(now);
+        }
         let mut changed_rooms = Vec::new();
         for (room, r) in self.rooms.iter_mut() {
             if let Some(change) = r.speaker.tick(now) {
@@ -1287,6 +689,28 @@ impl Engine {
             for room in changed_rooms {
                 for s in self.members(room) {
                     self.reallocate(now, s);
+                }
+            }
+        }
+    }
+
+    /// Reports every source a publisher says it sends that delivers
+    /// nothing ([`super::health`]). Not while a room talks directly (its
+    /// members send nothing to the server then), nor for a source a
+    /// moderator muted, nor before the publish offer negotiated it.
+    fn check_health(&mut self, now: Instant) {
+        for (session, peer) in &mut self.peers {
+            if self.rooms.get(&peer.room).is_none_or(|r| r.direct) {
+                continue;
+            }
+            let connected = peer.publish.as_ref().and_then(|pc| pc.connected);
+            for track in &peer.tracks {
+                if peer.muted.contains(&track.source) {
+                    continue;
+                }
+                let last = track.meters.iter().filter_map(RateMeter::last_seen).max();
+                if peer.health[source_index(track.source)].check(now, connected, last) {
+                    self.events.push(MediaEvent::Stalled { session: *session, source: track.source });
                 }
             }
         }
@@ -1381,6 +805,9 @@ impl Engine {
                 if let Some(g) = pc.grace.take() {
                     self.graces.remove(&(g, key));
                 }
+                if matches!(state, IceConnectionState::Connected | IceConnectionState::Completed) {
+                    pc.connected.get_or_insert(now);
+                }
                 if state == IceConnectionState::Disconnected {
                     let until = now + RECONNECT_GRACE;
                     pc.grace = Some(until);
@@ -1390,188 +817,6 @@ impl Engine {
             Event::PeerStats(stats) => self.on_peer_stats(key, &stats),
             Event::StreamPaused(_) | Event::MediaAdded(_) | Event::MediaChanged(_) => {}
             _ => {}
-        }
-    }
-
-    fn on_peer_stats(&mut self, key: RtcKey, stats: &PeerStats) {
-        let Some(peer) = self.peers.get_mut(&key.session) else {
-            return;
-        };
-        let Some(pc) = peer.pc(key.side) else {
-            return;
-        };
-        let loss = if key.side == Side::Publish { stats.ingress_loss_fraction } else { stats.egress_loss_fraction };
-        pc.loss = loss.or(pc.loss);
-        pc.rtt = stats.rtt.or(pc.rtt);
-        let measured = [peer.publish.as_ref(), Some(&peer.subscribe)]
-            .into_iter()
-            .flatten()
-            .filter(|pc| pc.loss.is_some() || pc.rtt.is_some())
-            .map(|pc| quality_of(pc.loss, pc.rtt))
-            .max_by_key(|q| quality_rank(*q));
-        let Some(q) = measured else {
-            return;
-        };
-        if let Some(q) = settle_quality(peer.quality, &mut peer.quality_candidate, q) {
-            peer.quality = q;
-            self.events.push(MediaEvent::Quality { session: key.session, quality: q });
-        }
-    }
-
-    fn on_keyframe_request(&mut self, now: Instant, session: SessionId, req: KeyframeRequest) {
-        let Some(slot) = self.peers.get(&session).and_then(|p| p.slots.iter().find(|s| s.mid == req.mid)) else {
-            return;
-        };
-        let layer = slot.rewriter.current().or(slot.target);
-        let (publisher, source) = (slot.publisher, slot.source);
-        if let (Some(layer), Some(publisher)) = (layer, publisher) {
-            self.request_keyframe(now, publisher, source, layer, req.kind);
-        }
-    }
-
-    /// An RTP packet from a publisher: measure it, feed the speaker
-    /// detector, and forward it to every subscriber in the room.
-    fn on_rtp(&mut self, now: Instant, session: SessionId, packet: RtpPacket) {
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        Stats::add(&self.stats.packets_in, 1);
-        Stats::add(&self.stats.bytes_in, packet.payload.len() as u64);
-        let ssrc = packet.header.ssrc;
-        let ids = match peer.ssrcs.get(&ssrc) {
-            Some(ids) => Some(*ids),
-            None => {
-                let found = peer
-                    .publish
-                    .as_mut()
-                    .and_then(|pc| pc.rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid())));
-                if let Some(ids) = found
-                    && peer.ssrcs.len() < 64
-                {
-                    peer.ssrcs.insert(ssrc, ids);
-                }
-                found
-            }
-        };
-        let Some((mid, rid)) = ids else {
-            return;
-        };
-        let Some(track) = peer.tracks.iter_mut().find(|t| t.mid == mid) else {
-            return;
-        };
-        let layer = if track.simulcast {
-            match rid.and_then(|r| self.rids.iter().position(|x| *x == r)) {
-                Some(l) => l as u8,
-                None => return,
-            }
-        } else {
-            0
-        };
-        let appeared = !track.meters[usize::from(layer)].active(now);
-        track.meters[usize::from(layer)].add(now, packet.payload.len());
-        let (source, kind, simulcast) = (track.source, track.kind, track.simulcast);
-        if peer.muted.contains(&source) {
-            // Muted by a moderator: forwarded to nobody, not even as a speaker.
-            return;
-        }
-        let room = peer.room;
-        if appeared && simulcast && !self.is_direct(room) {
-            // A layer (re)appeared, e.g. a publisher resuming after a direct
-            // call: choose again now rather than at the next periodic pass,
-            // so this packet (the start of a keyframe, usually) can be used.
-            for sub in self.members(room) {
-                if sub != session {
-                    self.reallocate(now, sub);
-                }
-            }
-        }
-
-        let mut ext = ExtensionValues::default();
-        let (keyframe, vp8) = if kind == MediaKind::Audio {
-            if let Some(level) = packet.header.ext_vals.audio_level
-                && let Some(r) = self.rooms.get_mut(&room)
-            {
-                r.speaker.on_level(session, level.unsigned_abs(), now);
-            }
-            ext.audio_level = packet.header.ext_vals.audio_level;
-            ext.voice_activity = packet.header.ext_vals.voice_activity;
-            (true, None)
-        } else {
-            ext.video_orientation = packet.header.ext_vals.video_orientation;
-            match Vp8Descriptor::parse(&packet.payload) {
-                Ok(d) => (d.starts_keyframe(&packet.payload), Some(d)),
-                Err(_) => (false, None),
-            }
-        };
-        let input = InPacket {
-            layer,
-            seq: *packet.seq_no,
-            ts: packet.header.timestamp,
-            keyframe,
-            picture_id: vp8.and_then(|d| d.picture_id().map(|p| (p, vp8_picture_id_is_wide(&packet.payload)))),
-            tl0: vp8.and_then(|d| d.tl0_pic_idx()),
-            arrival: packet.timestamp,
-        };
-
-        if self.is_direct(room) {
-            return;
-        }
-        for sub in self.members(room) {
-            if sub == session {
-                continue;
-            }
-            let Some(peer) = self.peers.get_mut(&sub) else {
-                continue;
-            };
-            if !peer.subscribe.rtc.is_connected() {
-                continue;
-            }
-            let Some(slot) = peer
-                .slots
-                .iter_mut()
-                .find(|s| s.publisher == Some(session) && s.source == source && s.state == SlotState::Active)
-            else {
-                continue;
-            };
-            let Some(pt) = slot.pt else {
-                continue;
-            };
-            let Decision::Forward { out, switched } = slot.rewriter.forward(slot.target, &input) else {
-                continue;
-            };
-            if switched {
-                slot.stats.select(if simulcast { Forwarded::Layer(usize::from(layer)) } else { Forwarded::Single });
-            }
-            slot.stats.count(simulcast.then_some(usize::from(layer)));
-            let mut write = RtpWrite::new(pt, out.seq.into(), out.ts, packet.timestamp, Arc::clone(&packet.payload))
-                .marker(packet.header.marker)
-                .ext_vals(ext.clone())
-                .nackable(kind == MediaKind::Video);
-            if let Some(d) = vp8 {
-                let mut patch = d.patch();
-                if let Some(p) = out.picture_id {
-                    patch = patch.picture_id(p);
-                }
-                if let Some(t) = out.tl0 {
-                    patch = patch.tl0_pic_idx(t);
-                }
-                if let Ok(p) = patch.build() {
-                    write = write.vp8_patch(p);
-                }
-            }
-            let mid = slot.mid;
-            let mut direct = peer.subscribe.rtc.direct_api();
-            let Some(stream) = direct.stream_tx_by_mid(mid, None) else {
-                continue;
-            };
-            stream.write_rtp(write);
-            Stats::add(&self.stats.packets_out, 1);
-            Stats::add(&self.stats.bytes_out, packet.payload.len() as u64);
-            // Drained with the rest of this batch (take_transmits).
-            if !peer.subscribe.undrained {
-                peer.subscribe.undrained = true;
-                self.undrained.push(RtcKey { session: sub, side: Side::Subscribe });
-            }
         }
     }
 }
@@ -1603,204 +848,20 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
 }
 
-/// Bounds the retransmission history of the video send stream on `mid`
-/// (its str0m default: 3 s, up to `send_buffer_video` packets) to
-/// [`NACK_HISTORY`] / [`NACK_HISTORY_PACKETS`]. Called once, when the
-/// stream is new: str0m drops the history it had.
-fn limit_nack_history(rtc: &mut Rtc, mid: Mid) {
-    if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
-        // 0.15: str0m's own cap on the share of resent bytes.
-        stream.set_rtx_cache(NACK_HISTORY_PACKETS, NACK_HISTORY, Some(0.15));
-    }
-}
-
 /// Whether a datagram is RTP (not RTCP, STUN or DTLS): RFC 7983 first
 /// byte 128–191, and RFC 5761's payload types 192–223 are RTCP.
 fn is_rtp(datagram: &[u8]) -> bool {
     matches!(datagram, [128..=191, b, ..] if !(192..=223).contains(b))
 }
 
-fn find_pt(rtc: &Rtc, codec: Codec) -> Option<Pt> {
-    rtc.codec_config().params().iter().find(|p| p.spec().codec == codec).map(|p| p.pt())
-}
-
-/// Whether a VP8 payload descriptor carries a 15-bit PictureID (M bit).
-fn vp8_picture_id_is_wide(payload: &[u8]) -> bool {
-    // X bit in byte 0, I bit in the extension byte, M bit in the PictureID.
-    matches!(payload, [x, ext, pic, ..] if x & 0x80 != 0 && ext & 0x80 != 0 && pic & 0x80 != 0)
-}
-
-fn source_name(source: Source) -> &'static str {
+/// The index of a source in per-source arrays.
+fn source_index(source: Source) -> usize {
     match source {
-        Source::Mic => "mic",
-        Source::Camera => "camera",
-        Source::Screen => "screen",
-    }
-}
-
-/// How many stats intervals in a row a new connection quality must be
-/// measured before it is announced.
-const QUALITY_CONFIRMATIONS: u8 = 2;
-
-/// The quality to announce after measuring `measured`, if it changes.
-/// Everyone in the room is told, so only a quality that holds counts, not
-/// every flap of a borderline connection (a room of 100 got hundreds of
-/// updates in a burst); the first measurement is announced at once.
-fn settle_quality(current: Quality, candidate: &mut (Quality, u8), measured: Quality) -> Option<Quality> {
-    if measured == current {
-        *candidate = (measured, 0);
-        return None;
-    }
-    if candidate.0 == measured {
-        candidate.1 += 1;
-    } else {
-        *candidate = (measured, 1);
-    }
-    if candidate.1 >= QUALITY_CONFIRMATIONS || current == Quality::Unknown {
-        *candidate = (measured, 0);
-        return Some(measured);
-    }
-    None
-}
-
-/// Connection quality from loss and round-trip time.
-pub fn quality_of(loss: Option<f32>, rtt: Option<Duration>) -> Quality {
-    let loss = loss.unwrap_or(0.0);
-    let rtt = rtt.unwrap_or(Duration::ZERO);
-    if loss < 0.02 && rtt < Duration::from_millis(250) {
-        Quality::Good
-    } else if loss < 0.08 && rtt < Duration::from_millis(500) {
-        Quality::Fair
-    } else {
-        Quality::Poor
-    }
-}
-
-fn quality_rank(q: Quality) -> u8 {
-    match q {
-        Quality::Unknown => 0,
-        Quality::Good => 1,
-        Quality::Fair => 2,
-        Quality::Poor => 3,
+        Source::Mic => 0,
+        Source::Camera => 1,
+        Source::Screen => 2,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use str0m::ice::{StunMessage, TransId};
-
-    use super::*;
-
-    fn engine(now: Instant) -> Engine {
-        let config =
-            EngineConfig { candidates: vec!["127.0.0.1:10000".parse().expect("addr")], last_n: 0, audio_slots: 3 };
-        let cert = crate::sfu::dtls_certificate().expect("certificate");
-        Engine::new(config, cert, Arc::new(Stats::default()), now)
-    }
-
-    fn join(e: &mut Engine, now: Instant, session: u64) -> SessionId {
-        let session = SessionId(session);
-        e.handle_command(now, MediaCommand::Join { session, room: RoomKey(1), participant: format!("p{}", session.0) });
-        session
-    }
-
-    #[test]
-    fn rtp_is_told_apart_from_rtcp_stun_and_dtls() {
-        // VP8 with and without the marker bit, RTX, Opus.
-        for second in [96u8, 96 | 0x80, 97, 111 | 0x80] {
-            assert!(is_rtp(&[0x80, second, 0, 1]), "payload type byte {second}");
-        }
-        // RTCP sender report, receiver report, feedback; STUN; DTLS; empty.
-        for datagram in [&[0x80u8, 200, 0, 6][..], &[0x81, 201], &[0x8f, 205], &[0, 1, 0, 0], &[22, 254, 253], &[]] {
-            assert!(!is_rtp(datagram), "{datagram:?}");
-        }
-    }
-
-    #[test]
-    fn datagrams_nobody_claims_leave_no_state() {
-        let now = Instant::now();
-        let mut e = engine(now);
-        join(&mut e, now, 1);
-        let ufrag = e.demux.ufrags().pop().expect("the subscribe connection's ufrag");
-        let forged = |username: &str| {
-            let mut buf = vec![0u8; 1500];
-            let msg = StunMessage::binding_request(username, TransId::new(), true, 1, 1, false);
-            let n = msg.to_bytes(Some(b"not the password"), &mut buf, |_, _| [7; 20]).expect("serialize");
-            buf.truncate(n);
-            buf
-        };
-        let attacker: SocketAddr = "192.0.2.9:4444".parse().expect("addr");
-        for data in [
-            forged(&format!("{ufrag}:x")),
-            forged("unknown:x"),
-            vec![0x80, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3],
-            vec![22, 254, 253, 0, 0],
-            vec![],
-            vec![255; 40],
-        ] {
-            e.handle_datagram(now, attacker, &data);
-        }
-        assert_eq!(e.address_count(), 0);
-        assert_eq!(Stats::get(&e.stats.stun_refused), 1, "the forged request met the credential check");
-        assert_eq!(Stats::get(&e.stats.datagrams_unclaimed), 5);
-        assert_eq!(e.peer_count(), 1);
-    }
-
-    #[test]
-    fn a_bad_publish_offer_is_refused_and_creates_nothing() {
-        let now = Instant::now();
-        let mut e = engine(now);
-        let s = join(&mut e, now, 1);
-        let connections = Stats::get(&e.stats.peer_connections);
-        for sdp in ["", "v=0", "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n"] {
-            let tracks = vec![PublishedTrack { mid: "0".into(), source: Source::Mic }];
-            e.handle_command(now, MediaCommand::PublishOffer { session: s, sdp: sdp.into(), tracks });
-            assert!(
-                matches!(&e.take_events()[..], [MediaEvent::SdpRefused { session, .. }] if *session == s),
-                "{sdp:?}"
-            );
-        }
-        assert_eq!(Stats::get(&e.stats.peer_connections), connections);
-        assert!(e.peers[&s].publish.is_none());
-        assert_eq!(e.demux.connection_count(), 1, "only the subscribe connection");
-    }
-
-    #[test]
-    fn leaving_forgets_every_connection_timeout_and_address() {
-        let now = Instant::now();
-        let mut e = engine(now);
-        let a = join(&mut e, now, 1);
-        let b = join(&mut e, now, 2);
-        e.handle_timeout(now + Duration::from_millis(500));
-        for s in [a, b] {
-            e.handle_command(now, MediaCommand::Leave { session: s });
-        }
-        assert_eq!(e.peer_count(), 0);
-        assert!(e.deadlines.is_empty() && e.graces.is_empty() && e.work.is_empty());
-        assert_eq!((e.demux.connection_count(), e.address_count()), (0, 0));
-        assert!(e.rooms.is_empty());
-        assert_eq!(Stats::get(&e.stats.peer_connections), 0);
-    }
-
-    #[test]
-    fn a_flapping_quality_is_not_announced_and_one_that_holds_is() {
-        let mut c = (Quality::Unknown, 0);
-        assert_eq!(settle_quality(Quality::Unknown, &mut c, Quality::Good), Some(Quality::Good));
-        for _ in 0..10 {
-            assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Poor), None);
-            assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Good), None);
-        }
-        assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Fair), None);
-        assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Poor), None);
-        assert_eq!(settle_quality(Quality::Good, &mut c, Quality::Poor), Some(Quality::Poor));
-    }
-
-    #[test]
-    fn quality_follows_loss_and_round_trip_time() {
-        assert_eq!(quality_of(Some(0.0), Some(Duration::from_millis(30))), Quality::Good);
-        assert_eq!(quality_of(Some(0.05), Some(Duration::from_millis(30))), Quality::Fair);
-        assert_eq!(quality_of(Some(0.01), Some(Duration::from_millis(300))), Quality::Fair);
-        assert_eq!(quality_of(Some(0.2), None), Quality::Poor);
-        assert_eq!(quality_of(None, Some(Duration::from_secs(1))), Quality::Poor);
-    }
-}
+mod tests;

@@ -139,6 +139,11 @@ impl RateMeter {
         self.last_bps
     }
 
+    /// When the latest packet arrived.
+    pub fn last_seen(&self) -> Option<Instant> {
+        self.last_seen
+    }
+
     /// Whether packets arrived recently.
     pub fn active(&self, now: Instant) -> bool {
         self.last_seen.is_some_and(|t| now.saturating_duration_since(t) < LAYER_GONE_AFTER)

@@ -14,6 +14,7 @@
 
 mod demux;
 pub mod engine;
+pub mod health;
 pub mod keyframes;
 pub mod layers;
 pub mod rewrite;

@@ -1,20 +1,22 @@
-//! A minimal look into a browser's SDP, before str0m does the real work:
+//! A minimal look into SDP around str0m, which does the real work:
 //! - [`scan`] / [`check_tracks`]: which m-lines a publish offer has, of what
 //!   kind, whether they send, and which simulcast rids they declare, checked
 //!   against the offer's `tracks` list;
 //! - [`compact_answer`] / [`expand_answer`]: the compacted subscribe answer
-//!   of docs/protocol.md, so that a room of 100 fits the 64 KiB frame limit.
+//!   of docs/protocol.md, so that a room of 100 fits the 64 KiB frame limit;
+//! - [`outgoing`]: the server's own SDP with its candidates in every
+//!   bundled m-section and no trickle option (docs/protocol.md, *SDP*).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::signal::protocol::{PublishedTrack, Source};
+use crate::protocol::{PublishedTrack, Source};
 
 /// Most tracks one participant may publish: mic, camera, screen.
 pub const MAX_TRACKS: usize = 3;
 
 /// Largest SDP accepted, in bytes (just under the signalling frame limit).
-pub const MAX_SDP_BYTES: usize = crate::signal::protocol::MAX_MESSAGE_BYTES - 4 * 1024;
+pub const MAX_SDP_BYTES: usize = crate::protocol::MAX_MESSAGE_BYTES - 4 * 1024;
 
 /// Marks a media section of a compacted answer that repeats the previous
 /// complete section with the same `m=` line apart from `a=mid` and the
@@ -122,6 +124,7 @@ pub fn check_tracks<'a>(offered: &'a [Offered], tracks: &[PublishedTrack]) -> Re
 }
 
 /// One media section: its `m=` line and the lines after it.
+#[derive(Debug)]
 struct Section<'a> {
     m_line: &'a str,
     lines: Vec<&'a str>,
@@ -180,6 +183,71 @@ fn own_counts(lines: &[&str]) -> [usize; 3] {
 fn push_line(out: &mut String, line: &str) {
     out.push_str(line);
     out.push_str("\r\n");
+}
+
+/// The server's own SDP (a publish answer or subscribe offer from str0m)
+/// as it is sent, in a form every WebRTC stack reads the same way:
+///
+/// - the ICE candidates, which str0m writes into the first m-section of the
+///   BUNDLE group only (as RFC 8843 asks), are in every m-section of the
+///   group, each section ending with `a=end-of-candidates`: the server is
+///   ICE-lite and knows all its candidates from the start. Browsers take
+///   them from the first bundled section, aiortc from the last section of
+///   each transport; both find them.
+/// - `a=ice-options:trickle` is left out: the server trickles nothing, and
+///   takes no trickled candidates on its own connections.
+///
+/// m-sections outside the BUNDLE group (a stopped m-line, port 0) get no
+/// candidates. Line ends are `\r\n`.
+pub fn outgoing(sdp: &str) -> String {
+    let (session, sections) = sections(sdp);
+    let bundled: Option<Vec<&str>> =
+        session.iter().find_map(|l| l.strip_prefix("a=group:BUNDLE")).map(|mids| mids.split_whitespace().collect());
+    // Without a BUNDLE group (str0m always writes one), every section that
+    // is not rejected (port 0) has a transport of its own.
+    let in_bundle = |s: &Section<'_>| match &bundled {
+        Some(group) => s.lines.iter().filter_map(|l| l.strip_prefix("a=mid:")).any(|m| group.contains(&m.trim())),
+        None => s.m_line.split(' ').nth(1) != Some("0"),
+    };
+    let mut candidates: Vec<&str> = Vec::new();
+    for line in sections.iter().filter(|s| in_bundle(s)).flat_map(|s| &s.lines) {
+        if line.starts_with("a=candidate:") && !candidates.contains(line) {
+            candidates.push(line);
+        }
+    }
+    let mut out = String::with_capacity(sdp.len() + sections.len() * (candidates.len() + 1) * 64);
+    for line in &session {
+        push_without_trickle(&mut out, line);
+    }
+    for section in &sections {
+        push_line(&mut out, section.m_line);
+        let own = in_bundle(section);
+        for line in &section.lines {
+            let moved = own && (line.starts_with("a=candidate:") || *line == "a=end-of-candidates");
+            if !moved {
+                push_without_trickle(&mut out, line);
+            }
+        }
+        if own && !candidates.is_empty() {
+            for line in &candidates {
+                push_line(&mut out, line);
+            }
+            push_line(&mut out, "a=end-of-candidates");
+        }
+    }
+    out
+}
+
+/// Pushes `line`, without the `trickle` option if it is `a=ice-options:`
+/// (and not at all if that was its only option).
+fn push_without_trickle(out: &mut String, line: &str) {
+    let Some(options) = line.strip_prefix("a=ice-options:") else {
+        return push_line(out, line);
+    };
+    let rest: Vec<&str> = options.split_whitespace().filter(|o| *o != "trickle").collect();
+    if !rest.is_empty() {
+        push_line(out, &format!("a=ice-options:{}", rest.join(" ")));
+    }
 }
 
 /// Compacts a subscribe answer: a media section with exactly one `a=mid`,
@@ -405,5 +473,75 @@ mod tests {
         }
         assert!(bomb.len() < 64 * 1024);
         assert_eq!(expand_answer(&bomb), Err("the answer expands beyond the limit"));
+    }
+
+    /// A str0m offer like the server's subscribe offers: ICE-lite, two host
+    /// candidates, three sections in one BUNDLE group.
+    fn str0m_offer() -> String {
+        use str0m::media::{Direction, MediaKind};
+        use str0m::{Candidate, Rtc, net::Protocol};
+        let now = std::time::Instant::now();
+        let mut rtc = Rtc::builder().set_rtp_mode(true).set_ice_lite(true).build(now);
+        for addr in ["192.0.2.7:10000", "127.0.0.1:10000"] {
+            rtc.add_local_candidate(Candidate::host(addr.parse().expect("addr"), Protocol::Udp).expect("candidate"));
+        }
+        let mut change = rtc.sdp_api();
+        change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, _) = change.apply().expect("an offer");
+        offer.to_sdp_string()
+    }
+
+    #[test]
+    fn the_servers_candidates_are_in_every_bundled_section_and_it_claims_no_trickle() {
+        let plain = str0m_offer();
+        let (_, before) = sections(&plain);
+        let with_candidates = |s: &Section<'_>| s.lines.iter().filter(|l| l.starts_with("a=candidate:")).count();
+        assert_eq!(before.iter().map(with_candidates).collect::<Vec<_>>(), [2, 0, 0], "str0m: the first section only");
+        assert!(plain.contains("a=ice-options:trickle"));
+
+        let sent = outgoing(&plain);
+        let (session, after) = sections(&sent);
+        assert!(session.contains(&"a=ice-lite"));
+        for section in &after {
+            assert_eq!(with_candidates(section), 2, "{section:?}");
+            assert_eq!(section.lines.last(), Some(&"a=end-of-candidates"));
+        }
+        assert!(!sent.contains("trickle"));
+        assert_eq!(sent.matches("\r\n").count(), sent.lines().count(), "CRLF line ends");
+        // Everything else is as str0m wrote it, and str0m reads it back.
+        let others = |sdp: &str| -> Vec<String> {
+            sdp.lines()
+                .filter(|l| !l.starts_with("a=candidate:") && !l.starts_with("a=end-of-candidates"))
+                .filter(|l| !l.starts_with("a=ice-options:"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(others(&sent), others(&plain));
+        assert!(str0m::change::SdpOffer::from_sdp_string(&sent).is_ok());
+        assert_eq!(outgoing(&sent), sent, "idempotent");
+    }
+
+    #[test]
+    fn a_section_outside_the_bundle_gets_no_candidates_and_other_ice_options_stay() {
+        let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 2\r\n\
+            a=ice-options:trickle renomination\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 192.0.2.7 10000 typ host\r\n\
+            m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=inactive\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=ice-options:trickle\r\n";
+        let sent = outgoing(sdp);
+        let (session, after) = sections(&sent);
+        assert!(session.contains(&"a=ice-options:renomination"));
+        assert_eq!(after[1].lines, ["a=mid:1", "a=inactive"], "the stopped m-line");
+        assert_eq!(
+            after[2].lines,
+            ["a=mid:2", "a=candidate:1 1 udp 2130706431 192.0.2.7 10000 typ host", "a=end-of-candidates"]
+        );
+        // An answer that rejects every m-line has an empty group: nothing
+        // is added anywhere.
+        let rejected = outgoing(&sdp.replace("a=group:BUNDLE 0 2", "a=group:BUNDLE"));
+        assert_eq!(rejected.matches("a=candidate:").count(), 1);
+        assert!(!rejected.contains("a=end-of-candidates"));
     }
 }

@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use axum::extract::ws::Utf8Bytes;
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::protocol::{ClientMsg, ServerMsg};
 use crate::room::{Account, Clock, Effect, Input, MediaCommand, MediaEvent, Rooms, SessionId};
-use crate::signal::protocol::{ClientMsg, ServerMsg};
 use crate::stats::Stats;
 
 /// From a connection task to the actor.
@@ -36,7 +37,10 @@ pub enum Command {
 /// From the actor to a connection task.
 #[derive(Debug)]
 pub enum Outbound {
-    Msg(ServerMsg),
+    /// A server message as JSON: a broadcast is serialised once, and every
+    /// recipient's queue holds the same bytes. `bye`: it is a `bye`, after
+    /// which the connection closes.
+    Text { text: Utf8Bytes, bye: bool },
     /// Close after what was queued before.
     Close,
 }
@@ -86,16 +90,8 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
             rooms.handle(clock(), input, &mut effects);
             for effect in effects.drain(..) {
                 match effect {
-                    Effect::Send { to, msg } => {
-                        let Some(tx) = conns.get(&to) else {
-                            continue;
-                        };
-                        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Outbound::Msg(msg)) {
-                            // Too slow: dropping the sender closes the connection.
-                            conns.remove(&to);
-                            pending.push(Input::Disconnected { session: to });
-                        }
-                    }
+                    Effect::Send { to, msg } => deliver(&mut conns, &mut pending, &[to], &msg),
+                    Effect::Broadcast { to, msg } => deliver(&mut conns, &mut pending, &to, &msg),
                     Effect::Close { session } => {
                         if let Some(tx) = conns.remove(&session) {
                             let _ = tx.try_send(Outbound::Close);
@@ -122,6 +118,38 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
     }
 }
 
+/// Serialises `msg` once and queues the text for each of `to`, never
+/// waiting: a connection whose queue is full is too slow, and dropping its
+/// sender closes it (its disconnection goes to the room logic next).
+fn deliver(
+    conns: &mut HashMap<SessionId, mpsc::Sender<Outbound>>,
+    pending: &mut Vec<Input>,
+    to: &[SessionId],
+    msg: &ServerMsg,
+) {
+    if !to.iter().any(|s| conns.contains_key(s)) {
+        return;
+    }
+    let text = match serde_json::to_string(msg) {
+        Ok(text) => Utf8Bytes::from(text),
+        Err(e) => {
+            // Cannot happen: every server message serialises.
+            tracing::error!(error = %e, "a server message could not be serialised");
+            return;
+        }
+    };
+    let bye = matches!(msg, ServerMsg::Bye { .. });
+    for session in to {
+        let Some(tx) = conns.get(session) else {
+            continue;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Outbound::Text { text: text.clone(), bye }) {
+            conns.remove(session);
+            pending.push(Input::Disconnected { session: *session });
+        }
+    }
+}
+
 /// Sleeps until `deadline`; forever without one.
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
@@ -139,4 +167,44 @@ fn clock() -> Clock {
 /// this server run.
 fn new_participant_id() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ServerMsg;
+
+    #[test]
+    fn a_broadcast_is_serialised_once_and_a_full_queue_drops_only_its_connection() {
+        let mut conns = HashMap::new();
+        let mut receivers = Vec::new();
+        for (s, capacity) in [(1, 4), (2, 4), (3, 1)] {
+            let (tx, rx) = mpsc::channel(capacity);
+            conns.insert(SessionId(s), tx);
+            receivers.push(rx);
+        }
+        let mut pending = Vec::new();
+        let all = [SessionId(1), SessionId(2), SessionId(3), SessionId(9)];
+        let msg = ServerMsg::ActiveSpeaker { id: Some("p1".into()) };
+        deliver(&mut conns, &mut pending, &all, &msg);
+        let texts: Vec<Utf8Bytes> = receivers
+            .iter_mut()
+            .map(|rx| match rx.try_recv() {
+                Ok(Outbound::Text { text, bye: false }) => text,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts[0].as_str(), r#"{"type":"active_speaker","id":"p1"}"#);
+        assert!(texts.iter().all(|t| t.as_str().as_ptr() == texts[0].as_str().as_ptr()), "one buffer for everyone");
+        assert!(pending.is_empty());
+        // Session 3's queue holds one message: the second one finds it full,
+        // and only that connection is dropped.
+        deliver(&mut conns, &mut pending, &all, &msg);
+        assert!(pending.is_empty());
+        deliver(&mut conns, &mut pending, &all, &ServerMsg::Bye { reason: crate::protocol::ByeReason::Left });
+        assert_eq!(pending, [Input::Disconnected { session: SessionId(3) }]);
+        assert!(conns.contains_key(&SessionId(1)) && !conns.contains_key(&SessionId(3)));
+        assert!(matches!(receivers[0].try_recv(), Ok(Outbound::Text { bye: false, .. })));
+        assert!(matches!(receivers[0].try_recv(), Ok(Outbound::Text { bye: true, .. })));
+    }
 }

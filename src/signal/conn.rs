@@ -9,7 +9,7 @@
 //! and this task gives up on a client that does not take a frame within the
 //! send timeout.
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use super::Signalling;
 use super::actor::{Command, Outbound};
-use super::protocol::{self, ErrorCode, ServerMsg};
 use crate::auth::Auth;
 use crate::auth::session::SessionToken;
+use crate::protocol::{self, ErrorCode, ServerMsg};
 use crate::room::Account;
 
 /// Messages the actor may queue for one connection before it is dropped as
@@ -38,7 +38,7 @@ const POLICY_VIOLATION: u16 = 1008;
 const MESSAGE_TOO_BIG: u16 = 1009;
 
 /// What the handshake learnt about the connection.
-pub(crate) struct Hello {
+pub struct Hello {
     /// The login session's account, if the upgrade request carried one.
     pub account: Option<Account>,
     /// The client's address (for throttling room password guesses only).
@@ -47,7 +47,7 @@ pub(crate) struct Hello {
     pub login: Option<(Arc<Auth>, SessionToken)>,
 }
 
-pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
+pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     let session = sig.next_session();
     let (tx, mut rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let Hello { account, source, login } = hello;
@@ -102,7 +102,11 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                             }
                             Err(reason) => {
                                 let reply = ServerMsg::Error { code: ErrorCode::BadMessage, message: reason };
-                                if send(&mut socket, &reply, &sig).await.is_err() {
+                                let Ok(reply) = serde_json::to_string(&reply) else {
+                                    why = "send failed";
+                                    break;
+                                };
+                                if send(&mut socket, reply.into(), &sig).await.is_err() {
                                     why = "send failed";
                                     break;
                                 }
@@ -123,9 +127,8 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
                 }
             }
             out = rx.recv() => match out {
-                Some(Outbound::Msg(msg)) => {
-                    let bye = matches!(msg, ServerMsg::Bye { .. });
-                    if send(&mut socket, &msg, &sig).await.is_err() {
+                Some(Outbound::Text { text, bye }) => {
+                    if send(&mut socket, text, &sig).await.is_err() {
                         why = "send failed";
                         break;
                     }
@@ -185,9 +188,8 @@ pub(crate) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
 async fn wait_for_bye(rx: &mut mpsc::Receiver<Outbound>, socket: &mut WebSocket, sig: &Signalling) {
     while let Some(out) = rx.recv().await {
         match out {
-            Outbound::Msg(msg) => {
-                let bye = matches!(msg, ServerMsg::Bye { .. });
-                if send(socket, &msg, sig).await.is_err() {
+            Outbound::Text { text, bye } => {
+                if send(socket, text, sig).await.is_err() {
                     return;
                 }
                 if bye {
@@ -200,9 +202,8 @@ async fn wait_for_bye(rx: &mut mpsc::Receiver<Outbound>, socket: &mut WebSocket,
     let _ = close(socket, GOING_AWAY, "server closing", sig).await;
 }
 
-async fn send(socket: &mut WebSocket, msg: &ServerMsg, sig: &Signalling) -> Result<(), ()> {
-    let text = serde_json::to_string(msg).map_err(|_| ())?;
-    match tokio::time::timeout(sig.timings.send_timeout, socket.send(Message::text(text))).await {
+async fn send(socket: &mut WebSocket, text: Utf8Bytes, sig: &Signalling) -> Result<(), ()> {
+    match tokio::time::timeout(sig.timings.send_timeout, socket.send(Message::Text(text))).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }

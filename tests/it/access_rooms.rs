@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use kabine::config::{AccessMode, SecretString};
-use kabine::signal::protocol::{ErrorCode, ServerMsg, WaitReason};
+use kabine::protocol::{ErrorCode, ServerMsg, WaitReason};
 
 use crate::support::slapd::{self, Slapd};
 use crate::support::{self, WsClient, ws_connect_as, ws_next, ws_send, ws_until};
@@ -25,9 +25,7 @@ async fn hello(ws: &mut WsClient, room: &str, name: &str) -> Option<ServerMsg> {
     ws_next(ws).await
 }
 
-fn welcome(
-    msg: Option<ServerMsg>,
-) -> (kabine::signal::protocol::Participant, Vec<kabine::signal::protocol::Participant>) {
+fn welcome(msg: Option<ServerMsg>) -> (kabine::protocol::Participant, Vec<kabine::protocol::Participant>) {
     match msg {
         Some(ServerMsg::Welcome { you, participants, .. }) => (you, participants),
         other => panic!("expected welcome, got {other:?}"),

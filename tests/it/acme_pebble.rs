@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use kabine::config::{AcmeChallenge, AcmeConfig, Config};
+use kabine::protocol::ServerMsg;
 use kabine::server::RunningServer;
-use kabine::signal::protocol::ServerMsg;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::support::{self, pebble::Pebble};

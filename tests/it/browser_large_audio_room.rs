@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use kabine::loadgen::{PeerConfig, SyntheticPeer};
-use kabine::signal::protocol::{ClientMsg, MAX_MESSAGE_BYTES, Source};
+use kabine::protocol::{ClientMsg, MAX_MESSAGE_BYTES, Source};
 use kabine::stats::Stats;
 
 use crate::support::{self, browser};

@@ -25,7 +25,7 @@ fn snake(ident: &str) -> String {
 #[test]
 fn every_protocol_error_code_has_an_english_and_a_german_message() {
     let _t = support::test();
-    let protocol = read("src/signal/protocol.rs");
+    let protocol = read("src/protocol.rs");
     let block =
         protocol.split("pub enum ErrorCode {").nth(1).and_then(|b| b.split('}').next()).expect("ErrorCode enum");
     let variant = Regex::new(r"(?m)^\s*([A-Z][A-Za-z]+),").expect("regex");
@@ -47,7 +47,7 @@ fn every_protocol_error_code_has_an_english_and_a_german_message() {
 fn the_client_refuses_the_same_reserved_room_names_as_the_server() {
     let _t = support::test();
     let quoted = Regex::new(r#"['"]([a-z.]+)['"]"#).expect("regex");
-    let lib = read("src/lib.rs");
+    let lib = read("src/protocol.rs");
     let server_line = lib.lines().find(|l| l.contains("const RESERVED_NAMES")).expect("RESERVED_NAMES");
     let mut server: Vec<String> = quoted.captures_iter(server_line).map(|c| c[1].to_string()).collect();
     let welcome = read("src/client/welcome.js");
@@ -56,7 +56,7 @@ fn the_client_refuses_the_same_reserved_room_names_as_the_server() {
     server.sort();
     client.sort();
     assert!(!server.is_empty());
-    assert_eq!(client, server, "reserved room names differ between src/lib.rs and src/client/welcome.js");
+    assert_eq!(client, server, "reserved room names differ between src/protocol.rs and src/client/welcome.js");
 }
 
 #[test]

@@ -46,7 +46,7 @@ async fn login_sets_a_strict_session_cookie_and_logout_ends_the_session_on_the_s
     let r = client.get(format!("{base}/account")).send().await.expect("request");
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html")));
-    assert!(!kabine::room_name_is_valid("account") && !kabine::room_name_is_valid("Account"));
+    assert!(!kabine::protocol::room_name_is_valid("account") && !kabine::protocol::room_name_is_valid("Account"));
 
     let before = support::session(&client, &base, None).await;
     assert_eq!(before["access_mode"], "secure");

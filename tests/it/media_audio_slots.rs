@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use kabine::loadgen::{PeerConfig, PeerReport, SyntheticPeer};
-use kabine::signal::protocol::{ClientMsg, Source};
+use kabine::protocol::{ClientMsg, Source};
 
 use crate::support;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kabine::config::E2eeMode;
 use kabine::loadgen::payload::examine;
 use kabine::loadgen::{PeerConfig, SyntheticPeer};
-use kabine::signal::protocol::Source;
+use kabine::protocol::Source;
 
 use crate::support::{self, browser};
 

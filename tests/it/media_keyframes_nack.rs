@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kabine::loadgen::{PeerConfig, SyntheticPeer};
-use kabine::signal::protocol::Source;
+use kabine::protocol::Source;
 use kabine::stats::Stats;
 
 use crate::support;

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use kabine::loadgen::SyntheticPeer;
-use kabine::signal::protocol::Source;
+use kabine::protocol::Source;
 
 use crate::support;
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use kabine::loadgen::{PeerConfig, SyntheticPeer};
-use kabine::signal::protocol::{Source, VideoSize};
+use kabine::protocol::{Source, VideoSize};
 use kabine::stats::Forwarded;
 
 use crate::support;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kabine::loadgen::SyntheticPeer;
-use kabine::signal::protocol::Source;
+use kabine::protocol::Source;
 use kabine::stats::Stats;
 
 use crate::support;

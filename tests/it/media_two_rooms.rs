@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kabine::loadgen::SyntheticPeer;
-use kabine::signal::protocol::{ClientMsg, Source};
+use kabine::protocol::{ClientMsg, Source};
 use kabine::stats::Stats;
 
 use crate::support;

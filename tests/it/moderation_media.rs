@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use kabine::loadgen::{PeerReport, SyntheticPeer};
-use kabine::signal::protocol::{ByeReason, ClientMsg, ServerMsg, Source};
+use kabine::protocol::{ByeReason, ClientMsg, ServerMsg, Source};
 
 use crate::support;
 

@@ -5,7 +5,7 @@
 //! client, and guesses meet the login throttle; when the moderator leaves,
 //! another participant moderates and can act.
 
-use kabine::signal::protocol::{ErrorCode, ServerMsg, WaitReason};
+use kabine::protocol::{ErrorCode, ServerMsg, WaitReason};
 
 use crate::support::{self, WsClient, ws_drain, ws_join, ws_next, ws_send, ws_until};
 

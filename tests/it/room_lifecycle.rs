@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use kabine::loadgen::SyntheticPeer;
-use kabine::signal::protocol::ServerMsg;
+use kabine::protocol::ServerMsg;
 use kabine::stats::Stats;
 
 use crate::support::{self, ws_join, ws_next, ws_send};

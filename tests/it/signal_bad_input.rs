@@ -3,7 +3,7 @@
 //! binary frame close 1003, a foreign page 403, and other participants carry
 //! on.
 
-use kabine::signal::protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
+use kabine::protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMsg};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
 use crate::support::{self, ws_close_code, ws_connect, ws_join, ws_next, ws_send, ws_until};

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use kabine::protocol::ServerMsg;
 use kabine::signal::Timings;
-use kabine::signal::protocol::ServerMsg;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{self, ws_connect, ws_next, ws_send};

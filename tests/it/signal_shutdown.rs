@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use kabine::loadgen::SyntheticPeer;
-use kabine::signal::protocol::{ByeReason, ServerMsg};
+use kabine::protocol::{ByeReason, ServerMsg};
 
 use crate::support::{self, ws_join, ws_next};
 

@@ -24,7 +24,7 @@ use crate::config::E2eeMode;
 use crate::loadgen::frame_crypto::{Kind, SenderKey};
 use crate::loadgen::payload::{PayloadReport, examine};
 use crate::loadgen::{PeerConfig, PeerReport, SyntheticPeer};
-use crate::signal::protocol::{ClientMsg, ServerMsg, Source};
+use crate::protocol::{ClientMsg, ServerMsg, Source};
 
 /// Time to join, and for each step to show its effect.
 const STEP: Duration = Duration::from_secs(10);

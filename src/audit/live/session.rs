@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::Target;
 use super::http::{self, Socket, WsError};
 use crate::audit::text::{Msg, msg};
-use crate::signal::protocol::{ClientMsg, PROTOCOL_VERSION};
+use crate::protocol::{ClientMsg, PROTOCOL_VERSION};
 
 /// Time the server gets to answer a message.
 const ANSWER: Duration = Duration::from_secs(5);

@@ -226,7 +226,7 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         .clone()
         .unwrap_or_else(|| c.media.ice_servers.iter().flat_map(|s| s.urls.clone()).collect())
         .iter()
-        .filter_map(|u| policy::ice_url_host(u).ok())
+        .filter_map(|u| crate::config::ice_url_host(u).ok())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();

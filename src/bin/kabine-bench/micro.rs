@@ -14,9 +14,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kabine::protocol::{PublishedTrack, Source};
 use kabine::room::{MediaCommand, MediaEvent, RoomKey, SessionId};
 use kabine::sfu::{Engine, EngineConfig};
-use kabine::signal::protocol::{PublishedTrack, Source};
 use kabine::stats::Stats;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;

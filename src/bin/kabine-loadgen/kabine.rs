@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::kabine::signal::protocol::{ClientMsg, PROTOCOL_VERSION, PublishedTrack, ServerMsg, Source, VideoSize};
+use ::kabine::protocol::{ClientMsg, PROTOCOL_VERSION, PublishedTrack, ServerMsg, Source, VideoSize};
 use futures_util::{SinkExt, StreamExt};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;

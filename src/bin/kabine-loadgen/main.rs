@@ -7,6 +7,10 @@
 //! measuring window opens and closes (`kabine-bench` samples the server's
 //! /proc figures there), `RAMP ...` lines during a ramp, a human summary on
 //! stderr and one `REPORT {json}` line on stdout.
+//!
+//! It is not built on the tests' `kabine::loadgen::SyntheticPeer` (one task
+//! and one detailed report per participant); `src/loadgen/mod.rs` says why
+//! there are two synthetic clients and what they share.
 
 mod janus;
 mod kabine;

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use super::super::*;
 use super::Call;
-use crate::signal::protocol::{
+use crate::protocol::{
     ClientMsg, ErrorCode, MAX_P2P_CANDIDATE_BYTES, MAX_P2P_CANDIDATES, MAX_P2P_SDP_BYTES, P2pStopReason, ServerMsg,
 };
 
 const BACK: Duration = Duration::from_millis(5000);
 const TIMEOUT: Duration = Duration::from_millis(6000);
+const ARRIVE: Duration = Duration::from_millis(500);
 
 struct World {
     rooms: Rooms,
@@ -22,7 +23,13 @@ struct World {
 fn settings(enabled: bool) -> Settings {
     let stun = IceServerInfo { urls: vec!["stun:192.0.2.1:10000".into()], username: None, credential: None };
     Settings {
-        p2p: P2pSettings { enabled, back_delay: BACK, connect_timeout: TIMEOUT, ice_servers: vec![stun] },
+        p2p: P2pSettings {
+            enabled,
+            back_delay: BACK,
+            arrival_delay: ARRIVE,
+            connect_timeout: TIMEOUT,
+            ice_servers: vec![stun],
+        },
         ..Settings::default()
     }
 }
@@ -79,7 +86,7 @@ impl World {
     fn connecting_pair(&mut self, room: &str) -> (SessionId, SessionId, u64) {
         let (a, _) = self.join(room);
         let (b, _) = self.join(room);
-        let out = self.tick();
+        let out = self.tick_at(self.now + ARRIVE);
         let epoch = start_of(&out, a).expect("p2p_start").0;
         (a, b, epoch)
     }
@@ -97,6 +104,7 @@ fn sent_to(out: &[Effect], to: SessionId) -> Vec<ServerMsg> {
     out.iter()
         .filter_map(|e| match e {
             Effect::Send { to: t, msg } if *t == to => Some(msg.clone()),
+            Effect::Broadcast { to: all, msg } if all.contains(&to) => Some(msg.clone()),
             _ => None,
         })
         .collect()
@@ -151,17 +159,19 @@ fn error_of(out: &[Effect], to: SessionId) -> Option<ErrorCode> {
 }
 
 #[test]
-fn a_second_participant_starts_a_direct_call_at_the_next_tick() {
+fn a_second_participant_starts_a_direct_call_after_the_arrival_delay() {
     let mut w = World::new();
     let (a, out) = w.join("r");
     assert!(p2p_to(&out, a).is_empty());
     assert_eq!(w.rooms.next_deadline(), None, "alone: nothing to wait for");
     let (b, out) = w.join("r");
     assert!(p2p_to(&out, a).is_empty() && p2p_to(&out, b).is_empty(), "started by the timer, not by the join");
-    assert_eq!(w.rooms.next_deadline(), Some(w.now), "due at once");
+    assert_eq!(w.rooms.next_deadline(), Some(w.now + ARRIVE), "due after the arrival delay");
     assert_eq!(w.phase(a), P2pPhase::Waiting);
+    let out = w.tick_at(w.now + ARRIVE - Duration::from_millis(1));
+    assert!(p2p_to(&out, a).is_empty(), "not before the delay");
 
-    let out = w.tick();
+    let out = w.tick_at(w.now + Duration::from_millis(1));
     let (ea, peer_a, offerer_a) = start_of(&out, a).expect("a is told");
     let (eb, peer_b, offerer_b) = start_of(&out, b).expect("b is told");
     assert_eq!(ea, eb, "one attempt");
@@ -282,7 +292,7 @@ fn a_third_participant_ends_the_direct_call_and_two_again_wait_the_delay() {
 }
 
 #[test]
-fn one_to_two_starts_at_once_but_three_to_two_waits_even_for_a_new_pair() {
+fn one_to_two_starts_soon_but_three_to_two_waits_even_for_a_new_pair() {
     let mut w = World::new();
     let (a, b, _) = w.direct_pair("r");
     // b leaves: a alone; the call ends.
@@ -290,10 +300,10 @@ fn one_to_two_starts_at_once_but_three_to_two_waits_even_for_a_new_pair() {
     assert_eq!(stop_of(&out, a), Some(P2pStopReason::Participants));
     assert_eq!(direct_commands(&out), [false]);
     assert_eq!(w.phase(a), P2pPhase::None);
-    // Someone new: a join from one to two, at once.
+    // Someone new: a join from one to two, after the arrival delay only.
     let (d, _) = w.join("r");
-    assert_eq!(w.rooms.next_deadline(), Some(w.now));
-    let out = w.tick();
+    assert_eq!(w.rooms.next_deadline(), Some(w.now + ARRIVE));
+    let out = w.tick_at(w.now + ARRIVE);
     assert!(start_of(&out, d).is_some());
     // Three, then the earliest leaves: a new pair of two after the delay.
     let (e, _) = w.join("r");
@@ -303,6 +313,28 @@ fn one_to_two_starts_at_once_but_three_to_two_waits_even_for_a_new_pair() {
     let out = w.tick_at(w.now + BACK);
     assert_eq!(start_of(&out, d).map(|s| s.2), Some(true), "d came before e and offers");
     assert_eq!(start_of(&out, e).map(|s| s.2), Some(false));
+}
+
+#[test]
+fn participants_arriving_together_get_no_direct_call_that_the_next_one_ends() {
+    let mut w = World::new();
+    // Three joins 80 ms apart: the two first are a pair for 80 ms only.
+    let (a, _) = w.join("r");
+    w.now += Duration::from_millis(80);
+    let (b, _) = w.join("r");
+    assert_eq!(w.phase(a), P2pPhase::Waiting);
+    w.now += Duration::from_millis(80);
+    let out = w.tick();
+    assert!(out.is_empty(), "nothing is due 80 ms after the second join");
+    let (c, out) = w.join("r");
+    for s in [a, b, c] {
+        assert!(p2p_to(&out, s).is_empty(), "no p2p_stop: no p2p_start was sent");
+    }
+    assert_eq!(w.phase(a), P2pPhase::None);
+    assert_eq!(w.rooms.next_deadline(), None);
+    let out = w.tick_at(w.now + BACK * 2);
+    assert!(p2p_to(&out, a).is_empty() && p2p_to(&out, b).is_empty());
+    assert_eq!(w.rooms.p2p_counts(), (0, 0, 0), "not one attempt");
 }
 
 #[test]
@@ -377,8 +409,8 @@ fn pairs_are_found_per_forwarding_room_as_participants_move_between_rooms() {
     w.rooms.settle_p2p(Clock { now: w.now, unix_ms: 0 }, &mut out);
     assert_eq!(w.rooms.p2p_phase(main), P2pPhase::Waiting);
     assert_eq!(w.rooms.p2p_phase(side), P2pPhase::Waiting);
-    let out = w.tick();
-    assert!(start_of(&out, c).is_some() && start_of(&out, d).is_some(), "side starts at once");
+    let out = w.tick_at(w.now + ARRIVE);
+    assert!(start_of(&out, c).is_some() && start_of(&out, d).is_some(), "side starts after the arrival delay");
     assert!(start_of(&out, a).is_none(), "main waits the delay");
     let out = w.tick_at(w.now + BACK);
     assert_eq!(start_of(&out, a).map(|s| s.1), Some("p2".to_string()));

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::config::E2eeMode;
-use crate::signal::protocol::BreakoutPlace;
+use crate::protocol::BreakoutPlace;
 
 fn world(mode: E2eeMode) -> World {
     World::with(Settings { e2ee: mode, ..Settings::default() })

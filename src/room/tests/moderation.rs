@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use super::*;
 use crate::auth::throttle::{Limits, Throttle};
 use crate::config::AccessMode;
-use crate::signal::protocol::{BreakoutPlace, Person, Source, WaitReason};
+use crate::protocol::{BreakoutPlace, Person, Source, WaitReason};
 
 fn account(name: &str, may_host: bool) -> Account {
     Account { display_name: Zeroizing::new(name.into()), may_host }
@@ -99,7 +99,7 @@ fn moderator_flag(out: &[Effect], to: SessionId, of: SessionId) -> Option<bool> 
 fn all_json(out: &[Effect]) -> String {
     out.iter()
         .filter_map(|e| match e {
-            Effect::Send { msg, .. } => Some(serde_json::to_string(msg).expect("json")),
+            Effect::Send { msg, .. } | Effect::Broadcast { msg, .. } => Some(serde_json::to_string(msg).expect("json")),
             _ => None,
         })
         .collect::<Vec<_>>()

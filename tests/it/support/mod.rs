@@ -425,9 +425,9 @@ pub async fn ws_send(ws: &mut WsClient, text: &str) {
 /// calls, which these test clients never take part in: the server gives up
 /// on it by itself), or `None` when the connection closed or nothing came
 /// within 5 s.
-pub async fn ws_next(ws: &mut WsClient) -> Option<kabine::signal::protocol::ServerMsg> {
+pub async fn ws_next(ws: &mut WsClient) -> Option<kabine::protocol::ServerMsg> {
     use futures_util::StreamExt;
-    use kabine::signal::protocol::ServerMsg;
+    use kabine::protocol::ServerMsg;
     use tokio_tungstenite::tungstenite::Message;
     loop {
         let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.ok()??.ok()?;
@@ -465,7 +465,7 @@ pub async fn ws_join(server: &RunningServer, room: &str, name: &str) -> (WsClien
     let mut ws = ws_connect(server, Some(&own_origin(server))).await.expect("connects");
     ws_send(&mut ws, &format!(r#"{{"type":"hello","version":1,"room":"{room}","display_name":"{name}"}}"#)).await;
     match ws_next(&mut ws).await {
-        Some(kabine::signal::protocol::ServerMsg::Welcome { you, .. }) => (ws, you.id),
+        Some(kabine::protocol::ServerMsg::Welcome { you, .. }) => (ws, you.id),
         other => panic!("expected welcome, got {other:?}"),
     }
 }
@@ -491,8 +491,8 @@ pub async fn ws_connect_as(server: &RunningServer, cookie: Option<&str>) -> WsCl
 /// `None` when the connection closed or nothing matched within 5 s.
 pub async fn ws_until(
     ws: &mut WsClient,
-    mut done: impl FnMut(&kabine::signal::protocol::ServerMsg) -> bool,
-) -> Option<kabine::signal::protocol::ServerMsg> {
+    mut done: impl FnMut(&kabine::protocol::ServerMsg) -> bool,
+) -> Option<kabine::protocol::ServerMsg> {
     let end = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let left = end.saturating_duration_since(tokio::time::Instant::now());
@@ -504,7 +504,7 @@ pub async fn ws_until(
 }
 
 /// Every server message that arrives within `ms` milliseconds.
-pub async fn ws_drain(ws: &mut WsClient, ms: u64) -> Vec<kabine::signal::protocol::ServerMsg> {
+pub async fn ws_drain(ws: &mut WsClient, ms: u64) -> Vec<kabine::protocol::ServerMsg> {
     let mut got = Vec::new();
     let end = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
     loop {

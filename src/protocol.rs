@@ -37,6 +37,20 @@ pub const MAX_P2P_CANDIDATES: u32 = 100;
 /// Longest `data` of an `e2ee` message relayed, in bytes (base64url).
 pub const MAX_E2EE_DATA_BYTES: usize = 1024;
 
+/// Paths of the server that are not rooms (a room's page is `/<room>`).
+const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt"];
+
+/// Room names (`hello.room`, and the path of a room's page): 1 to 64
+/// letters, digits, `-`, `_` or `.` (not starting with `.`), and none of
+/// the server's own paths.
+pub fn room_name_is_valid(name: &str) -> bool {
+    let len = name.chars().count();
+    (1..=64).contains(&len)
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name))
+}
+
 /// A participant's id: random, unique within the server, meaningless outside it.
 pub type ParticipantId = String;
 
@@ -338,6 +352,12 @@ pub enum ServerMsg {
     Error {
         code: ErrorCode,
         message: String,
+    },
+    /// Nothing arrives of `source`, although `media_state` says it is on:
+    /// the browser repairs what it can (docs/protocol.md, *When media does
+    /// not arrive*). Repeated every few seconds while it lasts.
+    MediaStalled {
+        source: Source,
     },
     /// The server ends the session (shutdown, removed, room ended); it closes
     /// the connection next.
