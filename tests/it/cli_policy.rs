@@ -18,7 +18,7 @@ fn policy_check_passes_the_example_config() {
     let _t = support::test();
     let o = kabine(&["policy", "check", "--config", "config/kabine.example.toml"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("all 16 rules hold"), "{}", text(&o));
+    assert!(text(&o).contains("all 17 rules hold"), "{}", text(&o));
 }
 
 #[test]
