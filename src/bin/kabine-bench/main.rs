@@ -6,12 +6,15 @@
 //!   `kabine-loadgen` on core 1, reads the server's figures from /proc and
 //!   /sys (never from the server itself), and prints a table of both that
 //!   ends with `ratio cpu_us_per_egress_packet kabine/janus = R`.
+//! - `browser-e2ee`: the CPU four Chromium pages of one call use with and
+//!   without end-to-end encryption (`browser`).
 //! - `micro`: one publisher and N subscribers, real str0m peers connected
 //!   in memory to Kabine's SFU engine (no sockets), SRTP both ways; prints
 //!   the engine's cost per packet in and per packet out.
 //!
 //! Needs root (network namespaces), `ip`, `taskset` and `janus`.
 
+mod browser;
 mod micro;
 mod netns;
 mod procfs;
@@ -72,6 +75,22 @@ enum Sub {
         #[arg(long)]
         e2ee: bool,
     },
+    /// The browser's CPU cost of end-to-end encryption: four Chromium pages
+    /// in one call, with `e2ee.mode = "off"` and `"required"` in turn.
+    BrowserE2ee {
+        /// Seconds measured per run.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Rounds (each one run without and one with E2EE).
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        /// The kabine binary (default: next to this one; build with --release).
+        #[arg(long)]
+        kabine: Option<PathBuf>,
+        /// Configuration files, logs and screenshots of the runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
+    },
     /// Socket-free cost of Kabine's forwarding path: 1 packet in, N out.
     Micro {
         /// Subscriber counts to measure, comma-separated.
@@ -104,6 +123,12 @@ fn main() {
             };
             compare(&opts)
         }
+        Sub::BrowserE2ee { seconds, runs, kabine, work_dir } => browser::run(&browser::Options {
+            seconds,
+            runs,
+            kabine: kabine.unwrap_or_else(|| sibling("kabine")),
+            work_dir,
+        }),
         Sub::Micro { subscribers, packets } => {
             let counts: Result<Vec<usize>, _> = subscribers.split(',').map(|s| s.trim().parse::<usize>()).collect();
             match counts {
@@ -170,6 +195,11 @@ fn compare(opts: &Compare) -> Result<(), String> {
                 if what == "kabine" { "kabine" } else { "loadgen" }
             ));
         }
+    }
+    if opts.e2ee && opts.scenario == "lecture" && opts.participants.is_none_or(|n| n > 100) {
+        return Err("--e2ee: an end-to-end encrypted meeting holds at most 100 (e2ee.max_participants); \
+                    lecture's room has 151 (pass --participants 100 or fewer)"
+            .into());
     }
     for s in &opts.servers {
         if s != "kabine" && s != "janus" {
@@ -268,8 +298,11 @@ fn print_table(opts: &Compare, runs: &[Run]) {
     let participants = runs.first().and_then(|r| r.report["participants"].as_u64()).unwrap_or(0);
     println!();
     println!(
-        "scenario {} · {} participants · {} s measured · server on core {SERVER_CPU}, generator on core {GENERATOR_CPU}",
-        opts.scenario, participants, opts.duration
+        "scenario {}{} · {} participants · {} s measured · server on core {SERVER_CPU}, generator on core {GENERATOR_CPU}",
+        opts.scenario,
+        if opts.e2ee { " (end-to-end encrypted: Kabine e2ee.mode = required, frames as encrypted)" } else { "" },
+        participants,
+        opts.duration
     );
     let mut rows: Vec<(&str, Vec<String>)> = Vec::new();
     let num = |r: &Run, key: &str| r.report[key].as_f64();

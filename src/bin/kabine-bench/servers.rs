@@ -94,6 +94,8 @@ enabled = false
 
 [e2ee]
 mode = "{mode}"
+# The largest room of a scenario (seed-60, audio-100) fits; lecture's 151 does not.
+max_participants = 100
 
 [log]
 level = "warn"

@@ -3,12 +3,15 @@
 // everyone; run once against a server with e2ee.mode = "required" and once
 // with "off". Reports the CPU time of the whole Chromium process tree per
 // second of the window, and (with E2EE) the time the frame worker spent in
-// WebCrypto. Arguments: seconds, and the link's fragment ('-' for none).
+// WebCrypto. Arguments: seconds, and the link's fragment ('-' for none,
+// 'random' for a new link key). Run by `scripts/bench browser-e2ee`.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 
 import { joinAll, launch, scenario, sleep, uniqueRoom, waitEveryoneFlowing } from '../lib/harness.mjs';
 
-const [seconds = '30', hash = '-'] = process.argv.slice(2);
+const [seconds = '30', arg = '-'] = process.argv.slice(2);
+const hash = arg === 'random' ? `#k=${crypto.randomBytes(16).toString('base64url')}` : arg;
 
 /** CPU seconds (user + system) of process `root` and all its descendants. */
 function treeCpu(root) {
