@@ -3,7 +3,9 @@
 //! Firefox page with the same link key decode each other, a simulcast layer
 //! switch and a screen share work, a page with another link key decodes
 //! nothing and shows "waiting" while the others go on, and a participant's
-//! leave moves everyone to new sender keys that the leaver cannot use.
+//! leave moves everyone to new sender keys that the leaver cannot use; a
+//! link without a key gets a new one, a browser without encoded transforms
+//! cannot join, and speaker detection still names who speaks.
 
 use std::time::Duration;
 
@@ -111,5 +113,9 @@ async fn an_end_to_end_encrypted_call_of_four_browsers_decodes_only_with_the_lin
     let old = &v["unsupported"];
     assert!(old["text"].as_str().is_some_and(|t| t.contains("cannot take part")), "{old}");
     assert_eq!(old["joinDisabled"], true, "{old}");
+
+    // Speaker detection still works: the audio level stays in clear, and
+    // the server named an active speaker in the encrypted call.
+    assert!(n(&v["activeSpeakers"]) >= 1, "no active speaker was named: {}", v["activeSpeakers"]);
     assert!(server.stop().await);
 }

@@ -4,11 +4,14 @@
 // still work; a fifth page with another link key decodes nothing and shows
 // the waiting state while the others go on; when a participant leaves, the
 // others move to new sender keys within 2 s, and the leaver's page (kept
-// open, keys and all, its WebSocket closed) cannot decrypt what follows.
+// open, keys and all, its WebSocket closed) cannot decrypt what follows;
+// a link without a key gets a new one, in the address; a browser without
+// RTCRtpScriptTransform is told why on the pre-join page and cannot join;
+// the server still names active speakers (the audio level is in clear).
 import crypto from 'node:crypto';
 
 import {
-  BASE_URL, inbound, joinAll, launch, newPage, joinRoom, scenario, screenshot, sleep, uniqueRoom,
+  BASE_URL, frames, inbound, joinAll, launch, newPage, joinRoom, scenario, screenshot, sleep, uniqueRoom,
   waitEveryoneFlowing, waitInPage,
 } from '../lib/harness.mjs';
 
@@ -136,7 +139,13 @@ await scenario(async () => {
   await screenshot(wes.page, 'e2ee-wrong-key.png');
   await screenshot(ann.page, 'e2ee-with-wrong-key.png');
   // The others go on decoding each other meanwhile.
-  result.othersWhileWrongKeyMs = await waitEveryoneFlowing(people, 15000);
+  result.othersWhileWrongKeyMs = await waitEveryoneFlowing(people, 15000).catch((e) => {
+    // Every video track each page has, to tell a frozen picture from a
+    // track replaced by another (packets / frames decoded / width).
+    const tracks = (e.detail ?? []).map((d) => `${d.name}: ${d.tracks.filter((t) => t.kind === 'video')
+      .map((t) => `${t.name}/${t.source}/${t.mid} ${t.packetsReceived}/${t.framesDecoded}/${t.frameWidth}`).join(', ')}`);
+    throw new Error(`${e.message}\n${tracks.join('\n')}`);
+  });
   await wes.page.close();
   for (const p of people) await waitInPage(p.page, () => window.kabineDebug.session.e2eeStatus.allOk, [], 10000);
 
@@ -152,6 +161,11 @@ await scenario(async () => {
       .map(([who, k]) => [who, { index: k.index, since: k.since }]));
     return [p.name, { own: st.own?.index ?? null, ownSince: st.own?.since ?? 0, senders }];
   })));
+  // No rotation of Wes's leave may still be pending: the key index must
+  // move because of Cyd's leave, not because of Wes's.
+  const settled = () => Promise.all([...remaining, cyd].map((p) =>
+    waitInPage(p.page, () => !window.kabineDebug.session.keys?.pending, [], 10000)));
+  await settled();
   // Frames as they arrive at Ann, before the leave: Cyd could decrypt them.
   await ann.page.evaluate(() => window.kabineDebug.session.crypto.capture(30));
   await sleep(1500);
@@ -181,6 +195,10 @@ await scenario(async () => {
       break;
     }
   }
+  // Every remaining sender uses its final key (nothing pending) before
+  // frames are captured.
+  await Promise.all(remaining.map((p) =>
+    waitInPage(p.page, () => !window.kabineDebug.session.keys?.pending, [], 10000)));
   await sleep(500);
   await ann.page.evaluate(() => window.kabineDebug.session.crypto.capture(30));
   await sleep(1500);
@@ -198,6 +216,12 @@ await scenario(async () => {
     leaverReadsAfter: await tryAt(cyd.page, framesAfter),
     annReadsAfter: await tryAt(ann.page, framesAfter),
     leaverState: await cyd.page.evaluate(() => window.kabineDebug.session.state),
+    // Which sender keys (id, index) each side holds, to tell how a leaver
+    // could read on if it ever does.
+    leaverKeys: (await e2ee(cyd.page)).byKey,
+    annKeys: (await e2ee(ann.page)).byKey,
+    ownKeyIds: Object.fromEntries(await Promise.all([ann, ben, fox, cyd].map(async (p) =>
+      [p.name, await p.page.evaluate(async () => (await window.kabineDebug.session.crypto.stats()).own)]))),
   };
   result.finally = {};
   for (const p of remaining) result.finally[p.name] = (await e2ee(p.page)).status;
@@ -206,26 +230,40 @@ await scenario(async () => {
   // Opened without `#k=…`, the page makes a key, shows it in the address
   // and says that others need the new link (nobody else has it).
   const noa = await newPage(chromium, 'Noa');
-  await joinRoom(noa.page, room, 'Noa');
-  await waitInPage(noa.page, () => window.kabineDebug.session.e2eeStatus.linkMismatch, [], 15000);
-  result.noKey = await noa.page.evaluate(() => ({
+  await joinRoom(noa, room, 'Noa');
+  await waitInPage(noa, () => window.kabineDebug.session.e2eeStatus.linkMismatch, [], 15000);
+  result.noKey = await noa.evaluate(() => ({
     hash: location.hash,
     toast: document.getElementById('toast')?.textContent ?? '',
     invite: !document.getElementById('e2ee-invite')?.hidden,
     bar: document.getElementById('call-mode')?.dataset.e2ee ?? null,
   }));
-  await noa.page.close();
+  await noa.close();
   // Without RTCRtpScriptTransform the pre-join page says why and offers no "Join".
   const old = await newPage(chromium, 'Old');
-  await old.page.evaluateOnNewDocument(() => {
+  await old.evaluateOnNewDocument(() => {
     delete window.RTCRtpScriptTransform;
   });
-  await old.page.goto(`${BASE_URL}/${room}${key}`, { waitUntil: 'load' });
-  await old.page.waitForSelector('#e2ee-unsupported', { timeout: 10000 });
-  result.unsupported = await old.page.evaluate(() => ({
+  await old.goto(`${BASE_URL}/${room}${key}`, { waitUntil: 'load' });
+  await old.waitForSelector('#e2ee-unsupported', { timeout: 10000 });
+  result.unsupported = await old.evaluate(() => ({
     text: document.getElementById('e2ee-unsupported')?.textContent ?? '',
     joinDisabled: document.getElementById('join-button')?.disabled ?? null,
   }));
-  await screenshot(old.page, 'e2ee-unsupported.png');
+  await screenshot(old, 'e2ee-unsupported.png');
+
+  // Speaker detection reads the audio level, which stays in clear: the
+  // server named active speakers to the Chromium pages during the call.
+  const named = new Set();
+  for (const f of frames) {
+    if (f.dir !== 'received' || !f.data.includes('"active_speaker"')) continue;
+    try {
+      const m = JSON.parse(f.data);
+      if (m.type === 'active_speaker' && m.id) named.add(m.id);
+    } catch {
+      // Not JSON: not ours to judge here.
+    }
+  }
+  result.activeSpeakers = named.size;
   return result;
 }, { timeoutMs: 170000 });
