@@ -204,6 +204,18 @@ await scenario(async () => {
   await sleep(1500);
   const framesAfter = await ann.page.evaluate(async () =>
     (await window.kabineDebug.session.crypto.captured()).map((f) => ({ kind: f.kind, data: Array.from(f.data) })));
+  // Only frames under a sender's new key are "new": under load a frame may
+  // reach Ann's worker a while after it was sent under the old key. The
+  // trailer names the key: … | key index (1) | sender key id (4) | version.
+  const owners = await Promise.all(remaining.map((p) =>
+    p.page.evaluate(async () => (await window.kabineDebug.session.crypto.stats()).own)));
+  const newKeys = new Set(owners.map((o) => `${o.keyId}/${o.index}`));
+  const keyOf = (f) => {
+    const n = f.data.length;
+    const keyId = ((f.data[n - 5] << 24) | (f.data[n - 4] << 16) | (f.data[n - 3] << 8) | f.data[n - 2]) >>> 0;
+    return `${keyId}/${f.data[n - 6]}`;
+  };
+  const framesNew = framesAfter.filter((f) => newKeys.has(keyOf(f)));
   const tryAt = (page, frames) => page.evaluate(async (list) => window.kabineDebug.session.crypto.tryDecrypt(
     list.map((f) => ({ kind: f.kind, data: new Uint8Array(f.data) }))), frames);
   result.rotation = {
@@ -215,6 +227,9 @@ await scenario(async () => {
     leaverReadsBefore: await tryAt(cyd.page, framesBefore),
     leaverReadsAfter: await tryAt(cyd.page, framesAfter),
     annReadsAfter: await tryAt(ann.page, framesAfter),
+    framesNew: framesNew.length,
+    leaverReadsNew: await tryAt(cyd.page, framesNew),
+    annReadsNew: await tryAt(ann.page, framesNew),
     leaverState: await cyd.page.evaluate(() => window.kabineDebug.session.state),
     // Which sender keys (id, index) each side holds, to tell how a leaver
     // could read on if it ever does.
