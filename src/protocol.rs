@@ -34,6 +34,9 @@ pub const MAX_P2P_MID_BYTES: usize = 32;
 /// Most candidates one browser may send per direct-call attempt.
 pub const MAX_P2P_CANDIDATES: u32 = 100;
 
+/// Longest `data` of an `e2ee` message relayed, in bytes (base64url).
+pub const MAX_E2EE_DATA_BYTES: usize = 1024;
+
 /// Paths of the server that are not rooms (a room's page is `/<room>`).
 const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt"];
 
@@ -192,10 +195,24 @@ pub enum ClientMsg {
     RecordStart {},
     /// Stop the recording (or the asking) at once.
     RecordStop {},
+    /// Turn end-to-end encryption on for the meeting (`e2ee.mode =
+    /// "optional"`); it stays on until the meeting ends.
+    EnableE2ee {},
     // ---- everyone ----
     /// Answer to `recording_consent_request`; `false` later withdraws a
     /// consent given: that participant's recording stops at once.
     RecordingConsent { agree: bool },
+    // ---- end-to-end encryption (docs/e2ee.md) ----
+    /// A key-exchange message for one participant of the room (`to`), or
+    /// for everyone else in it (`to` null). `data` is opaque to the server:
+    /// base64url, at most [`MAX_E2EE_DATA_BYTES`]. Relayed only within the
+    /// room, only while the meeting is end-to-end encrypted, never stored
+    /// or logged.
+    E2ee {
+        #[serde(default)]
+        to: Option<ParticipantId>,
+        data: String,
+    },
 }
 
 /// A participant as every other participant sees them.
@@ -294,6 +311,10 @@ pub enum ErrorCode {
     /// To the moderator who asked: someone declined, so the recording does
     /// not start (`recording.on_decline = "cancel"`).
     RecordingDeclined,
+    /// End-to-end encryption cannot be turned on here (`e2ee.mode = "off"`,
+    /// or the meeting has more than `e2ee.max_participants`), or an `e2ee`
+    /// message in a meeting without it.
+    E2eeUnavailable,
 }
 
 /// Where a meeting's recording stands.
@@ -320,6 +341,11 @@ pub enum ServerMsg {
         ice_servers: Vec<IceServerInfo>,
         /// Video of at most this many recent speakers is forwarded (0: all).
         last_n: u32,
+        /// The meeting is end-to-end encrypted: encrypt every frame before
+        /// the first one is sent (docs/e2ee.md). Absent from servers before
+        /// it existed: `false`.
+        #[serde(default)]
+        e2ee: bool,
     },
     ParticipantJoined {
         participant: Participant,
@@ -396,6 +422,9 @@ pub enum ServerMsg {
         locked: bool,
         lobby: bool,
         private_chat: bool,
+        /// The meeting is end-to-end encrypted (once on, it stays on).
+        #[serde(default)]
+        e2ee: bool,
     },
     /// To moderators: who waits in the lobby (the whole list, on every change).
     Lobby {
@@ -479,6 +508,12 @@ pub enum ServerMsg {
     P2pStop {
         epoch: u64,
         reason: P2pStopReason,
+    },
+    /// A key-exchange message from `from` (set by the server), relayed
+    /// unchanged (docs/e2ee.md).
+    E2ee {
+        from: ParticipantId,
+        data: String,
     },
     /// The meeting's recording, to everyone in it, after `welcome` and on
     /// every change: who agreed (and, while `on`, is recorded), who

@@ -108,6 +108,7 @@ pub enum StaticCheck {
     RoomsMemoryOnly,
     Recording,
     P2p,
+    E2ee,
     ThirdParty,
     LegalLinks,
     AccessMode,
@@ -127,6 +128,7 @@ impl StaticCheck {
         StaticCheck::ThirdParty,
         StaticCheck::IceServers,
         StaticCheck::P2p,
+        StaticCheck::E2ee,
         StaticCheck::Recording,
         StaticCheck::RoomsMemoryOnly,
         StaticCheck::AccessMode,
@@ -153,6 +155,7 @@ impl StaticCheck {
             StaticCheck::RoomsMemoryOnly => "static.rooms.memory-only",
             StaticCheck::Recording => "static.recording.consent",
             StaticCheck::P2p => "static.p2p",
+            StaticCheck::E2ee => "static.e2ee",
             StaticCheck::ThirdParty => "static.client.third-party",
             StaticCheck::LegalLinks => "static.client.legal-links",
             StaticCheck::AccessMode => "static.access.mode",
@@ -183,6 +186,7 @@ pub enum LiveCheck {
     IceServers,
     Recording,
     RecordingFiles,
+    E2eeMedia,
     LogsNoAddresses,
 }
 
@@ -205,6 +209,7 @@ impl LiveCheck {
         LiveCheck::RoomNoDiskWrites,
         LiveCheck::Recording,
         LiveCheck::RecordingFiles,
+        LiveCheck::E2eeMedia,
         LiveCheck::LogsNoAddresses,
     ];
 
@@ -226,6 +231,7 @@ impl LiveCheck {
             LiveCheck::IceServers => "live.ice.eu-allow-list",
             LiveCheck::Recording => "live.recording.consent",
             LiveCheck::RecordingFiles => "live.recording.files",
+            LiveCheck::E2eeMedia => "live.e2ee.media",
             LiveCheck::LogsNoAddresses => "live.logs.no-addresses",
         }
     }

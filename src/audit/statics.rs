@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::text::{Msg, msg, same};
 use super::{Outcome, StaticCheck, der, scan, time};
-use crate::config::{LoadedConfig, LogTarget, RoomStorage, TlsVersion};
+use crate::config::{E2eeMode, LoadedConfig, LogTarget, RoomStorage, TlsVersion};
 use crate::policy::{self, Policy, Verdict, rule};
 
 /// A certificate closer to its end than this many days is a warning.
@@ -90,6 +90,7 @@ pub fn run(check: StaticCheck, ctx: &Ctx<'_>) -> Outcome {
         StaticCheck::RoomsMemoryOnly => rooms_memory_only(ctx),
         StaticCheck::Recording => recording(ctx),
         StaticCheck::P2p => p2p(ctx),
+        StaticCheck::E2ee => e2ee(ctx),
         StaticCheck::ThirdParty => third_party(ctx),
         StaticCheck::LegalLinks => legal_links(ctx),
         StaticCheck::AccessMode => access_mode(ctx),
@@ -116,6 +117,7 @@ pub const RULES_REPORTED: &[(StaticCheck, &[&str])] = &[
     ),
     (StaticCheck::ThirdParty, &[rule::NO_THIRD_PARTY_REQUESTS]),
     (StaticCheck::P2p, &[rule::P2P]),
+    (StaticCheck::E2ee, &[rule::E2EE]),
     (StaticCheck::AccessMode, &[rule::SESSION_TIMEOUTS]),
     (StaticCheck::PasswordHashes, &[rule::PASSWORD_HASH, rule::USER_STORE_PRIVATE]),
     (StaticCheck::LdapTls, &[rule::LDAP_TLS]),
@@ -798,6 +800,57 @@ fn p2p(ctx: &Ctx<'_>) -> Outcome {
             format!("Direct calls are on, but the policy \"{}\" forbids them.", ctx.policy.name),
         ),
     )
+}
+
+fn e2ee(ctx: &Ctx<'_>) -> Outcome {
+    let c = &ctx.loaded.config.e2ee;
+    let max = c.max_participants;
+    let server_sees = msg(
+        "Auch bei Ende-zu-Ende-Verschlüsselung erfährt der Server, wer teilnimmt, wer wann spricht (Audiopegel-Kopfzeile, für die Sprechererkennung) sowie Größe und Zeitpunkt jedes Bildes und Tonpakets; nicht, was gesagt oder gezeigt wird.",
+        "Even with end-to-end encryption the server learns who takes part, who speaks when (the audio-level header, for speaker detection) and the size and timing of every frame; not what is said or shown.",
+    );
+    let keys = msg(
+        "Schlüssel: je Person ein Senderschlüssel (AES-GCM), paarweise über X25519 ausgetauscht und mit dem Schlüssel im Fragment des Besprechungslinks (`#k=…`, nie an den Server gesendet) authentifiziert; neu beim Verlassen, weitergedreht beim Beitreten (`docs/e2ee.md`).",
+        "Keys: one sender key per person (AES-GCM), exchanged pairwise over X25519 and authenticated by the key in the meeting link's fragment (`#k=…`, never sent to the server); new on every leave, ratcheted on every join (`docs/e2ee.md`).",
+    );
+    let pass = match c.mode {
+        E2eeMode::Required => msg(
+            format!(
+                "Jede Besprechung ist Ende-zu-Ende-verschlüsselt (`e2ee.mode = \"required\"`, höchstens {max} Teilnehmende): Die Browser verschlüsseln Bild und Ton mit Schlüsseln, die der Server nie hat; er leitet nur Chiffrat weiter. Browser ohne die nötigen Funktionen können nicht teilnehmen."
+            ),
+            format!(
+                "Every meeting is end-to-end encrypted (`e2ee.mode = \"required\"`, at most {max} participants): browsers encrypt picture and sound with keys the server never has; it forwards ciphertext only. Browsers without what that needs cannot take part."
+            ),
+        ),
+        E2eeMode::Optional => msg(
+            format!(
+                "Ende-zu-Ende-Verschlüsselung ist wählbar (`e2ee.mode = \"optional\"`): Die Moderation einer Besprechung schaltet sie ein (höchstens {max} Teilnehmende); bis dahin werden Bild und Ton im Server entschlüsselt. Für Gesundheitsdaten in Gruppen empfiehlt sich `\"required\"`."
+            ),
+            format!(
+                "End-to-end encryption is optional (`e2ee.mode = \"optional\"`): a meeting's moderator turns it on (at most {max} participants); until then picture and sound are decrypted in the server. For health data in groups, `\"required\"` is advisable."
+            ),
+        ),
+        E2eeMode::Off => msg(
+            "Ende-zu-Ende-Verschlüsselung ist ausgeschaltet (`e2ee.mode = \"off\"`): Bild und Ton sind nur auf dem Transportweg verschlüsselt (DTLS-SRTP) und werden im Server entschlüsselt (außer in direkten Verbindungen zu zweit).",
+            "End-to-end encryption is off (`e2ee.mode = \"off\"`): picture and sound are encrypted in transit only (DTLS-SRTP) and decrypted in the server (except in direct calls of two).",
+        ),
+    };
+    let o = by_rules(
+        ctx,
+        &[rule::E2EE],
+        pass,
+        msg(
+            format!("Die Richtlinie „{}“ verlangt Ende-zu-Ende-Verschlüsselung für jede Besprechung (`e2ee.mode = \"required\"`).", ctx.policy.name),
+            format!("The policy \"{}\" requires every meeting to be end-to-end encrypted (`e2ee.mode = \"required\"`).", ctx.policy.name),
+        ),
+    )
+    .with(keys)
+    .with(server_sees);
+    if c.mode == E2eeMode::Off && o.status == super::Status::Pass {
+        Outcome { status: super::Status::Warn, ..o }
+    } else {
+        o
+    }
 }
 
 /// Scans the client files built into this binary for references to other origins.

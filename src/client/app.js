@@ -19,6 +19,7 @@ import { renderAccount } from './account.js';
  * @property {string | null} privacy_url
  * @property {boolean} has_logo
  * @property {boolean} direct_calls two participants may be connected directly
+ * @property {'off' | 'optional' | 'required'} e2ee end-to-end encryption of meetings (docs/e2ee.md)
  * @property {RecordingConfig} recording whether hosts may record, and the practice's consent text
  */
 
@@ -41,6 +42,7 @@ const DEFAULTS = {
   has_logo: false,
   direct_calls: false,
   recording: { enabled: false, require_consent: true, on_decline: 'exclude', consent_text_de: null, consent_text_en: null },
+  e2ee: 'optional',
 };
 
 /**

@@ -9,6 +9,7 @@
 import { announce, h, icon, showPage } from './dom.js';
 import { problemText, t } from './i18n.js';
 import { Session, qualityFromStats, transportFromStats } from './protocol.js';
+import { linkKeyFromHash, linkKeyToHash } from './e2ee.js';
 import { createChat } from './chat.js';
 import { createControls } from './controls.js';
 import { createGate } from './gate.js';
@@ -31,7 +32,8 @@ const TOAST_MS = 8000;
 export function renderCall(app, room, media) {
   document.body.classList.add('in-call');
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
-  const session = new Session({ url: wsUrl, room, displayName: media.displayName });
+  // The meeting link's key (docs/e2ee.md): in the fragment, never sent to the server.
+  const session = new Session({ url: wsUrl, room, displayName: media.displayName, linkKey: linkKeyFromHash(location.hash) });
   const devices = media.devices;
   /** For tests and support: the live session and devices. */
   /** @type {any} */ (window).kabineDebug = { session, devices };
@@ -77,6 +79,7 @@ export function renderCall(app, room, media) {
   // Moderation, and what participants see of it.
   const moderation = createModeration({
     session,
+    e2eeMode: app.config.e2ee,
     toast: showToast,
     repaint: () => {
       people.paint();
@@ -128,6 +131,9 @@ export function renderCall(app, room, media) {
   const quality = h('p', { class: 'quality', id: 'own-quality' });
   // How media travels: in words, not only a colour (WCAG 1.4.1).
   const modeLine = h('p', { class: 'mode server', id: 'call-mode', hidden: true });
+  // End-to-end encrypted: the link to invite others carries the meeting's key.
+  const inviteButton = h('button', { type: 'button', class: 'secondary small invite', id: 'e2ee-invite', hidden: true,
+    on: { click: () => copyInvitation() } }, icon('link'), h('span', { text: t('e2ee_invite') }));
   const countLine = h('p', { class: 'count', id: 'participant-count' });
 
   showPage(app.root, t('call_title_doc', { room, app: app.config.app_name }),
@@ -140,7 +146,7 @@ export function renderCall(app, room, media) {
           } } },
         h('img', { src: '/api/logo', alt: '', class: 'logo', width: 24, height: 24 })),
         h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), room),
-        moderation.badges, recording.start, countLine, modeLine, quality),
+        moderation.badges, recording.start, countLine, modeLine, inviteButton, quality),
       recording.indicator,
       banner,
       h('div', { class: 'call-body' }, gate.el, stage.el, chat.panel, people.panel),
@@ -160,6 +166,24 @@ export function renderCall(app, room, media) {
 
   /** Shows whether media goes directly (end-to-end encrypted) or via the server. */
   function paintMode() {
+    const e2ee = session.e2eeStatus;
+    inviteButton.hidden = !e2ee.on || session.state !== 'joined';
+    if (e2ee.on) {
+      // Claimed only while every stream we receive decrypts (docs/e2ee.md).
+      const state = e2ee.linkMismatch ? 'mismatch' : e2ee.allOk ? 'ok' : 'waiting';
+      modeLine.hidden = session.state !== 'joined';
+      modeLine.className = `mode e2ee ${state}`;
+      modeLine.dataset.mode = session.mode;
+      modeLine.dataset.e2ee = state;
+      modeLine.title = t(state === 'ok' ? 'e2ee_on_hint' : state === 'mismatch' ? 'e2ee_mismatch_hint' : 'e2ee_waiting_hint');
+      const code = state === 'ok' && e2ee.code && session.participants.size > 0
+        ? h('span', { class: 'code', id: 'e2ee-code', text: t('e2ee_code', { code: e2ee.code }) }) : null;
+      modeLine.replaceChildren(icon(state === 'ok' ? 'lock' : 'key'),
+        h('span', { text: t(state === 'ok' ? 'e2ee_on' : state === 'mismatch' ? 'e2ee_mismatch' : 'e2ee_waiting') }));
+      if (code) modeLine.append(code);
+      return;
+    }
+    delete modeLine.dataset.e2ee;
     const direct = session.mode === 'direct';
     modeLine.hidden = session.participants.size === 0 || session.state !== 'joined';
     modeLine.className = `mode ${direct ? 'direct' : 'server'}`;
@@ -257,7 +281,8 @@ export function renderCall(app, room, media) {
         h('p', { text }),
         h('div', { class: 'row' },
           canRejoin ? h('button', { type: 'button', class: 'primary', text: t('rejoin'),
-            on: { click: () => app.navigate(`/${encodeURIComponent(room)}`) } }) : null,
+            // The fragment keeps the meeting's key (docs/e2ee.md).
+            on: { click: () => app.navigate(`/${encodeURIComponent(room)}${location.hash}`) } }) : null,
           h('button', { type: 'button', class: canRejoin ? 'secondary' : 'primary', text: t('to_start'),
             on: { click: () => app.navigate('/') } }))));
   }
@@ -370,6 +395,39 @@ export function renderCall(app, room, media) {
     if (session.participants.size > 0) announce(t(mode === 'direct' ? 'mode_direct_now' : 'mode_server_now'));
   });
   session.on('speaker', () => stage.speakerChanged());
+  // ---- end-to-end encryption -------------------------------------------
+  /** @type {import('./protocol.js').E2eeStatus} */
+  let e2eeBefore = session.e2eeStatus;
+  session.on('e2ee', (st) => {
+    if (ended) return;
+    if (st.allOk && !e2eeBefore.allOk && st.code && session.participants.size > 0) {
+      announce(t('e2ee_all_now', { code: st.code }));
+    } else if (st.linkMismatch && !e2eeBefore.linkMismatch) {
+      announce(t('e2ee_mismatch'));
+    }
+    e2eeBefore = st;
+    paintMode();
+    stage.paint();
+  });
+  session.on('linkkey', (key) => {
+    // The address now carries the meeting's key: copying it invites.
+    history.replaceState(history.state, '', `${location.pathname}${location.search}${linkKeyToHash(key)}`);
+    showToast(t('e2ee_new_key'));
+  });
+  session.on('e2eeunsupported', () => {
+    if (!ended) end(t('e2ee_unsupported_title'), t('e2ee_unsupported_text'), false);
+  });
+  session.on('roomstate', (st) => {
+    if (st.e2ee && !e2eeBefore.on) announce(t('e2ee_now'));
+  });
+  async function copyInvitation() {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      showToast(t('e2ee_invite_copied'));
+    } catch {
+      showToast(t('e2ee_invite_failed'));
+    }
+  }
   session.on('chat', (m) => chat.add(m, m.from === session.you?.id));
   session.on('error', ({ code, fatal }) => {
     const text = t(/** @type {any} */ (`err_${code}`));

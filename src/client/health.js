@@ -11,7 +11,10 @@
 //   so (the session keeps trying).
 // - Every source that should send (microphone on, camera on) must send:
 //   its sender's packet count grows. The server also reports a source it
-//   is told is on but of which nothing arrives (`media_stalled`).
+//   is told is on but of which nothing arrives (`media_stalled`). Frames an
+//   encoded transform holds back (end-to-end encryption without a key yet)
+//   count as sent: attaching the track again or reconnecting would not
+//   change that, so it is no stall of the publisher.
 // - A stalled source is repaired step by step: its track is attached again
 //   (`reattach`); if it stalls again within RETRY_WINDOW_MS, the session
 //   reconnects with new peer connections (`reconnect`); if even that does
@@ -37,6 +40,7 @@ export const RETRY_WINDOW_MS = 30000;
  * @property {boolean} paused sending to the server is paused (a direct call)
  * @property {Record<Watched, boolean>} expected whether each source should send
  * @property {Record<Watched, number>} sent each sender's packets sent so far
+ * @property {Record<Watched, number>} [held] frames of each source an encoded transform dropped so far
  */
 
 export class MediaHealth {
@@ -96,10 +100,11 @@ export class MediaHealth {
     }
     /** @type {Action[]} */
     const actions = [];
+    const count = (/** @type {Watched} */ s) => o.sent[s] + (o.held?.[s] ?? 0);
     if (!this.connectedOnce) {
       this.connectedOnce = true;
       this.unconnectedSince = null;
-      for (const s of /** @type {Watched[]} */ (['mic', 'camera'])) this.progress[s] = { packets: o.sent[s], at: now };
+      for (const s of /** @type {Watched[]} */ (['mic', 'camera'])) this.progress[s] = { packets: count(s), at: now };
       if (this.told === 'blocked') {
         this.told = null;
         actions.push({ kind: 'fixed' });
@@ -108,14 +113,14 @@ export class MediaHealth {
     let flowing = true;
     for (const s of /** @type {Watched[]} */ (['mic', 'camera'])) {
       const p = this.progress[s];
-      if (o.sent[s] > p.packets || !o.expected[s] || o.paused) {
-        this.progress[s] = { packets: o.sent[s], at: now };
+      if (count(s) > p.packets || !o.expected[s] || o.paused) {
+        this.progress[s] = { packets: count(s), at: now };
         continue;
       }
       flowing = false;
       if (now - p.at >= STALL_MS) {
         actions.push(...this.stalled(now, s));
-        this.progress[s] = { packets: o.sent[s], at: now };
+        this.progress[s] = { packets: count(s), at: now };
       }
     }
     if (flowing && this.step > 0 && now - this.stepAt >= RETRY_WINDOW_MS) this.step = 0;

@@ -22,6 +22,7 @@ import { t } from './i18n.js';
  * @property {(id: string) => void} privateTo opens the chat, addressed to one participant
  * @property {(source: Source) => Promise<void>} turnOff turns one of our own sources off
  * @property {(source: 'mic' | 'camera') => Promise<void>} turnOn turns one of our own sources on
+ * @property {'off' | 'optional' | 'required'} e2eeMode the server's `e2ee.mode`
  */
 
 /** @param {string} name */
@@ -253,6 +254,10 @@ export function createModeration(ctx) {
 
   const lobbySwitch = h('button', { type: 'button', role: 'switch', class: 'switch', id: 'lobby-switch',
     'aria-checked': 'false', on: { click: () => session.moderate({ type: 'set_lobby', enabled: !session.roomState.lobby }) } });
+  // Under e2ee.mode = "optional": end-to-end encryption for this meeting, on for good (docs/e2ee.md).
+  const e2eeButton = h('button', { type: 'button', class: 'secondary small', id: 'enable-e2ee', hidden: true,
+    title: t('e2ee_enable_hint'), on: { click: () => session.moderate({ type: 'enable_e2ee' }) } },
+  icon('lock'), h('span', { text: t('e2ee_enable') }));
   /**
    * @param {string} id
    * @param {string} label
@@ -272,6 +277,7 @@ export function createModeration(ctx) {
         breakoutDialog.open();
       }),
       tool('end-meeting', t('end_meeting'), () => endDialog.open())),
+    e2eeButton,
     h('div', { class: 'switch-row' }, lobbySwitch, h('label', { for: 'lobby-switch', text: t('lobby_switch') })));
 
   // ---- indicators in the call bar ----------------------------------------
@@ -290,6 +296,7 @@ export function createModeration(ctx) {
   function paint() {
     const mod = session.isModerator;
     tools.hidden = !mod;
+    e2eeButton.hidden = !mod || ctx.e2eeMode !== 'optional' || session.roomState.e2ee;
     lobbySwitch.setAttribute('aria-checked', String(session.roomState.lobby));
     const pw = document.getElementById('remove-room-password');
     if (pw) pw.hidden = !session.roomState.locked;

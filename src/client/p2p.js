@@ -9,6 +9,12 @@
 // starting or stopping a screen share are `replaceTrack` calls, so the
 // connection is negotiated exactly once and never renegotiated.
 //
+// In an end-to-end encrypted meeting every frame is encrypted here too
+// (`encrypt`), with the same sender keys as towards the server: the
+// fingerprints of this connection's DTLS travel through the server, which
+// could otherwise sit in the middle. Video is VP8 either way, so the
+// encryption's clear header bytes are the ones the depacketizer reads.
+//
 // Events (CustomEvent, no detail): `ready` once the other's media plays
 // over this connection (connected, and decoding video if their camera is
 // on, audio if their microphone is on); `failed` when the connection fails
@@ -32,7 +38,7 @@ const DISCONNECTED_GRACE_MS = 2000;
 export class DirectCall extends EventTarget {
   /**
    * @param {{epoch: number, peer: string, offerer: boolean, iceServers: IceServer[],
-   *   send: (msg: object) => void, tracks: LocalTracks,
+   *   send: (msg: object) => void, tracks: LocalTracks, crypto?: import('./e2ee-media.js').FrameCrypto | null,
    *   peerSends: () => {mic: boolean, camera: boolean}}} options
    *   `send` sends a signalling message; `peerSends` tells what the other
    *   participant has switched on (from the server's participant list).
@@ -44,6 +50,8 @@ export class DirectCall extends EventTarget {
     this.offerer = options.offerer;
     this.send = options.send;
     this.peerSends = options.peerSends;
+    /** End-to-end encryption of the meeting, if it is on. */
+    this.crypto = options.crypto ?? null;
     /** @type {LocalTracks} */
     this.tracks = { ...options.tracks };
     this.ready = false;
@@ -75,8 +83,9 @@ export class DirectCall extends EventTarget {
   async offer() {
     for (const source of DIRECT_SOURCES) {
       const kind = source === 'mic' ? 'audio' : 'video';
-      this.pc.addTransceiver(this.tracks[source] ?? kind, { direction: 'sendrecv', streams: [this.stream] });
+      preferVp8(this.pc.addTransceiver(this.tracks[source] ?? kind, { direction: 'sendrecv', streams: [this.stream] }));
     }
+    if (this.crypto) this.encrypt(this.crypto);
     const offer = await this.pc.createOffer();
     await this.pc.setLocalDescription(offer);
     if (this.closed) return;
@@ -95,8 +104,10 @@ export class DirectCall extends EventTarget {
         if (!tr) return;
         tr.direction = 'sendrecv';
         tr.sender.setStreams?.(this.stream);
+        preferVp8(tr);
         await tr.sender.replaceTrack(this.tracks[source]);
       }));
+      if (this.crypto) this.encrypt(this.crypto);
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
       if (this.closed) return;
@@ -133,6 +144,21 @@ export class DirectCall extends EventTarget {
     const early = this.early;
     this.early = [];
     for (const c of early) await this.pc.addIceCandidate(c).catch(() => {});
+  }
+
+  /**
+   * Encrypts what this connection sends and decrypts what it receives
+   * (the meeting is end-to-end encrypted).
+   * @param {import('./e2ee-media.js').FrameCrypto} crypto
+   */
+  encrypt(crypto) {
+    this.crypto = crypto;
+    DIRECT_SOURCES.forEach((source, i) => {
+      const tr = this.pc.getTransceivers()[i];
+      if (!tr) return;
+      crypto.attachSender(tr.sender, source === 'mic' ? 'audio' : 'video', source);
+      crypto.attachReceiver(tr.receiver, `direct-${this.epoch}-${source}`);
+    });
   }
 
   /** The transceiver of a source: the m-lines are in `DIRECT_SOURCES` order. */
@@ -218,5 +244,21 @@ export class DirectCall extends EventTarget {
     clearInterval(this.watchTimer);
     clearTimeout(this.lostTimer);
     this.pc.close();
+  }
+}
+
+/**
+ * Prefers VP8 for a video transceiver, as towards the server.
+ * @param {RTCRtpTransceiver} tr
+ */
+function preferVp8(tr) {
+  if (tr.receiver.track.kind !== 'video' || typeof tr.setCodecPreferences !== 'function') return;
+  const caps = typeof RTCRtpReceiver.getCapabilities === 'function' ? RTCRtpReceiver.getCapabilities('video') : null;
+  if (!caps) return;
+  const rank = (/** @type {{mimeType: string}} */ c) => (c.mimeType.toLowerCase() === 'video/vp8' ? 0 : 1);
+  try {
+    tr.setCodecPreferences([...caps.codecs].sort((a, b) => rank(a) - rank(b)));
+  } catch {
+    // Not supported here: the browser's own order stays.
   }
 }

@@ -9,6 +9,7 @@ import { LocalDevices } from './devices.js';
 import { MAX_NAME_CHARS } from './protocol.js';
 import { renderCall } from './call.js';
 import { fetchSession, loginForm, logout } from './login.js';
+import { detectSupport } from './e2ee-media.js';
 
 /**
  * @param {import('./app.js').App} app
@@ -228,6 +229,15 @@ export function renderPrejoin(app, room) {
             h('div', { class: 'field' }, h('label', { for: 'mic-select', text: t('microphone') }), micSelect))),
         form)));
   paint();
+  // End-to-end encrypted meetings need encoded transforms and X25519: a
+  // browser without them is told so here, before it joins (docs/e2ee.md).
+  detectSupport().then((ok) => {
+    if (ok || app.config.e2ee !== 'required' || devices.disposed) return;
+    const join = /** @type {HTMLButtonElement | null} */ (form.querySelector('#join-button'));
+    if (join) join.disabled = true;
+    form.prepend(h('div', { class: 'problem', role: 'alert', id: 'e2ee-unsupported' },
+      h('strong', { text: t('e2ee_unsupported_title') }), ' ', t('e2ee_unsupported_text')));
+  });
   devices.start().catch((err) => console.warn('kabine: opening media failed', err));
   fetchSession().then((info) => {
     if (devices.disposed) return;

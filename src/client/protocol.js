@@ -11,6 +11,9 @@
 
 import { DirectCall } from './p2p.js';
 import { MediaHealth } from './health.js';
+import { KeyExchange } from './e2ee-keys.js';
+import { FrameCrypto, isSupported } from './e2ee-media.js';
+import { newLinkKey } from './e2ee.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -33,7 +36,7 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
  *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal' | 'login_required'
  *   | 'not_moderator' | 'unknown_participant' | 'bad_password' | 'private_chat_disabled' | 'bad_breakout'
- *   | 'hosts_only' | 'recording_unavailable' | 'recording_declined'} ErrorCode
+ *   | 'hosts_only' | 'recording_unavailable' | 'recording_declined' | 'e2ee_unavailable'} ErrorCode
  * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced' | 'removed' | 'meeting_ended'
  *   | 'lobby_denied' | 'wait_expired'} ByeReason
  * @typedef {{mid: string, participant: string | null, source: Source, track: MediaStreamTrack,
@@ -50,7 +53,17 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {{id: string, display_name: string}} Person
  * @typedef {{id: string, name: string}} BreakoutPlace
  * @typedef {{id: string, name: string, participants: Person[]}} BreakoutRoom
- * @typedef {{locked: boolean, lobby: boolean, private_chat: boolean}} RoomState
+ * @typedef {{locked: boolean, lobby: boolean, private_chat: boolean, e2ee: boolean}} RoomState
+ * @typedef {'ok' | 'waiting' | 'untrusted'} PeerKeyState whether a participant's media decrypts here:
+ *   `waiting` for their key (or their frames do not decrypt), `untrusted`: their key is not
+ *   authenticated by our link key (another link)
+ * @typedef {object} E2eeStatus
+ * @property {boolean} on the meeting is end-to-end encrypted
+ * @property {boolean} allOk every stream we receive decrypts (and we have everyone's key)
+ * @property {string | null} code the verification code of this view of the meeting
+ * @property {boolean} linkMismatch nobody else's key matches our link key: our link is wrong
+ * @property {Record<string, PeerKeyState>} peers by participant id
+ * @property {number | null} ownIndex the index of the sender key we encrypt with
  * @typedef {'host' | 'lobby' | 'password'} WaitKind
  *
  * @typedef {'connecting' | 'joined' | 'reconnecting' | 'closed'} SessionState
@@ -81,11 +94,14 @@ export const MAX_NAME_CHARS = 64;
  * @property {{rooms: BreakoutRoom[], main: Person[]}} breakouts (moderators) who is where
  * @property {Recording} recording the meeting's recording changed (who agreed, declined, is asked)
  * @property {{by: string, byName: string}} recordingrequest a moderator asks us to consent to a recording
+ * @property {E2eeStatus} e2ee end-to-end encryption: on, decrypting, the verification code
+ * @property {import('./e2ee.js').Bytes} linkkey a new link key was made (the link had none): the address must carry it
+ * @property {null} e2eeunsupported the meeting is end-to-end encrypted and this browser cannot do it
  */
 
 /**
  * @typedef {{type: 'welcome', version: number, you: Participant, participants: Participant[],
- *     ice_servers: IceServer[], last_n: number}
+ *     ice_servers: IceServer[], last_n: number, e2ee: boolean}
  *   | {type: 'participant_joined', participant: Participant}
  *   | {type: 'participant_updated', participant: Participant}
  *   | {type: 'participant_left', id: string}
@@ -107,9 +123,10 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'waiting', reason: 'host' | 'lobby'}
  *   | {type: 'password_required', wrong: boolean, retry_after_secs: number}
  *   | {type: 'ticket', ticket: string}
- *   | {type: 'room_state', locked: boolean, lobby: boolean, private_chat: boolean}
+ *   | {type: 'room_state', locked: boolean, lobby: boolean, private_chat: boolean, e2ee: boolean}
  *   | {type: 'recording', state: RecordingState, agreed: string[], declined: string[], pending: string[]}
  *   | {type: 'recording_consent_request', by: string, by_name: string}
+ *   | {type: 'e2ee', from: string, data: string}
  *   | {type: 'lobby', knocking: Person[]}
  *   | {type: 'muted', source: Source, by: string, by_name: string}
  *   | {type: 'unmute_request', source: Source, by: string, by_name: string}
@@ -154,6 +171,9 @@ const LEAVE_DIRECT_MAX_MS = 4000;
 const LEAVE_DIRECT_LINGER_MS = 2000;
 /** How often the server's streams are checked while leaving a direct call. */
 const LEAVE_DIRECT_POLL_MS = 100;
+
+/** A sender whose frames failed to decrypt this recently (and none since) shows "waiting for the key". */
+const E2EE_FAILING_MS = 2500;
 
 /** Marks a repeated media section of a compacted answer (docs/protocol.md). */
 export const SAME_AS_PREVIOUS = 'a=x-kabine-same';
@@ -211,14 +231,26 @@ export function compactAnswer(sdp) {
 /** One participation in one room, kept alive across reconnects. */
 export class Session extends EventTarget {
   /**
-   * @param {{url: string, room: string, displayName: string}} options
-   *   `url`: the `wss://…/ws` address of this origin.
+   * @param {{url: string, room: string, displayName: string, linkKey?: Uint8Array | null}} options
+   *   `url`: the `wss://…/ws` address of this origin; `linkKey`: the key in
+   *   the meeting link's fragment, if there is one (docs/e2ee.md).
    */
   constructor(options) {
     super();
     this.url = options.url;
     this.room = options.room;
     this.displayName = options.displayName;
+    // End-to-end encryption (docs/e2ee.md).
+    /** The meeting is end-to-end encrypted (the server says so; once on, on). */
+    this.e2ee = false;
+    /** @type {import('./e2ee.js').Bytes | null} */
+    this.linkKey = /** @type {import('./e2ee.js').Bytes | null} */ (options.linkKey ?? null);
+    /** The frame worker and transforms. @type {FrameCrypto | null} */
+    this.crypto = null;
+    /** The key exchange. @type {KeyExchange | null} */
+    this.keys = null;
+    /** @type {E2eeStatus} */
+    this.e2eeStatus = { on: false, allOk: false, code: null, linkMismatch: false, peers: {}, ownIndex: null };
     /** @type {SessionState} */
     this.state = 'connecting';
     /** @type {Participant | null} */
@@ -291,7 +323,7 @@ export class Session extends EventTarget {
     /** What we wait for before `welcome`. @type {WaitKind | null} */
     this.waitingFor = null;
     /** @type {RoomState} */
-    this.roomState = { locked: false, lobby: false, private_chat: false };
+    this.roomState = { locked: false, lobby: false, private_chat: false, e2ee: false };
     /** The meeting's recording: who agreed, declined, has not answered. @type {Recording} */
     this.recording = { state: 'off', agreed: [], declined: [], pending: [] };
     /** (Moderators) who waits in the lobby. @type {Person[]} */
@@ -418,6 +450,8 @@ export class Session extends EventTarget {
         this.forced.clear();
         this.participants = new Map(msg.participants.map((p) => [p.id, p]));
         this.activeSpeaker = null;
+        // Before any connection exists: every frame is encrypted from the first.
+        if ((msg.e2ee || this.e2ee) && !this.startE2ee()) return;
         this.setState({ state: 'joined' });
         this.emit('welcome', { you: msg.you, rejoined });
         this.sendMediaState();
@@ -430,6 +464,7 @@ export class Session extends EventTarget {
       }
       case 'participant_joined':
         this.participants.set(msg.participant.id, msg.participant);
+        this.keys?.joined(msg.participant.id);
         this.emit('joined', msg.participant);
         break;
       case 'participant_updated': {
@@ -449,6 +484,7 @@ export class Session extends EventTarget {
       case 'participant_left': {
         const p = this.participants.get(msg.id);
         this.participants.delete(msg.id);
+        this.keys?.left(msg.id);
         if (p) this.emit('left', p);
         break;
       }
@@ -538,7 +574,9 @@ export class Session extends EventTarget {
         this.ticket = msg.ticket;
         break;
       case 'room_state':
-        this.roomState = { locked: msg.locked, lobby: msg.lobby, private_chat: msg.private_chat };
+        this.roomState = { locked: msg.locked, lobby: msg.lobby, private_chat: msg.private_chat, e2ee: msg.e2ee };
+        // A moderator turned end-to-end encryption on during the meeting.
+        if (msg.e2ee && !this.e2ee && this.you && this.state === 'joined') this.startE2ee();
         this.emit('roomstate', this.roomState);
         break;
       case 'recording':
@@ -547,6 +585,9 @@ export class Session extends EventTarget {
         break;
       case 'recording_consent_request':
         this.emit('recordingrequest', { by: msg.by, byName: msg.by_name });
+        break;
+      case 'e2ee':
+        this.keys?.receive(msg.from, msg.data);
         break;
       case 'lobby':
         this.lobby = msg.knocking;
@@ -562,6 +603,8 @@ export class Session extends EventTarget {
       case 'moved':
         this.breakout = msg.room;
         this.participants = new Map(msg.participants.map((p) => [p.id, p]));
+        // Another room: new keys there; the old room's people get none of them.
+        this.keys?.moved(msg.participants.map((p) => p.id));
         this.activeSpeaker = null;
         this.emit('moved', msg.room);
         break;
@@ -626,6 +669,8 @@ export class Session extends EventTarget {
       sendEncodings: SIMULCAST.map((e) => ({ ...e })),
     });
     preferCodecs(this.senders.camera);
+    this.encryptSender('mic');
+    this.encryptSender('camera');
     this.senders.screen = undefined;
     if (this.screenTrack) this.addScreenTransceiver(this.screenTrack);
 
@@ -636,8 +681,10 @@ export class Session extends EventTarget {
         if (pc.connectionState === 'failed') this.connectionLost(gen, 'media');
       });
     }
-    sub.addEventListener('track', () => {
-      if (gen === this.generation) this.updateRemoteTracks();
+    sub.addEventListener('track', (e) => {
+      if (gen !== this.generation) return;
+      if (e.transceiver.mid !== null) this.crypto?.attachReceiver(e.receiver, e.transceiver.mid);
+      this.updateRemoteTracks();
     });
     this.health.connecting(Date.now());
     clearInterval(this.healthTimer);
@@ -653,14 +700,17 @@ export class Session extends EventTarget {
   async checkHealth(gen) {
     const pc = this.pub;
     if (!pc || gen !== this.generation || this.state !== 'joined') return;
-    const [mic, camera] = await Promise.all([packetsSent(this.senders.mic), packetsSent(this.senders.camera)]);
+    const [mic, camera, crypto] = await Promise.all([packetsSent(this.senders.mic), packetsSent(this.senders.camera),
+      this.crypto?.stats() ?? null]);
     if (gen !== this.generation) return;
+    if (crypto) this.refreshE2ee(crypto);
     const live = (/** @type {MediaStreamTrack | null} */ t) => !!t && t.readyState === 'live';
     const actions = this.health.observe(Date.now(), {
       publish: pc.connectionState,
       paused: this.sfuPaused || this.mode === 'direct',
       expected: { mic: this.micSending && live(this.micTrack), camera: live(this.cameraTrack) },
       sent: { mic, camera },
+      held: { mic: crypto?.sent.mic?.dropped ?? 0, camera: crypto?.sent.camera?.dropped ?? 0 },
     });
     await this.act(actions, gen);
   }
@@ -710,6 +760,7 @@ export class Session extends EventTarget {
     }
     this.senders.screen = this.pub.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream()] });
     preferCodecs(this.senders.screen);
+    this.encryptSender('screen');
     if (this.sfuPaused) setSending(this.senders.screen.sender, false).catch(() => {});
   }
 
@@ -747,6 +798,8 @@ export class Session extends EventTarget {
     const pc = this.sub;
     if (!pc || gen !== this.generation) return;
     await pc.setRemoteDescription({ type: 'offer', sdp });
+    // Every receiver decrypts before its first frame reaches the decoder.
+    if (this.crypto) for (const tr of pc.getTransceivers()) if (tr.mid !== null) this.crypto.attachReceiver(tr.receiver, tr.mid);
     const answer = await pc.createAnswer();
     if (gen !== this.generation || !answer.sdp) return;
     // Sent before it is applied, without waiting for ICE gathering. The
@@ -853,6 +906,7 @@ export class Session extends EventTarget {
     clearTimeout(this.connectTimer);
     this.endDirect();
     this.closePeerConnections();
+    this.endE2ee();
     const ws = this.ws;
     this.ws = null;
     if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
@@ -1018,7 +1072,7 @@ export class Session extends EventTarget {
    * @param {{type: 'mute' | 'ask_unmute', id: string, source: Source}
    *   | {type: 'mute_all', source: Source}
    *   | {type: 'remove' | 'grant_moderator' | 'lobby_admit' | 'lobby_deny', id: string}
-   *   | {type: 'lower_hands' | 'end_meeting' | 'breakout_random' | 'breakout_close_all'}
+   *   | {type: 'lower_hands' | 'end_meeting' | 'breakout_random' | 'breakout_close_all' | 'enable_e2ee'}
    *   | {type: 'record_start' | 'record_stop'}
    *   | {type: 'set_password', password: string | null}
    *   | {type: 'set_lobby', enabled: boolean}
@@ -1066,6 +1120,102 @@ export class Session extends EventTarget {
     return { publish, subscribe, direct };
   }
 
+  // ---- end-to-end encryption (docs/e2ee.md) ----------------------------
+
+  /**
+   * The meeting is end-to-end encrypted: the frame worker, the key
+   * exchange, and a transform on every sender and receiver there is.
+   * Called before the connections exist when `welcome` says so, or when a
+   * moderator turns it on. False when this browser cannot do it (the
+   * session then leaves: it must not send or show media in clear).
+   * @returns {boolean}
+   */
+  startE2ee() {
+    this.e2ee = true;
+    if (!isSupported()) {
+      this.emit('e2eeunsupported', null);
+      this.leave().catch(() => {});
+      return false;
+    }
+    if (!this.linkKey) {
+      // No key in the link: this participant starts the meeting's key, and
+      // the address shows it to be shared (whoever has another cannot decrypt).
+      this.linkKey = newLinkKey();
+      this.emit('linkkey', this.linkKey);
+    }
+    if (!this.crypto) this.crypto = new FrameCrypto();
+    const crypto = this.crypto;
+    this.keys ??= new KeyExchange({
+      room: this.room,
+      linkKey: this.linkKey,
+      send: (to, data) => {
+        if (this.state === 'joined') this.send({ type: 'e2ee', to, data });
+      },
+      keys: (update) => crypto.update(update),
+      changed: () => this.refreshE2ee(crypto.last),
+    });
+    if (this.you) this.keys.start(this.you.id, [...this.participants.keys()]);
+    // Switched on during the meeting: what exists now is encrypted from here on.
+    for (const source of /** @type {Source[]} */ (['mic', 'camera', 'screen'])) this.encryptSender(source);
+    for (const tr of this.sub?.getTransceivers() ?? []) if (tr.mid !== null) crypto.attachReceiver(tr.receiver, tr.mid);
+    for (const call of new Set([this.direct, this.playing])) call?.encrypt(crypto);
+    this.refreshE2ee(null);
+    return true;
+  }
+
+  /** @param {Source} source */
+  encryptSender(source) {
+    const tr = this.senders[source];
+    if (this.crypto && tr) this.crypto.attachSender(tr.sender, source === 'mic' ? 'audio' : 'video', source);
+  }
+
+  /**
+   * What end-to-end encryption looks like now, from the key exchange and
+   * what the worker reported; `e2ee` is emitted when it changed.
+   * @param {import('./e2ee-media.js').WorkerStats | null} st
+   */
+  refreshE2ee(st) {
+    const keys = this.keys;
+    /** @type {E2eeStatus} */
+    const next = { on: this.e2ee, allOk: false, code: null, linkMismatch: false, peers: {}, ownIndex: null };
+    if (this.e2ee && keys) {
+      const now = st?.now ?? Date.now();
+      // Frames of a sender failed lately and none decrypted since.
+      const failing = (/** @type {number | null} */ keyId) => {
+        const k = st?.keys.find((x) => x.keyId === keyId);
+        return !!k && k.lastFail > k.lastOk && now - k.lastFail < E2EE_FAILING_MS;
+      };
+      let allOk = true;
+      let untrusted = 0;
+      for (const p of this.participants.values()) {
+        const state = keys.peerState(p.id);
+        /** @type {PeerKeyState} */
+        const shown = state === 'untrusted' ? 'untrusted' : state === 'waiting' || failing(keys.keyIdOf(p.id)) ? 'waiting' : 'ok';
+        next.peers[p.id] = shown;
+        if (shown === 'untrusted') untrusted++;
+        // Someone who sends nothing brings no stream that could fail to decrypt.
+        if (shown !== 'ok' && (p.mic || p.camera || p.screen)) allOk = false;
+      }
+      // A stream that brings frames in clear: never shown, and not end-to-end encrypted.
+      if (st?.streams.some((x) => x.clear > 0 && x.lastFail > x.lastOk && now - x.lastFail < E2EE_FAILING_MS)) allOk = false;
+      next.allOk = allOk;
+      next.code = keys.code;
+      next.linkMismatch = this.participants.size > 0 && untrusted === this.participants.size;
+      next.ownIndex = st?.own?.index ?? keys.ownIndex;
+    }
+    if (JSON.stringify(next) === JSON.stringify(this.e2eeStatus)) return;
+    this.e2eeStatus = next;
+    this.emit('e2ee', next);
+  }
+
+  /** Forgets every key: the person left. */
+  endE2ee() {
+    this.keys?.stop();
+    this.keys = null;
+    this.crypto?.close();
+    this.crypto = null;
+  }
+
   // ---- direct calls (docs/protocol.md, "Direct calls") --------------------
 
   /**
@@ -1087,6 +1237,7 @@ export class Session extends EventTarget {
         if (gen === this.generation && this.direct === call) this.send(msg);
       },
       tracks: { mic: this.micTrack, camera: this.cameraTrack, screen: this.screenTrack },
+      crypto: this.crypto,
       peerSends: () => {
         const p = this.participants.get(peer);
         return { mic: !!p?.mic, camera: !!p?.camera };

@@ -23,6 +23,7 @@ import { t } from './i18n.js';
  * @property {HTMLElement} caption
  * @property {HTMLElement} avatar
  * @property {HTMLButtonElement} pin
+ * @property {HTMLElement} note what keeps the video from showing (end-to-end encryption: waiting for the key)
  * @property {string} trackId id of the track shown
  *
  * @typedef {object} StageContext
@@ -84,11 +85,12 @@ export function createStage(ctx) {
     video.muted = true;
     const avatar = h('div', { class: 'avatar', 'aria-hidden': 'true' });
     const caption = h('figcaption', {});
+    const note = h('p', { class: 'tile-note' });
     const pin = h('button', { type: 'button', class: 'pin icon-button', 'aria-pressed': 'false',
       on: { click: () => togglePin(key) } }, icon('pin'));
-    const tileEl = h('figure', { class: `tile ${source}`, dataset: { key, participant, source } }, video, avatar, caption, pin);
+    const tileEl = h('figure', { class: `tile ${source}`, dataset: { key, participant, source } }, video, avatar, note, caption, pin);
     /** @type {Tile} */
-    const tile = { key, participant, source, el: tileEl, video, caption, avatar, pin, trackId: '' };
+    const tile = { key, participant, source, el: tileEl, video, caption, avatar, pin, note, trackId: '' };
     tiles.set(key, tile);
     return tile;
   }
@@ -159,7 +161,15 @@ export function createStage(ctx) {
     const name = p ? p.display_name || t('anonymous') : isSelf ? ctx.displayName : '';
     const shownName = isSelf ? t('you_name', { name: name || t('anonymous') }) : name;
     const camOn = tile.source === 'screen' ? true : isSelf ? !!devices.published('camera') : !!p?.camera;
-    const hasVideo = camOn && !!tile.trackId;
+    // End-to-end encrypted: someone whose frames do not decrypt here (yet)
+    // is shown waiting for the key; their frames are dropped, never shown.
+    const e2ee = session.e2eeStatus;
+    const keyState = !isSelf && e2ee.on ? e2ee.peers[tile.participant] ?? 'waiting' : 'ok';
+    const waitingKey = keyState !== 'ok' && camOn;
+    tile.el.classList.toggle('key-waiting', waitingKey);
+    if (e2ee.on && !isSelf) tile.el.dataset.e2ee = keyState;
+    tile.note.textContent = waitingKey ? t(keyState === 'untrusted' ? 'e2ee_untrusted_peer' : 'e2ee_waiting_key') : '';
+    const hasVideo = camOn && !!tile.trackId && !waitingKey;
     tile.el.classList.toggle('no-video', !hasVideo);
     tile.avatar.textContent = tile.source === 'screen' ? '' : initials(name || '?');
     const micOn = isSelf ? session.micSending : !!p?.mic;

@@ -3,6 +3,7 @@
 
 import { h, icon, showPage } from './dom.js';
 import { t } from './i18n.js';
+import { linkKeyToHash, newLinkKey } from './e2ee.js';
 
 /** Paths of the server that are not rooms (as `RESERVED_NAMES` in src/lib.rs). */
 const RESERVED = ['static', 'api', 'health', 'ws', 'account', 'favicon.ico', 'robots.txt'];
@@ -81,7 +82,11 @@ export function renderWelcome(app, badName) {
           showError(t('room_invalid'));
           input.focus();
         } else {
-          app.navigate('/' + encodeURIComponent(name));
+          // A meeting started here gets its key for end-to-end encryption
+          // in the link's fragment (docs/e2ee.md): whoever is sent this
+          // link has it; the server never sees it.
+          const key = app.config.e2ee === 'off' ? '' : linkKeyToHash(newLinkKey());
+          app.navigate('/' + encodeURIComponent(name) + key);
         }
       },
     },

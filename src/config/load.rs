@@ -317,6 +317,15 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     if !(1..=1440).contains(&c.rooms.max_wait_minutes) {
         bad("rooms.max_wait_minutes", "must be 1 to 1440 minutes (a day)");
     }
+    if c.e2ee.max_participants < 2 || c.e2ee.max_participants > super::MAX_E2EE_PARTICIPANTS {
+        bad("e2ee.max_participants", "must be 2 to 100");
+    }
+    if c.e2ee.mode == super::E2eeMode::Required && c.recording.enabled {
+        bad(
+            "recording.enabled",
+            "impossible with e2ee.mode = \"required\": the server cannot read what it would record",
+        );
+    }
     validate_access(c, &mut out);
     validate_recording(c, &mut out);
     if c.metrics.enabled && c.metrics.listen == c.server.listen {
@@ -755,5 +764,19 @@ mod tests {
         ] {
             assert_eq!(p.iter().filter(|l| l.contains(key)).count(), 1, "{key} {p:#?}");
         }
+    }
+
+    #[test]
+    fn end_to_end_encryption_settings_are_checked() {
+        let c = load_str("", "t.toml").expect("loads").config;
+        assert_eq!((c.e2ee.mode, c.e2ee.max_participants), (crate::config::E2eeMode::Optional, 20));
+        for bad in
+            ["[e2ee]\nmax_participants = 1\n", "[e2ee]\nmax_participants = 101\n", "[e2ee]\nmode = \"sometimes\"\n"]
+        {
+            assert!(!problems(bad).is_empty(), "{bad}");
+        }
+        let p = problems("[e2ee]\nmode = \"required\"\n[recording]\nenabled = true\n");
+        assert!(p.iter().any(|p| p.contains("recording.enabled") && p.contains("e2ee")), "{p:#?}");
+        assert!(problems("[e2ee]\nmode = \"required\"\nmax_participants = 100\n").is_empty());
     }
 }

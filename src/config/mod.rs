@@ -37,6 +37,8 @@ pub struct Config {
     pub recording: RecordingConfig,
     /// Direct (peer-to-peer) calls between two participants.
     pub p2p: P2pConfig,
+    /// End-to-end encryption of group calls (docs/e2ee.md).
+    pub e2ee: E2eeConfig,
     /// What the browser client shows: name, logo, language, legal links.
     pub client: ClientConfig,
     /// Who may open and join rooms, the local user store, login sessions.
@@ -610,6 +612,56 @@ pub struct P2pConfig {
 impl Default for P2pConfig {
     fn default() -> Self {
         P2pConfig { enabled: true, back_to_p2p_delay_ms: 5000 }
+    }
+}
+
+/// Whether meetings are end-to-end encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum E2eeMode {
+    /// Never: media is decrypted in the server (encrypted in transit only).
+    Off,
+    /// A meeting's moderator may turn it on (it then stays on).
+    Optional,
+    /// Every meeting, from its first frame; browsers that cannot do it are
+    /// told why and cannot join.
+    Required,
+}
+
+impl E2eeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            E2eeMode::Off => "off",
+            E2eeMode::Optional => "optional",
+            E2eeMode::Required => "required",
+        }
+    }
+}
+
+/// The largest `e2ee.max_participants`: every participant sends its key to
+/// every other one, and the key exchange grows with the square of the size.
+pub const MAX_E2EE_PARTICIPANTS: u32 = 100;
+
+/// `[e2ee]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct E2eeConfig {
+    /// End-to-end encryption of group calls: the browsers encrypt every
+    /// audio and video frame with keys the server never has, exchanged
+    /// between them and authenticated by a key in the meeting link's
+    /// fragment; the server forwards ciphertext (docs/e2ee.md). `"off"`,
+    /// `"optional"` (a moderator turns it on for a meeting; default) or
+    /// `"required"` (every meeting). A policy may require `"required"`.
+    pub mode: E2eeMode,
+    /// Most participants of an end-to-end encrypted meeting (2 to 100;
+    /// default 20). Further joins are refused as `room_full`, and a
+    /// moderator cannot turn it on for a larger meeting.
+    pub max_participants: u32,
+}
+
+impl Default for E2eeConfig {
+    fn default() -> Self {
+        E2eeConfig { mode: E2eeMode::Optional, max_participants: 20 }
     }
 }
 

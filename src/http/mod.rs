@@ -138,6 +138,7 @@ async fn client_config(State(state): State<AppState>) -> Response {
             "consent_text_de": state.config.recording.consent_text_de,
             "consent_text_en": state.config.recording.consent_text_en,
         },
+        "e2ee": state.config.e2ee.mode.as_str(),
     });
     headers::dynamic(axum::Json(body).into_response())
 }

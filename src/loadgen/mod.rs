@@ -3,6 +3,12 @@
 //! connections), publishes synthetic media and reports what it received.
 //!
 //! - [`peer`]: one synthetic WebRTC participant.
+//! - [`payload`]: whether forwarded video is real VP8 or ciphertext.
+//! - [`frame_crypto`]: the browser client's frame encryption, for peers
+//!   that are not browsers.
+//!
+//! `kabine audit`'s live E2EE probe uses the same peer, payload check and
+//! frame encryption, so the audit proves what the tests prove.
 //!
 //! The benchmark load generator (`src/bin/kabine-loadgen`) is a second
 //! synthetic client, on purpose; they share the wire types
@@ -22,6 +28,8 @@
 //!   the tests would let a test's need change what every earlier benchmark
 //!   measured.
 
+pub mod frame_crypto;
+pub mod payload;
 pub mod peer;
 
 pub use peer::{PeerConfig, PeerReport, SlotStats, SyntheticPeer, TrackStats, audio_publisher};

@@ -94,6 +94,15 @@ pub struct PeerConfig {
     /// ICE agent still thinks in UDP; each connection's packets are
     /// bridged over one TCP connection to `server`.
     pub tcp: bool,
+    /// Keep the first this many complete frames of every remote video
+    /// track (the VP8 payload, reassembled, without the RTP payload
+    /// descriptors) in [`PeerReport::frames`], to look at what the server
+    /// forwards (0: none).
+    pub keep_frames: usize,
+    /// Encrypt every video frame with this key, in the browser client's
+    /// format for end-to-end encrypted meetings (the clear header bytes
+    /// stay in clear; [`super::frame_crypto`]).
+    pub video_key: Option<Arc<Mutex<super::frame_crypto::SenderKey>>>,
 }
 
 impl PeerConfig {
@@ -117,6 +126,8 @@ impl PeerConfig {
             compact_answers: true,
             audio_interval: Duration::from_millis(20),
             tcp: false,
+            keep_frames: 0,
+            video_key: None,
         }
     }
 }
@@ -202,6 +213,8 @@ pub struct PeerReport {
     pub keyframe_requests: u64,
     pub publish_connected: bool,
     pub subscribe_connected: bool,
+    /// The meeting is end-to-end encrypted, as `welcome` and `room_state` say.
+    pub e2ee: bool,
     /// The server's ICE ufrag of the publish and subscribe connections.
     pub server_ufrags: (Option<String>, Option<String>),
     /// The signalling connection ended.
@@ -213,6 +226,9 @@ pub struct PeerReport {
     /// Every other server message (waiting, room state, moderation,
     /// breakout rooms, private chat ...), in order.
     pub other: Vec<ServerMsg>,
+    /// Complete video frames received per (publisher, source), as
+    /// [`PeerConfig::keep_frames`] asks.
+    pub frames: HashMap<(String, Source), Vec<Vec<u8>>>,
 }
 
 impl PeerReport {
@@ -485,6 +501,18 @@ struct Runner {
     joined: Option<oneshot::Sender<io::Result<()>>>,
     leaving: Option<oneshot::Sender<()>>,
     received_datagrams: u64,
+    /// Video frames being put together from their packets (`keep_frames`).
+    assembly: HashMap<(String, Source), Assembly>,
+}
+
+/// A video frame being put together from its RTP packets.
+#[derive(Debug, Default)]
+struct Assembly {
+    data: Vec<u8>,
+    timestamp: u32,
+    next_seq: u64,
+    /// Every packet so far was there, in order.
+    whole: bool,
 }
 
 impl Runner {
@@ -533,6 +561,7 @@ impl Runner {
             joined: None,
             leaving: None,
             received_datagrams: 0,
+            assembly: HashMap::new(),
         })
     }
 
@@ -750,6 +779,9 @@ impl Runner {
                 (publisher, Source::Mic)
             }
         };
+        if self.config.keep_frames > 0 && key.1 != Source::Mic {
+            self.assemble(&key, &p);
+        }
         let mut r = self.report();
         let t = r.received.entry(key).or_default();
         t.packets += 1;
@@ -784,12 +816,43 @@ impl Runner {
         }
     }
 
+    /// Adds a video packet to its frame; keeps the frame when it is whole.
+    fn assemble(&mut self, key: &(String, Source), p: &RtpPacket) {
+        let Some(offset) = vp8_payload_offset(&p.payload) else {
+            return;
+        };
+        let seq = *p.seq_no;
+        let buf = self.assembly.entry(key.clone()).or_default();
+        let starts = p.payload[0] & 0x10 != 0 && p.payload[0] & 0x07 == 0;
+        if starts {
+            buf.data.clear();
+            buf.whole = true;
+            buf.timestamp = p.header.timestamp;
+        } else if !(buf.whole && seq == buf.next_seq && p.header.timestamp == buf.timestamp) {
+            buf.whole = false;
+            return;
+        }
+        buf.next_seq = seq + 1;
+        buf.data.extend_from_slice(&p.payload[offset..]);
+        if p.header.marker && buf.whole {
+            buf.whole = false;
+            let frame = std::mem::take(&mut buf.data);
+            let keep = self.config.keep_frames;
+            let mut r = self.report();
+            let frames = r.frames.entry(key.clone()).or_default();
+            if frames.len() < keep {
+                frames.push(frame);
+            }
+        }
+    }
+
     async fn on_server_msg(&mut self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Welcome { you, participants, .. } => {
+            ServerMsg::Welcome { you, participants, e2ee, .. } => {
                 self.own_id = you.id.clone();
                 {
                     let mut r = self.report();
+                    r.e2ee = e2ee;
                     r.id = Some(you.id);
                     r.participants = participants.into_iter().map(|p| (p.id.clone(), p)).collect();
                 }
@@ -875,7 +938,13 @@ impl Runner {
                 r.participants = participants.iter().map(|p| (p.id.clone(), p.clone())).collect();
                 r.other.push(ServerMsg::Moved { room, participants });
             }
-            other => self.report().other.push(other),
+            other => {
+                let mut r = self.report();
+                if let ServerMsg::RoomState { e2ee, .. } = &other {
+                    r.e2ee = *e2ee;
+                }
+                r.other.push(other);
+            }
         }
     }
 
@@ -977,7 +1046,16 @@ impl Runner {
             let keyframe = layer.keyframe_wanted || gop;
             layer.keyframe_wanted = false;
             let size = if keyframe { layer.frame_bytes * 3 } else { layer.frame_bytes };
-            let packets = vp8_frame(layer, keyframe, size);
+            let mut body = vp8_body(layer, keyframe, size);
+            if let Some(key) = &self.config.video_key {
+                let mut key = key.lock().unwrap_or_else(|p| p.into_inner());
+                match key.encrypt(super::frame_crypto::Kind::Video, &body) {
+                    Some(sealed) => body = sealed,
+                    // Never sent in clear.
+                    None => continue,
+                }
+            }
+            let packets = vp8_packets(layer, &body);
             let count = packets.len();
             for (i, payload) in packets.into_iter().enumerate() {
                 let mut direct = conn.rtc.direct_api();
@@ -1042,8 +1120,14 @@ fn ice_ufrag(sdp: &str) -> Option<String> {
 /// descriptor (X, S on the first packet, PID 0; I, L, T; 15-bit PictureID;
 /// TL0PICIDX; TID 0), the first also with a VP8 payload header (a keyframe
 /// header carries the start code and the layer's width).
+#[cfg(test)]
 fn vp8_frame(layer: &Layer, keyframe: bool, size: usize) -> Vec<Vec<u8>> {
-    const MAX_PAYLOAD: usize = 1000;
+    vp8_packets(layer, &vp8_body(layer, keyframe, size))
+}
+
+/// A synthetic VP8 frame: its payload header (a keyframe header carries the
+/// start code and the layer's width) and filler.
+fn vp8_body(layer: &Layer, keyframe: bool, size: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(size);
     let p_bit = if keyframe { 0u8 } else { 1 };
     // Frame tag: P bit, version 0, show_frame, first partition size (dummy).
@@ -1056,6 +1140,12 @@ fn vp8_frame(layer: &Layer, keyframe: bool, size: usize) -> Vec<Vec<u8>> {
     while body.len() < size {
         body.push((body.len() % 251) as u8);
     }
+    body
+}
+
+/// A VP8 frame's RTP payloads: descriptor, then a piece of the frame.
+fn vp8_packets(layer: &Layer, body: &[u8]) -> Vec<Vec<u8>> {
+    const MAX_PAYLOAD: usize = 1000;
     body.chunks(MAX_PAYLOAD)
         .enumerate()
         .map(|(i, chunk)| {
@@ -1068,10 +1158,11 @@ fn vp8_frame(layer: &Layer, keyframe: bool, size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The width in a VP8 keyframe's payload header, if `payload` starts one.
-fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
+/// Where the VP8 payload starts after an RTP packet's VP8 payload
+/// descriptor (RFC 7741).
+pub fn vp8_payload_offset(payload: &[u8]) -> Option<usize> {
     // Descriptor: 1 byte, +1 extension, +2 picture id (M), +1 TL0PICIDX, +1 TID.
-    let d = Vp8Descriptor::parse(payload).ok()?;
+    Vp8Descriptor::parse(payload).ok()?;
     let mut offset = 1;
     if payload.first()? & 0x80 != 0 {
         let ext = *payload.get(1)?;
@@ -1086,7 +1177,12 @@ fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
             offset += 1;
         }
     }
-    let _ = d;
+    (offset < payload.len()).then_some(offset)
+}
+
+/// The width in a VP8 keyframe's payload header, if `payload` starts one.
+fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
+    let offset = vp8_payload_offset(payload)?;
     let header = payload.get(offset..offset + 10)?;
     (header[3..6] == [0x9d, 0x01, 0x2a]).then(|| u16::from_le_bytes([header[6], header[7]]) & 0x3fff)
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{LoadedConfig, LogLevel, RoomStorage, TlsVersion};
+use crate::config::{E2eeMode, LoadedConfig, LogLevel, RoomStorage, TlsVersion};
 
 /// Presets built into the binary, by name.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -39,6 +39,9 @@ pub struct Policy {
     pub tls: TlsPolicy,
     pub recording: RecordingPolicy,
     pub p2p: P2pPolicy,
+    /// End-to-end encryption (absent in older policy files: not required).
+    #[serde(default)]
+    pub e2ee: E2eePolicy,
 }
 
 /// `[log]` of a policy.
@@ -89,6 +92,15 @@ fn default_recording_retention() -> u32 {
 pub struct P2pPolicy {
     /// Whether two participants may be connected directly.
     pub allowed: bool,
+}
+
+/// `[e2ee]` of a policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct E2eePolicy {
+    /// Whether every meeting must be end-to-end encrypted
+    /// (`e2ee.mode = "required"`).
+    pub required: bool,
 }
 
 /// The floor no policy can go below.
@@ -195,6 +207,9 @@ impl Policy {
         if self.p2p.allowed && !strict.p2p.allowed {
             out.push("p2p.allowed = true".into());
         }
+        if !self.e2ee.required && strict.e2ee.required {
+            out.push("e2ee.required = false".into());
+        }
         out
     }
 }
@@ -219,6 +234,7 @@ pub mod rule {
     pub const PASSWORD_HASH: &str = "password-hash-minimum";
     pub const USER_STORE_PRIVATE: &str = "user-store-private";
     pub const ACME_CA: &str = "acme-ca";
+    pub const E2EE: &str = "e2ee-required";
 }
 
 /// Longest idle time of a login session any config may set (OWASP ASVS
@@ -494,6 +510,32 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
                 "off, as the policy \"{}\" forbids direct calls: media always goes through the server",
                 policy.name
             ),
+        },
+    );
+
+    let mode = c.e2ee.mode;
+    let e2ee_ok = !policy.e2ee.required || mode == E2eeMode::Required;
+    verdict(
+        rule::E2EE,
+        "e2ee.mode",
+        e2ee_ok,
+        match (mode, e2ee_ok) {
+            (_, false) => format!(
+                "\"{}\": the policy \"{}\" requires every meeting to be end-to-end encrypted; set \"required\"",
+                mode.as_str(),
+                policy.name
+            ),
+            (E2eeMode::Required, true) => format!(
+                "every meeting is end-to-end encrypted: browsers encrypt media with keys the server never has \
+                 (at most {} participants)",
+                c.e2ee.max_participants
+            ),
+            (E2eeMode::Optional, true) => format!(
+                "a meeting's moderator may turn end-to-end encryption on (at most {} participants); until then \
+                 media is decrypted in the server",
+                c.e2ee.max_participants
+            ),
+            (E2eeMode::Off, true) => "off: media is encrypted in transit and decrypted in the server".into(),
         },
     );
 
@@ -1023,5 +1065,27 @@ mod tests {
             csp_foreign_sources("default-src 'none'; report-uri https://r.example.com/x", &own),
             ["report-uri https://r.example.com/x"]
         );
+    }
+
+    #[test]
+    fn a_policy_may_require_end_to_end_encryption_and_older_policy_files_do_not() {
+        let text = include_str!("../../policy/strict.toml").replace("[e2ee]\n", "[e2ee_gone]\n");
+        let text = text.split("[e2ee_gone]").next().expect("before the section").to_string();
+        let older = Policy::from_toml(&text, "older.toml").expect("a policy file without [e2ee] still parses");
+        assert!(!older.e2ee.required);
+        let mut requiring = Policy::strict();
+        requiring.e2ee.required = true;
+        let check_with = |config: &str| {
+            let loaded = load_str(config, "t.toml").expect("test config loads");
+            check(&loaded, &requiring).into_iter().find(|v| v.rule == rule::E2EE).expect("e2ee verdict")
+        };
+        let v = check_with("");
+        assert!(!v.ok, "the default (optional) breaks a policy that requires it: {v}");
+        assert!(v.detail.contains("required"), "{v}");
+        let v = check_with("[e2ee]\nmode = \"required\"\n");
+        assert!(v.ok, "{v}");
+        assert_eq!(v.line, Some(2));
+        assert!(verdicts("[e2ee]\nmode = \"off\"\n").iter().all(|v| v.ok), "strict does not require it");
+        assert!(Policy::strict().deviations_from_strict().is_empty());
     }
 }

@@ -454,7 +454,7 @@ impl Rooms {
         let Some(guest) = self.knocker(main, id) else {
             return error(out, moderator, ErrorCode::UnknownParticipant, "nobody with this id waits in the lobby");
         };
-        if self.meeting_size(main) >= self.settings.max_participants as usize {
+        if self.meeting_size(main) >= self.meeting_limit(main) {
             return error(out, moderator, ErrorCode::RoomFull, "the room has the most participants allowed");
         }
         let Some(Pending::Lobby { display_name, .. }) = self.sessions.get_mut(&guest).and_then(|s| s.pending.take())
@@ -569,6 +569,7 @@ impl Rooms {
             locked: r.controls.password.is_some(),
             lobby: r.controls.lobby,
             private_chat: self.settings.private_chat,
+            e2ee: r.controls.e2ee,
         })
     }
 

@@ -57,6 +57,8 @@ pub(super) struct Controls {
     pub grace_until: Option<Instant>,
     /// The meeting's recording, asked for or running (see `recording`).
     pub recording: Option<super::recording::Recording>,
+    /// End-to-end encrypted (see `super::e2ee`); once on, on until the meeting ends.
+    pub e2ee: bool,
 }
 
 impl Rooms {
@@ -71,8 +73,13 @@ impl Rooms {
         if !key_name.is_empty() {
             self.by_name.insert(key_name.to_string(), key);
         }
-        // A main room (it has a name) may start with its lobby on.
-        let controls = Controls { lobby: self.settings.lobby_on_open && !key_name.is_empty(), ..Controls::default() };
+        // A main room (it has a name) may start with its lobby on; under
+        // `e2ee.mode = "required"` every meeting is end-to-end encrypted from its start.
+        let controls = Controls {
+            lobby: self.settings.lobby_on_open && !key_name.is_empty(),
+            e2ee: self.settings.e2ee == crate::config::E2eeMode::Required,
+            ..Controls::default()
+        };
         self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
         Some(key)
     }
@@ -95,6 +102,7 @@ impl Rooms {
             hand: false,
             quality: Quality::Unknown,
             chat: TokenBucket::new(self.settings.chat_burst, clock.now),
+            e2ee: TokenBucket::new(super::e2ee::burst(&self.settings), clock.now),
             moderator: false,
             authenticated: s.account.is_some(),
             host: s.account.as_ref().is_some_and(|a| a.may_host),
@@ -117,7 +125,7 @@ impl Rooms {
         out: &mut Vec<Effect>,
     ) -> bool {
         let main = self.meeting_of(room);
-        if self.meeting_size(main) >= self.settings.max_participants as usize {
+        if self.meeting_size(main) >= self.meeting_limit(main) {
             error(out, session, ErrorCode::RoomFull, "the room has the most participants allowed");
             return false;
         }
@@ -167,6 +175,7 @@ impl Rooms {
     /// others, and prepares their media.
     pub fn admit(&mut self, room: RoomKey, member: Member, out: &mut Vec<Effect>) {
         let ice_servers = self.ice_servers_for(member.session);
+        let e2ee = self.meeting_e2ee(room);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -185,6 +194,7 @@ impl Rooms {
                 participants,
                 ice_servers,
                 last_n: self.settings.last_n,
+                e2ee,
             },
         });
         if let Some(speaker) = r.speaker.and_then(|s| r.members.get(&s)) {

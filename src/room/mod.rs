@@ -31,6 +31,7 @@
 //!   exchanged with the media server.
 
 mod breakout;
+mod e2ee;
 mod lobby;
 pub mod media;
 mod meeting;
@@ -90,6 +91,10 @@ pub struct Settings {
     pub access_mode: AccessMode,
     /// `rooms.private_chat`
     pub private_chat: bool,
+    /// `e2ee.mode`: whether meetings are end-to-end encrypted.
+    pub e2ee: crate::config::E2eeMode,
+    /// `e2ee.max_participants`
+    pub e2ee_max_participants: u32,
     /// How long an empty meeting waits for reconnecting participants
     /// ([`MEETING_GRACE`]; shorter in tests).
     pub meeting_grace: Duration,
@@ -140,6 +145,8 @@ impl Settings {
             p2p: P2pSettings::from_config(config),
             access_mode: config.access.mode,
             private_chat: config.rooms.private_chat,
+            e2ee: config.e2ee.mode,
+            e2ee_max_participants: config.e2ee.max_participants,
             meeting_grace: meeting::MEETING_GRACE,
             max_waiting_per_address: config.rooms.max_waiting_per_address,
             max_wait: Duration::from_secs(u64::from(config.rooms.max_wait_minutes) * 60),
@@ -224,6 +231,8 @@ pub struct Member {
     pub hand: bool,
     pub quality: Quality,
     chat: TokenBucket,
+    /// `e2ee` messages (key exchange) this participant may still send.
+    e2ee: TokenBucket,
     /// Moderates the meeting.
     pub moderator: bool,
     /// Came with a login session.
@@ -509,6 +518,7 @@ impl Rooms {
                 msg @ (ClientMsg::RecordStart {} | ClientMsg::RecordStop {} | ClientMsg::RecordingConsent { .. }),
                 Some(room),
             ) => self.on_recording(clock, session, room, msg, out),
+            (ClientMsg::E2ee { to, data }, Some(room)) => self.e2ee_relay(clock, room, session, to, data, out),
             (msg, Some(room)) => self.on_control(clock, session, room, msg, out),
         }
     }

@@ -64,6 +64,7 @@ fn moderators_only(msg: &ClientMsg) -> bool {
             | ClientMsg::BreakoutRandom {}
             | ClientMsg::BreakoutBroadcast { .. }
             | ClientMsg::BreakoutCloseAll {}
+            | ClientMsg::EnableE2ee {}
     )
 }
 
@@ -152,6 +153,7 @@ impl Rooms {
                 text.zeroize();
             }
             ClientMsg::BreakoutCloseAll {} => self.breakout_close_all(main, out),
+            ClientMsg::EnableE2ee {} => self.enable_e2ee(session, main, out),
             // Handled by `Rooms::on_message` (before joining, direct calls, recording).
             ClientMsg::RecordStart {}
             | ClientMsg::RecordStop {}
@@ -168,6 +170,7 @@ impl Rooms {
             | ClientMsg::P2pOffer { .. }
             | ClientMsg::P2pAnswer { .. }
             | ClientMsg::P2pCandidate { .. }
+            | ClientMsg::E2ee { .. }
             | ClientMsg::P2pReady { .. }
             | ClientMsg::P2pFailed { .. }
             | ClientMsg::Leave {} => {}

@@ -16,7 +16,8 @@
 //! - Someone who joins while the recording runs is asked too, and recorded
 //!   only after agreeing. `recording_consent` with `false` withdraws a
 //!   consent: that participant's recording stops at once. A moderator's
-//!   `record_stop`, and the end of the meeting, stop everything at once.
+//!   `record_stop`, the end of the meeting, and end-to-end encryption
+//!   turned on for the meeting stop everything at once.
 //!
 //! The media server is told exactly whom to record ([`RecordCommand`]);
 //! the recorder never sees anyone else's media. While a recording is
@@ -172,6 +173,12 @@ impl Rooms {
     }
 
     fn settle_recording(&mut self, clock: Clock, main: RoomKey, out: &mut Vec<Effect>) {
+        // A moderator turned end-to-end encryption on while a recording was
+        // asked for or ran: it stops at once (`record_start` refuses it in
+        // such a meeting; this is the other way round).
+        if self.meeting_is_e2ee(main) && self.rooms.get(&main).is_some_and(|r| r.controls.recording.is_some()) {
+            return self.record_stop(main, clock.unix_ms, out);
+        }
         let present: Vec<SessionId> = self.meeting_members(main);
         let room_name = self.rooms.get(&main).map(|r| r.name.to_string()).unwrap_or_default();
         let people: BTreeMap<SessionId, (String, String)> = present
@@ -245,12 +252,11 @@ impl Rooms {
         }
     }
 
-    /// Whether the meeting's media is end-to-end encrypted, so that the
-    /// server cannot see it: such a meeting is never recorded. End-to-end
-    /// encryption is the browsers' (issue 18 adds the meeting's flag, shown
-    /// in `welcome`/`room_state`); until then no meeting is.
-    fn meeting_is_e2ee(&self, _main: RoomKey) -> bool {
-        false
+    /// Whether the meeting's media is end-to-end encrypted (its flag, see
+    /// `super::e2ee`), so that the server cannot see it: such a meeting is
+    /// never recorded.
+    fn meeting_is_e2ee(&self, main: RoomKey) -> bool {
+        self.meeting_e2ee(main)
     }
 
     fn member_in_meeting(&self, main: RoomKey, session: SessionId) -> Option<(String, String)> {

@@ -463,6 +463,7 @@ fn joining_an_existing_room_looks_like_creating_one() {
     assert_eq!(media(&existing).len(), media(&fresh).len());
 }
 
+mod e2ee;
 mod moderation;
 
 #[test]

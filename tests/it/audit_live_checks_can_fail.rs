@@ -32,12 +32,20 @@ fn config_for(dir: &Path, served: &audit::Served) -> PathBuf {
     audit::write_config(
         dir,
         &format!(
-            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[log]\ntarget = \"file\"\ndirectory = \"{}\"\n[access]\nusers_file = \"{}\"\n",
+            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[log]\ntarget = \"file\"\ndirectory = \"{}\"\n[access]\nusers_file = \"{}\"\n[e2ee]\nmode = \"{}\"\n",
             served.addr,
             logs.display(),
-            dir.join("data/users").display()
+            dir.join("data/users").display(),
+            e2ee_mode(dir),
         ),
     )
+}
+
+/// The test endpoint carries no media, so the end-to-end encryption probe
+/// applies only where a case asks for it (the directory name ends in `e2ee`);
+/// elsewhere `e2ee.mode = "off"` makes it not applicable.
+fn e2ee_mode(dir: &Path) -> &'static str {
+    if dir.to_string_lossy().ends_with("e2ee") { "required" } else { "off" }
 }
 
 /// Runs every live check against `router` (behind the test-only signalling
@@ -72,6 +80,8 @@ fn weaken(router: Router, f: fn(&str, &mut Response)) -> Router {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kabine_itself_fails_no_live_check() {
     let _t = support::test();
+    // The end-to-end encryption probe sends media.
+    let _heavy = support::heavy().await;
     let dir = support::output_dir("audit-fail/baseline");
     let server = support::start(support::test_config()).await;
     let config = audit::write_config(
@@ -86,10 +96,21 @@ async fn kabine_itself_fails_no_live_check() {
     assert!(server.stop().await);
     assert!(run.with_status("fail").is_empty(), "{:?}\n{}", run.with_status("fail"), run.stderr);
     // Kabine has signalling: the protocol checks apply and pass.
-    for id in ["live.ws.foreign-origin", "live.rooms.lifecycle", "live.ice.eu-allow-list"] {
+    for id in ["live.ws.foreign-origin", "live.rooms.lifecycle", "live.ice.eu-allow-list", "live.e2ee.media"] {
         assert_eq!(run.status(id), "pass", "{}", run.explain(id));
     }
     assert_eq!(run.code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_mark_meetings_end_to_end_encrypted_fails_only_the_e2ee_probe() {
+    let _t = support::test();
+    // Under `e2ee.mode = "required"`, the test endpoint's `welcome` says
+    // nothing of end-to-end encryption (browsers would send media in clear).
+    let (failed, run) = failed_live_checks("e2ee", audit::kabine_router()).await;
+    assert_eq!(failed, set(&["live.e2ee.media"]), "{}", run.stderr);
+    assert!(run.explain("live.e2ee.media").contains("e2ee: false"), "{}", run.explain("live.e2ee.media"));
+    assert_eq!(run.code, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,10 +465,12 @@ async fn an_unencrypted_file_among_the_recordings_fails_only_the_files_check() {
     std::fs::write(one.join("02-camera.webm"), kabine::record::webm::header(&[kabine::record::webm::Track::Opus]))
         .expect("plain file");
     let served = audit::serve(audit::with_fake(audit::Fake::default(), audit::kabine_router())).await;
+    // `e2ee.mode = "off"`: the end-to-end encryption probe (which needs
+    // media) is not applicable here, as in `config_for`.
     let config = audit::write_config(
         &dir,
         &format!(
-            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[recording]\ndirectory = \"{}\"\n",
+            "[server]\nlisten = \"{}\"\n[media]\nbind_address = \"127.0.0.1\"\nudp_port = 10000\n[recording]\ndirectory = \"{}\"\n[e2ee]\nmode = \"off\"\n",
             served.addr,
             recordings.display()
         ),

@@ -46,12 +46,15 @@ const MUST_PASS: &[&str] = &[
     "static.rooms.memory-only",
     "static.recording.consent",
     "static.p2p",
+    "static.e2ee",
     "static.config.permissions",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_configuration_passes_every_applicable_check() {
     let _t = support::test();
+    // The end-to-end encryption probe sends media (every run below makes one).
+    let _heavy = support::heavy().await;
     let dir = support::output_dir("audit");
     let logs = audit::private_dir(dir.join("logs"));
     let server = support::start(support::test_config()).await;
@@ -83,7 +86,7 @@ async fn the_default_configuration_passes_every_applicable_check() {
     assert_eq!(run.json["result"], "pass");
     assert_eq!(run.json["language"], "de");
     // The signalling checks apply to Kabine and pass.
-    for id in ["live.ws.foreign-origin", "live.rooms.lifecycle", "live.ice.eu-allow-list"] {
+    for id in ["live.ws.foreign-origin", "live.rooms.lifecycle", "live.ice.eu-allow-list", "live.e2ee.media"] {
         assert_eq!(run.status(id), "pass", "{}", run.explain(id));
     }
 
@@ -168,7 +171,8 @@ fn check_html(html: &std::path::Path) {
 /// screenshots (viewport and full page), axe-core, and a PDF for print.
 async fn render_in_chromium(dir: &std::path::Path, file: &str) {
     let base = format!("file://{}", dir.display());
-    let result = support::browser::run_at(&base, "audit_report", &[file]).await;
+    // The test holds the media turn already (the E2EE probe).
+    let result = support::browser::run_in_turn(&base, "audit_report", &[file]).await;
     support::browser::assert_clean("audit_report", &result);
     assert_eq!(result["violations"], serde_json::json!([]), "axe-core (WCAG 2.1 AA) violations in the report");
     assert_eq!(result["lang"], file.trim_start_matches("report-").trim_end_matches(".html"));

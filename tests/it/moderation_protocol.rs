@@ -133,7 +133,10 @@ async fn the_room_password_is_never_in_a_frame_to_any_client_and_guesses_meet_th
         received.extend(msgs.iter().map(|m| serde_json::to_string(m).expect("json")));
     };
     let locked = ws_drain(&mut bob, 500).await;
-    assert!(locked.contains(&ServerMsg::RoomState { locked: true, lobby: false, private_chat: true }), "{locked:?}");
+    assert!(
+        locked.contains(&ServerMsg::RoomState { locked: true, lobby: false, private_chat: true, e2ee: false }),
+        "{locked:?}"
+    );
     note(locked, &mut received);
 
     let mut guest = support::ws_connect(&server, Some(&support::own_origin(&server))).await.expect("connects");

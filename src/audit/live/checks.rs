@@ -962,6 +962,73 @@ impl Ctx<'_> {
         }
     }
 
+    pub(super) async fn e2ee_media(&mut self) -> Outcome {
+        use crate::config::{AccessMode, E2eeMode};
+        let mode = self.loaded.config.e2ee.mode;
+        if mode == E2eeMode::Off {
+            return Outcome::not_applicable(msg(
+                "Ende-zu-Ende-Verschlüsselung ist in der Konfiguration ausgeschaltet (`e2ee.mode = \"off\"`); `static.e2ee` bewertet das.",
+                "End-to-end encryption is off in the configuration (`e2ee.mode = \"off\"`); `static.e2ee` judges that.",
+            ));
+        }
+        let probe = match super::e2ee::run(&self.target, mode).await {
+            Ok(p) => p,
+            Err(e) => return unmeasurable(msg("Ende-zu-Ende-Verschlüsselung:", "End-to-end encryption:"), &e),
+        };
+        let access = self.loaded.config.access.mode;
+        if probe.not_admitted && access != AccessMode::Open {
+            return Outcome::not_applicable(msg(
+                format!("Zugangsmodus „{}“: Ohne Konto wird das Audit nicht in einen Raum gelassen. Führen Sie das Audit gegen einen Testserver mit gleicher Konfiguration und `access.mode = \"open\"` aus.", access.as_str()),
+                format!("Access mode \"{}\": without an account the audit is not let into a room. Run the audit against a test server with the same configuration and `access.mode = \"open\"`.", access.as_str()),
+            ))
+            .with_all(probe.problems);
+        }
+        let mut evidence = probe.steps.clone();
+        let (ok, of) = probe.decrypted;
+        if let Some(p) = &probe.payload {
+            evidence.push(msg(
+                format!("Person B empfing {} Videobilder von A ({} Schlüsselbilder). Nach den Klartext-Kopfbytes: {} Bytes, Entropie {:.3} Bit/Byte, Chi-Quadrat {:.0} (Gleichverteilung: um 255, Grenze {:.0}); als VP8 lesbar: {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
+                format!("Person B received {} video frames from A ({} key frames). After the clear header bytes: {} bytes, entropy {:.3} bits/byte, chi-square {:.0} (uniform: about 255, limit {:.0}); frames that read as VP8: {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
+            ));
+            evidence.push(msg(
+                format!("{ok} von {of} Bildern ließen sich mit dem Schlüssel entschlüsseln, den nur der Audit-Prozess hat: Der Server leitete sie unverändert weiter, ohne Schlüssel."),
+                format!("{ok} of {of} frames decrypted with the key only the audit process has: the server forwarded them unchanged, without a key."),
+            ));
+        }
+        let mut problems = probe.problems.clone();
+        match &probe.payload {
+            Some(p) if !p.is_ciphertext() => problems.push(msg(
+                "Was der Server weiterleitete, ist nach den Klartext-Kopfbytes nicht von Chiffrat ununterscheidbar.",
+                "What the server forwarded is not indistinguishable from ciphertext after the clear header bytes.",
+            )),
+            Some(_) if ok != of => problems.push(msg(
+                format!("{} Bilder kamen verändert an (ließen sich nicht entschlüsseln).", of - ok),
+                format!("{} frames arrived changed (did not decrypt).", of - ok),
+            )),
+            _ => {}
+        }
+        let limit = msg(
+            "Grenze der Messung: Die Probe verschlüsselt selbst, wie der Browser es tut, und prüft, dass der Server den Schlüsselaustausch nur weiterreicht und verschlüsselte Bilder unverändert weiterleitet. Dass Browser verschlüsseln, entscheidet der vom Server ausgelieferte Client (`live.client.no-third-party` prüft, was er lädt); ein Server, der veränderten Client-Code ausliefert, könnte das unterlaufen (`docs/e2ee.md`).",
+            "Limit of the measurement: the probe encrypts as the browser does, and checks that the server only passes the key exchange on and forwards encrypted frames unchanged. That browsers encrypt is decided by the client the server delivers (`live.client.no-third-party` checks what it loads); a server delivering altered client code could defeat it (`docs/e2ee.md`).",
+        );
+        if problems.is_empty() && probe.payload.is_some() {
+            Outcome::pass(msg(
+                "Eine Besprechung dieses Servers ist Ende-zu-Ende-verschlüsselt: Der Schlüsselaustausch wurde nur weitergereicht, und der Server leitete nur Chiffrat weiter, das er nicht entschlüsseln kann.",
+                "A meeting on this server is end-to-end encrypted: the key exchange was only passed on, and the server forwarded only ciphertext it cannot decrypt.",
+            ))
+            .with_all(evidence)
+            .with(limit)
+        } else {
+            Outcome::fail(msg(
+                "Die Ende-zu-Ende-Verschlüsselung ließ sich nicht wie dokumentiert nachweisen.",
+                "End-to-end encryption could not be shown to work as documented.",
+            ))
+            .with_all(problems)
+            .with_all(evidence)
+            .with(limit)
+        }
+    }
+
     pub(super) async fn recording(&mut self) -> Outcome {
         let r = match http::get(&self.target, "/api/client-config").await {
             Ok(r) => r,

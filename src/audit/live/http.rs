@@ -28,7 +28,7 @@ pub fn user_agent() -> String {
     format!("kabine-audit/{}", env!("CARGO_PKG_VERSION"))
 }
 
-fn client_config(alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, String> {
+pub(super) fn client_config(alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     crate::tls::client_accepting_any_chain(provider, alpn).map_err(|e| e.to_string())
 }

@@ -7,6 +7,7 @@
 //! made once, on first use, and kept in [`Ctx`].
 
 mod checks;
+mod e2ee;
 mod http;
 mod local;
 mod session;
@@ -193,6 +194,7 @@ impl<'a> Ctx<'a> {
             LiveCheck::IceServers => self.ice_servers().await,
             LiveCheck::Recording => self.recording().await,
             LiveCheck::RecordingFiles => self.recording_files(),
+            LiveCheck::E2eeMedia => self.e2ee_media().await,
             LiveCheck::LogsNoAddresses => self.logs_no_addresses().await,
         }
     }

@@ -310,6 +310,12 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
     let mut data_categories = lines("ropa.data.value");
     let p2p = policy::p2p_in_use(loaded, policy);
     data_categories.push(tx(if p2p { "ropa.data.p2p_on" } else { "ropa.data.p2p_off" }));
+    let e2ee = c.e2ee.mode;
+    data_categories.push(tx(match e2ee {
+        crate::config::E2eeMode::Required => "ropa.data.e2ee_required",
+        crate::config::E2eeMode::Optional => "ropa.data.e2ee_optional",
+        crate::config::E2eeMode::Off => "ropa.data.e2ee_off",
+    }));
     if local_users {
         data_categories.push(tx("ropa.data.local_accounts"));
     }
@@ -381,10 +387,16 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
     if accounts {
         page.data = tx("flow.page.data_login");
     }
+    let mut media = flow("media", true);
+    match e2ee {
+        crate::config::E2eeMode::Required => media.protection = tx("flow.media.protection_e2ee"),
+        crate::config::E2eeMode::Optional => media.protection = tx("flow.media.protection_e2ee_optional"),
+        crate::config::E2eeMode::Off => {}
+    }
     let data_flows = vec![
         page,
         flow("signalling", true),
-        flow("media", true),
+        media,
         flow("p2p", p2p),
         flow("ice", !ice_hosts.is_empty()),
         flow("ldap", ldap),

@@ -7,12 +7,15 @@
 //!   /sys (never from the server itself), and prints a table of both that
 //!   ends with `ratio cpu_us_per_egress_packet kabine/janus = R`.
 //! - `record`: the recorder's CPU per recorded participant (4-person room).
+//! - `browser-e2ee`: the CPU four Chromium pages of one call use with and
+//!   without end-to-end encryption (`browser`).
 //! - `micro`: one publisher and N subscribers, real str0m peers connected
 //!   in memory to Kabine's SFU engine (no sockets), SRTP both ways; prints
 //!   the engine's cost per packet in and per packet out.
 //!
 //! Needs root (network namespaces), `ip`, `taskset` and `janus`.
 
+mod browser;
 mod micro;
 mod netns;
 mod procfs;
@@ -70,6 +73,26 @@ enum Sub {
         /// Configuration files and logs of the run.
         #[arg(long, default_value = "target/bench")]
         work_dir: PathBuf,
+        /// An end-to-end encrypted call: Kabine with `e2ee.mode =
+        /// "required"`, and frames that look encrypted (kabine-loadgen --e2ee).
+        #[arg(long)]
+        e2ee: bool,
+    },
+    /// The browser's CPU cost of end-to-end encryption: four Chromium pages
+    /// in one call, with `e2ee.mode = "off"` and `"required"` in turn.
+    BrowserE2ee {
+        /// Seconds measured per run.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Rounds (each one run without and one with E2EE).
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        /// The kabine binary (default: next to this one; build with --release).
+        #[arg(long)]
+        kabine: Option<PathBuf>,
+        /// Configuration files, logs and screenshots of the runs.
+        #[arg(long, default_value = "target/bench")]
+        work_dir: PathBuf,
     },
     /// Media over TCP (ICE-TCP on the HTTPS port) against UDP: join time
     /// and server CPU per egress RTP packet, Kabine alone in the namespace.
@@ -117,7 +140,7 @@ const GENERATOR_CPU: usize = 1;
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Sub::Compare { scenario, duration, participants, settle, kabine, loadgen, servers, work_dir } => {
+        Sub::Compare { scenario, duration, participants, settle, kabine, loadgen, servers, work_dir, e2ee } => {
             let opts = Compare {
                 scenario,
                 duration,
@@ -127,6 +150,7 @@ fn main() {
                 loadgen: loadgen.unwrap_or_else(|| sibling("kabine-loadgen")),
                 servers: servers.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
                 work_dir,
+                e2ee,
             };
             compare(&opts)
         }
@@ -134,6 +158,12 @@ fn main() {
         Sub::Tcp { participants, duration, kabine, work_dir } => {
             tcp::run(&kabine.unwrap_or_else(|| sibling("kabine")), &work_dir, participants, duration)
         }
+        Sub::BrowserE2ee { seconds, runs, kabine, work_dir } => browser::run(&browser::Options {
+            seconds,
+            runs,
+            kabine: kabine.unwrap_or_else(|| sibling("kabine")),
+            work_dir,
+        }),
         Sub::Micro { subscribers, packets } => {
             let counts: Result<Vec<usize>, _> = subscribers.split(',').map(|s| s.trim().parse::<usize>()).collect();
             match counts {
@@ -163,6 +193,7 @@ struct Compare {
     loadgen: PathBuf,
     servers: Vec<String>,
     work_dir: PathBuf,
+    e2ee: bool,
 }
 
 /// What one server's run produced.
@@ -200,6 +231,11 @@ fn compare(opts: &Compare) -> Result<(), String> {
             ));
         }
     }
+    if opts.e2ee && opts.scenario == "lecture" && opts.participants.is_none_or(|n| n > 100) {
+        return Err("--e2ee: an end-to-end encrypted meeting holds at most 100 (e2ee.max_participants); \
+                    lecture's room has 151 (pass --participants 100 or fewer)"
+            .into());
+    }
     for s in &opts.servers {
         if s != "kabine" && s != "janus" {
             return Err(format!("unknown server {s:?}: kabine or janus"));
@@ -212,7 +248,7 @@ fn compare(opts: &Compare) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let server = match name.as_str() {
-            "kabine" => servers::start_kabine(&ns, &opts.kabine, &dir, SERVER_CPU, 9),
+            "kabine" => servers::start_kabine(&ns, &opts.kabine, &dir, SERVER_CPU, 9, opts.e2ee),
             _ => servers::start_janus(&ns, &dir, SERVER_CPU),
         }
         .map_err(|e| format!("{name}: {e}"))?;
@@ -237,6 +273,9 @@ fn drive(opts: &Compare, ns: &Netns, server: &servers::Server) -> Result<Run, St
         .args(["--target", server.name, "--server", &server.signalling.to_string()])
         .args(["--scenario", &opts.scenario, "--duration", &opts.duration.to_string()])
         .args(["--settle", &opts.settle.to_string(), "--bind", &ns.host_ip]);
+    if opts.e2ee {
+        cmd.arg("--e2ee");
+    }
     if let Some(n) = opts.participants {
         cmd.args(["--participants", &n.to_string()]);
     }
@@ -294,8 +333,11 @@ fn print_table(opts: &Compare, runs: &[Run]) {
     let participants = runs.first().and_then(|r| r.report["participants"].as_u64()).unwrap_or(0);
     println!();
     println!(
-        "scenario {} · {} participants · {} s measured · server on core {SERVER_CPU}, generator on core {GENERATOR_CPU}",
-        opts.scenario, participants, opts.duration
+        "scenario {}{} · {} participants · {} s measured · server on core {SERVER_CPU}, generator on core {GENERATOR_CPU}",
+        opts.scenario,
+        if opts.e2ee { " (end-to-end encrypted: Kabine e2ee.mode = required, frames as encrypted)" } else { "" },
+        participants,
+        opts.duration
     );
     let mut rows: Vec<(&str, Vec<String>)> = Vec::new();
     let num = |r: &Run, key: &str| r.report[key].as_f64();

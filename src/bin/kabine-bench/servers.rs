@@ -65,7 +65,7 @@ fn wait_for_port(addr: SocketAddr, child: &mut Child, log: &Path, what: &str) ->
 }
 
 /// Starts Kabine (`binary`) in the namespace on `cpu`.
-pub fn start_kabine(ns: &Netns, binary: &Path, dir: &Path, cpu: usize, last_n: u32) -> io::Result<Server> {
+pub fn start_kabine(ns: &Netns, binary: &Path, dir: &Path, cpu: usize, last_n: u32, e2ee: bool) -> io::Result<Server> {
     std::fs::create_dir_all(dir)?;
     let config = dir.join("kabine.toml");
     std::fs::write(
@@ -94,10 +94,16 @@ mode = "open"
 # Media of two-person rooms must cross the server too, as with Janus.
 enabled = false
 
+[e2ee]
+mode = "{mode}"
+# The largest room of a scenario (seed-60, audio-100) fits; lecture's 151 does not.
+max_participants = 100
+
 [log]
 level = "warn"
 "#,
-            ip = ns.ns_ip
+            ip = ns.ns_ip,
+            mode = if e2ee { "required" } else { "optional" },
         ),
     )?;
     let log = dir.join("kabine.log");

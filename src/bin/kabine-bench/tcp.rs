@@ -41,8 +41,9 @@ pub fn run(binary: &Path, work_dir: &Path, participants: usize, duration: u64) -
     let mut all = Vec::new();
     for (transport, tcp) in [("udp", false), ("tcp", true)] {
         let ns = Netns::create().map_err(|e| format!("network namespace: {e}"))?;
-        let server = servers::start_kabine(&ns, binary, &work_dir.join(format!("tcp-{transport}")), SERVER_CPU, 0)
-            .map_err(|e| format!("kabine: {e}"))?;
+        let server =
+            servers::start_kabine(&ns, binary, &work_dir.join(format!("tcp-{transport}")), SERVER_CPU, 0, false)
+                .map_err(|e| format!("kabine: {e}"))?;
         let result = rt.block_on(measure(&ns, server.signalling, server.pid(), participants, duration, tcp));
         server.stop();
         let (join_ms, cpu_us_per_packet, packets_per_s, cpu_percent) = result?;

@@ -62,10 +62,15 @@ struct Args {
     /// Seconds between the last join and the measuring window.
     #[arg(long, default_value_t = 5)]
     settle: u64,
+    /// Frames look end-to-end encrypted to the server (docs/e2ee.md): the
+    /// clear header bytes, then random bytes, 26 bytes more per frame.
+    #[arg(long)]
+    e2ee: bool,
 }
 
 fn main() {
     let args = Args::parse();
+    media::set_e2ee(args.e2ee);
     let Some(scenario) = Scenario::named(&args.scenario, args.participants) else {
         eprintln!("unknown scenario {:?}; known: {}", args.scenario, scenario::NAMES.join(", "));
         std::process::exit(2);

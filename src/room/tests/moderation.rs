@@ -120,9 +120,10 @@ fn in_open_mode_the_first_participant_moderates_and_the_next_does_not() {
         "the others see the newcomer's role"
     );
     assert!(
-        sent_to(&out, b)
-            .iter()
-            .any(|m| matches!(m, ServerMsg::RoomState { locked: false, lobby: false, private_chat: true })),
+        sent_to(&out, b).iter().any(|m| matches!(
+            m,
+            ServerMsg::RoomState { locked: false, lobby: false, private_chat: true, e2ee: false }
+        )),
         "room state follows welcome"
     );
 }
@@ -468,7 +469,10 @@ fn a_room_password_is_needed_to_join_and_never_sent_to_anyone() {
     let secret = "Kabine-Sesam-öffne-dich";
     let out = w.send(a, ClientMsg::SetPassword { password: Some(secret.into()) });
     for s in [a, b] {
-        assert_eq!(sent_to(&out, s), [ServerMsg::RoomState { locked: true, lobby: false, private_chat: true }]);
+        assert_eq!(
+            sent_to(&out, s),
+            [ServerMsg::RoomState { locked: true, lobby: false, private_chat: true, e2ee: false }]
+        );
     }
     let mut everything = all_json(&out);
     let (g, out) = w.join("team", "Gast");
@@ -531,7 +535,12 @@ fn removing_the_password_lets_those_asked_for_it_in() {
     let (g, _) = w.join("team", "Gast");
     let out = w.send(a, ClientMsg::SetPassword { password: Some(String::new()) });
     assert!(welcomed(&out, g), "an empty password removes it");
-    assert!(sent_to(&out, a).contains(&ServerMsg::RoomState { locked: false, lobby: false, private_chat: true }));
+    assert!(sent_to(&out, a).contains(&ServerMsg::RoomState {
+        locked: false,
+        lobby: false,
+        private_chat: true,
+        e2ee: false
+    }));
 }
 
 // ---- lobby -----------------------------------------------------------------
@@ -542,7 +551,12 @@ fn lobby_guests_knock_moderators_admit_or_deny_and_a_denied_guest_gets_no_media(
     let (a, _) = w.join("team", "Ada");
     let (b, _) = w.join("team", "Bob");
     let out = w.send(a, ClientMsg::SetLobby { enabled: true });
-    assert!(sent_to(&out, b).contains(&ServerMsg::RoomState { locked: false, lobby: true, private_chat: true }));
+    assert!(sent_to(&out, b).contains(&ServerMsg::RoomState {
+        locked: false,
+        lobby: true,
+        private_chat: true,
+        e2ee: false
+    }));
     let (k1, out) = w.join("team", "Knut");
     assert_eq!(sent_to(&out, k1), [ServerMsg::Waiting { reason: WaitReason::Lobby }]);
     assert_eq!(lobby_list(&out, a), Some(vec!["Knut".to_string()]));
@@ -705,7 +719,12 @@ fn private_chat_reaches_the_recipient_and_the_sender_only() {
 fn the_operator_can_turn_private_chat_off() {
     let mut w = World::with(Settings { private_chat: false, ..Settings::default() });
     let (a, out) = w.join("team", "Ada");
-    assert!(sent_to(&out, a).contains(&ServerMsg::RoomState { locked: false, lobby: false, private_chat: false }));
+    assert!(sent_to(&out, a).contains(&ServerMsg::RoomState {
+        locked: false,
+        lobby: false,
+        private_chat: false,
+        e2ee: false
+    }));
     let (b, _) = w.join("team", "Bob");
     let out = w.send(a, ClientMsg::PrivateChat { to: id(b), text: "psst".into() });
     assert_eq!(error_code(&out, a), Some(ErrorCode::PrivateChatDisabled));
@@ -884,7 +903,12 @@ fn a_meeting_whose_last_participant_lost_the_connection_keeps_its_password_lobby
     let s = w.connect();
     let out = w.send(s, ClientMsg::Rejoin { version: 1, room: "team".into(), display_name: "Ada".into(), ticket: t });
     assert!(you(&out, s).moderator);
-    assert!(sent_to(&out, s).contains(&ServerMsg::RoomState { locked: true, lobby: true, private_chat: true }));
+    assert!(sent_to(&out, s).contains(&ServerMsg::RoomState {
+        locked: true,
+        lobby: true,
+        private_chat: true,
+        e2ee: false
+    }));
     // The grace is over once someone is back: much later, nothing ends.
     w.now += Duration::from_secs(120);
     assert!(w.input(Input::Tick).is_empty());

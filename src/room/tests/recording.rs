@@ -139,3 +139,38 @@ fn the_meeting_ending_stops_its_recording() {
     let out = w.send(a, ClientMsg::Leave {});
     assert!(recorded(&out).iter().any(|c| matches!(c, RecordCommand::Stop { .. })), "{out:?}");
 }
+
+fn e2ee_recording_world(mode: crate::config::E2eeMode) -> World {
+    let recording = RecordingSettings { enabled: true, on_decline: OnDecline::Exclude };
+    World::with(Settings { recording, e2ee: mode, ..Settings::default() })
+}
+
+#[test]
+fn an_end_to_end_encrypted_meeting_is_never_recorded() {
+    let mut w = e2ee_recording_world(crate::config::E2eeMode::Required);
+    let (a, _) = w.join("r", "Ada");
+    let (b, _) = w.join("r", "Bob");
+    let out = w.send(a, ClientMsg::RecordStart {});
+    assert_eq!(error_code(&out, a), Some(ErrorCode::RecordingUnavailable), "{out:?}");
+    assert!(!asked(&out, b), "nobody is asked: {out:?}");
+    assert!(recorded(&out).is_empty(), "{out:?}");
+}
+
+#[test]
+fn turning_end_to_end_encryption_on_stops_the_recording_at_once() {
+    let mut w = e2ee_recording_world(crate::config::E2eeMode::Optional);
+    let (a, _) = w.join("r", "Ada");
+    let (b, _) = w.join("r", "Bob");
+    w.send(a, ClientMsg::RecordStart {});
+    let out = w.send(b, consent(true));
+    assert!(matches!(recorded(&out).first(), Some(RecordCommand::Start { .. })), "{out:?}");
+
+    let out = w.send(a, ClientMsg::EnableE2ee {});
+    assert!(recorded(&out).iter().any(|c| matches!(c, RecordCommand::Stop { .. })), "{out:?}");
+    assert_eq!(state(&out, b).map(|s| s.0), Some(RecordingState::Off), "everyone sees it stopped: {out:?}");
+
+    // And it cannot be asked for again in this meeting.
+    let out = w.send(a, ClientMsg::RecordStart {});
+    assert_eq!(error_code(&out, a), Some(ErrorCode::RecordingUnavailable), "{out:?}");
+    assert!(!asked(&out, b) && recorded(&out).is_empty(), "{out:?}");
+}

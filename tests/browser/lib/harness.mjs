@@ -231,8 +231,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * @param {string} room
  * @param {string} name
  */
-export async function joinRoom(page, room, name) {
-  await startJoin(page, room, name);
+export async function joinRoom(page, room, name, opts = {}) {
+  await startJoin(page, room, name, opts);
   await waitJoined(page);
 }
 
@@ -388,11 +388,12 @@ export async function scenario(body, opts = {}) {
  * all to `room` at once.
  * @param {import('puppeteer-core').Browser} browser
  * @param {string} room
- * @param {{name: string, browser?: any, viewport?: {width: number, height: number}}[]} people
+ * @param {{name: string, browser?: any, viewport?: {width: number, height: number}, hash?: string}[]} people
+ *   `hash`: the fragment of the link the person opens (an end-to-end encrypted meeting's key)
  */
 export async function joinAll(browser, room, people) {
   for (const p of people) p.page = await newPage(p.browser ?? browser, p.name, p.viewport);
-  await Promise.all(people.map((p) => joinRoom(p.page, room, p.name)));
+  await Promise.all(people.map((p) => joinRoom(p.page, room, p.name, { hash: p.hash })));
   return people;
 }
 
@@ -559,10 +560,10 @@ export async function modes(people) {
  * @param {import('puppeteer-core').Page} page
  * @param {string} room
  * @param {string} name
- * @param {{waitForPreview?: boolean}} [opts]
+ * @param {{waitForPreview?: boolean, hash?: string}} [opts] `hash`: the link's fragment, e.g. `#k=…`
  */
 export async function startJoin(page, room, name, opts = {}) {
-  await page.goto(`${BASE_URL}/${encodeURIComponent(room)}`, { waitUntil: 'load' });
+  await page.goto(`${BASE_URL}/${encodeURIComponent(room)}${opts.hash ?? ''}`, { waitUntil: 'load' });
   await page.waitForSelector('#display-name');
   await page.$eval('#display-name', (el) => { el.value = ''; });
   await page.type('#display-name', name);

@@ -85,3 +85,17 @@ test('the server reporting a stall counts like one seen here', () => {
   assert.deepEqual(h.reported(6000, 'camera'), [{ kind: 'reconnect' }]);
   assert.deepEqual(h.reported(12000, 'camera'), [{ kind: 'problem', problem: 'camera' }, { kind: 'reattach', source: 'camera' }]);
 });
+
+test('frames an encoded transform holds back are no stall of the publisher', () => {
+  // End-to-end encryption drops the camera's frames (no key): nothing is
+  // sent, but attaching the track again or reconnecting would not help.
+  const h = new MediaHealth();
+  h.connecting(0);
+  const acts = run(h, 0, 30000, (t) => ({ ...look('connected', { mic: t, camera: Math.min(t, 5000) }),
+    held: { mic: 0, camera: Math.max(0, t - 5000) } }));
+  assert.deepEqual(acts, []);
+  // The same without the held frames is a stall.
+  const h2 = new MediaHealth();
+  h2.connecting(0);
+  assert.ok(run(h2, 0, 30000, (t) => look('connected', { mic: t, camera: Math.min(t, 5000) })).length > 0);
+});
