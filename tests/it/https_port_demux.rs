@@ -90,3 +90,42 @@ async fn garbage_silence_and_forged_ice_tcp_on_the_https_port_close_only_their_c
     https_works(&server).await;
     assert!(server.stop().await);
 }
+
+/// Media connections on the HTTPS port are connections of its listener
+/// (issue 14's limits): one not yet told apart holds a place of its
+/// address, and `server.tls_handshake_timeout_secs` bounds its first bytes
+/// as it bounds a TLS handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecided_media_connections_count_against_the_address_and_the_handshake_timeout() {
+    let _t = support::test();
+    let mut config = support::test_config();
+    config.server.max_connections_per_address = 2;
+    config.server.tls_handshake_timeout_secs = 4;
+    let server = support::start(config).await;
+    let addr = kabine::http::reachable(server.https_addr());
+
+    // Two frame headers that cannot be told apart yet: the address's share.
+    let mut halves = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(addr).await.expect("connects");
+        c.write_all(&[0x00, 0x54, 0x00]).await.expect("writes");
+        halves.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    // A third connection from the same address is closed at once.
+    let mut third = TcpStream::connect(addr).await.expect("connects");
+    let took = closed_within(&mut third, Duration::from_secs(3)).await;
+    assert!(took < Duration::from_secs(2), "over the address's share, closed in {took:?}");
+
+    // The two close after the handshake timeout (4 s), not the 10 s default.
+    for half in &mut halves {
+        closed_within(half, Duration::from_secs(9)).await;
+    }
+    let took = start.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(8), "closed after {took:?}");
+    // Their places are free again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    https_works(&server).await;
+    assert!(server.stop().await);
+}
