@@ -392,8 +392,9 @@ export class Session extends EventTarget {
         if (gen === this.generation) this.connectionLost(gen, 'media');
       });
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (e) => {
       if (gen !== this.generation || this.closing) return;
+      this.mark(`ws closed ${e.code}${e.reason ? ` ${e.reason}` : ''}`);
       this.connectionLost(gen, this.everJoined ? 'lost' : 'unreachable');
     });
   }
@@ -491,6 +492,7 @@ export class Session extends EventTarget {
         break;
       }
       case 'p2p_start':
+        this.mark(`p2p start ${msg.epoch}`);
         this.startDirect(msg.epoch, msg.peer, msg.offerer, msg.ice_servers, gen);
         break;
       case 'p2p_offer':
@@ -505,6 +507,7 @@ export class Session extends EventTarget {
         }
         break;
       case 'p2p_direct':
+        this.mark(`p2p direct ${msg.epoch}`);
         if (this.direct?.epoch !== msg.epoch) break;
         // Both play the direct streams: stop sending to the server, which
         // forwards nothing for this room now.
@@ -512,6 +515,7 @@ export class Session extends EventTarget {
         this.setMode('direct');
         break;
       case 'p2p_stop':
+        this.mark(`p2p stop ${msg.epoch} ${msg.reason}`);
         if (this.direct?.epoch === msg.epoch) this.leaveDirect(gen);
         break;
       case 'waiting':
@@ -811,6 +815,7 @@ export class Session extends EventTarget {
    */
   connectionLost(gen, reason) {
     if (gen !== this.generation || this.closing) return;
+    this.mark(`connection lost: ${reason}`);
     this.generation++;
     clearTimeout(this.connectTimer);
     const ws = this.ws;
