@@ -209,6 +209,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The config at `path`, or the demo's without one; a config that does not
+/// load is printed (one line per problem) as the exit code's reason.
+fn config_or_demo(path: Option<&std::path::Path>) -> Result<LoadedConfig, ExitCode> {
+    match path {
+        Some(p) => config::load(p).map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CONFIG)
+        }),
+        None => Ok(LoadedConfig::demo()),
+    }
+}
+
 fn recording(command: RecordingCommand) -> ExitCode {
     use crate::record::store;
     let config = match &command {
@@ -216,15 +228,9 @@ fn recording(command: RecordingCommand) -> ExitCode {
         | RecordingCommand::Delete { config, .. }
         | RecordingCommand::Decrypt { config, .. } => config.clone(),
     };
-    let loaded = match config.as_deref() {
-        Some(p) => match config::load(p) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        },
-        None => LoadedConfig::demo(),
+    let loaded = match config_or_demo(config.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
     let rec = &loaded.config.recording;
     let dir = loaded.resolve_path(&rec.directory);
@@ -463,15 +469,9 @@ fn user(command: UserCommand) -> ExitCode {
         | UserCommand::List { config }
         | UserCommand::Passwd { config, .. } => config.clone(),
     };
-    let loaded = match config.as_deref() {
-        Some(p) => match config::load(p) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        },
-        None => LoadedConfig::demo(),
+    let loaded = match config_or_demo(config.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
     };
     let path = loaded.resolve_path(&loaded.config.access.users_file);
     let result = match command {

@@ -425,8 +425,9 @@ export class Session extends EventTarget {
         if (gen === this.generation) this.connectionLost(gen, 'media');
       });
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (e) => {
       if (gen !== this.generation || this.closing) return;
+      this.mark(`ws closed ${e.code}${e.reason ? ` ${e.reason}` : ''}`);
       this.connectionLost(gen, this.everJoined ? 'lost' : 'unreachable');
     });
   }
@@ -528,6 +529,7 @@ export class Session extends EventTarget {
         break;
       }
       case 'p2p_start':
+        this.mark(`p2p start ${msg.epoch}`);
         this.startDirect(msg.epoch, msg.peer, msg.offerer, msg.ice_servers, gen);
         break;
       case 'p2p_offer':
@@ -542,6 +544,7 @@ export class Session extends EventTarget {
         }
         break;
       case 'p2p_direct':
+        this.mark(`p2p direct ${msg.epoch}`);
         if (this.direct?.epoch !== msg.epoch) break;
         // Both play the direct streams: stop sending to the server, which
         // forwards nothing for this room now.
@@ -549,6 +552,7 @@ export class Session extends EventTarget {
         this.setMode('direct');
         break;
       case 'p2p_stop':
+        this.mark(`p2p stop ${msg.epoch} ${msg.reason}`);
         if (this.direct?.epoch === msg.epoch) this.leaveDirect(gen);
         break;
       case 'waiting':
@@ -865,6 +869,7 @@ export class Session extends EventTarget {
    */
   connectionLost(gen, reason) {
     if (gen !== this.generation || this.closing) return;
+    this.mark(`connection lost: ${reason}`);
     this.generation++;
     clearTimeout(this.connectTimer);
     const ws = this.ws;

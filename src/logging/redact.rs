@@ -88,7 +88,15 @@ fn address_spans(text: &str) -> Vec<(usize, usize)> {
         // those letters end an address already found (a zone id, a port):
         // once that is replaced by the mark, the run stands on its own.
         let after_address = spans.last().is_some_and(|&(_, end)| end == start);
-        let glued_before = start > 0 && is_word_byte(bytes[start - 1]) && !after_address;
+        let mut glued_before = start > 0 && is_word_byte(bytes[start - 1]) && !after_address;
+        // "ip:2001:db8::1": a colon after a word is the word's separator,
+        // not the start of an address.
+        let start = if glued_before && bytes[start] == b':' {
+            glued_before = false;
+            start + 1
+        } else {
+            start
+        };
         let glued_after = end < bytes.len() && is_word_byte(bytes[end]) && bytes[end] != b'%';
         let run = &text[start..end];
         if !glued_before
@@ -162,6 +170,17 @@ fn address_prefix(run: &str) -> Option<usize> {
             return Some(cand.len());
         }
         if cand.matches(':').count() >= 2 && cand.parse::<Ipv6Addr>().is_ok() && cand != "::" {
+            return Some(cand.len());
+        }
+        // An IPv6 address with a port but without brackets, as some
+        // software writes it: "2001:db8::1:40000" (40000 is no hextet).
+        if let Some((host, port)) = cand.rsplit_once(':')
+            && host.matches(':').count() >= 2
+            && host != "::"
+            && host.parse::<Ipv6Addr>().is_ok()
+            && !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+        {
             return Some(cand.len());
         }
     }
@@ -344,6 +363,15 @@ mod tests {
     /// Found by the `log_addresses` fuzz target: a dotted quad glued to hex
     /// letters inside a longer run was replaced, and the rest of the run
     /// (`::dff`) was an address of its own once it stood alone.
+    #[test]
+    fn redact_ipv6_with_an_unbracketed_port_and_after_a_key_with_a_colon() {
+        assert_eq!(r("peer 2001:db8::1:40000 closed"), "peer [addr] closed");
+        assert_eq!(r("ip:2001:db8::1 x"), "ip:[addr] x");
+        assert_eq!(r("ip:192.0.2.1"), "ip:[addr]");
+        assert_eq!(r("key:value"), "key:value");
+        assert_eq!(r("at 12:30:45"), "at 12:30:45");
+    }
+
     #[test]
     fn redact_leaves_no_address_where_one_was_replaced() {
         let once = r("canary error from 198.5errmap::fped ::dff100.1.100.23");

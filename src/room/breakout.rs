@@ -160,6 +160,8 @@ impl Rooms {
             m.controls.breakouts.clear();
         }
         for key in rooms {
+            // The two who talked directly in a room send to the server again.
+            self.p2p.close_room(key, out);
             self.destroy_room(key);
         }
         let msg = ServerMsg::Breakouts { rooms: Vec::new(), main: self.people_of(main) };

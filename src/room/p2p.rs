@@ -464,6 +464,16 @@ impl P2p {
         broadcast(out, call.sessions(), ServerMsg::P2pStop { epoch, reason });
     }
 
+    /// `room` closes while its members go on elsewhere (breakout rooms
+    /// close): its call ends, both browsers are told (they send to the
+    /// server again), and the room is forgotten.
+    pub fn close_room(&mut self, room: RoomKey, out: &mut Vec<Effect>) {
+        if let Some(call) = self.rooms.get_mut(&room).and_then(|r| r.call.take()) {
+            self.end(room, call, P2pStopReason::Participants, out);
+        }
+        self.forget(room);
+    }
+
     /// `room` is gone (its meeting ended; everyone in it was told):
     /// forget its call and timers without a word to anyone.
     pub fn forget(&mut self, room: RoomKey) {

@@ -224,6 +224,17 @@ struct Peer {
 }
 
 impl Peer {
+    /// The participant's room no longer talks directly (or they left such
+    /// a room): nothing was sent to them while direct (see `drive`), so
+    /// the estimate starts afresh, as for a new connection; and their
+    /// browser sends to the server again from now on.
+    fn resume_after_direct(&mut self, now: Instant) {
+        self.subscribe.rtc.bwe().reset(INITIAL_BWE);
+        for h in &mut self.health {
+            h.restart(now);
+        }
+    }
+
     fn pc(&mut self, side: Side) -> Option<&mut Pc> {
         match side {
             Side::Publish => self.publish.as_mut(),
@@ -472,8 +483,14 @@ impl Engine {
         if from == to {
             return;
         }
+        let was_direct = self.is_direct(from);
         self.leave_room(from, session);
         self.set_direct(now, to, false);
+        if was_direct && let Some(peer) = self.peers.get_mut(&session) {
+            // Out of a direct call (a breakout room of two closes): the
+            // browser sends to the server again from now on.
+            peer.resume_after_direct(now);
+        }
         self.enter_room(to, session);
         let mut affected = self.members(from);
         affected.extend(self.members(to));
@@ -508,13 +525,7 @@ impl Engine {
                 // answered the offer that sets the m-lines inactive.
                 peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(0), Bitrate::bps(0));
             } else {
-                // Nothing was sent while direct (see `drive`): estimate
-                // afresh, as for a new connection.
-                peer.subscribe.rtc.bwe().reset(INITIAL_BWE);
-                // The browser resumes sending to the server now.
-                for h in &mut peer.health {
-                    h.restart(now);
-                }
+                peer.resume_after_direct(now);
             }
             // The m-lines go inactive (and `drive` holds back str0m's
             // padding) or back to sendonly; forwarding resumes once the browser has

@@ -450,3 +450,31 @@ fn ending_the_meeting_leaves_no_direct_call_state_behind() {
     w.now += Duration::from_secs(60);
     assert!(w.input(Input::Tick).is_empty());
 }
+
+#[test]
+fn closing_breakout_rooms_ends_their_direct_calls_and_both_send_to_the_server_again() {
+    let mut w = World::new();
+    let (host, _) = w.join("team");
+    let (a, _) = w.join("team");
+    let (b, _) = w.join("team");
+    let main = w.room_of(host);
+    w.send(host, ClientMsg::BreakoutCreate { names: vec!["Pair".into()] });
+    for s in [a, b] {
+        w.send(host, ClientMsg::BreakoutAssign { id: format!("p{}", s.0), room: Some("b1".into()) });
+    }
+    let pair = w.room_of(a);
+    assert_ne!(pair, main);
+    let out = w.tick_at(w.now + ARRIVE);
+    let epoch = start_of(&out, a).expect("the pair starts a direct call").0;
+    w.send(a, ClientMsg::P2pReady { epoch });
+    w.send(b, ClientMsg::P2pReady { epoch });
+    assert_eq!(w.rooms.p2p_phase(pair), P2pPhase::Direct);
+
+    let out = w.send(host, ClientMsg::BreakoutCloseAll {});
+    for s in [a, b] {
+        assert_eq!(w.room_of(s), main);
+        assert_eq!(stop_of(&out, s), Some(P2pStopReason::Participants), "{s:?} is told to send to the server again");
+    }
+    assert_eq!(direct_commands(&out), [false], "the media engine forwards again");
+    assert_eq!(w.rooms.p2p_phase(pair), P2pPhase::None);
+}

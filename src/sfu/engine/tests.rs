@@ -97,3 +97,43 @@ fn leaving_forgets_every_connection_timeout_and_address() {
     assert!(e.rooms.is_empty());
     assert_eq!(Stats::get(&e.stats.peer_connections), 0);
 }
+
+/// A publisher in a room that talks directly sends nothing to the server;
+/// moved into a room that does not (a breakout room closes), the wait for
+/// its media starts at the move, not at its last packet before the call.
+#[test]
+fn moving_out_of_a_direct_room_starts_the_wait_for_media_afresh() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs(1);
+    let mut e = engine(t0);
+    let breakout = RoomKey(2);
+    let ada = SessionId(1);
+    e.handle_command(t0, MediaCommand::Join { session: ada, room: breakout, participant: "ada".into() });
+    e.handle_command(t0, MediaCommand::Join { session: SessionId(2), room: breakout, participant: "bob".into() });
+    let mut publish = e.new_pc(t0, RtcKey { session: ada, side: Side::Publish });
+    publish.connected = Some(t0);
+    let mut meter = RateMeter::default();
+    meter.add(t0, 100);
+    let peer = e.peers.get_mut(&ada).expect("ada");
+    peer.publish = Some(publish);
+    peer.tracks.push(InTrack {
+        mid: Mid::from("0"),
+        source: Source::Mic,
+        kind: MediaKind::Audio,
+        simulcast: false,
+        meters: [meter, RateMeter::default(), RateMeter::default()],
+    });
+    e.handle_command(t0, MediaCommand::Sending { session: ada, mic: true, camera: false, screen: false });
+    e.handle_command(t0 + s, MediaCommand::Direct { room: breakout, direct: true });
+    let stalled = |e: &mut Engine| {
+        e.take_events().iter().any(|ev| matches!(ev, MediaEvent::Stalled { session, .. } if *session == ada))
+    };
+    e.handle_timeout(t0 + 9 * s);
+    assert!(!stalled(&mut e), "reported while the room talks directly");
+
+    e.handle_command(t0 + 10 * s, MediaCommand::Move { session: ada, room: RoomKey(1) });
+    e.handle_timeout(t0 + 11 * s);
+    assert!(!stalled(&mut e), "reported at once after the move, for the silence of the direct call");
+    e.handle_timeout(t0 + 16 * s);
+    assert!(stalled(&mut e), "nothing arrives for the wait after the move: reported");
+}

@@ -95,8 +95,14 @@ await scenario(async () => {
   await b.page.select('#chat-to', ids.Clara);
   await b.page.type('#chat-input', 'nur für Clara');
   await b.page.keyboard.press('Enter');
-  await waitInPage(c.page, () => [...document.querySelectorAll('#chat-log li.private .text')]
-    .some((e) => e.textContent === 'nur für Clara'), [], 5000);
+  try {
+    await waitInPage(c.page, () => [...document.querySelectorAll('#chat-log li.private .text')]
+      .some((e) => e.textContent === 'nur für Clara'), [], 5000);
+  } catch (e) {
+    const tl = {};
+    for (const p of everyone) tl[p.name] = await p.page.evaluate(() => window.kabineDebug.session.timeline);
+    throw new Error(`${e}; timelines: ${JSON.stringify(tl)}`);
+  }
   await sleep(500);
   const privateChat = {};
   for (const p of everyone) {
