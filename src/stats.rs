@@ -162,7 +162,9 @@ impl Stats {
 
     /// Drops the counters of a subscription that ended.
     pub fn end_subscription(&self, key: &SubscriptionKey) {
-        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        if let Some(s) = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).remove(key) {
+            tracing::debug!(?key, packets = ?s.packets(), selected = ?s.selected(), "subscription ended");
+        }
     }
 
     /// The counters of `subscriber` receiving `publisher`'s `source`.

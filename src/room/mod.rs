@@ -650,6 +650,8 @@ impl Rooms {
             MediaEvent::SubscribeOffer { session, sdp, tracks } => {
                 if self.joined(session) {
                     out.push(Effect::Send { to: session, msg: ServerMsg::SubscribeOffer { sdp, tracks } });
+                } else {
+                    tracing::debug!(session = session.0, "subscribe offer for a session not in a room: dropped");
                 }
             }
             MediaEvent::AudioSlots { session, slots } => {

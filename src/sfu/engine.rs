@@ -807,6 +807,7 @@ impl Engine {
             }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) if key.side == Side::Subscribe => {
                 let changed = self.peers.get_mut(&key.session).map(|p| p.bwe.replace(estimate.as_u64()));
+                tracing::trace!(session = key.session.0, estimate = estimate.as_u64(), "subscribe bandwidth estimate");
                 if let Some(old) = changed
                     && old.is_none_or(|o| o.abs_diff(estimate.as_u64()) > o / 10)
                 {

@@ -117,6 +117,16 @@ impl Engine {
         for (i, choice) in slot_index.into_iter().zip(chosen) {
             let slot = &mut peer.slots[i];
             let target = choice.map(|l| l as u8);
+            if slot.target != target {
+                tracing::debug!(
+                    session = session.0,
+                    mid = %slot.mid,
+                    publisher = ?slot.publisher.map(|p| p.0),
+                    ?target,
+                    current = ?slot.rewriter.current(),
+                    "video layer target changed"
+                );
+            }
             slot.target = target;
             if let Some(l) = target
                 && slot.rewriter.current() != Some(l)

@@ -218,6 +218,7 @@ impl Engine {
             };
             let layer = usize::from(p.layer);
             if switched {
+                tracing::debug!(subscriber = route.subscriber.0, mid = %slot.mid, publisher = publisher.0, layer, "forwarding from a keyframe");
                 slot.stats.select(if p.simulcast { Forwarded::Layer(layer) } else { Forwarded::Single });
             }
             slot.stats.count(p.simulcast.then_some(layer));

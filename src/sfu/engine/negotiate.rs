@@ -161,6 +161,7 @@ impl Engine {
             return;
         };
         if peer.pending.is_some() {
+            tracing::debug!(session = session.0, "subscribe offer outstanding; the change waits for its answer");
             peer.renegotiate = true;
             return;
         }
@@ -198,6 +199,7 @@ impl Engine {
             return;
         };
         peer.pending = Some(pending);
+        tracing::debug!(session = session.0, stop = plan.stop.len(), add = added.len(), "subscribe offer made");
         self.record_offer(session, &plan.stop, &plan.toggle, plan.park, added, direct);
         self.routes_changed(room);
         let Some(peer) = self.peers.get(&session) else {
@@ -323,6 +325,7 @@ impl Engine {
             self.refuse(session, "the answer could not be accepted");
             return self.fail(now, session, "subscribe answer refused");
         }
+        tracing::debug!(session = session.0, "subscribe answer accepted");
         let opus = find_pt(&peer.subscribe.rtc, Codec::Opus);
         let vp8 = find_pt(&peer.subscribe.rtc, Codec::Vp8);
         let mut ended = Vec::new();

@@ -271,6 +271,11 @@ export async function inbound(page) {
         packetsReceived: st.packetsReceived ?? 0,
         bytesReceived: st.bytesReceived ?? 0,
         framesDecoded: st.framesDecoded ?? 0,
+        // Why frames do not grow: none arrive, or they arrive and are not
+        // decoded (a starved decoder), or no keyframe came (PLIs sent).
+        framesReceived: st.framesReceived ?? 0,
+        keyFramesDecoded: st.keyFramesDecoded ?? 0,
+        pliCount: st.pliCount ?? 0,
         frameWidth: st.frameWidth ?? 0,
         frameHeight: st.frameHeight ?? 0,
         totalSamplesReceived: st.totalSamplesReceived ?? 0,
@@ -499,6 +504,26 @@ export async function frameGaps(page, from, to) {
 }
 
 /**
+ * A summary of what a page's publish connection sends: per video
+ * encoding (rid) packets, frames encoded, keyframes, PLIs received and
+ * why quality is limited.
+ * @param {import('puppeteer-core').Page} page
+ */
+export async function outbound(page) {
+  return page.evaluate(async () => {
+    const pc = window.kabineDebug?.session?.pub;
+    if (!pc) return 'nothing (no publish connection)';
+    const out = [];
+    (await pc.getStats()).forEach((x) => {
+      if (x.type === 'outbound-rtp' && x.kind === 'video') {
+        out.push(`${x.rid ?? '-'}: packets ${x.packetsSent}, frames ${x.framesEncoded}, keyframes ${x.keyFramesEncoded}, PLIs ${x.pliCount}, limited ${x.qualityLimitationReason}, active ${x.active}`);
+      }
+    });
+    return `[${out.join(' | ')}]`;
+  });
+}
+
+/**
  * Waits until every page decodes new video frames and receives new audio
  * from every other page, all over the server (`via: 'server'`) or all over
  * the direct connection (`via: 'direct'`), and (for 'direct') the page says
@@ -701,7 +726,8 @@ export async function waitEveryoneFlowing(people, timeoutMs, opts = {}) {
       for (const o of people) {
         if (o === p) continue;
         const best = (pred, field) => Math.max(0, ...st.tracks.filter(pred).map((t) => t[field]));
-        const frames = best((t) => t.name === o.name && t.source === 'camera' && t.kind === 'video', 'framesDecoded');
+        const camera = (t) => t.name === o.name && t.source === 'camera' && t.kind === 'video';
+        const frames = best(camera, 'framesDecoded');
         const audio = best((t) => t.name === o.name && t.source === 'mic', 'packetsReceived');
         now.set(`${p.name}/${o.name}/video`, frames);
         now.set(`${p.name}/${o.name}/audio`, audio);
@@ -710,7 +736,11 @@ export async function waitEveryoneFlowing(people, timeoutMs, opts = {}) {
         const audioOk = grew('audio', audio);
         if (opts.log && grew('video', frames)) opts.log[`${p.name} sees ${o.name}`] ??= Date.now() - from;
         if (opts.log && audioOk) opts.log[`${p.name} hears ${o.name}`] ??= Date.now() - from;
-        if (!videoOk) missing.push(`${p.name} does not see ${o.name} (frames ${frames})`);
+        if (opts.log && best(camera, 'packetsReceived') > 0) opts.log[`${p.name} gets packets of ${o.name}`] ??= Date.now() - from;
+        if (!videoOk) {
+          const [packets, received, keyframes, plis] = ['packetsReceived', 'framesReceived', 'keyFramesDecoded', 'pliCount'].map((f) => best(camera, f));
+          missing.push(`${p.name} does not see ${o.name} (frames ${frames}; packets ${packets}, frames received ${received}, keyframes decoded ${keyframes}, PLIs sent ${plis})`);
+        }
         if (!audioOk) missing.push(`${p.name} does not hear ${o.name} (packets ${audio})`);
         ok &&= videoOk && audioOk;
       }
@@ -720,7 +750,9 @@ export async function waitEveryoneFlowing(people, timeoutMs, opts = {}) {
     if (ok) return Date.now() - from;
     await sleep(250);
   }
-  const err = new Error(`not everyone saw and heard everyone within ${Date.now() - from} ms: ${last?.missing.join('; ')}`);
+  // What each page sends the server: the encoder starved, limited, or sending.
+  const sent = await Promise.all(people.map(async (p) => `${p.name} sends ${await outbound(p.page)}`));
+  const err = new Error(`not everyone saw and heard everyone within ${Date.now() - from} ms: ${last?.missing.join('; ')}; ${sent.join('; ')}`);
   err.detail = last?.states;
   throw err;
 }

@@ -79,6 +79,13 @@ pub fn captured_lines(needles: &[&str]) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
+/// The last `n` captured lines that contain any of `needles`.
+pub fn captured_tail(needles: &[&str], n: usize) -> String {
+    let log = captured();
+    let lines: Vec<&str> = log.lines().filter(|l| needles.iter().any(|x| l.contains(x))).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// Why connections and media ended, from the capture (see [`captured_lines`]).
 pub fn connection_endings() -> String {
     captured_lines(&[
