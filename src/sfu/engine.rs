@@ -24,7 +24,8 @@
 //!   fan-out index ([`forward::Routes`]), keyframe requests;
 //! - [`allocate`]: which simulcast layer each subscriber receives;
 //! - [`quality`]: connection quality from loss and round-trip time;
-//! - [`record`]: the media of consenting participants to the recorder.
+//! - [`record`]: the media of consenting participants to the recorder;
+//! - [`rooms`]: membership, moves between rooms, rooms that talk directly.
 
 mod allocate;
 mod forward;
@@ -32,6 +33,7 @@ mod input;
 mod negotiate;
 mod quality;
 mod record;
+mod rooms;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -224,17 +226,6 @@ struct Peer {
 }
 
 impl Peer {
-    /// The participant's room no longer talks directly (or they left such
-    /// a room): nothing was sent to them while direct (see `drive`), so
-    /// the estimate starts afresh, as for a new connection; and their
-    /// browser sends to the server again from now on.
-    fn resume_after_direct(&mut self, now: Instant) {
-        self.subscribe.rtc.bwe().reset(INITIAL_BWE);
-        for h in &mut self.health {
-            h.restart(now);
-        }
-    }
-
     fn pc(&mut self, side: Side) -> Option<&mut Pc> {
         match side {
             Side::Publish => self.publish.as_mut(),
@@ -475,69 +466,6 @@ impl Engine {
         self.negotiate(now, session);
     }
 
-    fn move_peer(&mut self, now: Instant, session: SessionId, to: RoomKey) {
-        let Some(peer) = self.peers.get_mut(&session) else {
-            return;
-        };
-        let from = std::mem::replace(&mut peer.room, to);
-        if from == to {
-            return;
-        }
-        let was_direct = self.is_direct(from);
-        self.leave_room(from, session);
-        self.set_direct(now, to, false);
-        if was_direct && let Some(peer) = self.peers.get_mut(&session) {
-            // Out of a direct call (a breakout room of two closes): the
-            // browser sends to the server again from now on.
-            peer.resume_after_direct(now);
-        }
-        self.enter_room(to, session);
-        let mut affected = self.members(from);
-        affected.extend(self.members(to));
-        for s in affected {
-            self.negotiate(now, s);
-            self.reallocate(now, s);
-        }
-        self.assign_room(now, from);
-        self.assign_room(now, to);
-    }
-
-    /// A room's two members talk directly (or no longer): stop forwarding,
-    /// and the padding that keeps bandwidth estimates up; or start again,
-    /// each stream from a keyframe.
-    fn set_direct(&mut self, now: Instant, room: RoomKey, direct: bool) {
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        if r.direct == direct {
-            return;
-        }
-        r.direct = direct;
-        for s in self.members(room) {
-            let Some(peer) = self.peers.get_mut(&s) else {
-                continue;
-            };
-            if direct {
-                for slot in &mut peer.slots {
-                    slot.rewriter.pause();
-                }
-                // No padding from now on, not only once the browser has
-                // answered the offer that sets the m-lines inactive.
-                peer.subscribe.rtc.bwe().set_bitrate(Bitrate::bps(0), Bitrate::bps(0));
-            } else {
-                peer.resume_after_direct(now);
-            }
-            // The m-lines go inactive (and `drive` holds back str0m's
-            // padding) or back to sendonly; forwarding resumes once the browser has
-            // answered, from keyframes.
-            self.negotiate(now, s);
-        }
-    }
-
-    fn is_direct(&self, room: RoomKey) -> bool {
-        self.rooms.get(&room).is_some_and(|r| r.direct)
-    }
-
     /// Stops (or resumes) forwarding one source of a participant. Resumed
     /// video asks the publisher for keyframes so subscribers see a picture
     /// at once.
@@ -561,27 +489,6 @@ impl Engine {
             peer.muted.retain(|s| *s != source);
             for layer in 0..LAYERS as u8 {
                 self.request_keyframe(now, session, source, layer, KeyframeRequestKind::Pli);
-            }
-        }
-    }
-
-    fn members(&self, room: RoomKey) -> Vec<SessionId> {
-        self.rooms.get(&room).map(|r| r.members.clone()).unwrap_or_default()
-    }
-
-    fn enter_room(&mut self, room: RoomKey, session: SessionId) {
-        let r = self.rooms.entry(room).or_default();
-        r.members.push(session);
-        r.routes.mark_stale();
-    }
-
-    fn leave_room(&mut self, room: RoomKey, session: SessionId) {
-        if let Some(r) = self.rooms.get_mut(&room) {
-            r.members.retain(|s| *s != session);
-            r.routes.mark_stale();
-            r.speaker.remove(session);
-            if r.members.is_empty() {
-                self.rooms.remove(&room);
             }
         }
     }
