@@ -398,7 +398,7 @@ impl Engine {
             .enable_vp8(true)
             .set_stats_interval(Some(STATS_INTERVAL))
             // Each video send stream's NACK history is then cut to
-            // NACK_HISTORY by `negotiate::configure_video_stream`.
+            // NACK_HISTORY by `limit_nack_history`.
             .set_send_buffer_video(NACK_HISTORY_PACKETS);
         if subscribe { config.enable_bwe(Some(INITIAL_BWE)) } else { config }
     }

@@ -342,7 +342,7 @@ impl Engine {
         for slot in &mut peer.slots {
             if slot.state == SlotState::Negotiating {
                 if slot.kind == MediaKind::Video {
-                    configure_video_stream(&mut peer.subscribe.rtc, slot.mid);
+                    limit_nack_history(&mut peer.subscribe.rtc, slot.mid);
                 }
                 slot.ssrc = peer.subscribe.rtc.direct_api().stream_tx_by_mid(slot.mid, None).map(|s| s.ssrc());
                 slot.state = SlotState::Active;
@@ -552,22 +552,14 @@ fn audio_msid(
     }
 }
 
-/// Sets up the video send stream on `mid`, once, when it is new (str0m
-/// drops what it had):
-/// - its retransmission history (str0m's default: 3 s, up to
-///   `send_buffer_video` packets) is bounded to [`NACK_HISTORY`] /
-///   [`NACK_HISTORY_PACKETS`];
-/// - it is unpaced, like audio: the publisher's browser paced these
-///   packets already, and the engine chooses the layers by the
-///   subscriber's estimate. Paced by str0m, a low estimate (seen under CPU
-///   load: 1.5 Mbit/s to 50 kbit/s within 2 s of a join, docs/media.md)
-///   held a subscriber's video in the pacer for many seconds while its
-///   audio flowed.
-fn configure_video_stream(rtc: &mut Rtc, mid: Mid) {
+/// Bounds the retransmission history of the video send stream on `mid`
+/// (its str0m default: 3 s, up to `send_buffer_video` packets) to
+/// [`NACK_HISTORY`] / [`NACK_HISTORY_PACKETS`]. Called once, when the
+/// stream is new: str0m drops the history it had.
+fn limit_nack_history(rtc: &mut Rtc, mid: Mid) {
     if let Some(stream) = rtc.direct_api().stream_tx_by_mid(mid, None) {
         // 0.15: str0m's own cap on the share of resent bytes.
         stream.set_rtx_cache(NACK_HISTORY_PACKETS, NACK_HISTORY, Some(0.15));
-        stream.set_unpaced(true);
     }
 }
 
