@@ -200,13 +200,11 @@ await scenario(async () => {
   await Promise.all(remaining.map((p) =>
     waitInPage(p.page, () => !window.kabineDebug.session.keys?.pending, [], 10000)));
   await sleep(500);
-  await ann.page.evaluate(() => window.kabineDebug.session.crypto.capture(30));
-  await sleep(1500);
-  const framesAfter = await ann.page.evaluate(async () =>
-    (await window.kabineDebug.session.crypto.captured()).map((f) => ({ kind: f.kind, data: Array.from(f.data) })));
   // Only frames under a sender's new key are "new": under load a frame may
-  // reach Ann's worker a while after it was sent under the old key. The
-  // trailer names the key: … | key index (1) | sender key id (4) | version.
+  // reach Ann's worker a while after it was sent under the old key (video
+  // waits in the server's pacer when a subscriber's estimate is low,
+  // docs/media.md). Capture in windows until enough new ones came (8 s at
+  // most). The trailer names the key: … | key index (1) | sender key id (4) | version.
   const owners = await Promise.all(remaining.map((p) =>
     p.page.evaluate(async () => (await window.kabineDebug.session.crypto.stats()).own)));
   const newKeys = new Set(owners.map((o) => `${o.keyId}/${o.index}`));
@@ -215,6 +213,14 @@ await scenario(async () => {
     const keyId = ((f.data[n - 5] << 24) | (f.data[n - 4] << 16) | (f.data[n - 3] << 8) | f.data[n - 2]) >>> 0;
     return `${keyId}/${f.data[n - 6]}`;
   };
+  const framesAfter = [];
+  const captureFrom = Date.now();
+  while (framesAfter.filter((f) => newKeys.has(keyOf(f))).length < 10 && Date.now() - captureFrom < 8000) {
+    await ann.page.evaluate(() => window.kabineDebug.session.crypto.capture(30));
+    await sleep(1500);
+    framesAfter.push(...await ann.page.evaluate(async () =>
+      (await window.kabineDebug.session.crypto.captured()).map((f) => ({ kind: f.kind, data: Array.from(f.data) }))));
+  }
   const framesNew = framesAfter.filter((f) => newKeys.has(keyOf(f)));
   const tryAt = (page, frames) => page.evaluate(async (list) => window.kabineDebug.session.crypto.tryDecrypt(
     list.map((f) => ({ kind: f.kind, data: new Uint8Array(f.data) }))), frames);
