@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::text::{Msg, msg, same};
 use super::{Outcome, StaticCheck, der, scan, time};
-use crate::config::{E2eeMode, LoadedConfig, LogTarget, RoomStorage, TlsVersion};
+use crate::config::{E2eeMode, LoadedConfig, LogTarget, TlsVersion};
 use crate::policy::{self, Policy, Verdict, rule};
 
 /// A certificate closer to its end than this many days is a warning.
@@ -87,7 +87,6 @@ pub fn run(check: StaticCheck, ctx: &Ctx<'_>) -> Outcome {
         StaticCheck::TlsMinVersion => tls_min_version(ctx),
         StaticCheck::TlsCertificateFiles => certificate_files(ctx),
         StaticCheck::Acme => acme(ctx),
-        StaticCheck::RoomsMemoryOnly => rooms_memory_only(ctx),
         StaticCheck::Recording => recording(ctx),
         StaticCheck::P2p => p2p(ctx),
         StaticCheck::E2ee => e2ee(ctx),
@@ -110,7 +109,6 @@ pub const RULES_REPORTED: &[(StaticCheck, &[&str])] = &[
     (StaticCheck::LogRedaction, &[rule::NO_ADDRESSES_IN_LOGS, rule::NO_PERSONAL_DATA_IN_LOGS]),
     (StaticCheck::IceServers, &[rule::ICE_SERVERS_EU]),
     (StaticCheck::TlsMinVersion, &[rule::TLS_MIN_VERSION]),
-    (StaticCheck::RoomsMemoryOnly, &[rule::ROOM_STATE_MEMORY_ONLY]),
     (
         StaticCheck::Recording,
         &[rule::RECORDING_OFF, rule::RECORDING_CONSENT, rule::RECORDING_ENCRYPTED, rule::RECORDING_RETENTION],
@@ -122,6 +120,7 @@ pub const RULES_REPORTED: &[(StaticCheck, &[&str])] = &[
     (StaticCheck::PasswordHashes, &[rule::PASSWORD_HASH, rule::USER_STORE_PRIVATE]),
     (StaticCheck::LdapTls, &[rule::LDAP_TLS]),
     (StaticCheck::Acme, &[rule::ACME_CA]),
+    (StaticCheck::DataDirectory, &[rule::ROOM_STATE_MEMORY_ONLY]),
 ];
 
 /// Pass or fail by the policy's verdicts on `rules`, with those verdicts as evidence.
@@ -724,32 +723,6 @@ fn acme(ctx: &Ctx<'_>) -> Outcome {
     outcome.with_all(evidence)
 }
 
-fn rooms_memory_only(ctx: &Ctx<'_>) -> Outcome {
-    let r = &ctx.loaded.config.rooms;
-    let memory = r.storage == RoomStorage::Memory;
-    by_rules(
-        ctx,
-        &[rule::ROOM_STATE_MEMORY_ONLY],
-        msg(
-            "Räume, Lobby und Raumkennwörter liegen nur im Arbeitsspeicher. Raumnamen, Anzeigenamen und Raumkennwörter werden überschrieben, wenn die Besprechung endet; Chatnachrichten werden nur weitergeleitet, nie aufbewahrt (die Puffer, die sie an die Browser tragen, werden freigegeben, nicht überschrieben).",
-            "Rooms, lobby and room passwords live in memory only. Room names, display names and room passwords are overwritten when the meeting ends; chat messages are relayed, never kept (the buffers that carry them to the browsers are freed, not overwritten).",
-        ),
-        msg(
-            "Die Konfiguration verlangt Raumdaten auf dem Datenträger; Kabine hält Raumdaten ausschließlich im Arbeitsspeicher.",
-            "The configuration asks for room data on disk; Kabine keeps room data in memory only.",
-        ),
-    )
-    .with(msg(
-        format!("Höchstens {} Teilnehmende je Raum, höchstens {} gleichzeitige Räume", r.max_participants, r.max_rooms),
-        format!("At most {} participants per room, at most {} rooms at once", r.max_participants, r.max_rooms),
-    ))
-    .with(if memory {
-        msg("Es gibt keine Funktion, die Räume auflistet.", "There is no function that lists rooms.")
-    } else {
-        msg("`rooms.storage` ist nicht `memory`.", "`rooms.storage` is not `memory`.")
-    })
-}
-
 fn recording(ctx: &Ctx<'_>) -> Outcome {
     let r = &ctx.loaded.config.recording;
     let pass = if r.enabled {
@@ -1133,7 +1106,33 @@ fn configured_paths(ctx: &Ctx<'_>) -> Vec<std::path::PathBuf> {
     v
 }
 
+/// What lies where Kabine writes, and the rule that room data stays in
+/// memory (which the config loader enforces; the live checks
+/// `live.rooms.lifecycle` and `live.rooms.no-disk-writes` test it on the
+/// running server).
 fn data_directory(ctx: &Ctx<'_>) -> Outcome {
+    let r = &ctx.loaded.config.rooms;
+    let outcome = if ctx.ok(rule::ROOM_STATE_MEMORY_ONLY) {
+        data_directory_files(ctx)
+    } else {
+        Outcome::fail(msg(
+            "Die Richtlinienregel `room-state-memory-only` ist nicht erfüllt.",
+            "The policy rule `room-state-memory-only` is not met.",
+        ))
+    };
+    outcome.with(ctx.verdict_evidence(rule::ROOM_STATE_MEMORY_ONLY)).with(msg(
+        format!(
+            "Räume, Lobby und Raumkennwörter liegen nur im Arbeitsspeicher: höchstens {} Teilnehmende je Raum, höchstens {} gleichzeitige Räume.",
+            r.max_participants, r.max_rooms
+        ),
+        format!(
+            "Rooms, lobby and room passwords live in memory only: at most {} participants per room, at most {} rooms at once.",
+            r.max_participants, r.max_rooms
+        ),
+    ))
+}
+
+fn data_directory_files(ctx: &Ctx<'_>) -> Outcome {
     let log = &ctx.loaded.config.log;
     let (store, _) = user_store(ctx);
     let store_name = store.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -1335,8 +1334,12 @@ mod tests {
                 _ => "",
             };
             let status = run_on(text, *check).status;
-            // Without a user store or LDAP those checks have nothing to look at.
-            let na_ok = matches!(check, StaticCheck::PasswordHashes | StaticCheck::LdapTls | StaticCheck::Acme);
+            // Without a user store, LDAP or anything written those checks
+            // have nothing to look at.
+            let na_ok = matches!(
+                check,
+                StaticCheck::PasswordHashes | StaticCheck::LdapTls | StaticCheck::Acme | StaticCheck::DataDirectory
+            );
             assert!(status == Status::Pass || (na_ok && status == Status::NotApplicable), "{check:?}: {status:?}");
         }
         assert_eq!(run_on("", StaticCheck::PolicyPreset).status, Status::Pass);

@@ -43,7 +43,6 @@ const MUST_PASS: &[&str] = &[
     "static.log.level",
     "static.log.retention",
     "static.log.redaction",
-    "static.rooms.memory-only",
     "static.recording.consent",
     "static.p2p",
     "static.e2ee",
