@@ -422,7 +422,7 @@ fn ice_servers(ctx: &Ctx<'_>) -> Outcome {
             "Every STUN/TURN server handed to browsers is on the policy's EU allow-list or is this server.",
         )
     };
-    by_rules(
+    let mut outcome = by_rules(
         ctx,
         &[rule::ICE_SERVERS_EU],
         pass,
@@ -430,8 +430,28 @@ fn ice_servers(ctx: &Ctx<'_>) -> Outcome {
             "Mindestens ein STUN/TURN-Server steht nicht auf der EU-Positivliste: er erführe die IP-Adressen aller Teilnehmenden.",
             "At least one STUN/TURN server is not on the EU allow-list: it would learn every participant's IP address.",
         ),
-    )
-    .with_all(evidence)
+    );
+    // Static TURN credentials are handed to every participant and stay
+    // valid after they left (docs/security.md, *Known gaps*).
+    let static_turn: Vec<&str> = c
+        .media
+        .ice_servers
+        .iter()
+        .filter(|s| s.credential.is_some())
+        .flat_map(|s| s.urls.iter().map(String::as_str))
+        .filter(|u| u.starts_with("turn"))
+        .collect();
+    if !static_turn.is_empty() {
+        let urls = static_turn.join(", ");
+        outcome = outcome.with(msg(
+            format!("Fester TURN-Zugang für alle Teilnehmenden ({urls}): bleibt gültig, auch wenn sie gegangen sind; das eigene Relay (`media.turn_tls_name`) vergibt Zugangsdaten je Sitzung."),
+            format!("Static TURN credentials for every participant ({urls}): they stay valid after people leave; the own relay (`media.turn_tls_name`) issues credentials per session."),
+        ));
+        if outcome.status == super::Status::Pass {
+            outcome.status = super::Status::Warn;
+        }
+    }
+    outcome.with_all(evidence)
 }
 
 fn tls_min_version(ctx: &Ctx<'_>) -> Outcome {
@@ -1343,6 +1363,16 @@ mod tests {
             assert!(status == Status::Pass || (na_ok && status == Status::NotApplicable), "{check:?}: {status:?}");
         }
         assert_eq!(run_on("", StaticCheck::PolicyPreset).status, Status::Pass);
+    }
+
+    #[test]
+    fn static_turn_credentials_are_a_warning() {
+        let text =
+            "[[media.ice_servers]]\nurls = [\"turn:stun.sipgate.net:3478\"]\nusername = \"u\"\ncredential = \"p\"\n";
+        let o = run_on(text, StaticCheck::IceServers);
+        assert_eq!(o.status, Status::Warn, "{o:?}");
+        let stun = "[[media.ice_servers]]\nurls = [\"stun:stun.sipgate.net:3478\"]\n";
+        assert_eq!(run_on(stun, StaticCheck::IceServers).status, Status::Pass);
     }
 
     #[test]
