@@ -15,6 +15,7 @@ pub mod addresses;
 pub mod catalogue;
 pub(crate) mod der;
 mod live;
+pub mod profile;
 pub mod report;
 mod scan;
 mod statics;
@@ -261,6 +262,8 @@ pub struct Options {
     /// Only checks whose id equals one of these or starts with it followed
     /// by a dot (`live.tls` selects `live.tls.versions`, …). Empty: all.
     pub only: Vec<String>,
+    /// A profile whose requirements the report maps to the checks.
+    pub profile: Option<profile::Profile>,
 }
 
 impl Options {
@@ -280,6 +283,8 @@ pub struct AuditRun {
     pub url: Option<String>,
     /// The selection given with `--only`.
     pub only: Vec<String>,
+    /// The profile given with `--profile`.
+    pub profile: Option<profile::Profile>,
     /// Facts the live checks learnt that the report's sections use.
     pub facts: Facts,
 }
@@ -352,6 +357,7 @@ pub async fn run(loaded: &LoadedConfig, policy: &Policy, opts: &Options) -> Resu
         finished: SystemTime::now(),
         url: opts.url.clone(),
         only: opts.only.clone(),
+        profile: opts.profile,
         facts,
     })
 }
