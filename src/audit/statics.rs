@@ -158,6 +158,10 @@ fn policy_preset(ctx: &Ctx<'_>) -> Outcome {
             "Für Schulen und Behörden ohne Gesundheitsdaten: Protokolle auf Stufe „info“, Aufbewahrung bis zu 14 Tage.",
             p.description.clone(),
         ),
+        "anlage-31b" => msg(
+            "Für Videosprechstunden therapeutischer Praxen nach Anlage 31b BMV-Ä: Ende-zu-Ende-verschlüsselt, keine Aufzeichnung, nur angemeldete Therapeutinnen und Therapeuten öffnen Räume, Gruppen mit höchstens 10 Personen, keine privaten Nachrichten.",
+            p.description.clone(),
+        ),
         _ => same(p.description.clone()),
     };
     let deviations = p.deviations_from_strict();
@@ -1399,6 +1403,10 @@ mod tests {
             assert!(status == Status::Pass || (na_ok && status == Status::NotApplicable), "{check:?}: {status:?}");
         }
         assert_eq!(run_on("", StaticCheck::PolicyPreset).status, Status::Pass);
+        // anlage-31b is in no respect looser than strict, and described in German too.
+        let o = run_on("policy = \"anlage-31b\"", StaticCheck::PolicyPreset);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+        assert!(o.evidence.iter().any(|m| m.de.contains("nach Anlage 31b BMV-Ä")), "{o:?}");
     }
 
     #[test]
