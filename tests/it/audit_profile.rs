@@ -143,3 +143,32 @@ fn an_unknown_profile_is_a_one_line_error() {
     assert_eq!(stderr, "kabine audit: --profile anlage-31: no such profile (there is: anlage-31b)\n");
     assert!(o.stdout.is_empty() && !out.exists(), "nothing written");
 }
+
+/// The HTML report with the profile section renders in headless Chromium:
+/// no axe-core (WCAG 2.1 A/AA) violation, no request anywhere (the harness
+/// records them), the section's heading is there, and it prints to a PDF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_section_renders_in_chromium_without_accessibility_violations() {
+    let _t = support::test();
+    let dir = support::output_dir("audit-profile-render");
+    let config = audit::write_config(
+        &dir,
+        &std::fs::read_to_string(support::repo_root().join("config/anlage-31b.toml")).expect("example"),
+    );
+    let out = dir.join("report-de.html");
+    let status = Command::new(support::kabine_bin())
+        .args(["audit", "--config", &config.display().to_string(), "--profile", "anlage-31b"])
+        .args(["--format", "html", "--lang", "de", "--out", &out.display().to_string()])
+        .status()
+        .expect("kabine audit runs");
+    assert_eq!(status.code(), Some(0));
+    let result =
+        support::browser::run_at(&format!("file://{}", dir.display()), "audit_report", &["report-de.html"]).await;
+    support::browser::assert_clean("audit_report", &result);
+    assert_eq!(result["violations"], serde_json::json!([]), "axe-core violations in the report");
+    let headings = result["headings"].to_string();
+    assert!(headings.contains("Anforderungsprofil „anlage-31b“"), "{headings}");
+    let pdf = std::fs::read(result["pdf"].as_str().expect("pdf path")).expect("pdf written");
+    assert!(pdf.starts_with(b"%PDF"), "print produced a PDF");
+    std::fs::copy(result["pdf"].as_str().expect("pdf path"), dir.join("report-de.html.pdf")).expect("pdf kept");
+}
