@@ -147,6 +147,10 @@ struct AuditArgs {
     /// Extra log files or directories to scan for IP addresses, e.g. a journal export; repeatable.
     #[arg(long, value_name = "PATH")]
     logs: Vec<PathBuf>,
+    /// Add a section mapping the requirements of a set of rules to the
+    /// checks: `anlage-31b` (video sessions of German therapy practices).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -348,6 +352,13 @@ fn policy_check(path: Option<&Path>) -> ExitCode {
 const EXIT_AUDIT_FAILED: u8 = 1;
 
 fn audit(args: AuditArgs) -> ExitCode {
+    let profile = match args.profile.as_deref().map(crate::audit::profile::Profile::parse).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kabine audit: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let (loaded, policy) = match load_with_policy(args.config.as_deref()) {
         Ok(x) => x,
         Err(code) => return code,
@@ -359,7 +370,8 @@ fn audit(args: AuditArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = crate::audit::Options { url: args.url, ca_files: args.ca, log_paths: args.logs, only: args.only };
+    let options =
+        crate::audit::Options { url: args.url, ca_files: args.ca, log_paths: args.logs, only: args.only, profile };
     let run = match runtime.block_on(crate::audit::run(&loaded, &policy, &options)) {
         Ok(r) => r,
         Err(e) => {
@@ -393,6 +405,18 @@ fn audit(args: AuditArgs) -> ExitCode {
     );
     for r in run.results.iter().filter(|r| r.outcome.status == Status::Fail) {
         eprintln!("FAIL {}: {}", r.id, r.outcome.summary.en);
+    }
+    if let Some(p) = &report.profile {
+        let count = |s: Status| p.rows.iter().filter(|r| r.status == s).count();
+        eprintln!(
+            "kabine audit: profile {}: {} of {} requirements met and measured, {} failed, {} not met or not measured \
+             (see the report's profile section)",
+            p.name,
+            count(Status::Pass),
+            p.rows.len(),
+            count(Status::Fail),
+            count(Status::Warn)
+        );
     }
     if run.passed() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_AUDIT_FAILED) }
 }

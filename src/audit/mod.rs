@@ -15,6 +15,7 @@ pub mod addresses;
 pub mod catalogue;
 pub(crate) mod der;
 mod live;
+pub mod profile;
 pub mod report;
 mod scan;
 mod statics;
@@ -105,6 +106,7 @@ pub enum StaticCheck {
     TlsMinVersion,
     TlsCertificateFiles,
     Acme,
+    RoomLimits,
     Recording,
     P2p,
     E2ee,
@@ -129,6 +131,7 @@ impl StaticCheck {
         StaticCheck::P2p,
         StaticCheck::E2ee,
         StaticCheck::Recording,
+        StaticCheck::RoomLimits,
         StaticCheck::AccessMode,
         StaticCheck::PasswordHashes,
         StaticCheck::LdapTls,
@@ -150,6 +153,7 @@ impl StaticCheck {
             StaticCheck::TlsMinVersion => "static.tls.min-version",
             StaticCheck::TlsCertificateFiles => "static.tls.certificate-files",
             StaticCheck::Acme => "static.tls.acme",
+            StaticCheck::RoomLimits => "static.rooms.limits",
             StaticCheck::Recording => "static.recording.consent",
             StaticCheck::P2p => "static.p2p",
             StaticCheck::E2ee => "static.e2ee",
@@ -255,6 +259,8 @@ pub struct Options {
     /// Only checks whose id equals one of these or starts with it followed
     /// by a dot (`live.tls` selects `live.tls.versions`, …). Empty: all.
     pub only: Vec<String>,
+    /// A profile whose requirements the report maps to the checks.
+    pub profile: Option<profile::Profile>,
 }
 
 impl Options {
@@ -274,6 +280,8 @@ pub struct AuditRun {
     pub url: Option<String>,
     /// The selection given with `--only`.
     pub only: Vec<String>,
+    /// The profile given with `--profile`.
+    pub profile: Option<profile::Profile>,
     /// Facts the live checks learnt that the report's sections use.
     pub facts: Facts,
 }
@@ -346,6 +354,7 @@ pub async fn run(loaded: &LoadedConfig, policy: &Policy, opts: &Options) -> Resu
         finished: SystemTime::now(),
         url: opts.url.clone(),
         only: opts.only.clone(),
+        profile: opts.profile,
         facts,
     })
 }

@@ -87,6 +87,7 @@ pub fn run(check: StaticCheck, ctx: &Ctx<'_>) -> Outcome {
         StaticCheck::TlsMinVersion => tls_min_version(ctx),
         StaticCheck::TlsCertificateFiles => certificate_files(ctx),
         StaticCheck::Acme => acme(ctx),
+        StaticCheck::RoomLimits => room_limits(ctx),
         StaticCheck::Recording => recording(ctx),
         StaticCheck::P2p => p2p(ctx),
         StaticCheck::E2ee => e2ee(ctx),
@@ -116,7 +117,8 @@ pub const RULES_REPORTED: &[(StaticCheck, &[&str])] = &[
     (StaticCheck::ThirdParty, &[rule::NO_THIRD_PARTY_REQUESTS]),
     (StaticCheck::P2p, &[rule::P2P]),
     (StaticCheck::E2ee, &[rule::E2EE]),
-    (StaticCheck::AccessMode, &[rule::SESSION_TIMEOUTS]),
+    (StaticCheck::RoomLimits, &[rule::ROOM_SIZE, rule::PRIVATE_CHAT]),
+    (StaticCheck::AccessMode, &[rule::SESSION_TIMEOUTS, rule::ACCESS_MODE]),
     (StaticCheck::PasswordHashes, &[rule::PASSWORD_HASH, rule::USER_STORE_PRIVATE]),
     (StaticCheck::LdapTls, &[rule::LDAP_TLS]),
     (StaticCheck::Acme, &[rule::ACME_CA]),
@@ -153,6 +155,10 @@ fn policy_preset(ctx: &Ctx<'_>) -> Outcome {
         ),
         "relaxed" => msg(
             "Für Schulen und Behörden ohne Gesundheitsdaten: Protokolle auf Stufe „info“, Aufbewahrung bis zu 14 Tage.",
+            p.description.clone(),
+        ),
+        "anlage-31b" => msg(
+            "Für Videosprechstunden therapeutischer Praxen nach Anlage 31b BMV-Ä: Ende-zu-Ende-verschlüsselt, keine Aufzeichnung, nur angemeldete Therapeutinnen und Therapeuten öffnen Räume, Gruppen mit höchstens 10 Personen, keine privaten Nachrichten.",
             p.description.clone(),
         ),
         _ => same(p.description.clone()),
@@ -743,6 +749,49 @@ fn acme(ctx: &Ctx<'_>) -> Outcome {
     outcome.with_all(evidence)
 }
 
+fn room_limits(ctx: &Ctx<'_>) -> Outcome {
+    let r = &ctx.loaded.config.rooms;
+    let cap = match ctx.policy.rooms.max_participants {
+        Some(cap) => msg(format!("höchstens {cap} laut Richtlinie"), format!("at most {cap} by the policy")),
+        None => msg("die Richtlinie setzt keine Grenze", "the policy sets no cap"),
+    };
+    let chat = if r.private_chat {
+        msg(
+            "Private Nachrichten an eine einzelne Person im Raum sind möglich (weitergeleitet, nie gespeichert).",
+            "Private messages to one person in the room are possible (relayed, never stored).",
+        )
+    } else {
+        msg(
+            "Private Nachrichten sind ausgeschaltet: Chatnachrichten gehen an den ganzen Raum.",
+            "Private messages are off: chat messages go to the whole room.",
+        )
+    };
+    by_rules(
+        ctx,
+        &[rule::ROOM_SIZE, rule::PRIVATE_CHAT],
+        msg(
+            format!("Höchstens {} Teilnehmende je Raum ({}). {}", r.max_participants, cap.de, chat.de),
+            format!("At most {} participants per room ({}). {}", r.max_participants, cap.en, chat.en),
+        ),
+        msg(
+            format!(
+                "Raumgröße oder private Nachrichten verstoßen gegen die Richtlinie „{}“ (höchstens {} Teilnehmende erlaubt: {}; private Nachrichten: {}).",
+                ctx.policy.name,
+                r.max_participants,
+                cap.de,
+                if r.private_chat { "an" } else { "aus" }
+            ),
+            format!(
+                "Room size or private messages violate the policy \"{}\" ({} participants allowed: {}; private messages: {}).",
+                ctx.policy.name,
+                r.max_participants,
+                cap.en,
+                if r.private_chat { "on" } else { "off" }
+            ),
+        ),
+    )
+}
+
 fn recording(ctx: &Ctx<'_>) -> Outcome {
     let r = &ctx.loaded.config.recording;
     let pass = if r.enabled {
@@ -966,7 +1015,21 @@ fn access_mode(ctx: &Ctx<'_>) -> Outcome {
             ),
         ),
         ctx.verdict_evidence(rule::SESSION_TIMEOUTS),
+        ctx.verdict_evidence(rule::ACCESS_MODE),
     ];
+    if !ctx.ok(rule::ACCESS_MODE) {
+        return Outcome::fail(msg(
+            format!(
+                "Offener Zugang: Jede Person mit der Adresse eines Raums kann ihn öffnen; die Richtlinie „{}“ verlangt, dass nur angemeldete Gastgeber Räume öffnen (`access.mode = \"secure\"` oder `\"closed\"`).",
+                ctx.policy.name
+            ),
+            format!(
+                "Open access: anyone with a room's address can open it; the policy \"{}\" requires that only logged-in hosts open rooms (`access.mode = \"secure\"` or `\"closed\"`).",
+                ctx.policy.name
+            ),
+        ))
+        .with_all(evidence);
+    }
     if !ctx.ok(rule::SESSION_TIMEOUTS) {
         return Outcome::fail(msg(
             "Anmeldesitzungen bleiben länger bestehen, als die Richtlinie erlaubt.",
@@ -1363,6 +1426,10 @@ mod tests {
             assert!(status == Status::Pass || (na_ok && status == Status::NotApplicable), "{check:?}: {status:?}");
         }
         assert_eq!(run_on("", StaticCheck::PolicyPreset).status, Status::Pass);
+        // anlage-31b is in no respect looser than strict, and described in German too.
+        let o = run_on("policy = \"anlage-31b\"", StaticCheck::PolicyPreset);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+        assert!(o.evidence.iter().any(|m| m.de.contains("nach Anlage 31b BMV-Ä")), "{o:?}");
     }
 
     #[test]
@@ -1388,6 +1455,10 @@ mod tests {
             ("policy = \"relaxed\"\n[recording]\nenabled = true", StaticCheck::Recording),
             ("[client]\nexternal_origins = [\"https://fonts.example.com\"]", StaticCheck::ThirdParty),
             ("policy = \"strict-no-p2p\"\n[p2p]\nenabled = true", StaticCheck::P2p),
+            ("policy = \"anlage-31b\"\n[rooms]\nmax_participants = 11\nprivate_chat = false", StaticCheck::RoomLimits),
+            ("policy = \"anlage-31b\"\n[rooms]\nmax_participants = 10", StaticCheck::RoomLimits),
+            ("policy = \"anlage-31b\"", StaticCheck::AccessMode),
+            ("policy = \"anlage-31b\"\n[e2ee]\nmode = \"optional\"", StaticCheck::E2ee),
         ];
         for (text, check) in cases {
             assert_eq!(run_on(text, *check).status, Status::Fail, "{check:?} with {text}");
@@ -1407,6 +1478,10 @@ mod tests {
             "nobody can log in"
         );
         assert_eq!(run_on(LDAP_SECURE, StaticCheck::AccessMode).status, Status::Pass);
+        let secure_31b = format!("policy = \"anlage-31b\"\n{LDAP_SECURE}");
+        assert_eq!(run_on(&secure_31b, StaticCheck::AccessMode).status, Status::Pass, "secure under anlage-31b");
+        let rooms_31b = "policy = \"anlage-31b\"\n[rooms]\nmax_participants = 10\nprivate_chat = false";
+        assert_eq!(run_on(rooms_31b, StaticCheck::RoomLimits).status, Status::Pass);
         assert_eq!(run_on(LDAP_SECURE, StaticCheck::LdapTls).status, Status::Pass);
         assert_eq!(run_on("", StaticCheck::LdapTls).status, Status::NotApplicable);
         let plain = LDAP_SECURE.replace("ldaps://", "ldap://");

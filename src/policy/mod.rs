@@ -17,13 +17,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{E2eeMode, LoadedConfig, LogLevel, RoomStorage, TlsVersion};
+use crate::config::{AccessMode, E2eeMode, LoadedConfig, LogLevel, RoomStorage, TlsVersion};
 
 /// Presets built into the binary, by name.
 pub const PRESETS: &[(&str, &str)] = &[
     ("strict", include_str!("../../policy/strict.toml")),
     ("strict-no-p2p", include_str!("../../policy/strict-no-p2p.toml")),
     ("relaxed", include_str!("../../policy/relaxed.toml")),
+    ("anlage-31b", include_str!("../../policy/anlage-31b.toml")),
 ];
 
 /// A privacy policy, as written in a preset file.
@@ -42,6 +43,47 @@ pub struct Policy {
     /// End-to-end encryption (absent in older policy files: not required).
     #[serde(default)]
     pub e2ee: E2eePolicy,
+    /// Who may open rooms (absent in older policy files: any access mode).
+    #[serde(default)]
+    pub access: AccessPolicy,
+    /// Size of rooms and private messages (absent in older policy files:
+    /// no cap beyond the config's own limit, private messages allowed).
+    #[serde(default)]
+    pub rooms: RoomsPolicy,
+}
+
+/// `[access]` of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessPolicy {
+    /// Whether a config may set `access.mode = "open"` (anyone opens rooms).
+    /// `false` leaves "secure" and "closed": only logged-in hosts open rooms.
+    pub open_allowed: bool,
+}
+
+impl Default for AccessPolicy {
+    fn default() -> Self {
+        AccessPolicy { open_allowed: true }
+    }
+}
+
+/// `[rooms]` of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomsPolicy {
+    /// Most participants a config may allow in one room
+    /// (`rooms.max_participants`); absent: no cap beyond the config's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_participants: Option<u32>,
+    /// Whether a config may let participants message one other participant
+    /// (`rooms.private_chat`).
+    pub private_chat_allowed: bool,
+}
+
+impl Default for RoomsPolicy {
+    fn default() -> Self {
+        RoomsPolicy { max_participants: None, private_chat_allowed: true }
+    }
 }
 
 /// `[log]` of a policy.
@@ -154,6 +196,9 @@ impl Policy {
                 problems.push(format!("{source}: ice.allowed_servers: `{host}` must be a plain host name"));
             }
         }
+        if policy.rooms.max_participants.is_some_and(|n| n < 2) {
+            problems.push(format!("{source}: rooms.max_participants: must be at least 2"));
+        }
         if problems.is_empty() { Ok(policy) } else { Err(problems.join("\n")) }
     }
 
@@ -178,19 +223,25 @@ impl Policy {
 
     /// Rules where this policy is looser than the strict preset, for the audit.
     pub fn deviations_from_strict(&self) -> Vec<String> {
-        let strict = Policy::strict();
+        self.deviations_from(&Policy::strict())
+    }
+
+    /// Rules where this policy is looser than `strict` (another policy), for
+    /// the audit and its profiles.
+    pub fn deviations_from(&self, strict: &Policy) -> Vec<String> {
         let mut out = Vec::new();
         if self.log.max_level > strict.log.max_level {
             out.push(format!(
-                "log.max_level = {} (strict: {})",
+                "log.max_level = {} ({}: {})",
                 self.log.max_level.as_str(),
+                strict.name,
                 strict.log.max_level.as_str()
             ));
         }
         if self.log.max_retention_days > strict.log.max_retention_days {
             out.push(format!(
-                "log.max_retention_days = {} (strict: {})",
-                self.log.max_retention_days, strict.log.max_retention_days
+                "log.max_retention_days = {} ({}: {})",
+                self.log.max_retention_days, strict.name, strict.log.max_retention_days
             ));
         }
         let extra: Vec<_> =
@@ -209,6 +260,17 @@ impl Policy {
         }
         if !self.e2ee.required && strict.e2ee.required {
             out.push("e2ee.required = false".into());
+        }
+        if self.access.open_allowed && !strict.access.open_allowed {
+            out.push("access.open_allowed = true".into());
+        }
+        if let Some(cap) = strict.rooms.max_participants
+            && self.rooms.max_participants.is_none_or(|n| n > cap)
+        {
+            out.push(format!("rooms.max_participants above {cap}"));
+        }
+        if self.rooms.private_chat_allowed && !strict.rooms.private_chat_allowed {
+            out.push("rooms.private_chat_allowed = true".into());
         }
         out
     }
@@ -235,6 +297,9 @@ pub mod rule {
     pub const USER_STORE_PRIVATE: &str = "user-store-private";
     pub const ACME_CA: &str = "acme-ca";
     pub const E2EE: &str = "e2ee-required";
+    pub const ACCESS_MODE: &str = "access-not-open";
+    pub const ROOM_SIZE: &str = "room-size-cap";
+    pub const PRIVATE_CHAT: &str = "private-chat-off";
 }
 
 /// Longest idle time of a login session any config may set (OWASP ASVS
@@ -536,6 +601,57 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
                 c.e2ee.max_participants
             ),
             (E2eeMode::Off, true) => "off: media is encrypted in transit and decrypted in the server".into(),
+        },
+    );
+
+    let access = c.access.mode;
+    let access_ok = policy.access.open_allowed || access != AccessMode::Open;
+    verdict(
+        rule::ACCESS_MODE,
+        "access.mode",
+        access_ok,
+        match (access, access_ok) {
+            (AccessMode::Open, false) => format!(
+                "\"open\" lets anyone open a room; the policy \"{}\" requires \"secure\" or \"closed\" \
+                 (only logged-in hosts open rooms)",
+                policy.name
+            ),
+            (AccessMode::Open, true) => "\"open\": anyone who knows a room's address opens it and moderates".into(),
+            (AccessMode::Secure, _) => {
+                "\"secure\": only logged-in hosts open rooms; guests join without an account".into()
+            }
+            (AccessMode::Closed, _) => "\"closed\": everyone logs in; only hosts open rooms".into(),
+        },
+    );
+
+    let size = c.rooms.max_participants;
+    let size_cap = policy.rooms.max_participants;
+    let size_ok = size_cap.is_none_or(|cap| size <= cap);
+    verdict(
+        rule::ROOM_SIZE,
+        "rooms.max_participants",
+        size_ok,
+        match size_cap {
+            Some(cap) if !size_ok => {
+                format!("{size} is more than the policy \"{}\" allows in one room ({cap})", policy.name)
+            }
+            Some(cap) => format!("at most {size} participants per room (policy: at most {cap})"),
+            None => format!("at most {size} participants per room"),
+        },
+    );
+
+    let private = c.rooms.private_chat;
+    let private_ok = policy.rooms.private_chat_allowed || !private;
+    verdict(
+        rule::PRIVATE_CHAT,
+        "rooms.private_chat",
+        private_ok,
+        match (private, private_ok) {
+            (true, false) => {
+                format!("the policy \"{}\" forbids private messages between participants; set false", policy.name)
+            }
+            (true, true) => "participants may message one other participant (relayed, never stored)".into(),
+            (false, _) => "off: chat messages go to the whole room only".into(),
         },
     );
 
@@ -1065,6 +1181,69 @@ mod tests {
             csp_foreign_sources("default-src 'none'; report-uri https://r.example.com/x", &own),
             ["report-uri https://r.example.com/x"]
         );
+    }
+
+    fn failed_under(policy: &str, text: &str) -> Vec<&'static str> {
+        let policy = Policy::from_preset(policy).expect("preset");
+        let loaded = load_str(text, "t.toml").expect("test config loads");
+        check(&loaded, &policy).into_iter().filter(|v| !v.ok).map(|v| v.rule).collect()
+    }
+
+    /// The shipped compliant example, as a string, for the anlage-31b cases.
+    const ANLAGE_31B: &str = include_str!("../../config/anlage-31b.toml");
+
+    #[test]
+    fn anlage_31b_each_rule_can_fail() {
+        assert_eq!(failed_under("anlage-31b", ANLAGE_31B), Vec::<&str>::new());
+        let weakened = |from: &str, to: &str| {
+            assert!(ANLAGE_31B.contains(from), "{from}");
+            failed_under("anlage-31b", &ANLAGE_31B.replace(from, to))
+        };
+        assert_eq!(weakened("mode = \"secure\"", "mode = \"open\""), [rule::ACCESS_MODE]);
+        // Both room sizes (rooms and e2ee) become 11; only the room's is capped.
+        assert_eq!(weakened("max_participants = 10", "max_participants = 11"), [rule::ROOM_SIZE]);
+        assert_eq!(weakened("private_chat = false", "private_chat = true"), [rule::PRIVATE_CHAT]);
+        assert_eq!(weakened("mode = \"required\"", "mode = \"optional\""), [rule::E2EE]);
+        assert_eq!(weakened("retention_days = 7", "retention_days = 91"), [rule::LOG_RETENTION]);
+        // Recording and required E2EE cannot be configured together at all.
+        assert!(load_str(&ANLAGE_31B.replace("enabled = false", "enabled = true"), "t.toml").is_err());
+        let recording = ANLAGE_31B
+            .replace("enabled = false", "enabled = true")
+            .replace("mode = \"required\"", "mode = \"optional\"");
+        assert_eq!(
+            failed_under("anlage-31b", &recording),
+            [rule::RECORDING_OFF, rule::RECORDING_ENCRYPTED, rule::E2EE]
+        );
+        // The defaults of a config (open access, 100 per room, private chat,
+        // optional E2EE) break the preset four times.
+        assert_eq!(
+            failed_under("anlage-31b", "policy = \"anlage-31b\""),
+            [rule::E2EE, rule::ACCESS_MODE, rule::ROOM_SIZE, rule::PRIVATE_CHAT]
+        );
+        // Closed access is as good as secure; a smaller room is fine.
+        assert_eq!(weakened("mode = \"secure\"", "mode = \"closed\""), Vec::<&str>::new(), "closed access holds");
+        // The other presets do not restrict these settings.
+        for preset in ["strict", "strict-no-p2p", "relaxed"] {
+            assert_eq!(
+                failed_under(preset, "[rooms]\nmax_participants = 300\nprivate_chat = true"),
+                Vec::<&str>::new()
+            );
+        }
+    }
+
+    #[test]
+    fn anlage_31b_is_no_looser_than_strict_and_older_policy_files_restrict_nothing_new() {
+        let p = Policy::from_preset("anlage-31b").expect("preset");
+        assert_eq!(p.deviations_from_strict(), Vec::<String>::new());
+        assert!(p.e2ee.required && !p.recording.allowed && p.p2p.allowed && !p.access.open_allowed);
+        assert_eq!((p.rooms.max_participants, p.rooms.private_chat_allowed), (Some(10), false));
+        let strict = Policy::strict();
+        assert!(strict.access.open_allowed && strict.rooms.private_chat_allowed);
+        assert_eq!(strict.rooms.max_participants, None);
+        let text =
+            include_str!("../../policy/anlage-31b.toml").replace("max_participants = 10", "max_participants = 1");
+        let err = Policy::from_toml(&text, "p.toml").expect_err("a room of one is refused");
+        assert!(err.contains("rooms.max_participants"), "{err}");
     }
 
     #[test]

@@ -116,7 +116,7 @@ async fn the_default_configuration_passes_every_applicable_check() {
     assert!(server.stop().await);
 }
 
-fn validate_against_schema(report: &std::path::Path) {
+pub(crate) fn validate_against_schema(report: &std::path::Path) {
     let python = std::path::Path::new("/usr/bin/python3");
     let probe = Command::new(python).args(["-c", "import jsonschema"]).output();
     assert!(

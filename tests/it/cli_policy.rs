@@ -18,8 +18,9 @@ fn policy_check_passes_the_example_config() {
     let _t = support::test();
     let o = kabine(&["policy", "check", "--config", "config/kabine.example.toml"]);
     assert!(o.status.success(), "{}", text(&o));
-    // 16 rules, issue 20's recording rules (18), issue 18's e2ee-required (19).
-    assert!(text(&o).contains("all 19 rules hold"), "{}", text(&o));
+    // 16 rules, issue 20's recording rules (18), issue 18's e2ee-required
+    // (19), issue 19's access-not-open, room-size-cap, private-chat-off (22).
+    assert!(text(&o).contains("all 22 rules hold"), "{}", text(&o));
 }
 
 #[test]
@@ -131,4 +132,80 @@ fn bad_config_values_are_refused_with_file_line_and_key() {
     assert!(err.contains(&format!("{p}:3: server.lisen: unknown key")), "{err}");
     assert!(err.contains(&format!("{p}:5: media.udp_port:")), "{err}");
     assert!(err.contains("3 problem(s)"), "{err}");
+}
+
+/// The rules a config weakened in every way the `anlage-31b` preset forbids
+/// breaks (the other rules still hold).
+const ANLAGE_31B_BROKEN: &[&str] = &[
+    "log-level-cap",
+    "log-retention-cap",
+    "ice-servers-eu-only",
+    "tls-min-version",
+    "recording-off",
+    "e2ee-required",
+    "access-not-open",
+    "room-size-cap",
+    "private-chat-off",
+];
+
+#[test]
+fn the_anlage_31b_preset_passes_its_example_and_names_every_rule_a_weakened_config_breaks() {
+    let _t = support::test();
+    let o = kabine(&["policy", "check", "--config", "config/anlage-31b.toml"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("policy \"anlage-31b\""), "{}", text(&o));
+    assert!(text(&o).contains("all 22 rules hold"), "{}", text(&o));
+
+    let example = std::fs::read_to_string(support::repo_root().join("config/anlage-31b.toml")).expect("readable");
+    let mut weak = example.clone();
+    for (from, to) in [
+        ("level = \"warn\"", "level = \"info\""),
+        ("retention_days = 7", "retention_days = 30"),
+        ("min_version = \"1.2\"", "min_version = \"1.0\""),
+        // The first is the room's size (the second, e2ee's, is not capped).
+        ("max_participants = 10", "max_participants = 25"),
+        ("private_chat = false", "private_chat = true"),
+        (
+            "enabled = false",
+            "enabled = true\nrecipients = [\"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\"]",
+        ),
+        ("mode = \"required\"", "mode = \"optional\""),
+        ("mode = \"secure\"", "mode = \"open\""),
+    ] {
+        assert!(weak.contains(from), "the example no longer has `{from}`");
+        weak = weak.replacen(from, to, 1);
+    }
+    weak.push_str("\n[[media.ice_servers]]\nurls = [\"stun:stun.l.google.com:19302\"]\n");
+    let dir = support::output_dir("policy-anlage-31b");
+    let path = dir.join("weak.toml");
+    std::fs::write(&path, weak).expect("write");
+    let path = path.to_str().expect("utf-8 path");
+
+    let check = kabine(&["policy", "check", "--config", path]);
+    let out = text(&check);
+    assert_eq!(check.status.code(), Some(3), "policy check exit code:\n{out}");
+    let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(failed.len(), ANLAGE_31B_BROKEN.len(), "{out}");
+    for rule in ANLAGE_31B_BROKEN {
+        assert_eq!(failed.iter().filter(|l| l.split_whitespace().nth(1) == Some(rule)).count(), 1, "{rule}:\n{out}");
+    }
+    assert!(out.contains(&format!("{} of 22 rules violated", ANLAGE_31B_BROKEN.len())), "{out}");
+
+    // The server refuses to start with one line per broken rule, each with
+    // the file and the line of the key.
+    let serve = kabine(&["serve", "--config", path]);
+    let out = text(&serve);
+    assert!(!serve.status.success(), "serve started:\n{out}");
+    let lines: Vec<_> = out.lines().filter(|l| l.contains("policy rule")).collect();
+    assert_eq!(lines.len(), ANLAGE_31B_BROKEN.len(), "{out}");
+    for rule in ANLAGE_31B_BROKEN {
+        assert_eq!(out.matches(&format!("policy rule {rule} violated")).count(), 1, "{rule}:\n{out}");
+    }
+    for l in lines {
+        assert!(l.starts_with(&format!("{path}:")), "{l}");
+    }
+    for key in ["access.mode", "rooms.max_participants", "rooms.private_chat", "e2ee.mode"] {
+        assert!(out.lines().any(|l| l.contains(&format!(": {key}: policy rule"))), "{key}:\n{out}");
+    }
+    assert!(out.contains("refusing to start: 9 rule(s) of the privacy policy \"anlage-31b\""), "{out}");
 }

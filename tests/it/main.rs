@@ -9,6 +9,7 @@ mod acme_pebble;
 mod aiortc_client;
 mod audit_cli;
 mod audit_live_checks_can_fail;
+mod audit_profile;
 mod audit_report;
 mod audit_tls_checks_can_fail;
 mod bench_compare;

@@ -154,6 +154,10 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(b, "</tbody>\n</table>\n</section>");
 
+    if let Some(p) = &r.profile {
+        profile(&mut b, r, p);
+    }
+
     // Checks
     let _ = writeln!(
         b,
@@ -292,6 +296,65 @@ pub fn render(r: &Report) -> String {
         .replace("{title}", &esc(&r.title))
         .replace("{css}", CSS)
         .replace("{body}", &b)
+}
+
+/// The section of `--profile`: one row per requirement.
+fn profile(b: &mut String, r: &Report, p: &super::ProfileSection) {
+    let l = r.language;
+    let _ = writeln!(
+        b,
+        "<section id=\"profile\" aria-labelledby=\"h-profile\">\n<h2 id=\"h-profile\">{}</h2>\n<p>{}</p>",
+        esc(&p.title),
+        inline(&p.intro)
+    );
+    let _ = writeln!(
+        b,
+        "<p class=\"result {}\"><strong>{}: {}</strong> — {}</p>",
+        status_class(p.status),
+        esc(&tr("profile.result", l)),
+        esc(status_label(p.status, l)),
+        inline(&p.verdict)
+    );
+    let _ = writeln!(
+        b,
+        "<table class=\"profile\">\n<caption>{}</caption>\n<thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead>\n<tbody>",
+        esc(&p.title),
+        esc(&tr("profile.col.requirement", l)),
+        esc(&tr("label.status", l)),
+        esc(&tr("profile.col.control", l)),
+        esc(&tr("profile.col.coverage", l)),
+        esc(&tr("profile.col.checks", l)),
+    );
+    for row in &p.rows {
+        let _ = write!(
+            b,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>",
+            esc(&row.requirement),
+            badge(row.status, r),
+            inline(&row.control),
+            esc(&row.coverage_label)
+        );
+        if row.checks.is_empty() {
+            let _ = write!(b, "{}", esc(&tr("profile.none", l)));
+        } else {
+            let _ = write!(b, "<ul>");
+            for c in &row.checks {
+                let _ = match c.status {
+                    Some(s) => write!(
+                        b,
+                        "<li><a href=\"#{}\"><code>{}</code></a> {}</li>",
+                        anchor(c.id),
+                        esc(c.id),
+                        badge(s, r)
+                    ),
+                    None => write!(b, "<li><code>{}</code> {}</li>", esc(c.id), esc(&tr("profile.not_run", l))),
+                };
+            }
+            let _ = write!(b, "</ul>");
+        }
+        let _ = writeln!(b, "</td></tr>");
+    }
+    let _ = writeln!(b, "</tbody>\n</table>\n</section>");
 }
 
 #[cfg(test)]

@@ -161,6 +161,40 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(o);
     }
+    if let Some(p) = &r.profile {
+        let _ = writeln!(o, "## {}\n\n{}\n", p.title, p.intro);
+        let _ = writeln!(o, "**{}: {}** — {}\n", tr("profile.result", l), status_label(p.status, l), p.verdict);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |\n|---|---|---|---|---|",
+            tr("profile.col.requirement", l),
+            tr("label.status", l),
+            tr("profile.col.control", l),
+            tr("profile.col.coverage", l),
+            tr("profile.col.checks", l)
+        );
+        for row in &p.rows {
+            let checks: Vec<String> = row
+                .checks
+                .iter()
+                .map(|c| match c.status {
+                    Some(s) => format!("`{}` ({})", c.id, status(s, r)),
+                    None => format!("`{}` ({})", c.id, tr("profile.not_run", l)),
+                })
+                .collect();
+            let checks = if checks.is_empty() { tr("profile.none", l) } else { checks.join(", ") };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                cell(&row.requirement),
+                status(row.status, r),
+                cell(&row.control),
+                cell(&row.coverage_label),
+                cell(&checks)
+            );
+        }
+        let _ = writeln!(o);
+    }
     let _ = writeln!(o, "---\n\n{}", tr("report.footer", l));
     o
 }

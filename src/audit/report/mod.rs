@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::catalogue::{self, Kind, SdmGoal, cite_gdpr};
 use super::text::{Lang, t};
-use super::{AuditRun, Status, time};
+use super::{AuditRun, Status, profile, time};
 use crate::config::{LoadedConfig, LogTarget};
 use crate::policy::{self, Policy};
 
@@ -46,6 +46,88 @@ pub struct Report {
     pub records_of_processing: Vec<RopaField>,
     pub data_flows: Vec<DataFlow>,
     pub log_inventory: Vec<Field>,
+    /// The section of `--profile NAME`; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileSection>,
+}
+
+/// The section of an audit profile: each requirement, the control that
+/// meets it, and the checks whose outcome proves it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileSection {
+    pub name: &'static str,
+    pub title: String,
+    pub intro: String,
+    /// `pass` only when every requirement is met by Kabine and proven by
+    /// passed checks; never while a requirement is not yet covered.
+    pub status: Status,
+    pub verdict: String,
+    /// The policy row first, then the requirements.
+    pub rows: Vec<ProfileRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileRow {
+    pub requirement: String,
+    pub control: String,
+    /// `kabine`, `partly` or `not_yet`.
+    pub coverage: profile::Coverage,
+    pub coverage_label: String,
+    pub checks: Vec<ProfileCheck>,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileCheck {
+    pub id: &'static str,
+    pub title: String,
+    /// `None` when the check was not run (`--only`).
+    pub status: Option<Status>,
+}
+
+fn profile_section(run: &AuditRun, policy: &Policy, lang: Lang) -> Option<ProfileSection> {
+    let applied = profile::apply(run.profile?, run, policy);
+    let row = |r: &profile::Row| ProfileRow {
+        requirement: r.requirement.get(lang).to_string(),
+        control: r.control.get(lang).to_string(),
+        coverage: r.coverage,
+        coverage_label: tr(
+            match r.coverage {
+                profile::Coverage::Kabine => "profile.coverage.kabine",
+                profile::Coverage::Partly => "profile.coverage.partly",
+                profile::Coverage::NotYet => "profile.coverage.not_yet",
+            },
+            lang,
+        ),
+        checks: r
+            .checks
+            .iter()
+            .map(|(id, status)| ProfileCheck {
+                id,
+                title: catalogue::entry(id).map_or_else(|| id.to_string(), |e| e.title.get(lang).to_string()),
+                status: *status,
+            })
+            .collect(),
+        status: r.status,
+    };
+    let rows: Vec<ProfileRow> = std::iter::once(&applied.policy).chain(&applied.rows).map(row).collect();
+    let count = |s: Status| rows.iter().filter(|r| r.status == s).count().to_string();
+    let total = rows.len().to_string();
+    let (failed, open) = (count(Status::Fail), count(Status::Warn));
+    let vars = [("total", total.as_str()), ("failed", failed.as_str()), ("open", open.as_str())];
+    let verdict_key = match applied.status {
+        Status::Pass => "profile.verdict.pass",
+        Status::Fail => "profile.verdict.fail",
+        Status::Warn | Status::NotApplicable => "profile.verdict.warn",
+    };
+    Some(ProfileSection {
+        name: applied.name,
+        title: t("section.profile", &[("profile", applied.name)]).get(lang).to_string(),
+        intro: tr(&format!("profile.{}.intro", applied.name), lang),
+        status: applied.status,
+        verdict: t(verdict_key, &vars).get(lang).to_string(),
+        rows,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -446,6 +528,7 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         records_of_processing: ropa,
         data_flows,
         log_inventory,
+        profile: profile_section(run, policy, lang),
     }
 }
 
