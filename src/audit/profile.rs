@@ -115,12 +115,7 @@ const ANLAGE_31B: &[Requirement] = &[
             "Die Richtlinie verbietet `recording.enabled` (Regel `recording-off`); Ende-zu-Ende-verschlüsselte Treffen werden nie aufgezeichnet; Raumdaten nur im Arbeitsspeicher. Gemessen: Aufnahmeanfrage abgelehnt, keine Schreibzugriffe während eines Raums.",
             "The policy forbids `recording.enabled` (rule `recording-off`); end-to-end encrypted meetings are never recorded; room data in memory only. Measured: a recording request is refused, no writes during a room.",
         ),
-        &[
-            "static.recording.consent",
-            "live.recording.consent",
-            "static.data.directory",
-            "live.rooms.no-disk-writes",
-        ],
+        &["static.recording.consent", "live.recording.consent", "static.data.directory", "live.rooms.no-disk-writes"],
         Coverage::Kabine,
     ),
     req(

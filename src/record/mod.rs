@@ -361,7 +361,7 @@ fn write_manifest(rec: &mut Recording, to: &Recipients) {
     if rec.failed {
         return;
     }
-    let tmp = rec.dir.join(".manifest.json.age.tmp");
+    let tmp = rec.dir.join(store::MANIFEST_TMP);
     let _ = std::fs::remove_file(&tmp);
     let result = (|| -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(&rec.manifest).map_err(std::io::Error::other)?;

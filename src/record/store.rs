@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 /// The first bytes of an EBML (WebM, Matroska) file.
 pub const EBML_MAGIC: &[u8] = &[0x1A, 0x45, 0xDF, 0xA3];
+
+/// The temporary name under which a recording's manifest is rewritten
+/// before it replaces `manifest.json.age`.
+pub const MANIFEST_TMP: &str = ".manifest.json.age.tmp";
 /// The suffix of every file Kabine writes into a recording.
 pub const SUFFIX: &str = ".age";
 
@@ -275,6 +279,11 @@ pub fn inspect(dir: &Path, retention_days: u32, now: u64) -> Option<Inspection> 
         let mut head = [0u8; 32];
         let n = File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
         let head = &head[..n];
+        // The manifest being replaced: created empty, then its age header.
+        let in_progress = path.file_name().is_some_and(|f| f.to_string_lossy() == MANIFEST_TMP);
+        if in_progress && AGE_MAGIC.starts_with(head) {
+            return;
+        }
         if head.starts_with(EBML_MAGIC) {
             out.problems.push(format!("{}: a WebM/Matroska file in clear (EBML header)", path.display()));
         } else if !head.starts_with(AGE_MAGIC) {
@@ -437,6 +446,17 @@ mod tests {
         assert_eq!(bad.problems.len(), 2, "in clear, and mode 0644: {bad:?}");
         assert!(bad.problems[0].contains("in clear"), "{bad:?}");
         fs::remove_file(fresh.join("02-camera.webm")).expect("rm");
+
+        // A manifest caught while it is rewritten (empty, or part of its
+        // age header) is no problem; anything else under that name is.
+        for (head, problems) in [(&b""[..], 0), (&AGE_MAGIC[..5], 0), (&b"{\"files\""[..], 1)] {
+            let tmp = fresh.join(MANIFEST_TMP);
+            fs::write(&tmp, head).expect("tmp");
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).expect("mode");
+            let seen = inspect(&base, 30, now).expect("exists");
+            assert_eq!(seen.problems.len(), problems, "{head:?}: {seen:?}");
+            fs::remove_file(&tmp).expect("rm");
+        }
 
         let old = inspect(&base, 30, now + 31 * 86_400).expect("exists");
         assert!(old.problems.iter().any(|p| p.contains("older than the retention")), "{old:?}");
