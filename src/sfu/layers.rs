@@ -77,8 +77,7 @@ pub fn allocate(budget_bps: Option<u64>, wants: &[Want]) -> Vec<Option<usize>> {
     // Start every shown video at its lowest available layer.
     let mut chosen: Vec<Option<usize>> =
         wants.iter().zip(&fits).map(|(w, fit)| fit.map(|f| (0..=f).find(|l| w.available[*l]).unwrap_or(f))).collect();
-    let cost =
-        |chosen: &[Option<usize>]| -> u64 { chosen.iter().zip(wants).filter_map(|(c, w)| c.map(|l| w.bps[l])).sum() };
+    let cost = |chosen: &[Option<usize>]| cost(chosen, wants);
     let mut order: Vec<usize> = (0..wants.len()).collect();
     order.sort_by_key(|i| std::cmp::Reverse(wants[*i].priority));
     // Upgrade one step at a time, most important first, while it fits.
@@ -103,6 +102,11 @@ pub fn allocate(budget_bps: Option<u64>, wants: &[Want]) -> Vec<Option<usize>> {
             return chosen;
         }
     }
+}
+
+/// What the layers `chosen` for `wants` cost together, bits per second.
+pub fn cost(chosen: &[Option<usize>], wants: &[Want]) -> u64 {
+    chosen.iter().zip(wants).filter_map(|(c, w)| c.map(|l| w.bps[l])).sum()
 }
 
 /// A bitrate meter over a sliding window, fed with packet sizes.

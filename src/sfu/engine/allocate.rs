@@ -108,6 +108,7 @@ impl Engine {
         let budget = peer.bwe.map(|b| b.saturating_sub(audio));
         let chosen = layers::allocate(budget, &wants);
         tracing::trace!(budget = ?budget, chosen = ?chosen, "layer allocation");
+        let over_budget = budget.is_some_and(|b| layers::cost(&chosen, &wants) > b);
         let desired: u64 = wants.iter().filter_map(|w| layers::best_fit(w).map(|l| w.bps[l])).sum::<u64>() + audio;
 
         let mut keyframes = Vec::new();
@@ -116,6 +117,17 @@ impl Engine {
         };
         for (i, choice) in slot_index.into_iter().zip(chosen) {
             let slot = &mut peer.slots[i];
+            // Every shown video gets at least its lowest layer, even when
+            // the estimate is below what they cost. Then str0m's pacer,
+            // pacing by the estimate, would only hold the packets back
+            // (seen under CPU load: an estimate of 50 kbit/s held video for
+            // seconds while audio flowed, docs/media.md): they go out
+            // unpaced, like audio, until the estimate covers them again.
+            if let Some(ssrc) = slot.ssrc
+                && let Some(stream) = peer.subscribe.rtc.direct_api().stream_tx(&ssrc)
+            {
+                stream.set_unpaced(over_budget);
+            }
             let target = choice.map(|l| l as u8);
             if slot.target != target {
                 tracing::debug!(
