@@ -28,6 +28,12 @@ export const CONNECT_MS = 10000;
 export const STALL_MS = 4000;
 /** A second stall within this time after a repair escalates. */
 export const RETRY_WINDOW_MS = 30000;
+/**
+ * A stall the server reports this soon after a repair step was measured
+ * mostly before it (the server waits 5 s without packets): it does not
+ * escalate; a source not yet repaired is reattached.
+ */
+export const REPORT_GRACE_MS = 3000;
 
 /**
  * @typedef {'mic' | 'camera'} Watched
@@ -55,6 +61,8 @@ export class MediaHealth {
     /** The last repair step taken and when: 0 none, 1 reattached, 2 reconnected. */
     this.step = 0;
     this.stepAt = 0;
+    /** Sources reattached by the last step. @type {Set<Watched>} */
+    this.repaired = new Set();
     /** What the person is being told now. @type {Problem | null} */
     this.told = null;
   }
@@ -77,6 +85,11 @@ export class MediaHealth {
    * @returns {Action[]}
    */
   reported(now, source) {
+    if (this.step > 0 && now - this.stepAt < REPORT_GRACE_MS) {
+      if (this.repaired.has(source)) return [];
+      this.repaired.add(source);
+      return [{ kind: 'reattach', source }];
+    }
     return this.stalled(now, source);
   }
 
@@ -141,6 +154,7 @@ export class MediaHealth {
     const recent = this.step > 0 && now - this.stepAt < RETRY_WINDOW_MS;
     const step = recent ? this.step + 1 : 1;
     this.stepAt = now;
+    this.repaired = new Set(step === 2 ? ['mic', 'camera'] : [source]);
     if (step === 1) {
       this.step = 1;
       return [{ kind: 'reattach', source }];

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { CONNECT_MS, MediaHealth, RETRY_WINDOW_MS, STALL_MS } from '../../../src/client/health.js';
+import { CONNECT_MS, MediaHealth, REPORT_GRACE_MS, RETRY_WINDOW_MS, STALL_MS } from '../../../src/client/health.js';
 
 const look = (publish, sent, expected = { mic: true, camera: true }, paused = false) => ({ publish, paused, expected, sent });
 
@@ -84,6 +84,23 @@ test('the server reporting a stall counts like one seen here', () => {
   assert.deepEqual(h.reported(1000, 'camera'), [{ kind: 'reattach', source: 'camera' }]);
   assert.deepEqual(h.reported(6000, 'camera'), [{ kind: 'reconnect' }]);
   assert.deepEqual(h.reported(12000, 'camera'), [{ kind: 'problem', problem: 'camera' }, { kind: 'reattach', source: 'camera' }]);
+});
+
+test('a server report right after a repair step does not escalate it', () => {
+  // The page reattached the camera itself; the server's report, measured
+  // over the seconds before, comes a moment later: no reconnect.
+  const h = new MediaHealth();
+  h.connecting(0);
+  assert.deepEqual(h.reported(1000, 'camera'), [{ kind: 'reattach', source: 'camera' }]);
+  assert.deepEqual(h.reported(1000 + REPORT_GRACE_MS - 1, 'camera'), []);
+  // Both sources reported at once: both reattached, nothing more.
+  const both = new MediaHealth();
+  both.connecting(0);
+  assert.deepEqual(both.reported(1000, 'mic'), [{ kind: 'reattach', source: 'mic' }]);
+  assert.deepEqual(both.reported(1001, 'camera'), [{ kind: 'reattach', source: 'camera' }]);
+  assert.deepEqual(both.reported(1002, 'camera'), []);
+  // After the grace, a report means the repair did not help.
+  assert.deepEqual(both.reported(1000 + REPORT_GRACE_MS + 2000, 'camera'), [{ kind: 'reconnect' }]);
 });
 
 test('frames an encoded transform holds back are no stall of the publisher', () => {
