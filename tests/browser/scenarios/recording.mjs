@@ -31,9 +31,12 @@ const waitDialog = (page, ms = 10000) =>
 
 await scenario(async () => {
   const browser = await launch();
-  const people = [{ name: 'Anna Host' }, { name: 'Ben Decliner' }, { name: 'Cleo Late' }];
-  await joinAll(browser, uniqueRoom('rec'), people);
-  const [anna, ben, cleo] = people;
+  // Anna opens the room and so moderates it; Ben and Cleo join together
+  // (joined all at once, whoever's hello came first would moderate).
+  const room = uniqueRoom('rec');
+  const [anna] = await joinAll(browser, room, [{ name: 'Anna Host' }]);
+  const [ben, cleo] = await joinAll(browser, room, [{ name: 'Ben Decliner' }, { name: 'Cleo Late' }]);
+  const people = [anna, ben, cleo];
   await waitAllReceiving(people, 20000);
   const ids = {};
   for (const p of people) ids[p.name] = await p.page.evaluate(() => window.kabineDebug.session.you.id);
