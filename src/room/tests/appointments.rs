@@ -418,7 +418,7 @@ fn the_rooms_forget_an_appointment_a_retention_after_its_end() {
     let left: Vec<String> = w.list("anna").into_iter().map(|x| x.id).collect();
     assert_eq!(
         left,
-        [never.id.clone()],
+        std::slice::from_ref(&never.id),
         "the ended one is gone; the never started one lasts until its window closed + retention"
     );
     w.now += Duration::from_secs(never.closes_at as u64 - T0 as u64);
