@@ -150,7 +150,7 @@ impl Rooms {
             }
         }
         let open: Vec<(RoomKey, String)> =
-            self.rooms.iter().filter_map(|(k, r)| r.controls.appointment.as_ref().map(|id| (*k, id.clone()))).collect();
+            self.appointment_rooms.iter().filter_map(|k| Some((*k, self.appointment_of(*k)?.to_string()))).collect();
         for (main, id) in open {
             let present = self.meeting_size(main);
             let direct = self.p2p.phase(main) == super::P2pPhase::Direct;

@@ -444,3 +444,21 @@ fn a_patient_waits_for_the_therapist_as_long_as_the_link_works_not_rooms_max_wai
     let out = w.input(Input::Tick);
     assert_eq!(bye(&out, p), Some(ByeReason::WaitExpired));
 }
+
+#[test]
+fn the_record_says_how_the_media_travelled() {
+    for (e2ee, expected) in [
+        (crate::config::E2eeMode::Required, crate::teletherapy::Connection::E2ee),
+        (crate::config::E2eeMode::Optional, crate::teletherapy::Connection::Transit),
+    ] {
+        let mut w = World::practice(9);
+        w.rooms.settings.e2ee = e2ee;
+        let a = w.appointment("anna", T0, 1);
+        let (t, _) = w.host("anna", &a.room);
+        w.send(t, ClientMsg::EndMeeting {});
+        match w.request(Request::Attendance { owner: owner("anna"), id: a.id.clone() }).0 {
+            Reply::Attendance(r) => assert_eq!(r.connection, expected, "{e2ee:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
