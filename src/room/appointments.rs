@@ -88,6 +88,10 @@ impl Rooms {
     pub(super) fn owner_may_enter(&mut self, session: SessionId, id: &str, out: &mut Vec<Effect>) -> bool {
         let username = self.sessions.get(&session).and_then(|s| s.account.as_ref()).map(|a| a.username.clone());
         match username {
+            Some(name) if self.appointments.owner_of(id) == Some(name.as_str()) && self.appointments.has_ended(id) => {
+                refuse(out, session, "this session has ended; its record is on the sessions page");
+                false
+            }
             Some(name) if self.appointments.owner_of(id) == Some(name.as_str()) => {
                 let now = self.unix_secs();
                 self.appointments.opened(id, now);

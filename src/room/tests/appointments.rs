@@ -272,6 +272,9 @@ fn ending_the_meeting_ends_the_appointment_and_revoking_sends_the_patient_away()
     assert_eq!(list[0].ended_at, Some(T0 + 60));
     let (p3, out) = w.patient(&a, 2, "Drei");
     assert_eq!(error_code(&out, p3), Some(ErrorCode::AppointmentInvalid), "every link refused after the end");
+    let (t2, out) = w.host("anna", &a.room);
+    assert_eq!(error_code(&out, t2), Some(ErrorCode::AppointmentInvalid), "the therapist does not reopen it");
+    assert_eq!(w.rooms.room_count(), 0);
     match w.request(Request::Attendance { owner: owner("anna"), id: a.id.clone() }).0 {
         Reply::Attendance(r) => {
             let names: Vec<&str> = r.participants.iter().map(|p| p.name.as_str()).collect();
