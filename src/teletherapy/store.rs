@@ -379,6 +379,17 @@ impl Store {
         Ok(LinkRef { id: id.clone(), n: *n })
     }
 
+    /// Whether `link` (found before) still works at `now`.
+    pub fn check_link_ref(&self, link: &LinkRef, now: i64) -> Result<(), LinkRefusal> {
+        let token = self
+            .appointments
+            .get(&link.id)
+            .and_then(|a| a.link(link.n))
+            .map(|l| l.token.as_str())
+            .ok_or(LinkRefusal::Unknown)?;
+        self.check_link(token, now).map(|_| ())
+    }
+
     /// What the patient with `token` sees, if the link works at `now`.
     pub fn patient_view(&self, token: &str, now: i64) -> Result<PatientView, LinkRefusal> {
         let link = self.check_link(token, now)?;
@@ -415,6 +426,11 @@ impl Store {
     /// The login name the appointment `id` belongs to.
     pub fn owner_of(&self, id: &str) -> Option<&str> {
         self.appointments.get(id).map(|a| a.owner.as_str())
+    }
+
+    /// Whether the session `id` has ended.
+    pub fn has_ended(&self, id: &str) -> bool {
+        self.appointments.get(id).is_some_and(|a| a.ended_at.is_some())
     }
 
     /// The session that uses `link` now.
