@@ -331,7 +331,7 @@ export const QUIET_ZONE = 4;
  * @param {boolean[][]} modules
  */
 export function qrPath(modules) {
-  const parts = [];
+  /** @type {string[]} */ const parts = [];
   modules.forEach((row, y) => {
     for (let x = 0; x < row.length; x++) {
       if (!row[x]) continue;
