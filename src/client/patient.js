@@ -123,7 +123,7 @@ export function deviceCheck(devices, idPrefix) {
       const ok = await playTestTone();
       speakerStatus.textContent = t(ok ? 'check_speaker_done' : 'check_speaker_failed');
       speaker.disabled = false;
-    } } }, icon('speaker'), h('span', { text: t('check_speaker') }));
+    } } }, icon('volume'), h('span', { text: t('check_speaker') }));
   const bandwidth = h('p', { class: 'bandwidth', id: `${idPrefix}-bandwidth`, role: 'status', text: t('check_bandwidth_measuring') });
   const again = h('button', { type: 'button', class: 'secondary small', id: `${idPrefix}-bandwidth-again`,
     text: t('check_bandwidth_again'), on: { click: () => measure() } });
@@ -219,7 +219,7 @@ export async function renderPatient(app, token) {
   const heading = () => [
     h('h1', { text: view.title || t('patient_title') }),
     h('p', { class: 'lead', id: 'appointment-with', text: t('patient_with', { practice: view.practice, therapist: view.therapist }) }),
-    h('p', { class: 'when', id: 'appointment-when' }, icon('door'), h('span', { text: when })),
+    h('p', { class: 'when', id: 'appointment-when' }, icon('clock'), h('span', { text: when })),
   ];
   const title = `${t('patient_title')} – ${view.practice}`;
   consentStep();

@@ -325,7 +325,7 @@ export async function renderSessions(app) {
       h('span', { class: `badge state-${a.state}`, text: t(`sessions_state_${a.state}`) })),
     h('p', { class: 'when', text: t('sessions_when', { date: f.date(a.start), time: f.time(a.start), minutes: a.duration_minutes }) }),
     ended ? null : h('p', { class: 'hint', text: t('sessions_opens', { time: f.dateTime(a.opens_at) }) }),
-    key || app.config.e2ee === 'off' ? null : h('p', { class: 'notice', text: t('sessions_no_key') }),
+    key || ended || app.config.e2ee === 'off' ? null : h('p', { class: 'notice', text: t('sessions_no_key') }),
     links,
     ended ? null : h('p', { class: 'own-link' }, h('label', { for: `own-${a.id}`, text: t('sessions_own_link') }),
       h('input', { type: 'text', readOnly: true, value: own, id: `own-${a.id}`, class: 'link-field' })),
