@@ -1199,7 +1199,13 @@ mod tests {
             assert!(ANLAGE_31B.contains(from), "{from}");
             failed_under("anlage-31b", &ANLAGE_31B.replace(from, to))
         };
-        assert_eq!(weakened("mode = \"secure\"", "mode = \"open\""), [rule::ACCESS_MODE]);
+        // Open access with appointments on is a config error of its own; without them, the rule's.
+        let open = ANLAGE_31B.replace("mode = \"secure\"", "mode = \"open\"");
+        assert!(load_str(&open, "t.toml").is_err(), "teletherapy needs logins");
+        let appointments = "the attendance record for the therapist.\nenabled = true";
+        assert!(open.contains(appointments));
+        let open = open.replace(appointments, "the attendance record for the therapist.\nenabled = false");
+        assert_eq!(failed_under("anlage-31b", &open), [rule::ACCESS_MODE]);
         // Both room sizes (rooms and e2ee) become 11; only the room's is capped.
         assert_eq!(weakened("max_participants = 10", "max_participants = 11"), [rule::ROOM_SIZE]);
         assert_eq!(weakened("private_chat = false", "private_chat = true"), [rule::PRIVATE_CHAT]);

@@ -59,6 +59,8 @@ pub(super) struct Controls {
     pub recording: Option<super::recording::Recording>,
     /// End-to-end encrypted (see `super::e2ee`); once on, on until the meeting ends.
     pub e2ee: bool,
+    /// Of an appointment room: the appointment's id (see `super::appointments`).
+    pub appointment: Option<String>,
 }
 
 impl Rooms {
@@ -75,9 +77,12 @@ impl Rooms {
         }
         // A main room (it has a name) may start with its lobby on; under
         // `e2ee.mode = "required"` every meeting is end-to-end encrypted from its start.
+        // An appointment room's lobby is always on: the therapist calls patients in.
+        let appointment = self.appointments.by_room(&key_name).map(str::to_string);
         let controls = Controls {
-            lobby: self.settings.lobby_on_open && !key_name.is_empty(),
+            lobby: (self.settings.lobby_on_open && !key_name.is_empty()) || appointment.is_some(),
             e2ee: self.settings.e2ee == crate::config::E2eeMode::Required,
+            appointment,
             ..Controls::default()
         };
         self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
@@ -176,6 +181,7 @@ impl Rooms {
     pub fn admit(&mut self, room: RoomKey, member: Member, out: &mut Vec<Effect>) {
         let ice_servers = self.ice_servers_for(member.session);
         let e2ee = self.meeting_e2ee(room);
+        let appointment = self.welcome_appointment(room, member.session);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -195,6 +201,7 @@ impl Rooms {
                 ice_servers,
                 last_n: self.settings.last_n,
                 e2ee,
+                appointment,
             },
         });
         if let Some(speaker) = r.speaker.and_then(|s| r.members.get(&s)) {

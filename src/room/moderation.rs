@@ -59,6 +59,7 @@ fn moderators_only(msg: &ClientMsg) -> bool {
             | ClientMsg::SetLobby { .. }
             | ClientMsg::LobbyAdmit { .. }
             | ClientMsg::LobbyDeny { .. }
+            | ClientMsg::LobbyMessage { .. }
             | ClientMsg::BreakoutCreate { .. }
             | ClientMsg::BreakoutAssign { .. }
             | ClientMsg::BreakoutRandom {}
@@ -129,7 +130,10 @@ impl Rooms {
                     self.update_member(room, target, out, |m| std::mem::replace(&mut m.hand, false));
                 }
             }
-            ClientMsg::EndMeeting {} => self.close_meeting(main, true, out),
+            ClientMsg::EndMeeting {} => {
+                self.end_appointment(main);
+                self.close_meeting(main, true, out)
+            }
             ClientMsg::GrantModerator { id } => match self.find_in_meeting(main, &id) {
                 Some((r, target)) if self.member(r, target).is_some_and(|m| self.may_moderate(m)) => {
                     self.make_moderator(main, r, target, out)
@@ -142,7 +146,11 @@ impl Rooms {
             ClientMsg::SetPassword { password } => {
                 self.set_password(clock, session, main, password.map(Zeroizing::new), out)
             }
-            ClientMsg::SetLobby { enabled } => self.set_lobby(clock, main, enabled, out),
+            ClientMsg::SetLobby { enabled } => self.set_lobby(clock, session, main, enabled, out),
+            ClientMsg::LobbyMessage { id, mut text } => {
+                self.lobby_message(session, main, &id, &text, out);
+                text.zeroize();
+            }
             ClientMsg::LobbyAdmit { id } => self.lobby_admit(clock, session, main, &id, out),
             ClientMsg::LobbyDeny { id } => self.lobby_deny(session, main, &id, out),
             ClientMsg::BreakoutCreate { names } => self.breakout_create(session, main, names, out),
@@ -173,8 +181,15 @@ impl Rooms {
             | ClientMsg::E2ee { .. }
             | ClientMsg::P2pReady { .. }
             | ClientMsg::P2pFailed { .. }
+            | ClientMsg::ScreenRequest {}
+            | ClientMsg::ScreenAnswer { .. }
             | ClientMsg::Leave {} => {}
         }
+    }
+
+    /// Private chat: as the server allows it, never in an appointment room.
+    pub(super) fn private_chat_allowed(&self, main: RoomKey) -> bool {
+        self.settings.private_chat && self.appointment_of(main).is_none()
     }
 
     fn member(&self, room: RoomKey, session: SessionId) -> Option<&super::Member> {
@@ -301,8 +316,8 @@ impl Rooms {
         text: &str,
         out: &mut Vec<Effect>,
     ) {
-        if !self.settings.private_chat {
-            return error(out, session, ErrorCode::PrivateChatDisabled, "private chat is turned off on this server");
+        if !self.private_chat_allowed(self.meeting_of(room)) {
+            return error(out, session, ErrorCode::PrivateChatDisabled, "private chat is turned off in this meeting");
         }
         if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
             return error(out, session, ErrorCode::ChatRejected, "chat text must be 1-2000 characters");
@@ -338,7 +353,7 @@ fn unknown(out: &mut Vec<Effect>, session: SessionId) {
 fn msg_secrets(msg: ClientMsg) -> Option<Zeroizing<String>> {
     match msg {
         ClientMsg::SetPassword { password } => password.map(Zeroizing::new),
-        ClientMsg::BreakoutBroadcast { text } => Some(Zeroizing::new(text)),
+        ClientMsg::BreakoutBroadcast { text } | ClientMsg::LobbyMessage { text, .. } => Some(Zeroizing::new(text)),
         _ => None,
     }
 }

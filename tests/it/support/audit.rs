@@ -75,7 +75,12 @@ pub fn kabine_router() -> Router {
         tokio_util::task::TaskTracker::new(),
         CancellationToken::new(),
     );
-    kabine::http::app(kabine::http::AppState { config: Arc::new(loaded.config), auth, signal })
+    kabine::http::app(kabine::http::AppState {
+        config: Arc::new(loaded.config),
+        auth,
+        signal,
+        teletherapy: Arc::new(kabine::http::teletherapy::Guards::new()),
+    })
 }
 
 /// The test-only signalling endpoint on `/ws`, everything else answered by `inner`.
