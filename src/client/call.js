@@ -28,7 +28,7 @@ const TOAST_MS = 8000;
  * @param {import('./app.js').App} app
  * @param {string} room
  * @param {{displayName: string, devices: import('./devices.js').LocalDevices,
- *   appointment?: import('./protocol.js').AppointmentHello, patient?: {when: string, path: string}}} media
+ *   appointment?: import('./protocol.js').AppointmentHello, patient?: {when: string, path: string, title: string}}} media
  *   `devices`: camera and microphone, open or still opening (published once open);
  *   `appointment`, `patient`: a patient with an appointment link (patient.js): the
  *   link sent in the hello, the waiting page's time line, the link's path
@@ -153,6 +153,8 @@ export function renderCall(app, room, media) {
   const inviteButton = h('button', { type: 'button', class: 'secondary small invite', id: 'e2ee-invite', hidden: true,
     on: { click: () => copyInvitation() } }, icon('link'), h('span', { text: t('e2ee_invite') }));
   const countLine = h('p', { class: 'count', id: 'participant-count' });
+  // A therapy session is called by its title, not by its room's random name.
+  const roomTitle = h('span', { id: 'room-title-text', text: media.patient?.title ?? room });
 
   showPage(app.root, t('call_title_doc', { room, app: app.config.app_name }),
     h('div', { class: 'call' },
@@ -163,7 +165,7 @@ export function renderCall(app, room, media) {
             leave('/');
           } } },
         h('img', { src: '/api/logo', alt: '', class: 'logo', width: 24, height: 24 })),
-        h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), room),
+        h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), roomTitle),
         moderation.badges, recording.start, therapy.timer, therapy.endButton, countLine, modeLine, inviteButton, quality),
       recording.indicator,
       banner,
@@ -186,7 +188,8 @@ export function renderCall(app, room, media) {
   /** Shows whether media goes directly (end-to-end encrypted) or via the server. */
   function paintMode() {
     const e2ee = session.e2eeStatus;
-    inviteButton.hidden = !e2ee.on || session.state !== 'joined';
+    // In a therapy session everyone has a personal link (sessions.js): no invitations.
+    inviteButton.hidden = !e2ee.on || session.state !== 'joined' || !!session.appointment;
     if (e2ee.on) {
       // Claimed only while every stream we receive decrypts (docs/e2ee.md).
       const state = e2ee.linkMismatch ? 'mismatch' : e2ee.allOk ? 'ok' : 'waiting';
@@ -379,6 +382,7 @@ export function renderCall(app, room, media) {
     chat.paintTo();
   });
   session.on('welcome', ({ rejoined }) => {
+    if (session.appointment) roomTitle.textContent = session.appointment.title || t('patient_title');
     const wasGated = callRoot.classList.contains('gated');
     callRoot.classList.remove('gated');
     gate.hide();

@@ -308,7 +308,7 @@ export function createModeration(ctx) {
     const pw = document.getElementById('remove-room-password');
     if (pw) pw.hidden = !session.roomState.locked;
     lockBadge.hidden = !session.roomState.locked;
-    lobbyBadge.hidden = !session.roomState.lobby;
+    lobbyBadge.hidden = !session.roomState.lobby || therapy;
     const knocking = mod ? session.lobby : [];
     lobbyBox.hidden = knocking.length === 0;
     lobbyHeading.textContent = t('lobby_heading', { n: knocking.length });

@@ -283,7 +283,8 @@ export async function renderPatient(app, token) {
         displayName: name,
         devices,
         appointment: { token, consent: view.consent.version },
-        patient: { when: t('wait_time', { date: f.date(view.start), time: f.time(view.start) }), path: location.pathname },
+        patient: { when: t('wait_time', { date: f.date(view.start), time: f.time(view.start) }), path: location.pathname,
+          title: view.title || t('patient_title') },
       });
     } } },
     h('label', { for: 'display-name', text: t('name_label') }), nameInput, nameError,

@@ -172,6 +172,10 @@ const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
   new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied', 'wait_expired', 'link_revoked'])
 );
 
+/** A patient's hello refused with `link_in_use`: asked again this often, this far apart. */
+const LINK_IN_USE_RETRIES = 5;
+const LINK_IN_USE_RETRY_MS = 2000;
+
 /** How often what we publish is checked (health.js). */
 const HEALTH_CHECK_MS = 1000;
 /** Reconnect backoff: first delay, cap, and how long a connect attempt may take. */
@@ -262,6 +266,8 @@ export class Session extends EventTarget {
     this.appointment = null;
     /** (Appointments) someone allowed our screen share; ends when we stop sharing. */
     this.screenAllowed = false;
+    /** `link_in_use` answers asked again since the last welcome. */
+    this.linkRetries = 0;
     // End-to-end encryption (docs/e2ee.md).
     /** The meeting is end-to-end encrypted (the server says so; once on, on). */
     this.e2ee = false;
@@ -428,10 +434,7 @@ export class Session extends EventTarget {
       if (gen !== this.generation) return;
       this.mark('ws open');
       this.passwordSent = false;
-      const hello = { version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName };
-      // After a lost connection the ticket lets us back in past password and lobby.
-      if (this.ticket) this.send({ type: 'rejoin', ...hello, ticket: this.ticket });
-      else this.send({ type: 'hello', ...hello, ...(this.appointmentHello ? { appointment: this.appointmentHello } : {}) });
+      this.sendHello();
     });
     ws.addEventListener('message', (e) => {
       if (gen !== this.generation) return;
@@ -454,6 +457,20 @@ export class Session extends EventTarget {
     });
   }
 
+  /** Says who we are on a fresh connection. */
+  sendHello() {
+    const hello = { version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName };
+    if (this.appointmentHello) {
+      // A patient: always the link (an appointment's waiting room takes no ticket).
+      this.send({ type: 'hello', ...hello, appointment: this.appointmentHello });
+    } else if (this.ticket) {
+      // After a lost connection the ticket lets us back in past password and lobby.
+      this.send({ type: 'rejoin', ...hello, ticket: this.ticket });
+    } else {
+      this.send({ type: 'hello', ...hello });
+    }
+  }
+
   /**
    * @param {ServerMsg} msg
    * @param {number} gen
@@ -468,6 +485,7 @@ export class Session extends EventTarget {
         this.attempt = 0;
         this.you = msg.you;
         this.appointment = msg.appointment ?? null;
+        this.linkRetries = 0;
         this.lastN = msg.last_n;
         this.waitingFor = null;
         this.breakout = null;
@@ -545,6 +563,16 @@ export class Session extends EventTarget {
         this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts });
         break;
       case 'error': {
+        // A patient back after a lost connection: the server may not have
+        // seen the old one close yet (docs/protocol.md). Asked again a few times.
+        if (msg.code === 'link_in_use' && this.appointmentHello && this.linkRetries < LINK_IN_USE_RETRIES) {
+          this.linkRetries++;
+          this.mark('link in use: hello again');
+          setTimeout(() => {
+            if (gen === this.generation && this.state !== 'joined') this.sendHello();
+          }, LINK_IN_USE_RETRY_MS);
+          break;
+        }
         const fatal = FATAL_ERRORS.has(msg.code) || (msg.code === 'server_full' && !this.everJoined);
         if (msg.code === 'bad_sdp') this.pubBusy = false;
         this.emit('error', { code: msg.code, message: msg.message, fatal });

@@ -90,6 +90,7 @@ dd { margin: 0; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border: 1px solid #888; padding: .35rem .5rem; text-align: left; vertical-align: top; }
 th { background: #eee; }
+td:nth-child(2), td:nth-child(5), td:nth-child(6) { white-space: nowrap; }
 .note { margin-top: 1.5rem; font-size: .95rem; }
 .sign { margin-top: 2.5rem; border-top: 1px solid #1a1a1a; padding-top: .3rem; width: 60%; }
 @media print { body { margin: 0; } }

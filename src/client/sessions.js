@@ -202,7 +202,8 @@ export async function renderSessions(app) {
     if (code === 'bad_title') return t('sessions_bad_title');
     if (code === 'bad_start') return t('sessions_bad_start');
     if (code === 'bad_duration') return t('sessions_bad_duration');
-    if (code === 'too_many_patients') return t('sessions_too_many_patients', { message });
+    // The server's message names the limit.
+    if (code === 'too_many_patients') return t('sessions_too_many_patients', { max: /\d+/.exec(message)?.[0] ?? '?' });
     if (code === 'too_many_appointments') return t('sessions_too_many_appointments');
     return t('sessions_problem', { message: message || String(r.status) });
   }

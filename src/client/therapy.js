@@ -206,7 +206,8 @@ export function createTherapy(ctx) {
     } else if (joined && therapist() && !startedAt) {
       startedAt = Date.now();
     }
-    timer.hidden = !joined || !startedAt;
+    // The therapist's tool: patients are not shown a running clock.
+    timer.hidden = !joined || !startedAt || !therapist();
     tick();
   }
   session.on('welcome', () => {
