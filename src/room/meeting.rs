@@ -61,6 +61,8 @@ pub(super) struct Controls {
     pub e2ee: bool,
     /// Of an appointment room: the appointment's id (see `super::appointments`).
     pub appointment: Option<String>,
+    /// Of an appointment room: who may share their screen (see `super::screen`).
+    pub screen: super::screen::ScreenConsent,
 }
 
 impl Rooms {
@@ -151,6 +153,7 @@ impl Rooms {
         r.controls.next_seq += 1;
         let id = member.id.clone();
         self.admit(room, member, out);
+        self.screen_on_join(main, session, out);
         let ticket = self.issue_ticket(main, &id, moderator);
         out.push(Effect::Send { to: session, msg: ServerMsg::Ticket { ticket } });
         if let Some(state) = self.room_state(main) {

@@ -39,6 +39,7 @@ mod meeting;
 mod moderation;
 pub mod p2p;
 mod recording;
+mod screen;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -501,9 +502,17 @@ impl Rooms {
                 out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::Left } });
                 out.push(Effect::Close { session });
             }
-            (ClientMsg::PublishOffer { sdp, tracks }, Some(_)) => {
+            (ClientMsg::PublishOffer { sdp, tracks }, Some(room)) => {
+                // The screen track stays muted at the media server without a permission.
+                if tracks.iter().any(|t| t.source == crate::protocol::Source::Screen)
+                    && !self.screen_allowed(self.meeting_of(room), session)
+                {
+                    self.screen_refused(session, out);
+                }
                 out.push(Effect::Media(MediaCommand::PublishOffer { session, sdp, tracks }))
             }
+            (ClientMsg::ScreenRequest {}, Some(room)) => self.screen_request(room, session, out),
+            (ClientMsg::ScreenAnswer { id, allow }, Some(room)) => self.screen_answer(room, session, &id, allow, out),
             (ClientMsg::SubscribeAnswer { sdp }, Some(_)) => {
                 out.push(Effect::Media(MediaCommand::SubscribeAnswer { session, sdp }))
             }
@@ -511,6 +520,14 @@ impl Rooms {
                 out.push(Effect::Media(MediaCommand::VideoSizes { session, sizes }))
             }
             (ClientMsg::MediaState { mic, camera, screen }, Some(room)) => {
+                let main = self.meeting_of(room);
+                let was_sharing = self.rooms.get(&room).and_then(|r| r.members.get(&session)).is_some_and(|m| m.screen);
+                if screen && !self.screen_allowed(main, session) {
+                    self.screen_refused(session, out);
+                }
+                if was_sharing && !screen {
+                    self.screen_stopped(main, session, out);
+                }
                 // A source a moderator muted stays off until the participant unmutes it.
                 let mut sending = None;
                 self.toggle_member(clock, room, session, out, |m| {

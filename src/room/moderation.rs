@@ -35,6 +35,11 @@ impl Forced {
         (mic && !self.mic, camera && !self.camera, screen && !self.screen)
     }
 
+    /// Sets whether `source` is muted; true if that changed it.
+    pub(super) fn set(&mut self, source: Source, muted: bool) -> bool {
+        std::mem::replace(self.slot(source), muted) != muted
+    }
+
     fn slot(&mut self, source: Source) -> &mut bool {
         match source {
             Source::Mic => &mut self.mic,
@@ -93,6 +98,9 @@ impl Rooms {
             ClientMsg::PrivateChat { to, mut text } => {
                 self.private_chat(clock, room, session, &to, &text, out);
                 text.zeroize();
+            }
+            ClientMsg::Unmute { source: Source::Screen } if !self.screen_allowed(main, session) => {
+                self.screen_refused(session, out)
             }
             ClientMsg::Unmute { source } => {
                 if let Some(m) = self.rooms.get_mut(&room).and_then(|r| r.members.get_mut(&session))
@@ -192,7 +200,7 @@ impl Rooms {
         self.settings.private_chat && self.appointment_of(main).is_none()
     }
 
-    fn member(&self, room: RoomKey, session: SessionId) -> Option<&super::Member> {
+    pub(super) fn member(&self, room: RoomKey, session: SessionId) -> Option<&super::Member> {
         self.rooms.get(&room).and_then(|r| r.members.get(&session))
     }
 

@@ -171,6 +171,11 @@ fn the_anlage_31b_preset_passes_its_example_and_names_every_rule_a_weakened_conf
         ),
         ("mode = \"required\"", "mode = \"optional\""),
         ("mode = \"secure\"", "mode = \"open\""),
+        // Appointments need logins (a config error of their own with open access).
+        (
+            "the attendance record for the therapist.\nenabled = true",
+            "the attendance record for the therapist.\nenabled = false",
+        ),
     ] {
         assert!(weak.contains(from), "the example no longer has `{from}`");
         weak = weak.replacen(from, to, 1);

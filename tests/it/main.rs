@@ -82,5 +82,7 @@ mod signal_http2;
 mod signal_keepalive;
 mod signal_shutdown;
 mod stress_attacks;
+mod teletherapy_api;
+mod teletherapy_ws;
 mod tls_scan;
 mod turn_relay;

@@ -299,3 +299,105 @@ fn deleting_an_appointment_ends_its_meeting() {
     assert_eq!(w.rooms.room_count(), 0);
     assert!(w.list("anna").is_empty());
 }
+
+fn screen_mutes(out: &[Effect], s: SessionId) -> Vec<bool> {
+    media(out)
+        .into_iter()
+        .filter_map(|c| match c {
+            MediaCommand::Mute { session, source: crate::protocol::Source::Screen, muted } if session == s => {
+                Some(muted)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn shows_screen(out: &[Effect], to: SessionId) -> Option<bool> {
+    sent_to(out, to).into_iter().rev().find_map(|m| match m {
+        ServerMsg::ParticipantUpdated { participant } => Some(participant.screen),
+        _ => None,
+    })
+}
+
+/// A therapist and two admitted patients.
+fn meeting(w: &mut World) -> (SessionId, SessionId, SessionId) {
+    let a = w.appointment("anna", T0, 2);
+    let (t, _) = w.host("anna", &a.room);
+    let (p, _) = w.patient(&a, 0, "Eins");
+    let (q, _) = w.patient(&a, 1, "Zwei");
+    for s in [p, q] {
+        let out = w.send(t, ClientMsg::LobbyAdmit { id: format!("p{}", s.0) });
+        assert_eq!(screen_mutes(&out, s), [true], "the screen starts muted at the media server");
+    }
+    (t, p, q)
+}
+
+#[test]
+fn a_patient_shares_the_screen_only_after_the_therapist_allowed_it() {
+    let mut w = World::practice(9);
+    let (t, p, q) = meeting(&mut w);
+    let on = ClientMsg::MediaState { mic: true, camera: true, screen: true };
+    let out = w.send(p, on.clone());
+    assert_eq!(error_code(&out, p), Some(ErrorCode::ScreenNotAllowed));
+    assert_ne!(shows_screen(&out, t), Some(true), "nobody is shown a screen");
+    let offer = ClientMsg::PublishOffer {
+        sdp: "v=0".into(),
+        tracks: vec![crate::protocol::PublishedTrack { mid: "2".into(), source: crate::protocol::Source::Screen }],
+    };
+    assert_eq!(error_code(&w.send(p, offer), p), Some(ErrorCode::ScreenNotAllowed));
+    let out = w.send(p, ClientMsg::Unmute { source: crate::protocol::Source::Screen });
+    assert_eq!(error_code(&out, p), Some(ErrorCode::ScreenNotAllowed));
+    assert!(screen_mutes(&out, p).is_empty(), "unmute does not lift it");
+
+    let out = w.send(p, ClientMsg::ScreenRequest {});
+    assert_eq!(sent_to(&out, t), [ServerMsg::ScreenRequest { id: format!("p{}", p.0), name: "Eins".into() }]);
+    assert!(sent_to(&out, q).is_empty(), "another patient is not asked");
+    let out = w.send(q, ClientMsg::ScreenAnswer { id: format!("p{}", p.0), allow: true });
+    assert_eq!(error_code(&out, q), Some(ErrorCode::UnknownParticipant), "only who was asked answers");
+    let out = w.send(t, ClientMsg::ScreenAnswer { id: format!("p{}", p.0), allow: true });
+    assert_eq!(sent_to(&out, p), [ServerMsg::ScreenAnswer { allow: true, by_name: "Dr. anna".into() }]);
+    assert_eq!(screen_mutes(&out, p), [false]);
+    let out = w.send(p, on.clone());
+    assert_eq!(error_code(&out, p), None);
+    assert_eq!(shows_screen(&out, t), Some(true));
+    // Stopping ends the permission.
+    let out = w.send(p, ClientMsg::MediaState { mic: true, camera: true, screen: false });
+    assert_eq!(screen_mutes(&out, p), [true]);
+    w.now += Duration::from_secs(2);
+    let out = w.send(p, on);
+    assert_eq!(error_code(&out, p), Some(ErrorCode::ScreenNotAllowed));
+}
+
+#[test]
+fn the_therapists_screen_needs_every_patient_and_one_refusal_ends_the_request() {
+    let mut w = World::practice(9);
+    let (t, p, q) = meeting(&mut w);
+    let tid = format!("p{}", t.0);
+    let out = w.send(t, ClientMsg::ScreenRequest {});
+    for s in [p, q] {
+        assert_eq!(sent_to(&out, s), [ServerMsg::ScreenRequest { id: tid.clone(), name: "Dr. anna".into() }]);
+    }
+    let out = w.send(p, ClientMsg::ScreenAnswer { id: tid.clone(), allow: true });
+    assert!(sent_to(&out, t).is_empty(), "not yet: the other patient has not answered");
+    let out = w.send(q, ClientMsg::ScreenAnswer { id: tid.clone(), allow: false });
+    assert_eq!(sent_to(&out, t), [ServerMsg::ScreenAnswer { allow: false, by_name: "Zwei".into() }]);
+    assert!(screen_mutes(&out, t).is_empty());
+    let out = w.send(t, ClientMsg::ScreenRequest {});
+    assert_eq!(sent_to(&out, q).len(), 1);
+    let out = w.send(q, ClientMsg::ScreenAnswer { id: tid.clone(), allow: true });
+    assert!(sent_to(&out, t).is_empty());
+    let out = w.send(p, ClientMsg::ScreenAnswer { id: tid, allow: true });
+    assert_eq!(sent_to(&out, t), [ServerMsg::ScreenAnswer { allow: true, by_name: "Eins".into() }]);
+    assert_eq!(screen_mutes(&out, t), [false]);
+}
+
+#[test]
+fn outside_appointment_rooms_screen_sharing_needs_no_consent() {
+    let mut w = World::practice(9);
+    let (t, out) = w.host("anna", "team");
+    assert!(screen_mutes(&out, t).is_empty());
+    let out = w.send(t, ClientMsg::MediaState { mic: false, camera: false, screen: true });
+    assert_eq!(error_code(&out, t), None);
+    let out = w.send(t, ClientMsg::ScreenRequest {});
+    assert_eq!(error_code(&out, t), Some(ErrorCode::NotAllowed));
+}
