@@ -46,7 +46,15 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
     // The configuration file `with_local_host` wrote (output_dir would empty the directory).
     let config_file = support::repo_root().join("target/test-output/teletherapy/kabine.toml");
     let added = support::kabine_with_stdin(
-        &["user", "add", OTHER_USER, "--display-name", "Dr. Jonas Berg", "--config", config_file.to_str().expect("utf-8")],
+        &[
+            "user",
+            "add",
+            OTHER_USER,
+            "--display-name",
+            "Dr. Jonas Berg",
+            "--config",
+            config_file.to_str().expect("utf-8"),
+        ],
         OTHER_PASSWORD,
     );
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
@@ -69,21 +77,44 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
     // Planning.
     assert_eq!(v["created"]["group"], true);
     assert_eq!(v["created"]["links"], serde_json::json!(["Patient 1", "Patient 2", "Patient 3"]));
-    assert!(v["keyStored"].as_str().is_some_and(|k| k.starts_with("#k=")), "the key is kept in the browser: {}", v["keyStored"]);
+    assert!(
+        v["keyStored"].as_str().is_some_and(|k| k.starts_with("#k=")),
+        "the key is kept in the browser: {}",
+        v["keyStored"]
+    );
     assert_eq!(v["linksAtLimit"], 9);
     let too_many = v["tooMany"].as_str().unwrap_or_default();
-    assert!(too_many.contains("Zu viele Patienten-Links") && too_many.contains('9'), "the 10th link is refused: {too_many}");
+    assert!(
+        too_many.contains("Zu viele Patienten-Links") && too_many.contains('9'),
+        "the 10th link is refused: {too_many}"
+    );
     assert_eq!(v["linksHaveKey"], true, "every patient link carries the session's key");
     assert_eq!(v["qrDecodes"], true, "the QR code decodes to the link with its key");
 
     // The patient's side before the session.
-    assert!(v["consentPage"]["with"].as_str().is_some_and(|t| t.contains("Praxis am Park") && t.contains("Dr. Anna Müller")));
-    assert!(v["consentPage"]["text"].as_str().is_some_and(|t| t.len() > 40), "the consent text is shown: {}", v["consentPage"]);
+    assert!(
+        v["consentPage"]["with"]
+            .as_str()
+            .is_some_and(|t| t.contains("Praxis am Park") && t.contains("Dr. Anna Müller"))
+    );
+    assert!(
+        v["consentPage"]["text"].as_str().is_some_and(|t| t.len() > 40),
+        "the consent text is shown: {}",
+        v["consentPage"]
+    );
     assert!(v["declined"].as_str().is_some_and(|t| t.contains("nichts an die Praxis gesendet")), "{}", v["declined"]);
     assert_eq!(v["wsBeforeConsent"], false, "no connection before the consent");
-    assert!(v["bandwidth"]["mbit"].as_str().is_some_and(|m| m.parse::<f64>().is_ok_and(|m| m > 0.0)), "{}", v["bandwidth"]);
+    assert!(
+        v["bandwidth"]["mbit"].as_str().is_some_and(|m| m.parse::<f64>().is_ok_and(|m| m > 0.0)),
+        "{}",
+        v["bandwidth"]
+    );
     assert!(v["speaker"].as_str().is_some_and(|t| t.contains("leisen Ton")), "{}", v["speaker"]);
-    assert!(v["waitingHost"]["heading"].as_str().is_some_and(|t| t.contains("holt Sie gleich herein")), "{}", v["waitingHost"]);
+    assert!(
+        v["waitingHost"]["heading"].as_str().is_some_and(|t| t.contains("holt Sie gleich herein")),
+        "{}",
+        v["waitingHost"]
+    );
     assert!(v["waitingHost"]["when"].as_str().is_some_and(|t| t.starts_with("Ihr Termin:")), "{}", v["waitingHost"]);
     assert_eq!(v["startUrlHasKey"], true);
 
@@ -114,7 +145,10 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
     for (who, s) in v["inCall"].as_object().expect("inCall") {
         assert_eq!(s["e2ee"], true, "{who} decodes everyone end-to-end encrypted");
         let intro = s["intro"].as_str().unwrap_or_default();
-        assert!(intro.contains("Bitte stellen Sie alle vor") || intro.contains("Please introduce everyone"), "{who}: {s}");
+        assert!(
+            intro.contains("Bitte stellen Sie alle vor") || intro.contains("Please introduce everyone"),
+            "{who}: {s}"
+        );
         let therapist = who == "Dr. Anna Müller";
         assert_eq!(s["role"], if therapist { "therapist" } else { "patient" }, "{who}");
         assert_eq!(s["endButton"], therapist, "{who}: only the therapist ends the session");
@@ -181,11 +215,12 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
     for secret in secrets.iter().chain(v["appointmentId"].as_str().iter()) {
         assert!(!log.contains(secret), "a token or id is in the log");
     }
-    let out_name: String = ["teletherapy", "dr.mueller", "correct horse battery", OTHER_USER, OTHER_PASSWORD, "9", "firefox"]
-        .join("-")
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
-        .collect();
+    let out_name: String =
+        ["teletherapy", "dr.mueller", "correct horse battery", OTHER_USER, OTHER_PASSWORD, "9", "firefox"]
+            .join("-")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
     let out = support::repo_root().join("target/test-output").join(out_name);
     for shot in ["waiting-room.png", "therapist-session.png", "session-record.png"] {
         assert!(out.join(shot).is_file(), "screenshot {shot} in {}", out.display());
@@ -202,7 +237,8 @@ fn assert_clean_but_refusals(v: &Value) {
             let text = p["text"].as_str().unwrap_or("");
             let page = p["page"].as_str().unwrap_or("");
             !((page == "therapist" && text.contains("status of 400"))
-                || (page == "stranger" && ["status of 403", "status of 404", "status of 410"].iter().any(|s| text.contains(s))))
+                || (page == "stranger"
+                    && ["status of 403", "status of 404", "status of 410"].iter().any(|s| text.contains(s))))
         });
     }
     browser::assert_clean("teletherapy", &v);
