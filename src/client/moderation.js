@@ -301,8 +301,11 @@ export function createModeration(ctx) {
     const therapy = !!session.appointment;
     const lobbyRow = lobbySwitch.parentElement;
     if (lobbyRow) lobbyRow.hidden = therapy;
-    const endTool = tools.querySelector('#end-meeting');
-    if (endTool instanceof HTMLElement) endTool.hidden = therapy;
+    // Nor does it take a room password (everyone comes with a personal link) or breakout rooms.
+    for (const id of ['#end-meeting', '#open-password', '#open-breakouts']) {
+      const tool = tools.querySelector(id);
+      if (tool instanceof HTMLElement) tool.hidden = therapy;
+    }
     e2eeButton.hidden = !mod || ctx.e2eeMode !== 'optional' || session.roomState.e2ee;
     lobbySwitch.setAttribute('aria-checked', String(session.roomState.lobby));
     const pw = document.getElementById('remove-room-password');

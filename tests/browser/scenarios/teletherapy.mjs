@@ -239,6 +239,8 @@ await scenario(async () => {
   }
   await sleep(1500);
   result.timerAfter = await tp.$eval('#session-timer-value', (el) => el.textContent);
+  // The screenshot for docs/teletherapy.md without the last call-in's toast.
+  await waitInPage(tp, () => !document.getElementById('toast')?.classList.contains('visible'), [], 12000);
   await screenshot(tp, 'therapist-session.png');
   result.axe.therapistCall = await axe(tp);
 
