@@ -174,6 +174,8 @@ export function renderCall(app, room, media) {
       controls.mediaProblem, controls.deviceNote, controls.toolbar, toast, stage.audioBox, controls.helpDialog,
       moderation.dialogs, recording.dialogs, therapy.dialogs));
   const callRoot = /** @type {HTMLElement} */ (app.root.querySelector('.call'));
+  // A patient's waiting room is light and quiet, like the pages before it.
+  if (media.patient) callRoot.classList.add('patient');
 
   /** Everything that shows participants and our own media. */
   function repaint() {
