@@ -104,6 +104,7 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
     );
     assert!(v["declined"].as_str().is_some_and(|t| t.contains("nichts an die Praxis gesendet")), "{}", v["declined"]);
     assert_eq!(v["wsBeforeConsent"], false, "no connection before the consent");
+    assert_eq!(v["consentByKeyboard"], "consent-accept", "the consent is reached with Tab");
     assert!(
         v["bandwidth"]["mbit"].as_str().is_some_and(|m| m.parse::<f64>().is_ok_and(|m| m > 0.0)),
         "{}",

@@ -153,7 +153,17 @@ await scenario(async () => {
       await p.page.click('#consent-again');
       await p.page.waitForSelector('#consent-accept', { visible: true });
     }
-    await p.page.click('#consent-accept');
+    if (i === 1) {
+      // By keyboard: Tab from the page's heading to "I agree", then Enter.
+      for (let k = 0; k < 12; k++) {
+        if (await p.page.evaluate(() => document.activeElement?.id === 'consent-accept')) break;
+        await p.page.keyboard.press('Tab');
+      }
+      result.consentByKeyboard = await p.page.evaluate(() => document.activeElement?.id);
+      await p.page.keyboard.press('Enter');
+    } else {
+      await p.page.click('#consent-accept');
+    }
     await p.page.waitForSelector('#display-name', { visible: true, timeout: 10000 });
     if (i === 0) {
       await p.page.waitForFunction(() => /\d/.test(document.getElementById('check-bandwidth')?.textContent ?? ''),
@@ -205,6 +215,13 @@ await scenario(async () => {
     [], 10000);
   result.messageRegion = await patients[0].page.$eval('#waiting-messages', (el) => el.getAttribute('role'));
   await screenshot(patients[0].page, 'waiting-room.png');
+  // The device check stays usable while waiting.
+  await patients[0].page.click('#waiting-check summary');
+  await patients[0].page.waitForFunction(() => {
+    const v = document.querySelector('#waiting-check .preview-video');
+    return v && !v.hidden && v.srcObject;
+  }, { timeout: 10000 });
+  result.axe.waitingCheck = await axe(patients[0].page);
   // Nobody waiting sees anyone else's name.
   result.waitingSees = {};
   for (const p of patients) result.waitingSees[p.name] = await seenBy(p.page);
