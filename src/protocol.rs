@@ -38,8 +38,9 @@ pub const MAX_P2P_CANDIDATES: u32 = 100;
 pub const MAX_E2EE_DATA_BYTES: usize = 1024;
 
 /// Paths of the server that are not rooms (a room's page is `/<room>`).
-const RESERVED_NAMES: &[&str] =
-    &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt", "t", "sessions"];
+/// (On one line: tests/it/client_contract.rs compares it with the client's list.)
+#[rustfmt::skip]
+const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt", "t", "sessions"];
 
 /// Longest `lobby_message` text, in characters.
 pub const MAX_LOBBY_MESSAGE_CHARS: usize = 200;

@@ -158,6 +158,17 @@ impl Rooms {
         }
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_EVERY_SECS;
+            // Patients still waiting when their link stopped working.
+            let stale: Vec<SessionId> = self
+                .held
+                .iter()
+                .filter(|(s, l)| {
+                    let waiting = self.sessions.get(s).is_some_and(|x| x.pending.is_some());
+                    waiting && self.appointments.check_link_ref(l, now).is_err()
+                })
+                .map(|(s, _)| *s)
+                .collect();
+            self.send_away(stale, ByeReason::WaitExpired, out);
             let by_name = &self.by_name;
             let deleted = self.appointments.sweep(now, |room| by_name.contains_key(room));
             for d in deleted {

@@ -165,7 +165,9 @@ impl Rooms {
         let mut expired: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.pending.is_some())
+            // A patient with an appointment link waits as long as the link works
+            // (`appointments::settle_links` sends them away when it stops).
+            .filter(|(_, s)| s.pending.is_some() && s.link.is_none())
             .filter(|(_, s)| s.waiting_since.is_some_and(|t| now.saturating_duration_since(t) >= max))
             .map(|(k, _)| *k)
             .collect();

@@ -379,6 +379,17 @@ impl Store {
         Ok(LinkRef { id: id.clone(), n: *n })
     }
 
+    /// Whether `link` (found before) still works at `now`.
+    pub fn check_link_ref(&self, link: &LinkRef, now: i64) -> Result<(), LinkRefusal> {
+        let token = self
+            .appointments
+            .get(&link.id)
+            .and_then(|a| a.link(link.n))
+            .map(|l| l.token.as_str())
+            .ok_or(LinkRefusal::Unknown)?;
+        self.check_link(token, now).map(|_| ())
+    }
+
     /// What the patient with `token` sees, if the link works at `now`.
     pub fn patient_view(&self, token: &str, now: i64) -> Result<PatientView, LinkRefusal> {
         let link = self.check_link(token, now)?;

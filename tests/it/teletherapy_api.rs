@@ -340,3 +340,43 @@ fn open_access_with_appointments_refuses_to_start_with_one_line() {
     assert!(lines.iter().any(|l| l.contains("teletherapy.enabled: needs access.mode")), "{text}");
     assert!(lines.iter().any(|l| l.contains("teletherapy.max_patients: must be 1 to 99")), "{text}");
 }
+
+#[tokio::test]
+async fn a_directory_user_who_may_not_host_holds_no_appointments_and_enters_no_appointment_room() {
+    use crate::support::slapd::{self, Slapd};
+    let _t = support::test();
+    let dir = Slapd::start("tele-api-ldap");
+    let mut c = practice("tele-api-ldap-config");
+    c.ldap.url = Some(dir.ldaps_url());
+    c.ldap.ca_file = Some(dir.ca_file());
+    c.ldap.bind_dn = Some(slapd::ADMIN_DN.into());
+    c.ldap.bind_password = Some(kabine::config::SecretString::new(slapd::ADMIN_PW.into()));
+    c.ldap.user_base = slapd::PEOPLE.into();
+    c.ldap.host_group = Some(slapd::HOSTS_GROUP.into());
+    let server = support::start(c).await;
+    let base = support::base_url(&server);
+    let client = support::https_client();
+    let r = support::login(&client, &base, "bob", "bobpw").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let bob = support::session_cookie(&r).expect("cookie");
+    let r = get(&base, "/api/appointments", Some(&bob)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(error_of(&r.json().await.expect("JSON")), "not_a_therapist");
+    let (status, v) =
+        create(&base, &bob, json!({"start": now(), "duration_minutes": 30, "group": false, "patients": 1})).await;
+    assert_eq!((status, error_of(&v)), (StatusCode::FORBIDDEN, "not_a_therapist"));
+    // Alice (in the hosts group) holds one; bob cannot enter its room.
+    let r = support::login(&client, &base, "alice", "alicepw").await;
+    let alice = support::session_cookie(&r).expect("cookie");
+    let (status, a) =
+        create(&base, &alice, json!({"start": now(), "duration_minutes": 30, "group": false, "patients": 1})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut ws = support::ws_connect_as(&server, Some(&bob)).await;
+    let hello = json!({"type": "hello", "version": 1, "room": a["room"], "display_name": "Bob"});
+    support::ws_send(&mut ws, &hello.to_string()).await;
+    assert!(matches!(
+        support::ws_next(&mut ws).await,
+        Some(kabine::protocol::ServerMsg::Error { code: kabine::protocol::ErrorCode::NotYourSession, .. })
+    ));
+    assert!(server.stop().await);
+}

@@ -278,3 +278,56 @@ async fn deleting_an_appointment_ends_its_meeting_and_a_full_meeting_refuses_mor
     );
     assert!(server.stop().await);
 }
+
+#[tokio::test]
+async fn a_patient_shares_the_screen_only_with_the_therapists_permission() {
+    let _t = support::test();
+    let server = support::start(practice("tele-ws-screen")).await;
+    let base = support::base_url(&server);
+    let anna = cookie(&base, "dr.mueller").await;
+    let (_, a) =
+        create(&base, &anna, json!({"start": now(), "duration_minutes": 50, "group": false, "patients": 1})).await;
+    let room = a["room"].as_str().expect("room").to_string();
+    let token = a["links"][0]["token"].as_str().expect("token").to_string();
+    let consent = kabine::teletherapy::Settings::default().consent_version;
+    let mut t = ws_connect_as(&server, Some(&anna)).await;
+    assert!(matches!(hello(&mut t, &room).await, Some(ServerMsg::Welcome { .. })));
+    let mut p = ws_connect_as(&server, None).await;
+    assert_eq!(
+        patient_hello(&mut p, &room, &token, &consent, "Eins").await,
+        Some(ServerMsg::Waiting { reason: WaitReason::Lobby })
+    );
+    let knocking = match ws_until(&mut t, |m| matches!(m, ServerMsg::Lobby { knocking } if !knocking.is_empty())).await
+    {
+        Some(ServerMsg::Lobby { knocking }) => knocking,
+        other => panic!("{other:?}"),
+    };
+    let pid = knocking[0].id.clone();
+    ws_send(&mut t, &json!({"type": "lobby_admit", "id": pid}).to_string()).await;
+    assert!(matches!(
+        ws_until(&mut p, |m| matches!(m, ServerMsg::Welcome { .. })).await,
+        Some(ServerMsg::Welcome { .. })
+    ));
+
+    ws_send(&mut p, r#"{"type":"media_state","mic":true,"camera":true,"screen":true}"#).await;
+    assert_eq!(
+        code(ws_until(&mut p, |m| matches!(m, ServerMsg::Error { .. })).await),
+        Some(ErrorCode::ScreenNotAllowed)
+    );
+    let shown = |m: &ServerMsg| matches!(m, ServerMsg::ParticipantUpdated { participant } if participant.screen);
+    assert!(ws_drain(&mut t, 300).await.iter().all(|m| !shown(m)), "the therapist is not shown a screen");
+
+    ws_send(&mut p, r#"{"type":"screen_request"}"#).await;
+    assert_eq!(
+        ws_until(&mut t, |m| matches!(m, ServerMsg::ScreenRequest { .. })).await,
+        Some(ServerMsg::ScreenRequest { id: pid.clone(), name: "Eins".into() })
+    );
+    ws_send(&mut t, &json!({"type": "screen_answer", "id": pid, "allow": true}).to_string()).await;
+    assert_eq!(
+        ws_until(&mut p, |m| matches!(m, ServerMsg::ScreenAnswer { .. })).await,
+        Some(ServerMsg::ScreenAnswer { allow: true, by_name: "Dr. Anna Müller".into() })
+    );
+    ws_send(&mut p, r#"{"type":"media_state","mic":true,"camera":true,"screen":true}"#).await;
+    assert!(ws_until(&mut t, shown).await.is_some(), "shown once allowed");
+    assert!(server.stop().await);
+}

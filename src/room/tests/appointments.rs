@@ -401,3 +401,46 @@ fn outside_appointment_rooms_screen_sharing_needs_no_consent() {
     let out = w.send(t, ClientMsg::ScreenRequest {});
     assert_eq!(error_code(&out, t), Some(ErrorCode::NotAllowed));
 }
+
+#[test]
+fn the_rooms_forget_an_appointment_a_retention_after_its_end() {
+    let mut w = World::practice(9);
+    let a = w.appointment("anna", T0, 1);
+    let never = w.appointment("anna", T0, 1);
+    let (t, _) = w.host("anna", &a.room);
+    w.send(t, ClientMsg::EndMeeting {});
+    let retention = w.rooms.appointments.settings().retention_secs as u64;
+    w.now += Duration::from_secs(retention - 60);
+    w.input(Input::Tick);
+    assert_eq!(w.list("anna").len(), 2, "kept within the retention");
+    w.now += Duration::from_secs(61);
+    w.input(Input::Tick);
+    let left: Vec<String> = w.list("anna").into_iter().map(|x| x.id).collect();
+    assert_eq!(
+        left,
+        std::slice::from_ref(&never.id),
+        "the ended one is gone; the never started one lasts until its window closed + retention"
+    );
+    w.now += Duration::from_secs(never.closes_at as u64 - T0 as u64);
+    w.input(Input::Tick);
+    assert!(w.list("anna").is_empty());
+    assert!(w.rooms.appointments.is_empty());
+}
+
+#[test]
+fn a_patient_waits_for_the_therapist_as_long_as_the_link_works_not_rooms_max_wait() {
+    let mut w = World::practice(9);
+    let a = w.appointment("anna", T0 + 1800, 1);
+    let (p, _) = w.patient(&a, 0, "Früh da");
+    let (guest, out) = w.join("team", "Gast");
+    assert_eq!(sent_to(&out, guest), [ServerMsg::Waiting { reason: WaitReason::Host }]);
+    // Past rooms.max_wait_minutes (30): the ordinary guest goes, the patient stays.
+    w.now += Duration::from_secs(31 * 60);
+    let out = w.input(Input::Tick);
+    assert_eq!(bye(&out, guest), Some(ByeReason::WaitExpired));
+    assert_eq!(bye(&out, p), None);
+    // Once the link's window closed, the patient is told too.
+    w.now += Duration::from_secs((a.closes_at - T0) as u64);
+    let out = w.input(Input::Tick);
+    assert_eq!(bye(&out, p), Some(ByeReason::WaitExpired));
+}
