@@ -160,6 +160,11 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
     assert_eq!(v["screenError"], Value::Null, "screen sharing with permission");
     assert_eq!(v["screenBefore"], false, "no screen share before the therapist allowed it");
     assert_eq!(v["screenShared"], true, "after the permission the patient shares the screen");
+    let asked = v["therapistAsked"].as_array().expect("therapistAsked");
+    assert_eq!(asked.len(), 3, "the therapist's screen share asks every patient");
+    assert!(asked.iter().all(|t| t.as_str().is_some_and(|t| t.contains("Dr. Anna Müller"))), "{asked:?}");
+    assert_eq!(v["therapistScreenBefore"], false, "the therapist shares nothing before all allowed");
+    assert_eq!(v["therapistShared"], true, "after everyone allowed the therapist shares the screen");
 
     // The end and the record.
     for ended in v["patientsEnded"].as_array().expect("patientsEnded") {

@@ -273,6 +273,18 @@ await scenario(async () => {
     await p1.waitForSelector('#screen-allowed-dialog', { visible: true, timeout: 10000 });
     await p1.click('#screen-share-now');
     result.screenShared = await waitInPage(p1, () => !!window.kabineDebug.session.screenTrack, [], 10000).catch(() => false);
+    // And the other way: the therapist asks every patient.
+    await tp.click('#ctl-screen');
+    result.therapistAsked = [];
+    for (const p of patients) {
+      await p.page.waitForSelector('#screen-request-dialog', { visible: true, timeout: 10000 });
+      result.therapistAsked.push(await p.page.$eval('#screen-request-text', (el) => el.textContent));
+    }
+    result.therapistScreenBefore = await tp.evaluate(() => !!window.kabineDebug.session.screenTrack);
+    for (const p of patients) await p.page.click('#screen-allow');
+    await tp.waitForSelector('#screen-allowed-dialog', { visible: true, timeout: 10000 });
+    await tp.click('#screen-share-now');
+    result.therapistShared = await waitInPage(tp, () => !!window.kabineDebug.session.screenTrack, [], 10000).catch(() => false);
   } catch (e) {
     result.screenError = String(e?.message ?? e);
   }
