@@ -90,6 +90,7 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
     );
     assert_eq!(v["linksHaveKey"], true, "every patient link carries the session's key");
     assert_eq!(v["qrDecodes"], true, "the QR code decodes to the link with its key");
+    assert_eq!(v["copied"], true, "\"Copy link\" copies the link with its key");
 
     // The patient's side before the session.
     assert!(

@@ -123,6 +123,11 @@ await scenario(async () => {
   result.tokens = links.map((l) => new URL(l).pathname.split('/').pop());
   result.appointmentId = id;
   result.linksHaveKey = links.every((l) => l.endsWith(result.keyStored) && /\/t\/[A-Za-z0-9_-]{22}#k=[A-Za-z0-9_-]{22,}$/.test(l));
+  // "Copy link" puts the link with its key on the clipboard.
+  await tp.browserContext().overridePermissions(BASE_URL, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+  await tp.click(`#copy-${id}-2`);
+  await waitInPage(tp, () => /kopiert/.test(document.getElementById('sessions-status')?.textContent ?? ''), [], 10000);
+  result.copied = (await tp.evaluate(() => navigator.clipboard.readText())) === links[1];
   await tp.click(`#qr-${id}-1`);
   await tp.waitForSelector('#qr-dialog', { visible: true });
   result.qrDecodes = (await decodeQr(tp)) === links[0];
