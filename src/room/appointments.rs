@@ -88,6 +88,10 @@ impl Rooms {
     pub(super) fn owner_may_enter(&mut self, session: SessionId, id: &str, out: &mut Vec<Effect>) -> bool {
         let username = self.sessions.get(&session).and_then(|s| s.account.as_ref()).map(|a| a.username.clone());
         match username {
+            Some(name) if self.appointments.owner_of(id) == Some(name.as_str()) && self.appointments.has_ended(id) => {
+                refuse(out, session, "this session has ended; its record is on the sessions page");
+                false
+            }
             Some(name) if self.appointments.owner_of(id) == Some(name.as_str()) => {
                 let now = self.unix_secs();
                 self.appointments.opened(id, now);
@@ -150,7 +154,7 @@ impl Rooms {
             }
         }
         let open: Vec<(RoomKey, String)> =
-            self.rooms.iter().filter_map(|(k, r)| r.controls.appointment.as_ref().map(|id| (*k, id.clone()))).collect();
+            self.appointment_rooms.iter().filter_map(|k| Some((*k, self.appointment_of(*k)?.to_string()))).collect();
         for (main, id) in open {
             let present = self.meeting_size(main);
             let direct = self.p2p.phase(main) == super::P2pPhase::Direct;

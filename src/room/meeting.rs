@@ -81,6 +81,9 @@ impl Rooms {
         // `e2ee.mode = "required"` every meeting is end-to-end encrypted from its start.
         // An appointment room's lobby is always on: the therapist calls patients in.
         let appointment = self.appointments.by_room(&key_name).map(str::to_string);
+        if appointment.is_some() {
+            self.appointment_rooms.insert(key);
+        }
         let controls = Controls {
             lobby: (self.settings.lobby_on_open && !key_name.is_empty()) || appointment.is_some(),
             e2ee: self.settings.e2ee == crate::config::E2eeMode::Required,
@@ -339,6 +342,7 @@ impl Rooms {
 
     /// Forgets a room and wipes what it held.
     pub(super) fn destroy_room(&mut self, key: RoomKey) {
+        self.appointment_rooms.remove(&key);
         if let Some(mut room) = self.rooms.remove(&key) {
             if let Some((mut name, _)) = self.by_name.remove_entry(room.name.as_str()) {
                 name.zeroize();

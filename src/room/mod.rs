@@ -337,6 +337,9 @@ pub struct Rooms {
     held: BTreeMap<SessionId, crate::teletherapy::LinkRef>,
     /// When the appointment store is swept next (unix seconds).
     next_sweep: i64,
+    /// Open appointment meetings (main rooms), so that the work after each
+    /// input does not look at every room.
+    appointment_rooms: std::collections::BTreeSet<RoomKey>,
 }
 
 impl Rooms {
@@ -364,6 +367,7 @@ impl Rooms {
             appointments: crate::teletherapy::Store::new(settings_teletherapy),
             held: BTreeMap::new(),
             next_sweep: 0,
+            appointment_rooms: std::collections::BTreeSet::new(),
         }
     }
 

@@ -428,6 +428,11 @@ impl Store {
         self.appointments.get(id).map(|a| a.owner.as_str())
     }
 
+    /// Whether the session `id` has ended.
+    pub fn has_ended(&self, id: &str) -> bool {
+        self.appointments.get(id).is_some_and(|a| a.ended_at.is_some())
+    }
+
     /// The session that uses `link` now.
     pub fn holder(&self, link: &LinkRef) -> Option<u64> {
         self.appointments.get(&link.id).and_then(|a| a.link(link.n)).and_then(|l| l.holder)

@@ -272,6 +272,9 @@ fn ending_the_meeting_ends_the_appointment_and_revoking_sends_the_patient_away()
     assert_eq!(list[0].ended_at, Some(T0 + 60));
     let (p3, out) = w.patient(&a, 2, "Drei");
     assert_eq!(error_code(&out, p3), Some(ErrorCode::AppointmentInvalid), "every link refused after the end");
+    let (t2, out) = w.host("anna", &a.room);
+    assert_eq!(error_code(&out, t2), Some(ErrorCode::AppointmentInvalid), "the therapist does not reopen it");
+    assert_eq!(w.rooms.room_count(), 0);
     match w.request(Request::Attendance { owner: owner("anna"), id: a.id.clone() }).0 {
         Reply::Attendance(r) => {
             let names: Vec<&str> = r.participants.iter().map(|p| p.name.as_str()).collect();
@@ -443,4 +446,22 @@ fn a_patient_waits_for_the_therapist_as_long_as_the_link_works_not_rooms_max_wai
     w.now += Duration::from_secs((a.closes_at - T0) as u64);
     let out = w.input(Input::Tick);
     assert_eq!(bye(&out, p), Some(ByeReason::WaitExpired));
+}
+
+#[test]
+fn the_record_says_how_the_media_travelled() {
+    for (e2ee, expected) in [
+        (crate::config::E2eeMode::Required, crate::teletherapy::Connection::E2ee),
+        (crate::config::E2eeMode::Optional, crate::teletherapy::Connection::Transit),
+    ] {
+        let mut w = World::practice(9);
+        w.rooms.settings.e2ee = e2ee;
+        let a = w.appointment("anna", T0, 1);
+        let (t, _) = w.host("anna", &a.room);
+        w.send(t, ClientMsg::EndMeeting {});
+        match w.request(Request::Attendance { owner: owner("anna"), id: a.id.clone() }).0 {
+            Reply::Attendance(r) => assert_eq!(r.connection, expected, "{e2ee:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
