@@ -102,6 +102,8 @@ export function confirmDialog(id, title, text, confirmLabel) {
     });
     document.body.append(d);
     d.showModal();
+    // A destructive question starts on "Cancel".
+    document.getElementById(`${id}-cancel`)?.focus();
   });
 }
 

@@ -84,7 +84,10 @@ export function createTherapy(ctx) {
   endDialog.heading.textContent = t('therapy_end_title');
   endDialog.el.setAttribute('aria-describedby', 'session-end-text');
   const endButton = h('button', { type: 'button', class: 'secondary small danger-outline', id: 'session-end', hidden: true,
-    text: t('therapy_end'), on: { click: () => endDialog.open() } });
+    text: t('therapy_end'), on: { click: () => {
+      endDialog.open();
+      document.getElementById('session-end-cancel')?.focus();
+    } } });
 
   // ---- "please introduce everyone" ----------------------------------------------
   const intro = h('div', { class: 'intro-prompt', id: 'intro-prompt', role: 'status', hidden: true },
