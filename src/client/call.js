@@ -156,7 +156,7 @@ export function renderCall(app, room, media) {
   // A therapy session is called by its title, not by its room's random name.
   const roomTitle = h('span', { id: 'room-title-text', text: media.patient?.title ?? room });
 
-  showPage(app.root, t('call_title_doc', { room, app: app.config.app_name }),
+  showPage(app.root, t('call_title_doc', { room: media.patient?.title ?? room, app: app.config.app_name }),
     h('div', { class: 'call' },
       h('header', { class: 'callbar' },
         h('a', { class: 'brand small', href: '/', 'aria-label': t('home_link', { app: app.config.app_name }),
@@ -384,12 +384,15 @@ export function renderCall(app, room, media) {
     chat.paintTo();
   });
   session.on('welcome', ({ rejoined }) => {
-    if (session.appointment) roomTitle.textContent = session.appointment.title || t('patient_title');
+    if (session.appointment) {
+      roomTitle.textContent = session.appointment.title || t('patient_title');
+      document.title = t('call_title_doc', { room: roomTitle.textContent, app: session.appointment.practice });
+    }
     const wasGated = callRoot.classList.contains('gated');
     callRoot.classList.remove('gated');
     gate.hide();
     chat.paintTo();
-    announce(rejoined ? t('reconnected') : t('joined_room', { room }));
+    announce(rejoined ? t('reconnected') : t('joined_room', { room: roomTitle.textContent ?? room }));
     if (wasGated) controls.focusFirst();
     repaint();
   });

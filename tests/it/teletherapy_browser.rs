@@ -156,6 +156,11 @@ async fn a_group_session_from_planning_to_record_with_three_patients_in_two_brow
         assert_eq!(s["endButton"], therapist, "{who}: only the therapist ends the session");
         assert_eq!(s["timer"].is_string(), therapist, "{who}: the timer is the therapist's: {s}");
     }
+    assert_eq!(
+        v["patientTitle"],
+        serde_json::json!({"doc": "Gruppe Dienstag – Praxis am Park", "heading": "Gruppe Dienstag"}),
+        "the session is called by its title, never by its room's random name"
+    );
     assert!(v["timerAfter"].as_str().is_some_and(|t| t.ends_with("vergangen")), "{}", v["timerAfter"]);
     assert!(v["screenRequest"].as_str().is_some_and(|t| t.contains("Jörg Tablet")), "{}", v["screenRequest"]);
     assert_eq!(v["screenError"], Value::Null, "screen sharing with permission");

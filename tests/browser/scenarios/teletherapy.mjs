@@ -259,6 +259,9 @@ await scenario(async () => {
       endButton: !document.getElementById('session-end')?.hidden,
     }));
   }
+  result.patientTitle = await patients[0].page.evaluate(() => ({ doc: document.title,
+    heading: document.getElementById('room-title-text')?.textContent }));
+  await screenshot(patients[0].page, 'patient-session.png');
   await sleep(1500);
   result.timerAfter = await tp.$eval('#session-timer-value', (el) => el.textContent);
   // The screenshot for docs/teletherapy.md without the last call-in's toast.
