@@ -434,7 +434,6 @@ const EN = {
   sessions_too_many_appointments: 'You have reached the most sessions this server keeps for one therapist. Delete old sessions first.',
   sessions_missing_date: 'Please enter a date and a start time.',
   sessions_retention: 'Sessions are kept only in the server’s memory: after a restart of the server, please create the links again.',
-  sessions_to_start: 'Start page',
 
   // Teletherapy: the patient's link (/t/<token>)
   patient_title: 'Your video appointment',
@@ -475,7 +474,6 @@ const EN = {
   wait_message_heading: 'Message from your practice',
   wait_message: '{name}: {text}',
   wait_device_check: 'Device check',
-  wait_preview: 'Your camera',
 
   // Teletherapy: in the session
   therapy_timer: 'Session time',
@@ -971,7 +969,6 @@ const DE = {
   sessions_too_many_appointments: 'Sie haben die größte Zahl an Sitzungen erreicht, die dieser Server je Therapeut:in hält. Bitte löschen Sie zuerst alte Sitzungen.',
   sessions_missing_date: 'Bitte geben Sie Datum und Beginn ein.',
   sessions_retention: 'Sitzungen liegen nur im Arbeitsspeicher des Servers: Nach einem Neustart des Servers legen Sie die Links bitte neu an.',
-  sessions_to_start: 'Startseite',
 
   patient_title: 'Ihr Videotermin',
   patient_with: '{practice}, bei {therapist}',
@@ -1010,7 +1007,6 @@ const DE = {
   wait_message_heading: 'Nachricht Ihrer Praxis',
   wait_message: '{name}: {text}',
   wait_device_check: 'Geräte prüfen',
-  wait_preview: 'Ihre Kamera',
 
   therapy_timer: 'Sitzungsdauer',
   therapy_timer_value: '{time} vergangen',
