@@ -74,6 +74,21 @@ fn moderators_only(msg: &ClientMsg) -> bool {
     )
 }
 
+/// Controls an appointment's meeting does without: its link decides who
+/// comes in (a password would add nothing), and breakout rooms would let
+/// patients talk without the therapist.
+fn not_in_appointments(msg: &ClientMsg) -> bool {
+    matches!(
+        msg,
+        ClientMsg::SetPassword { .. }
+            | ClientMsg::BreakoutCreate { .. }
+            | ClientMsg::BreakoutAssign { .. }
+            | ClientMsg::BreakoutRandom {}
+            | ClientMsg::BreakoutBroadcast { .. }
+            | ClientMsg::BreakoutCloseAll {}
+    )
+}
+
 impl Rooms {
     /// Messages of a participant beyond the call basics: private chat,
     /// unmuting oneself, and the moderator actions.
@@ -93,6 +108,15 @@ impl Rooms {
             // Wipe what the message carried; nothing else happens.
             drop(msg_secrets(msg));
             return error(out, session, ErrorCode::NotModerator, "only moderators may do this");
+        }
+        if not_in_appointments(&msg) && self.appointment_of(main).is_some() {
+            drop(msg_secrets(msg));
+            return error(
+                out,
+                session,
+                ErrorCode::NotAllowed,
+                "a therapy session has no room password or breakout rooms",
+            );
         }
         match msg {
             ClientMsg::PrivateChat { to, mut text } => {

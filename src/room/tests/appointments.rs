@@ -222,6 +222,13 @@ fn lobby_private_chat_and_recording_stay_as_the_appointment_needs() {
     assert_eq!(error_code(&out, t), Some(ErrorCode::NotAllowed));
     let out = w.send(t, ClientMsg::RecordStart {});
     assert_eq!(error_code(&out, t), Some(ErrorCode::RecordingUnavailable));
+    // No room password, no breakout rooms (patients alone together).
+    let out = w.send(t, ClientMsg::SetPassword { password: Some("geheim".into()) });
+    assert_eq!(error_code(&out, t), Some(ErrorCode::NotAllowed));
+    let out = w.send(t, ClientMsg::BreakoutCreate { names: vec!["A".into(), "B".into()] });
+    assert_eq!(error_code(&out, t), Some(ErrorCode::NotAllowed));
+    let out = w.send(t, ClientMsg::BreakoutRandom {});
+    assert_eq!(error_code(&out, t), Some(ErrorCode::NotAllowed));
     let (p, _) = w.patient(&a, 0, "Eins");
     w.send(t, ClientMsg::LobbyAdmit { id: format!("p{}", p.0) });
     let out = w.send(p, ClientMsg::PrivateChat { to: format!("p{}", t.0), text: "hallo".into() });
