@@ -172,9 +172,16 @@ const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
   new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied', 'wait_expired', 'link_revoked'])
 );
 
-/** A patient's hello refused with `link_in_use`: asked again this often, this far apart. */
-const LINK_IN_USE_RETRIES = 5;
-const LINK_IN_USE_RETRY_MS = 2000;
+/**
+ * A patient's hello refused with `link_in_use`: asked again this far
+ * apart, this often on a first visit (the link may be open on another
+ * device), and more often after a lost connection: the server notices a
+ * connection that vanished without closing only after 45 s of silence
+ * (`Timings::drop_after`), and until then holds the link for it.
+ */
+const LINK_IN_USE_RETRY_MS = 2500;
+const LINK_IN_USE_RETRIES = 4;
+const LINK_IN_USE_RETRIES_AFTER_LOSS = 22;
 
 /** How often what we publish is checked (health.js). */
 const HEALTH_CHECK_MS = 1000;
@@ -565,7 +572,8 @@ export class Session extends EventTarget {
       case 'error': {
         // A patient back after a lost connection: the server may not have
         // seen the old one close yet (docs/protocol.md). Asked again a few times.
-        if (msg.code === 'link_in_use' && this.appointmentHello && this.linkRetries < LINK_IN_USE_RETRIES) {
+        const linkRetries = gen > 1 ? LINK_IN_USE_RETRIES_AFTER_LOSS : LINK_IN_USE_RETRIES;
+        if (msg.code === 'link_in_use' && this.appointmentHello && this.linkRetries < linkRetries) {
           this.linkRetries++;
           this.mark('link in use: hello again');
           setTimeout(() => {
