@@ -54,7 +54,13 @@ export function recordHtml(a, now = Math.floor(Date.now() / 1000)) {
   const e = escapeHtml;
   const dash = '–';
   const held = a.started_at !== null;
-  const minutes = held && a.ended_at !== null ? Math.max(0, Math.round((a.ended_at - /** @type {number} */ (a.started_at)) / 60)) : null;
+  const seconds = held && a.ended_at !== null ? Math.max(0, a.ended_at - /** @type {number} */ (a.started_at)) : null;
+  // Whole minutes, as billed; a session shorter than a minute in seconds.
+  const duration = seconds === null
+    ? dash
+    : seconds < 60
+      ? t('record_duration_seconds', { seconds })
+      : t('record_duration_value', { minutes: Math.round(seconds / 60) });
   /** @type {[string, string][]} */
   const facts = [
     [t('record_practice'), a.practice],
@@ -64,7 +70,7 @@ export function recordHtml(a, now = Math.floor(Date.now() / 1000)) {
     [t('record_planned'), `${f.time(a.start)} (${t('record_duration_value', { minutes: a.duration_minutes })})`],
     [t('record_start'), held ? f.timeSec(/** @type {number} */ (a.started_at)) : t('record_not_held')],
     [t('record_end'), a.ended_at !== null ? f.timeSec(a.ended_at) : dash],
-    [t('record_duration'), minutes !== null ? t('record_duration_value', { minutes }) : dash],
+    [t('record_duration'), duration],
     [t('record_connection'), t(`record_connection_${a.connection}`)],
     [t('record_consent_version'), a.consent_version],
   ];

@@ -71,3 +71,11 @@ test('a session that never started says so', () => {
   const html = recordHtml({ ...attendance, started_at: null, ended_at: null, participants: [] });
   assert.ok(html.includes('not started'));
 });
+
+test('a session shorter than a minute gives its seconds, not 0 minutes', () => {
+  setLanguage('de');
+  const short = recordHtml({ ...attendance, ended_at: T0 + 65 + 20 });
+  assert.ok(short.includes('>20 Sekunden<') && !short.includes('>0 Minuten<'), 'the duration of a short session');
+  setLanguage('en');
+  assert.ok(recordHtml({ ...attendance, ended_at: T0 + 65 + 90 }).includes('2 minutes'), 'whole minutes from one on');
+});
