@@ -24,5 +24,6 @@ pub mod server;
 pub mod sfu;
 pub mod signal;
 pub mod stats;
+pub mod teletherapy;
 pub mod tls;
 pub mod turn;

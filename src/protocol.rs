@@ -38,7 +38,12 @@ pub const MAX_P2P_CANDIDATES: u32 = 100;
 pub const MAX_E2EE_DATA_BYTES: usize = 1024;
 
 /// Paths of the server that are not rooms (a room's page is `/<room>`).
-const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt"];
+/// (On one line: tests/it/client_contract.rs compares it with the client's list.)
+#[rustfmt::skip]
+const RESERVED_NAMES: &[&str] = &["static", "api", "health", "ws", "account", "favicon.ico", "robots.txt", "t", "sessions"];
+
+/// Longest `lobby_message` text, in characters.
+pub const MAX_LOBBY_MESSAGE_CHARS: usize = 200;
 
 /// Room names (`hello.room`, and the path of a room's page): 1 to 64
 /// letters, digits, `-`, `_` or `.` (not starting with `.`), and none of
@@ -106,8 +111,16 @@ pub struct VideoSize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMsg {
-    /// First message: join `room` under `display_name`.
-    Hello { version: u32, room: String, display_name: String },
+    /// First message: join `room` under `display_name`. `appointment`: a
+    /// patient's appointment link and the consent version accepted
+    /// (docs/protocol.md, "Appointments"); absent otherwise.
+    Hello {
+        version: u32,
+        room: String,
+        display_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        appointment: Option<AppointmentHello>,
+    },
     /// SDP offer of the publishing connection (browser → server media) and
     /// which m-line carries what. Sent again whenever tracks change.
     PublishOffer { sdp: String, tracks: Vec<PublishedTrack> },
@@ -176,6 +189,8 @@ pub enum ClientMsg {
     SetLobby { enabled: bool },
     /// Let someone waiting in the lobby in.
     LobbyAdmit { id: ParticipantId },
+    /// A short message to someone waiting in the lobby ("5 minutes").
+    LobbyMessage { id: ParticipantId, text: String },
     /// Turn someone waiting in the lobby away.
     LobbyDeny { id: ParticipantId },
     /// Create breakout rooms with these names.
@@ -199,6 +214,11 @@ pub enum ClientMsg {
     /// "optional"`); it stays on until the meeting ends.
     EnableE2ee {},
     // ---- everyone ----
+    /// Appointment rooms: ask to share the screen (a patient asks the
+    /// moderators, the therapist every patient).
+    ScreenRequest {},
+    /// Appointment rooms: the answer to someone's `screen_request`.
+    ScreenAnswer { id: ParticipantId, allow: bool },
     /// Answer to `recording_consent_request`; `false` later withdraws a
     /// consent given: that participant's recording stops at once.
     RecordingConsent { agree: bool },
@@ -213,6 +233,41 @@ pub enum ClientMsg {
         to: Option<ParticipantId>,
         data: String,
     },
+}
+
+/// The appointment part of a patient's `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentHello {
+    /// The token of the patient's link (`/t/<token>`).
+    pub token: String,
+    /// The consent version the patient accepted.
+    pub consent: String,
+}
+
+/// What `welcome` tells about the appointment of an appointment room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WelcomeAppointment {
+    /// The appointment's id: for its therapist only (`null` for patients).
+    pub id: Option<String>,
+    pub title: Option<String>,
+    /// Planned start, unix seconds.
+    pub start: i64,
+    pub duration_minutes: u32,
+    /// When the therapist first opened the meeting, unix seconds.
+    pub started_at: Option<i64>,
+    pub practice: String,
+    /// `therapist` or `patient`.
+    pub role: AppointmentRole,
+}
+
+/// Who someone is in an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentRole {
+    Therapist,
+    Patient,
 }
 
 /// A participant as every other participant sees them.
@@ -315,6 +370,21 @@ pub enum ErrorCode {
     /// or the meeting has more than `e2ee.max_participants`), or an `e2ee`
     /// message in a meeting without it.
     E2eeUnavailable,
+    /// An appointment link that does not open this room now: unknown,
+    /// revoked, expired, not yet open, or for another room (the message
+    /// says which); or an appointment room entered without a link and
+    /// without its therapist's login. The connection closes.
+    AppointmentInvalid,
+    /// The patient has not accepted the current consent text.
+    ConsentRequired,
+    /// Another connection uses this appointment link now.
+    LinkInUse,
+    /// An appointment room of another therapist.
+    NotYourSession,
+    /// Not possible in an appointment room (the lobby stays on).
+    NotAllowed,
+    /// Screen sharing in an appointment room without the others' consent.
+    ScreenNotAllowed,
 }
 
 /// Where a meeting's recording stands.
@@ -346,6 +416,9 @@ pub enum ServerMsg {
         /// it existed: `false`.
         #[serde(default)]
         e2ee: bool,
+        /// In an appointment room: the appointment (absent elsewhere).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        appointment: Option<WelcomeAppointment>,
     },
     ParticipantJoined {
         participant: Participant,
@@ -429,6 +502,22 @@ pub enum ServerMsg {
     /// To moderators: who waits in the lobby (the whole list, on every change).
     Lobby {
         knocking: Vec<Person>,
+    },
+    /// To someone waiting in the lobby: a moderator's `lobby_message`.
+    WaitingMessage {
+        text: String,
+        from_name: String,
+    },
+    /// Appointment rooms: someone asks to share their screen; answer with
+    /// `screen_answer`.
+    ScreenRequest {
+        id: ParticipantId,
+        name: String,
+    },
+    /// Appointment rooms: the answer to one's own `screen_request`.
+    ScreenAnswer {
+        allow: bool,
+        by_name: String,
     },
     /// To the participant: a moderator muted this source.
     Muted {
@@ -564,6 +653,8 @@ pub enum ByeReason {
     /// Waited (for a host, the password or the lobby) longer than the
     /// server allows (`rooms.max_wait_minutes`).
     WaitExpired,
+    /// The practice withdrew the appointment link this session came with.
+    LinkRevoked,
 }
 
 /// Why a session waits instead of joining.
@@ -583,6 +674,10 @@ pub enum WaitReason {
 pub struct Person {
     pub id: ParticipantId,
     pub display_name: String,
+    /// In the lobby of an appointment room: the link the person came with
+    /// (`Patient 2`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// A breakout room as its members see it.
@@ -672,7 +767,21 @@ mod tests {
     fn hello_round_trips() {
         let m = parse_client_msg(r#"{"type":"hello","version":1,"room":"r1","display_name":"Ada"}"#)
             .expect("valid hello parses");
-        assert_eq!(m, ClientMsg::Hello { version: 1, room: "r1".into(), display_name: "Ada".into() });
+        assert_eq!(
+            m,
+            ClientMsg::Hello { version: 1, room: "r1".into(), display_name: "Ada".into(), appointment: None }
+        );
+        let m = parse_client_msg(
+            r#"{"type":"hello","version":1,"room":"t-x","display_name":"Ada","appointment":{"token":"tok","consent":"v"}}"#,
+        )
+        .expect("a patient's hello parses");
+        assert!(matches!(m, ClientMsg::Hello { appointment: Some(AppointmentHello { .. }), .. }));
+        assert!(
+            parse_client_msg(
+                r#"{"type":"hello","version":1,"room":"t-x","display_name":"Ada","appointment":{"token":"t","consent":"v","x":1}}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -254,7 +254,12 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
 
     auth.spawn_maintenance(shutdown.clone(), &tasks);
     let throttle = auth.throttle();
-    let app = http::app(AppState { config: Arc::clone(&config), auth, signal });
+    let app = http::app(AppState {
+        config: Arc::clone(&config),
+        auth,
+        signal,
+        teletherapy: Arc::new(http::teletherapy::Guards::new()),
+    });
     tasks.spawn(http::serve_https(
         https,
         Arc::new(tls),

@@ -107,6 +107,7 @@ pub enum StaticCheck {
     TlsCertificateFiles,
     Acme,
     RoomLimits,
+    Teletherapy,
     Recording,
     P2p,
     E2ee,
@@ -132,6 +133,7 @@ impl StaticCheck {
         StaticCheck::E2ee,
         StaticCheck::Recording,
         StaticCheck::RoomLimits,
+        StaticCheck::Teletherapy,
         StaticCheck::AccessMode,
         StaticCheck::PasswordHashes,
         StaticCheck::LdapTls,
@@ -154,6 +156,7 @@ impl StaticCheck {
             StaticCheck::TlsCertificateFiles => "static.tls.certificate-files",
             StaticCheck::Acme => "static.tls.acme",
             StaticCheck::RoomLimits => "static.rooms.limits",
+            StaticCheck::Teletherapy => "static.teletherapy",
             StaticCheck::Recording => "static.recording.consent",
             StaticCheck::P2p => "static.p2p",
             StaticCheck::E2ee => "static.e2ee",
@@ -188,6 +191,7 @@ pub enum LiveCheck {
     Recording,
     RecordingFiles,
     E2eeMedia,
+    TeletherapyLinks,
     LogsNoAddresses,
 }
 
@@ -211,6 +215,7 @@ impl LiveCheck {
         LiveCheck::Recording,
         LiveCheck::RecordingFiles,
         LiveCheck::E2eeMedia,
+        LiveCheck::TeletherapyLinks,
         LiveCheck::LogsNoAddresses,
     ];
 
@@ -233,6 +238,7 @@ impl LiveCheck {
             LiveCheck::Recording => "live.recording.consent",
             LiveCheck::RecordingFiles => "live.recording.files",
             LiveCheck::E2eeMedia => "live.e2ee.media",
+            LiveCheck::TeletherapyLinks => "live.teletherapy.links",
             LiveCheck::LogsNoAddresses => "live.logs.no-addresses",
         }
     }

@@ -88,6 +88,7 @@ pub fn run(check: StaticCheck, ctx: &Ctx<'_>) -> Outcome {
         StaticCheck::TlsCertificateFiles => certificate_files(ctx),
         StaticCheck::Acme => acme(ctx),
         StaticCheck::RoomLimits => room_limits(ctx),
+        StaticCheck::Teletherapy => teletherapy(ctx),
         StaticCheck::Recording => recording(ctx),
         StaticCheck::P2p => p2p(ctx),
         StaticCheck::E2ee => e2ee(ctx),
@@ -118,6 +119,7 @@ pub const RULES_REPORTED: &[(StaticCheck, &[&str])] = &[
     (StaticCheck::P2p, &[rule::P2P]),
     (StaticCheck::E2ee, &[rule::E2EE]),
     (StaticCheck::RoomLimits, &[rule::ROOM_SIZE, rule::PRIVATE_CHAT]),
+    (StaticCheck::Teletherapy, &[rule::TELETHERAPY]),
     (StaticCheck::AccessMode, &[rule::SESSION_TIMEOUTS, rule::ACCESS_MODE]),
     (StaticCheck::PasswordHashes, &[rule::PASSWORD_HASH, rule::USER_STORE_PRIVATE]),
     (StaticCheck::LdapTls, &[rule::LDAP_TLS]),
@@ -792,6 +794,41 @@ fn room_limits(ctx: &Ctx<'_>) -> Outcome {
     )
 }
 
+fn teletherapy(ctx: &Ctx<'_>) -> Outcome {
+    let t = &ctx.loaded.config.teletherapy;
+    if !t.enabled && ctx.ok(rule::TELETHERAPY) {
+        return Outcome::not_applicable(msg(
+            "Termine sind ausgeschaltet (`teletherapy.enabled = false`); die Richtlinie verlangt sie nicht.",
+            "Appointments are off (`teletherapy.enabled = false`); the policy does not require them.",
+        ))
+        .with_all([ctx.verdict_evidence(rule::TELETHERAPY)]);
+    }
+    by_rules(
+        ctx,
+        &[rule::TELETHERAPY],
+        msg(
+            format!(
+                "Termine sind eingeschaltet: je Patientin oder Patient ein eigener Link (128 Zufallsbits), an Therapeutin und Termin gebunden, gültig von {} Minuten vor Beginn bis {} Minuten nach dem Ende oder bis die Sitzung beendet ist, widerrufbar, von einem Gerät zur Zeit nutzbar; Einwilligung vor dem ersten Eintritt; Wartezimmer, aus dem die Therapeutin hereinruft; höchstens {} Patientinnen und Patienten je Termin. Termine, Namen und Einwilligungen liegen nur im Arbeitsspeicher und werden spätestens {} Stunden nach dem Termin gelöscht.",
+                t.link_opens_minutes_before, t.link_grace_minutes_after, t.max_patients, t.record_retention_hours
+            ),
+            format!(
+                "Appointments are on: each patient gets a link of their own (128 random bits), bound to the therapist and the appointment, valid from {} minutes before the start until {} minutes after the end or until the session ended, revocable, usable from one device at a time; consent before the first entry; a waiting room the therapist calls patients in from; at most {} patients per appointment. Appointments, names and consents are kept in memory only and deleted {} hours after the appointment at the latest.",
+                t.link_opens_minutes_before, t.link_grace_minutes_after, t.max_patients, t.record_retention_hours
+            ),
+        ),
+        msg(
+            format!(
+                "Die Richtlinie „{}“ verlangt Termine mit eigenem Link je Patientin oder Patient, Einwilligung und Sitzungsnachweis; `teletherapy.enabled` ist aus.",
+                ctx.policy.name
+            ),
+            format!(
+                "The policy \"{}\" requires appointments with a link per patient, consent and session records; `teletherapy.enabled` is off.",
+                ctx.policy.name
+            ),
+        ),
+    )
+}
+
 fn recording(ctx: &Ctx<'_>) -> Outcome {
     let r = &ctx.loaded.config.recording;
     let pass = if r.enabled {
@@ -1421,7 +1458,11 @@ mod tests {
             // have nothing to look at.
             let na_ok = matches!(
                 check,
-                StaticCheck::PasswordHashes | StaticCheck::LdapTls | StaticCheck::Acme | StaticCheck::DataDirectory
+                StaticCheck::PasswordHashes
+                    | StaticCheck::LdapTls
+                    | StaticCheck::Acme
+                    | StaticCheck::DataDirectory
+                    | StaticCheck::Teletherapy
             );
             assert!(status == Status::Pass || (na_ok && status == Status::NotApplicable), "{check:?}: {status:?}");
         }
@@ -1430,6 +1471,24 @@ mod tests {
         let o = run_on("policy = \"anlage-31b\"", StaticCheck::PolicyPreset);
         assert_eq!(o.status, Status::Pass, "{o:?}");
         assert!(o.evidence.iter().any(|m| m.de.contains("nach Anlage 31b BMV-Ä")), "{o:?}");
+    }
+
+    #[test]
+    fn appointments_are_checked_where_the_policy_requires_them() {
+        let off = run_on("", StaticCheck::Teletherapy);
+        assert_eq!(off.status, Status::NotApplicable, "{off:?}");
+        let required_off = run_on(
+            "policy = \"anlage-31b\"\n[access]\nmode = \"secure\"\n[teletherapy]\nenabled = false",
+            StaticCheck::Teletherapy,
+        );
+        assert_eq!(required_off.status, Status::Fail, "{required_off:?}");
+        assert!(required_off.summary.en.contains("requires appointments"), "{}", required_off.summary.en);
+        let on = run_on(
+            "policy = \"anlage-31b\"\n[access]\nmode = \"secure\"\n[teletherapy]\nenabled = true\nrecord_retention_hours = 12",
+            StaticCheck::Teletherapy,
+        );
+        assert_eq!(on.status, Status::Pass, "{on:?}");
+        assert!(on.summary.en.contains("12 hours after the appointment"), "{}", on.summary.en);
     }
 
     #[test]

@@ -8,6 +8,8 @@ import { chooseLanguage, setLanguage, t } from './i18n.js';
 import { renderWelcome, roomNameIsValid } from './welcome.js';
 import { renderPrejoin } from './prejoin.js';
 import { renderAccount } from './account.js';
+import { renderSessions } from './sessions.js';
+import { renderPatient } from './patient.js';
 
 /**
  * What `/api/client-config` tells the client.
@@ -123,7 +125,13 @@ async function main() {
     } catch {
       room = '\u0000';
     }
-    if (room === 'account') {
+    const token = /^t\/([A-Za-z0-9_-]{1,64})$/.exec(room)?.[1];
+    if (token) {
+      // A patient's appointment link (docs/teletherapy.md).
+      renderPatient(app, token).catch((err) => console.warn('kabine: appointment page failed', err));
+    } else if (room === 'sessions') {
+      renderSessions(app).catch((err) => console.warn('kabine: sessions page failed', err));
+    } else if (room === 'account') {
       renderAccount(app).catch((err) => console.warn('kabine: account page failed', err));
     } else if (!room) {
       renderWelcome(app);

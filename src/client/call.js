@@ -17,6 +17,7 @@ import { createModeration } from './moderation.js';
 import { createRecording } from './recording.js';
 import { createPeople } from './people.js';
 import { createStage, worstQuality } from './tiles.js';
+import { createTherapy, createWaitingExtras } from './therapy.js';
 
 /** @typedef {import('./protocol.js').Quality} Quality */
 
@@ -26,14 +27,18 @@ const TOAST_MS = 8000;
 /**
  * @param {import('./app.js').App} app
  * @param {string} room
- * @param {{displayName: string, devices: import('./devices.js').LocalDevices}} media
- *   `devices`: camera and microphone, open or still opening (published once open)
+ * @param {{displayName: string, devices: import('./devices.js').LocalDevices,
+ *   appointment?: import('./protocol.js').AppointmentHello, patient?: {when: string, path: string, title: string}}} media
+ *   `devices`: camera and microphone, open or still opening (published once open);
+ *   `appointment`, `patient`: a patient with an appointment link (patient.js): the
+ *   link sent in the hello, the waiting page's time line, the link's path
  */
 export function renderCall(app, room, media) {
   document.body.classList.add('in-call');
   const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws`;
   // The meeting link's key (docs/e2ee.md): in the fragment, never sent to the server.
-  const session = new Session({ url: wsUrl, room, displayName: media.displayName, linkKey: linkKeyFromHash(location.hash) });
+  const session = new Session({ url: wsUrl, room, displayName: media.displayName, linkKey: linkKeyFromHash(location.hash),
+    appointment: media.appointment ?? null });
   const devices = media.devices;
   /** For tests and support: the live session and devices. */
   /** @type {any} */ (window).kabineDebug = { session, devices };
@@ -75,7 +80,8 @@ export function renderCall(app, room, media) {
     changed: () => repaint(),
   });
   // Waiting for the host, the lobby, the room password (before `welcome`).
-  const gate = createGate({ session, onLeave: () => leave() });
+  const waitingExtras = media.patient ? createWaitingExtras({ session, devices: media.devices, when: media.patient.when }) : null;
+  const gate = createGate({ session, onLeave: () => leave(), appointment: waitingExtras?.el });
   // Moderation, and what participants see of it.
   const moderation = createModeration({
     session,
@@ -88,6 +94,7 @@ export function renderCall(app, room, media) {
     openPeople: () => {
       if (people.panel.hidden) togglePanel('people');
     },
+    messageTo: (person) => therapy.openMessage(person),
     privateTo: (id) => {
       chat.privateTo(id);
       if (chat.open) chat.setOpen(true);
@@ -107,6 +114,17 @@ export function renderCall(app, room, media) {
   people.attach(moderation);
   // Recording: the indicator, the consent dialog, the moderator's start/stop.
   const recording = createRecording({ session, config: app.config.recording, toast: showToast });
+  // A teletherapy session: timer, end, the introduction prompt, screen-share permission.
+  const therapy = createTherapy({ session, toast: showToast, startScreen: () => controls.startScreen(),
+    ended: () => {
+      if (ended) return;
+      ended = true;
+      cleanup();
+      session.leave().finally(() => {
+        stopLocal();
+        app.navigate('/sessions');
+      });
+    } });
 
   /**
    * Opens `panel` (closing the other one) or closes it; focus moves into an
@@ -135,8 +153,10 @@ export function renderCall(app, room, media) {
   const inviteButton = h('button', { type: 'button', class: 'secondary small invite', id: 'e2ee-invite', hidden: true,
     on: { click: () => copyInvitation() } }, icon('link'), h('span', { text: t('e2ee_invite') }));
   const countLine = h('p', { class: 'count', id: 'participant-count' });
+  // A therapy session is called by its title, not by its room's random name.
+  const roomTitle = h('span', { id: 'room-title-text', text: media.patient?.title ?? room });
 
-  showPage(app.root, t('call_title_doc', { room, app: app.config.app_name }),
+  showPage(app.root, t('call_title_doc', { room: media.patient?.title ?? room, app: app.config.app_name }),
     h('div', { class: 'call' },
       h('header', { class: 'callbar' },
         h('a', { class: 'brand small', href: '/', 'aria-label': t('home_link', { app: app.config.app_name }),
@@ -145,14 +165,17 @@ export function renderCall(app, room, media) {
             leave('/');
           } } },
         h('img', { src: '/api/logo', alt: '', class: 'logo', width: 24, height: 24 })),
-        h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), room),
-        moderation.badges, recording.start, countLine, modeLine, inviteButton, quality),
+        h('h1', { class: 'room-title' }, h('span', { class: 'sr-only', text: t('in_meeting') + ' ' }), roomTitle),
+        moderation.badges, recording.start, therapy.timer, therapy.endButton, countLine, modeLine, inviteButton, quality),
       recording.indicator,
       banner,
+      therapy.intro,
       h('div', { class: 'call-body' }, gate.el, stage.el, chat.panel, people.panel),
       controls.mediaProblem, controls.deviceNote, controls.toolbar, toast, stage.audioBox, controls.helpDialog,
-      moderation.dialogs, recording.dialogs));
+      moderation.dialogs, recording.dialogs, therapy.dialogs));
   const callRoot = /** @type {HTMLElement} */ (app.root.querySelector('.call'));
+  // A patient's waiting room is light and quiet, like the pages before it.
+  if (media.patient) callRoot.classList.add('patient');
 
   /** Everything that shows participants and our own media. */
   function repaint() {
@@ -167,7 +190,8 @@ export function renderCall(app, room, media) {
   /** Shows whether media goes directly (end-to-end encrypted) or via the server. */
   function paintMode() {
     const e2ee = session.e2eeStatus;
-    inviteButton.hidden = !e2ee.on || session.state !== 'joined';
+    // In a therapy session everyone has a personal link (sessions.js): no invitations.
+    inviteButton.hidden = !e2ee.on || session.state !== 'joined' || !!session.appointment;
     if (e2ee.on) {
       // Claimed only while every stream we receive decrypts (docs/e2ee.md).
       const state = e2ee.linkMismatch ? 'mismatch' : e2ee.allOk ? 'ok' : 'waiting';
@@ -258,6 +282,8 @@ export function renderCall(app, room, media) {
 
   function cleanup() {
     moderation.dispose();
+    therapy.dispose();
+    waitingExtras?.dispose();
     gate.hide();
     controls.dispose();
     stage.dispose();
@@ -281,8 +307,8 @@ export function renderCall(app, room, media) {
         h('p', { text }),
         h('div', { class: 'row' },
           canRejoin ? h('button', { type: 'button', class: 'primary', text: t('rejoin'),
-            // The fragment keeps the meeting's key (docs/e2ee.md).
-            on: { click: () => app.navigate(`/${encodeURIComponent(room)}${location.hash}`) } }) : null,
+            // The fragment keeps the meeting's key (docs/e2ee.md); a patient goes back to their link.
+            on: { click: () => app.navigate(`${media.patient?.path ?? `/${encodeURIComponent(room)}`}${location.hash}`) } }) : null,
           h('button', { type: 'button', class: canRejoin ? 'secondary' : 'primary', text: t('to_start'),
             on: { click: () => app.navigate('/') } }))));
   }
@@ -358,11 +384,15 @@ export function renderCall(app, room, media) {
     chat.paintTo();
   });
   session.on('welcome', ({ rejoined }) => {
+    if (session.appointment) {
+      roomTitle.textContent = session.appointment.title || t('patient_title');
+      document.title = t('call_title_doc', { room: roomTitle.textContent, app: session.appointment.practice });
+    }
     const wasGated = callRoot.classList.contains('gated');
     callRoot.classList.remove('gated');
     gate.hide();
     chat.paintTo();
-    announce(rejoined ? t('reconnected') : t('joined_room', { room }));
+    announce(rejoined ? t('reconnected') : t('joined_room', { room: roomTitle.textContent ?? room }));
     if (wasGated) controls.focusFirst();
     repaint();
   });
@@ -442,7 +472,20 @@ export function renderCall(app, room, media) {
       lobby_denied: [t('denied_title'), t('denied_text'), false],
       meeting_ended: [t('ended_title'), t('ended_text'), true],
       wait_expired: [t('wait_expired_title'), t('wait_expired_text'), true],
+      link_revoked: [t('bye_link_revoked_title'), t('bye_link_revoked_text'), false],
     };
+    if (reason === 'meeting_ended' && session.appointment?.role === 'therapist') {
+      // The session is over: its record waits on the sessions page.
+      ended = true;
+      cleanup();
+      stopLocal();
+      app.navigate('/sessions');
+      return;
+    }
+    if (reason === 'meeting_ended' && (session.appointment || media.patient)) {
+      end(t('session_ended_title'), t('session_ended_text'), false);
+      return;
+    }
     const page = pages[reason];
     if (page) end(...page);
   });

@@ -127,6 +127,13 @@ export function createControls(ctx) {
       ctx.toast(t('screen_unsupported'));
       return;
     }
+    // A therapy session: sharing needs the other side's permission first
+    // (therapy.js shows the answer and a button to share then).
+    if (session.appointment && !session.screenAllowed) {
+      session.requestScreen();
+      ctx.toast(t('screen_asked'));
+      return;
+    }
     try {
       const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
       const track = stream.getVideoTracks()[0];
@@ -149,6 +156,8 @@ export function createControls(ctx) {
   function stopScreen() {
     screen?.stop();
     screen = null;
+    // A permission to share lasts until the share ends.
+    session.screenAllowed = false;
     session.setScreenTrack(null).catch(() => {});
     announce(t('screen_stopped'));
     paint();
@@ -232,6 +241,10 @@ export function createControls(ctx) {
     helpDialog,
     paint,
     stopScreen,
+    /** Starts sharing the screen (after a permission: a click of the person, as browsers require). */
+    startScreen: () => {
+      if (!screen) toggleScreen();
+    },
     /** Our own screen share, if any. */
     get screen() {
       return screen;

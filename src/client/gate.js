@@ -11,7 +11,8 @@ import { t } from './i18n.js';
  */
 
 /**
- * @param {{session: import('./protocol.js').Session, onLeave: () => void}} ctx
+ * @param {{session: import('./protocol.js').Session, onLeave: () => void, appointment?: HTMLElement | null}} ctx
+ *   `appointment`: a patient's waiting page additions (therapy.js): a calm page, no spinner
  */
 export function createGate(ctx) {
   const heading = h('h2', { id: 'gate-title', tabIndex: -1 });
@@ -30,8 +31,9 @@ export function createGate(ctx) {
     h('label', { for: 'room-password', text: t('password_label') }), input, problem, submit);
   const leave = h('button', { type: 'button', class: 'secondary', id: 'gate-leave', text: t('gate_leave'),
     on: { click: () => ctx.onLeave() } });
-  const el = h('section', { class: 'gate card', id: 'gate', hidden: true, 'aria-labelledby': 'gate-title' },
-    spinner, heading, text, form, h('div', { class: 'row' }, leave));
+  const extras = ctx.appointment ?? null;
+  const el = h('section', { class: `gate card${extras ? ' waiting-room' : ''}`, id: 'gate', hidden: true,
+    'aria-labelledby': 'gate-title' }, spinner, heading, text, form, extras, h('div', { class: 'row' }, leave));
 
   /** @type {string | null} */ let shown = null;
   /** @type {ReturnType<typeof setTimeout> | undefined} */ let unlock;
@@ -63,10 +65,22 @@ export function createGate(ctx) {
     const kind = detail.reason;
     el.hidden = false;
     const fresh = shown !== kind;
+    const first = shown === null;
     shown = kind;
-    spinner.hidden = kind === 'password';
+    spinner.hidden = kind === 'password' || !!extras;
     form.hidden = kind !== 'password';
-    if (kind === 'host') {
+    if (extras) extras.hidden = kind === 'password';
+    if (extras && kind !== 'password') {
+      // A patient's waiting room: the same calm page before and after the
+      // therapist opened the session, told once.
+      heading.textContent = t('wait_title');
+      text.textContent = t('wait_text');
+      if (first) {
+        announce(t('wait_title'));
+        heading.focus({ preventScroll: true });
+      }
+      return;
+    } else if (kind === 'host') {
       heading.textContent = t('waiting_host_title');
       text.textContent = t('waiting_host_text');
       if (fresh) announce(t('waiting_announce_host'));

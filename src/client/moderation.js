@@ -20,6 +20,7 @@ import { t } from './i18n.js';
  * @property {() => void} repaint repaints the participant list and controls
  * @property {() => void} openPeople opens the participant panel
  * @property {(id: string) => void} privateTo opens the chat, addressed to one participant
+ * @property {(person: Person) => void} messageTo opens the message dialog for someone waiting
  * @property {(source: Source) => Promise<void>} turnOff turns one of our own sources off
  * @property {(source: 'mic' | 'camera') => Promise<void>} turnOn turns one of our own sources on
  * @property {'off' | 'optional' | 'required'} e2eeMode the server's `e2ee.mode`
@@ -296,26 +297,41 @@ export function createModeration(ctx) {
   function paint() {
     const mod = session.isModerator;
     tools.hidden = !mod;
+    // A therapy session's lobby is always on, and it ends with "End session" (therapy.js).
+    const therapy = !!session.appointment;
+    const lobbyRow = lobbySwitch.parentElement;
+    if (lobbyRow) lobbyRow.hidden = therapy;
+    // Nor does it take a room password (everyone comes with a personal link) or breakout rooms.
+    for (const id of ['#end-meeting', '#open-password', '#open-breakouts']) {
+      const tool = tools.querySelector(id);
+      if (tool instanceof HTMLElement) tool.hidden = therapy;
+    }
     e2eeButton.hidden = !mod || ctx.e2eeMode !== 'optional' || session.roomState.e2ee;
     lobbySwitch.setAttribute('aria-checked', String(session.roomState.lobby));
     const pw = document.getElementById('remove-room-password');
     if (pw) pw.hidden = !session.roomState.locked;
     lockBadge.hidden = !session.roomState.locked;
-    lobbyBadge.hidden = !session.roomState.lobby;
+    lobbyBadge.hidden = !session.roomState.lobby || therapy;
     const knocking = mod ? session.lobby : [];
     lobbyBox.hidden = knocking.length === 0;
     lobbyHeading.textContent = t('lobby_heading', { n: knocking.length });
     knockButton.hidden = knocking.length === 0;
     knockButton.replaceChildren(icon('door'), h('span', { text: t('lobby_heading', { n: knocking.length }) }));
     // Rows are rebuilt only when the list changed (see `actionButtons`).
-    const listKey = knocking.map((p) => `${p.id}:${p.display_name}`).join(',');
+    const listKey = `${therapy}/` + knocking.map((p) => `${p.id}:${p.display_name}:${p.link ?? ''}`).join(',');
     if (lobbyList.dataset.key === listKey) return paintBreakoutBadge(mod);
     lobbyList.dataset.key = listKey;
-    lobbyList.replaceChildren(...knocking.map((p) => h('li', { dataset: { knocker: p.id } },
+    lobbyList.replaceChildren(...knocking.map((p) => h('li', { dataset: { knocker: p.id, link: p.link } },
       h('span', { class: 'name', text: shown(p.display_name) }),
+      p.link ? h('span', { class: 'link-label', text: t('therapy_link_label', { link: p.link }) }) : null,
       h('span', { class: 'lobby-actions' },
-        h('button', { type: 'button', class: 'primary small admit', 'aria-label': t('admit_name', { name: shown(p.display_name) }),
-          text: t('admit'), on: { click: () => session.moderate({ type: 'lobby_admit', id: p.id }) } }),
+        // In a therapy session letting in is "calling in" (docs/teletherapy.md).
+        h('button', { type: 'button', class: 'primary small admit',
+          'aria-label': t(therapy ? 'therapy_call_in_name' : 'admit_name', { name: shown(p.display_name) }),
+          text: t(therapy ? 'therapy_call_in' : 'admit'), on: { click: () => session.moderate({ type: 'lobby_admit', id: p.id }) } }),
+        h('button', { type: 'button', class: 'secondary small message',
+          'aria-label': t('therapy_message_name', { name: shown(p.display_name) }), text: t('therapy_message'),
+          on: { click: () => ctx.messageTo(p) } }),
         h('button', { type: 'button', class: 'secondary small deny', 'aria-label': t('deny_name', { name: shown(p.display_name) }),
           text: t('deny'), on: { click: () => session.moderate({ type: 'lobby_deny', id: p.id }) } })))));
     paintBreakoutBadge(mod);

@@ -36,9 +36,11 @@ export const MAX_NAME_CHARS = 64;
  * @typedef {'bad_message' | 'unsupported_version' | 'not_joined' | 'bad_room_name' | 'bad_display_name'
  *   | 'room_full' | 'server_full' | 'bad_sdp' | 'chat_rejected' | 'internal' | 'login_required'
  *   | 'not_moderator' | 'unknown_participant' | 'bad_password' | 'private_chat_disabled' | 'bad_breakout'
- *   | 'hosts_only' | 'recording_unavailable' | 'recording_declined' | 'e2ee_unavailable'} ErrorCode
+ *   | 'hosts_only' | 'recording_unavailable' | 'recording_declined' | 'e2ee_unavailable'
+ *   | 'appointment_invalid' | 'consent_required' | 'link_in_use' | 'not_your_session' | 'not_allowed'
+ *   | 'screen_not_allowed'} ErrorCode
  * @typedef {'left' | 'server_shutdown' | 'media_failed' | 'replaced' | 'removed' | 'meeting_ended'
- *   | 'lobby_denied' | 'wait_expired'} ByeReason
+ *   | 'lobby_denied' | 'wait_expired' | 'link_revoked'} ByeReason
  * @typedef {{mid: string, participant: string | null, source: Source, track: MediaStreamTrack,
  *   receiver?: RTCRtpReceiver, slot?: boolean}} RemoteTrack
  *   `mid` of the subscribe connection, or `direct-<epoch>-<source>` for a
@@ -50,7 +52,12 @@ export const MAX_NAME_CHARS = 64;
  *   broadcast?: boolean}} ChatMessage
  *   `to`: a private message (to this participant, or from it to `to`);
  *   `broadcast`: a moderator's message to every room of the meeting.
- * @typedef {{id: string, display_name: string}} Person
+ * @typedef {{id: string, display_name: string, link?: string}} Person `link`: the appointment
+ *   link a waiting patient came with ("Patient 2"; moderators only)
+ * @typedef {{id: string | null, title: string | null, start: number, duration_minutes: number,
+ *   started_at: number | null, practice: string, role: 'therapist' | 'patient'}} AppointmentInfo
+ *   the teletherapy appointment of the room (docs/teletherapy.md); times in unix seconds
+ * @typedef {{token: string, consent: string}} AppointmentHello a patient's link and the consent version accepted
  * @typedef {{id: string, name: string}} BreakoutPlace
  * @typedef {{id: string, name: string, participants: Person[]}} BreakoutRoom
  * @typedef {{locked: boolean, lobby: boolean, private_chat: boolean, e2ee: boolean}} RoomState
@@ -97,11 +104,14 @@ export const MAX_NAME_CHARS = 64;
  * @property {E2eeStatus} e2ee end-to-end encryption: on, decrypting, the verification code
  * @property {import('./e2ee.js').Bytes} linkkey a new link key was made (the link had none): the address must carry it
  * @property {null} e2eeunsupported the meeting is end-to-end encrypted and this browser cannot do it
+ * @property {{text: string, fromName: string}} waitingmessage (waiting) the therapist's message to us
+ * @property {{id: string, name: string}} screenrequest someone asks to share their screen (appointments)
+ * @property {{allow: boolean, byName: string}} screenanswer the answer to our screen request
  */
 
 /**
  * @typedef {{type: 'welcome', version: number, you: Participant, participants: Participant[],
- *     ice_servers: IceServer[], last_n: number, e2ee: boolean}
+ *     ice_servers: IceServer[], last_n: number, e2ee: boolean, appointment?: AppointmentInfo}
  *   | {type: 'participant_joined', participant: Participant}
  *   | {type: 'participant_updated', participant: Participant}
  *   | {type: 'participant_left', id: string}
@@ -133,7 +143,10 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'moved', room: BreakoutPlace | null, participants: Participant[]}
  *   | {type: 'breakouts', rooms: BreakoutRoom[], main: Person[]}
  *   | {type: 'broadcast', from: string, from_name: string, text: string, ts: number}
- *   | {type: 'private_chat', from: string, from_name: string, to: string, text: string, ts: number}} ServerMsg
+ *   | {type: 'private_chat', from: string, from_name: string, to: string, text: string, ts: number}
+ *   | {type: 'waiting_message', text: string, from_name: string}
+ *   | {type: 'screen_request', id: string, name: string}
+ *   | {type: 'screen_answer', allow: boolean, by_name: string}} ServerMsg
  */
 
 /**
@@ -143,7 +156,8 @@ export const MAX_NAME_CHARS = 64;
 
 /** Errors after which joining again cannot help: the user must act. */
 export const FATAL_ERRORS = /** @type {ReadonlySet<string>} */ (
-  new Set(['unsupported_version', 'bad_room_name', 'bad_display_name', 'room_full', 'login_required'])
+  new Set(['unsupported_version', 'bad_room_name', 'bad_display_name', 'room_full', 'login_required',
+    'appointment_invalid', 'consent_required', 'link_in_use', 'not_your_session'])
 );
 
 /** Simulcast layers of the camera, lowest first (rids as in docs/protocol.md). */
@@ -155,8 +169,19 @@ export const SIMULCAST = [
 
 /** Bye reasons after which the session is over for good (no reconnect). */
 const FINAL_BYES = /** @type {ReadonlySet<string>} */ (
-  new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied', 'wait_expired'])
+  new Set(['left', 'replaced', 'removed', 'meeting_ended', 'lobby_denied', 'wait_expired', 'link_revoked'])
 );
+
+/**
+ * A patient's hello refused with `link_in_use`: asked again this far
+ * apart, this often on a first visit (the link may be open on another
+ * device), and more often after a lost connection: the server notices a
+ * connection that vanished without closing only after 45 s of silence
+ * (`Timings::drop_after`), and until then holds the link for it.
+ */
+const LINK_IN_USE_RETRY_MS = 2500;
+const LINK_IN_USE_RETRIES = 4;
+const LINK_IN_USE_RETRIES_AFTER_LOSS = 22;
 
 /** How often what we publish is checked (health.js). */
 const HEALTH_CHECK_MS = 1000;
@@ -231,15 +256,25 @@ export function compactAnswer(sdp) {
 /** One participation in one room, kept alive across reconnects. */
 export class Session extends EventTarget {
   /**
-   * @param {{url: string, room: string, displayName: string, linkKey?: Uint8Array | null}} options
+   * @param {{url: string, room: string, displayName: string, linkKey?: Uint8Array | null,
+   *   appointment?: AppointmentHello | null}} options
    *   `url`: the `wss://…/ws` address of this origin; `linkKey`: the key in
-   *   the meeting link's fragment, if there is one (docs/e2ee.md).
+   *   the meeting link's fragment, if there is one (docs/e2ee.md);
+   *   `appointment`: a patient's appointment link and accepted consent.
    */
   constructor(options) {
     super();
     this.url = options.url;
     this.room = options.room;
     this.displayName = options.displayName;
+    /** A patient's appointment link, sent in every hello. @type {AppointmentHello | null} */
+    this.appointmentHello = options.appointment ?? null;
+    /** The room's appointment, from `welcome` (null: an ordinary meeting). @type {AppointmentInfo | null} */
+    this.appointment = null;
+    /** (Appointments) someone allowed our screen share; ends when we stop sharing. */
+    this.screenAllowed = false;
+    /** `link_in_use` answers asked again since the last welcome. */
+    this.linkRetries = 0;
     // End-to-end encryption (docs/e2ee.md).
     /** The meeting is end-to-end encrypted (the server says so; once on, on). */
     this.e2ee = false;
@@ -406,10 +441,7 @@ export class Session extends EventTarget {
       if (gen !== this.generation) return;
       this.mark('ws open');
       this.passwordSent = false;
-      const hello = { version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName };
-      // After a lost connection the ticket lets us back in past password and lobby.
-      if (this.ticket) this.send({ type: 'rejoin', ...hello, ticket: this.ticket });
-      else this.send({ type: 'hello', ...hello });
+      this.sendHello();
     });
     ws.addEventListener('message', (e) => {
       if (gen !== this.generation) return;
@@ -432,6 +464,20 @@ export class Session extends EventTarget {
     });
   }
 
+  /** Says who we are on a fresh connection. */
+  sendHello() {
+    const hello = { version: PROTOCOL_VERSION, room: this.room, display_name: this.displayName };
+    if (this.appointmentHello) {
+      // A patient: always the link (an appointment's waiting room takes no ticket).
+      this.send({ type: 'hello', ...hello, appointment: this.appointmentHello });
+    } else if (this.ticket) {
+      // After a lost connection the ticket lets us back in past password and lobby.
+      this.send({ type: 'rejoin', ...hello, ticket: this.ticket });
+    } else {
+      this.send({ type: 'hello', ...hello });
+    }
+  }
+
   /**
    * @param {ServerMsg} msg
    * @param {number} gen
@@ -445,6 +491,8 @@ export class Session extends EventTarget {
         this.everJoined = true;
         this.attempt = 0;
         this.you = msg.you;
+        this.appointment = msg.appointment ?? null;
+        this.linkRetries = 0;
         this.lastN = msg.last_n;
         this.waitingFor = null;
         this.breakout = null;
@@ -522,6 +570,17 @@ export class Session extends EventTarget {
         this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts });
         break;
       case 'error': {
+        // A patient back after a lost connection: the server may not have
+        // seen the old one close yet (docs/protocol.md). Asked again a few times.
+        const linkRetries = gen > 1 ? LINK_IN_USE_RETRIES_AFTER_LOSS : LINK_IN_USE_RETRIES;
+        if (msg.code === 'link_in_use' && this.appointmentHello && this.linkRetries < linkRetries) {
+          this.linkRetries++;
+          this.mark('link in use: hello again');
+          setTimeout(() => {
+            if (gen === this.generation && this.state !== 'joined') this.sendHello();
+          }, LINK_IN_USE_RETRY_MS);
+          break;
+        }
         const fatal = FATAL_ERRORS.has(msg.code) || (msg.code === 'server_full' && !this.everJoined);
         if (msg.code === 'bad_sdp') this.pubBusy = false;
         this.emit('error', { code: msg.code, message: msg.message, fatal });
@@ -621,6 +680,16 @@ export class Session extends EventTarget {
         break;
       case 'private_chat':
         this.emit('chat', { from: msg.from, from_name: msg.from_name, text: msg.text, ts: msg.ts, to: msg.to });
+        break;
+      case 'waiting_message':
+        this.emit('waitingmessage', { text: msg.text, fromName: msg.from_name });
+        break;
+      case 'screen_request':
+        this.emit('screenrequest', { id: msg.id, name: msg.name });
+        break;
+      case 'screen_answer':
+        this.screenAllowed = msg.allow;
+        this.emit('screenanswer', { allow: msg.allow, byName: msg.by_name });
         break;
       case 'media_stalled':
         // The server gets nothing of a source it is told is on.
@@ -1083,10 +1152,25 @@ export class Session extends EventTarget {
    *   | {type: 'set_lobby', enabled: boolean}
    *   | {type: 'breakout_create', names: string[]}
    *   | {type: 'breakout_assign', id: string, room: string | null}
-   *   | {type: 'breakout_broadcast', text: string}} msg
+   *   | {type: 'breakout_broadcast', text: string}
+   *   | {type: 'lobby_message', id: string, text: string}} msg
    */
   moderate(msg) {
     this.send(msg);
+  }
+
+  /** (Appointments) asks to share our screen: the therapist asks the patients, a patient the therapist. */
+  requestScreen() {
+    this.send({ type: 'screen_request' });
+  }
+
+  /**
+   * (Appointments) our answer to someone's screen request.
+   * @param {string} id who asked
+   * @param {boolean} allow
+   */
+  answerScreen(id, allow) {
+    this.send({ type: 'screen_answer', id, allow });
   }
 
   /**

@@ -6,7 +6,7 @@ import { t } from './i18n.js';
 import { linkKeyToHash, newLinkKey } from './e2ee.js';
 
 /** Paths of the server that are not rooms (as `RESERVED_NAMES` in src/lib.rs). */
-const RESERVED = ['static', 'api', 'health', 'ws', 'account', 'favicon.ico', 'robots.txt'];
+const RESERVED = ['static', 'api', 'health', 'ws', 'account', 'favicon.ico', 'robots.txt', 't', 'sessions'];
 
 /**
  * Room names as the server accepts them: 1–64 letters, digits, `-`, `_`,

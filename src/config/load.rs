@@ -328,6 +328,7 @@ fn validate(c: &Config) -> Vec<(String, String)> {
     }
     validate_access(c, &mut out);
     validate_recording(c, &mut out);
+    validate_teletherapy(c, &mut out);
     if c.metrics.enabled && c.metrics.listen == c.server.listen {
         out.push(("metrics.listen".into(), "must differ from server.listen".into()));
     }
@@ -375,6 +376,57 @@ fn validate_recording(c: &Config, out: &mut Vec<(String, String)>) {
         if k.trim().parse::<age::x25519::Recipient>().is_err() {
             let shown: String = k.chars().take(12).collect();
             bad("recording.recipients", format!("`{shown}…` is not an age X25519 public key (age1…)"));
+        }
+    }
+}
+
+/// `[teletherapy]`: ranges, texts, and what it needs of the rest.
+fn validate_teletherapy(c: &Config, out: &mut Vec<(String, String)>) {
+    let t = &c.teletherapy;
+    let mut bad = |key: &str, msg: String| out.push((key.to_string(), msg));
+    if t.enabled && c.access.mode == super::AccessMode::Open {
+        bad(
+            "teletherapy.enabled",
+            "needs access.mode = \"secure\" or \"closed\": only logged-in therapists may hold appointments".into(),
+        );
+    }
+    for (key, value, max) in [
+        ("teletherapy.link_opens_minutes_before", t.link_opens_minutes_before, 1440),
+        ("teletherapy.link_grace_minutes_after", t.link_grace_minutes_after, 1440),
+    ] {
+        if value > max {
+            bad(key, format!("must be 0 to {max} minutes"));
+        }
+    }
+    if !(1..=99).contains(&t.max_patients) {
+        bad("teletherapy.max_patients", "must be 1 to 99".into());
+    } else if t.max_patients >= c.rooms.max_participants {
+        bad(
+            "teletherapy.max_patients",
+            format!(
+                "must be less than rooms.max_participants ({}), which must leave room for the therapist",
+                c.rooms.max_participants
+            ),
+        );
+    }
+    if !(1..=2160).contains(&t.record_retention_hours) {
+        bad("teletherapy.record_retention_hours", "must be 1 to 2160 hours (90 days)".into());
+    }
+    if !(1..=10_000).contains(&t.max_appointments_per_therapist) {
+        bad("teletherapy.max_appointments_per_therapist", "must be 1 to 10000".into());
+    }
+    if let Some(name) = &t.practice_name
+        && (name.trim().is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control))
+    {
+        bad("teletherapy.practice_name", "must be 1 to 100 characters, no control characters".into());
+    }
+    for (key, text) in
+        [("teletherapy.consent_text_de", &t.consent_text_de), ("teletherapy.consent_text_en", &t.consent_text_en)]
+    {
+        if let Some(text) = text
+            && (text.trim().is_empty() || text.chars().count() > super::MAX_TELETHERAPY_CONSENT_CHARS)
+        {
+            bad(key, format!("must be 1 to {} characters", super::MAX_TELETHERAPY_CONSENT_CHARS));
         }
     }
 }
@@ -666,6 +718,29 @@ mod tests {
         let p = problems(acme);
         assert!(p.iter().any(|l| l.contains("must be one of tls.acme.domains")), "{p:?}");
         assert!(problems("[media]\nturn_tls_name = \"turn.example.eu\"\nice_tcp_port = 443\n").is_empty());
+    }
+
+    #[test]
+    fn teletherapy_problems_are_named_one_line_each() {
+        let p = problems(
+            "[teletherapy]\nenabled = true\nlink_opens_minutes_before = 1441\nmax_patients = 0\n\
+             record_retention_hours = 2161\nmax_appointments_per_therapist = 0\nconsent_text_de = \" \"\n",
+        );
+        assert_eq!(p.len(), 6, "{p:?}");
+        for key in [
+            "teletherapy.enabled: needs access.mode",
+            "teletherapy.link_opens_minutes_before",
+            "teletherapy.max_patients",
+            "teletherapy.record_retention_hours",
+            "teletherapy.max_appointments_per_therapist",
+            "teletherapy.consent_text_de",
+        ] {
+            assert!(p.iter().any(|l| l.contains(key)), "{key}: {p:?}");
+        }
+        let p = problems("[rooms]\nmax_participants = 9\n[access]\nmode = \"secure\"\n[teletherapy]\nenabled = true\n");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("teletherapy.max_patients: must be less than rooms.max_participants (9)"), "{p:?}");
+        assert!(problems("[access]\nmode = \"secure\"\n[teletherapy]\nenabled = true\n").is_empty());
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Config {
     pub ldap: LdapConfig,
     /// Prometheus metrics on a separate listener (off unless enabled).
     pub metrics: MetricsConfig,
+    /// Appointments for therapy practices: links per patient, waiting room,
+    /// consent, attendance record (docs/teletherapy.md). Off unless enabled.
+    pub teletherapy: TeletherapyConfig,
 }
 
 /// Which policy preset is active.
@@ -592,6 +595,65 @@ pub enum OnDecline {
 
 /// Longest consent text accepted, in characters.
 pub const MAX_CONSENT_TEXT_CHARS: usize = 2000;
+
+/// `[teletherapy]`: appointments with one link per patient
+/// (docs/teletherapy.md). Appointments live in memory only: a restart
+/// loses them and the practice makes new links.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TeletherapyConfig {
+    /// Therapists (logged in, allowed to host) create appointments on
+    /// `/sessions`; patients join with their link `/t/…` without an
+    /// account, after accepting the consent text, through the waiting room.
+    /// Default `false`. Refused with `access.mode = "open"`.
+    pub enabled: bool,
+    /// The practice's name shown to patients and in the session record.
+    /// Default: `client.app_name`.
+    pub practice_name: Option<String>,
+    /// Minutes before the start from which a patient link works (0 to
+    /// 1440). Default 30.
+    pub link_opens_minutes_before: u32,
+    /// Minutes after the planned end until which a patient link works,
+    /// unless the therapist ended the session before (0 to 1440). Default 30.
+    pub link_grace_minutes_after: u32,
+    /// Most patient links of a group appointment (1 to 99, and less than
+    /// `rooms.max_participants`, which must leave room for the therapist).
+    /// Default 9.
+    pub max_patients: u32,
+    /// Hours after its end (or, if it never started, after its links
+    /// closed) at which an appointment and its attendance record are
+    /// deleted, unless the therapist deleted it before (1 to 2160, 90
+    /// days). Default 24.
+    pub record_retention_hours: u32,
+    /// Most appointments one therapist may hold at once (1 to 10000).
+    /// Default 200.
+    pub max_appointments_per_therapist: u32,
+    /// The practice's consent text that patients accept before their first
+    /// entry, German and English (at most 4000 characters each). Default:
+    /// Kabine's built-in text. Its version (shown in the record) is the
+    /// first 16 hex digits of SHA-256 over both texts.
+    pub consent_text_de: Option<String>,
+    pub consent_text_en: Option<String>,
+}
+
+impl Default for TeletherapyConfig {
+    fn default() -> Self {
+        TeletherapyConfig {
+            enabled: false,
+            practice_name: None,
+            link_opens_minutes_before: 30,
+            link_grace_minutes_after: 30,
+            max_patients: 9,
+            record_retention_hours: 24,
+            max_appointments_per_therapist: 200,
+            consent_text_de: None,
+            consent_text_en: None,
+        }
+    }
+}
+
+/// Longest teletherapy consent text accepted, in characters.
+pub const MAX_TELETHERAPY_CONSENT_CHARS: usize = 4000;
 
 /// `[p2p]`
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -183,7 +183,7 @@ fn clear_cookie() -> HeaderValue {
 /// `Sec-Fetch-Site`). The site is `server.public_url`, or in the demo the
 /// host the browser used; the comparison is the WebSocket handshake's
 /// ([`super::ws::origin_allowed`]).
-fn check_origin(state: &AppState, request_headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
+pub(super) fn check_origin(state: &AppState, request_headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
     let Some(origin) = request_headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("")) else {
         let same = request_headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin");
         return if same { Ok(()) } else { Err(ApiError::ForbiddenOrigin) };
@@ -200,7 +200,10 @@ fn check_origin(state: &AppState, request_headers: &HeaderMap, uri: &Uri) -> Res
     }
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(request_headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(
+    request_headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
     let json = request_headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -46,6 +46,11 @@ pub static ASSETS: &[Asset] = assets! {
     "recording.js" => JS,
     "login.js" => JS,
     "account.js" => JS,
+    "qr.js" => JS,
+    "sessions.js" => JS,
+    "patient.js" => JS,
+    "therapy.js" => JS,
+    "record.js" => JS,
     "logo.svg" => SVG,
 };
 

@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod demux;
 pub mod headers;
+pub mod teletherapy;
 pub mod ws;
 
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +49,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Hands WebSocket connections to the room actor.
     pub signal: crate::signal::Signalling,
+    /// Per-address limits of the anonymous appointment routes.
+    pub teletherapy: Arc<teletherapy::Guards>,
 }
 
 /// Every route of the HTTPS origin, without a socket (tests call it directly).
@@ -63,6 +66,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/password", post(api::change_password).layer(DefaultBodyLimit::max(api::MAX_BODY)))
         .route("/api/session", get(api::session))
         .route("/account", get(account_page))
+        .route("/sessions", get(teletherapy::sessions_page))
+        .route(
+            "/api/appointments",
+            get(teletherapy::list).post(teletherapy::create).layer(DefaultBodyLimit::max(api::MAX_BODY)),
+        )
+        .route("/api/appointments/{id}", axum::routing::delete(teletherapy::delete))
+        .route("/api/appointments/{id}/links", post(teletherapy::add_link))
+        .route("/api/appointments/{id}/links/{n}/revoke", post(teletherapy::revoke))
+        .route("/api/appointments/{id}/attendance", get(teletherapy::attendance))
+        .route("/api/appointment/{token}", get(teletherapy::patient))
+        .route("/api/probe", get(teletherapy::probe))
+        .route("/t/{token}", get(teletherapy::link_page))
         // HTTP/1.1 upgrades only: see `serve_https` for why no WebSocket
         // runs over HTTP/2.
         .route("/ws", on(MethodFilter::GET, ws::ws_handler))

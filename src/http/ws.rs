@@ -62,6 +62,7 @@ pub async fn ws_handler(
     let login = super::api::session_token(&headers)
         .and_then(|token| state.auth.session(&token).map(|identity| (token, identity)));
     let account = login.as_ref().map(|(_, identity)| Account {
+        username: zeroize::Zeroizing::new(identity.username.clone()),
         display_name: zeroize::Zeroizing::new(identity.display_name.clone()),
         may_host: identity.may_host,
     });

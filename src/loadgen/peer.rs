@@ -575,6 +575,7 @@ impl Runner {
             version: PROTOCOL_VERSION,
             room: self.config.room.clone(),
             display_name: self.config.display_name.clone(),
+            appointment: None,
         };
         if self.send(&hello).await.is_err() {
             return self.finish(Err(io::Error::other("cannot send hello")));

@@ -50,6 +50,20 @@ pub struct Policy {
     /// no cap beyond the config's own limit, private messages allowed).
     #[serde(default)]
     pub rooms: RoomsPolicy,
+    /// Appointments for therapy sessions (absent in older policy files:
+    /// not required).
+    #[serde(default)]
+    pub teletherapy: TeletherapyPolicy,
+}
+
+/// `[teletherapy]` of a policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeletherapyPolicy {
+    /// Whether a config must turn appointments on (`teletherapy.enabled`):
+    /// one expiring link per patient, bound to the therapist, a consent
+    /// step before the first entry, the waiting room, session records.
+    pub required: bool,
 }
 
 /// `[access]` of a policy.
@@ -272,6 +286,9 @@ impl Policy {
         if self.rooms.private_chat_allowed && !strict.rooms.private_chat_allowed {
             out.push("rooms.private_chat_allowed = true".into());
         }
+        if !self.teletherapy.required && strict.teletherapy.required {
+            out.push("teletherapy.required = false".into());
+        }
         out
     }
 }
@@ -300,6 +317,7 @@ pub mod rule {
     pub const ACCESS_MODE: &str = "access-not-open";
     pub const ROOM_SIZE: &str = "room-size-cap";
     pub const PRIVATE_CHAT: &str = "private-chat-off";
+    pub const TELETHERAPY: &str = "teletherapy-appointments";
 }
 
 /// Longest idle time of a login session any config may set (OWASP ASVS
@@ -652,6 +670,27 @@ pub fn check(loaded: &LoadedConfig, policy: &Policy) -> Vec<Verdict> {
             }
             (true, true) => "participants may message one other participant (relayed, never stored)".into(),
             (false, _) => "off: chat messages go to the whole room only".into(),
+        },
+    );
+
+    let t = &c.teletherapy;
+    let t_ok = t.enabled || !policy.teletherapy.required;
+    verdict(
+        rule::TELETHERAPY,
+        "teletherapy.enabled",
+        t_ok,
+        match (t.enabled, t_ok) {
+            (true, _) => format!(
+                "appointments on: one link per patient, valid {} min before the start to {} min after the end, \
+                 consent before the first entry, at most {} patients; deleted {} h after the end at the latest",
+                t.link_opens_minutes_before, t.link_grace_minutes_after, t.max_patients, t.record_retention_hours
+            ),
+            (false, false) => format!(
+                "the policy \"{}\" requires appointments (a link per patient, consent, waiting room, session \
+                 records); set teletherapy.enabled = true",
+                policy.name
+            ),
+            (false, true) => "off: no appointments; rooms are opened by their links".into(),
         },
     );
 
@@ -1199,7 +1238,17 @@ mod tests {
             assert!(ANLAGE_31B.contains(from), "{from}");
             failed_under("anlage-31b", &ANLAGE_31B.replace(from, to))
         };
-        assert_eq!(weakened("mode = \"secure\"", "mode = \"open\""), [rule::ACCESS_MODE]);
+        // Open access with appointments on is a config error of its own;
+        // without them, the rule's, and appointments' own.
+        let open = ANLAGE_31B.replace("mode = \"secure\"", "mode = \"open\"");
+        assert!(load_str(&open, "t.toml").is_err(), "teletherapy needs logins");
+        let appointments = "the attendance record for the therapist.\nenabled = true";
+        assert!(open.contains(appointments));
+        let open = open.replace(appointments, "the attendance record for the therapist.\nenabled = false");
+        assert_eq!(failed_under("anlage-31b", &open), [rule::ACCESS_MODE, rule::TELETHERAPY]);
+        let no_appointments =
+            ANLAGE_31B.replace(appointments, "the attendance record for the therapist.\nenabled = false");
+        assert_eq!(failed_under("anlage-31b", &no_appointments), [rule::TELETHERAPY]);
         // Both room sizes (rooms and e2ee) become 11; only the room's is capped.
         assert_eq!(weakened("max_participants = 10", "max_participants = 11"), [rule::ROOM_SIZE]);
         assert_eq!(weakened("private_chat = false", "private_chat = true"), [rule::PRIVATE_CHAT]);
@@ -1215,10 +1264,10 @@ mod tests {
             [rule::RECORDING_OFF, rule::RECORDING_ENCRYPTED, rule::E2EE]
         );
         // The defaults of a config (open access, 100 per room, private chat,
-        // optional E2EE) break the preset four times.
+        // optional E2EE, no appointments) break the preset five times.
         assert_eq!(
             failed_under("anlage-31b", "policy = \"anlage-31b\""),
-            [rule::E2EE, rule::ACCESS_MODE, rule::ROOM_SIZE, rule::PRIVATE_CHAT]
+            [rule::E2EE, rule::ACCESS_MODE, rule::ROOM_SIZE, rule::PRIVATE_CHAT, rule::TELETHERAPY]
         );
         // Closed access is as good as secure; a smaller room is fine.
         assert_eq!(weakened("mode = \"secure\"", "mode = \"closed\""), Vec::<&str>::new(), "closed access holds");

@@ -217,7 +217,7 @@ impl Rooms {
             .map(|r| {
                 r.members
                     .values()
-                    .map(|m| Person { id: m.id.clone(), display_name: m.display_name.to_string() })
+                    .map(|m| Person { id: m.id.clone(), display_name: m.display_name.to_string(), link: None })
                     .collect()
             })
             .unwrap_or_default()

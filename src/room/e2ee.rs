@@ -48,7 +48,11 @@ impl Rooms {
     /// The most participants the meeting `main` may have now.
     pub(super) fn meeting_limit(&self, main: RoomKey) -> usize {
         let all = self.settings.max_participants;
-        let limit = if self.meeting_e2ee(main) { all.min(self.settings.e2ee_max_participants) } else { all };
+        let mut limit = if self.meeting_e2ee(main) { all.min(self.settings.e2ee_max_participants) } else { all };
+        if self.appointment_of(main).is_some() {
+            // The therapist and at most `teletherapy.max_patients` patients.
+            limit = limit.min(self.settings.teletherapy.max_patients + 1);
+        }
         limit as usize
     }
 

@@ -165,7 +165,9 @@ impl Rooms {
         let mut expired: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.pending.is_some())
+            // A patient with an appointment link waits as long as the link works
+            // (`appointments::settle_links` sends them away when it stops).
+            .filter(|(_, s)| s.pending.is_some() && s.link.is_none())
             .filter(|(_, s)| s.waiting_since.is_some_and(|t| now.saturating_duration_since(t) >= max))
             .map(|(k, _)| *k)
             .collect();
@@ -254,7 +256,7 @@ impl Rooms {
         }
     }
 
-    fn wait_for_host(
+    pub(super) fn wait_for_host(
         &mut self,
         session: SessionId,
         key_name: Zeroizing<String>,
@@ -419,7 +421,7 @@ impl Rooms {
             | Pending::Password { display_name, .. }
             | Pending::Lobby { display_name, .. } => display_name,
         };
-        Some(Person { id: s.participant.clone(), display_name: name.to_string() })
+        Some(Person { id: s.participant.clone(), display_name: name.to_string(), link: self.link_label(session) })
     }
 
     /// Tells every moderator of the meeting who knocks.
@@ -468,6 +470,34 @@ impl Rooms {
         self.notify_lobby(main, out);
     }
 
+    /// A moderator's short message to a knocking guest (`lobby_message`).
+    pub(super) fn lobby_message(
+        &mut self,
+        moderator: SessionId,
+        main: RoomKey,
+        id: &str,
+        text: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        let text = text.trim();
+        if text.is_empty()
+            || text.chars().count() > crate::protocol::MAX_LOBBY_MESSAGE_CHARS
+            || text.chars().any(char::is_control)
+        {
+            return error(out, moderator, ErrorCode::BadMessage, "a waiting-room message is 1-200 characters");
+        }
+        let Some(guest) = self.knocker(main, id) else {
+            return error(out, moderator, ErrorCode::UnknownParticipant, "nobody with this id waits in the lobby");
+        };
+        let from_name = self
+            .rooms
+            .values()
+            .find_map(|r| r.members.get(&moderator))
+            .map(|m| m.display_name.to_string())
+            .unwrap_or_default();
+        out.push(Effect::Send { to: guest, msg: ServerMsg::WaitingMessage { text: text.to_string(), from_name } });
+    }
+
     /// A moderator turns a knocking guest away.
     pub(super) fn lobby_deny(&mut self, moderator: SessionId, main: RoomKey, id: &str, out: &mut Vec<Effect>) {
         let Some(guest) = self.knocker(main, id) else {
@@ -482,7 +512,17 @@ impl Rooms {
     /// A moderator turns the lobby on or off. Off lets in those knocking,
     /// except those who still owe a password set after they knocked: they
     /// are asked for it.
-    pub(super) fn set_lobby(&mut self, clock: Clock, main: RoomKey, enabled: bool, out: &mut Vec<Effect>) {
+    pub(super) fn set_lobby(
+        &mut self,
+        clock: Clock,
+        moderator: SessionId,
+        main: RoomKey,
+        enabled: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        if !enabled && self.appointment_of(main).is_some() {
+            return error(out, moderator, ErrorCode::NotAllowed, "the waiting room of an appointment stays on");
+        }
         let Some(r) = self.rooms.get_mut(&main) else {
             return;
         };
@@ -568,7 +608,7 @@ impl Rooms {
         Some(ServerMsg::RoomState {
             locked: r.controls.password.is_some(),
             lobby: r.controls.lobby,
-            private_chat: self.settings.private_chat,
+            private_chat: self.private_chat_allowed(main),
             e2ee: r.controls.e2ee,
         })
     }

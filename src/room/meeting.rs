@@ -59,6 +59,10 @@ pub(super) struct Controls {
     pub recording: Option<super::recording::Recording>,
     /// End-to-end encrypted (see `super::e2ee`); once on, on until the meeting ends.
     pub e2ee: bool,
+    /// Of an appointment room: the appointment's id (see `super::appointments`).
+    pub appointment: Option<String>,
+    /// Of an appointment room: who may share their screen (see `super::screen`).
+    pub screen: super::screen::ScreenConsent,
 }
 
 impl Rooms {
@@ -75,9 +79,15 @@ impl Rooms {
         }
         // A main room (it has a name) may start with its lobby on; under
         // `e2ee.mode = "required"` every meeting is end-to-end encrypted from its start.
+        // An appointment room's lobby is always on: the therapist calls patients in.
+        let appointment = self.appointments.by_room(&key_name).map(str::to_string);
+        if appointment.is_some() {
+            self.appointment_rooms.insert(key);
+        }
         let controls = Controls {
-            lobby: self.settings.lobby_on_open && !key_name.is_empty(),
+            lobby: (self.settings.lobby_on_open && !key_name.is_empty()) || appointment.is_some(),
             e2ee: self.settings.e2ee == crate::config::E2eeMode::Required,
+            appointment,
             ..Controls::default()
         };
         self.rooms.insert(key, Room { name: key_name, members: BTreeMap::new(), speaker: None, controls });
@@ -146,6 +156,7 @@ impl Rooms {
         r.controls.next_seq += 1;
         let id = member.id.clone();
         self.admit(room, member, out);
+        self.screen_on_join(main, session, out);
         let ticket = self.issue_ticket(main, &id, moderator);
         out.push(Effect::Send { to: session, msg: ServerMsg::Ticket { ticket } });
         if let Some(state) = self.room_state(main) {
@@ -176,6 +187,7 @@ impl Rooms {
     pub fn admit(&mut self, room: RoomKey, member: Member, out: &mut Vec<Effect>) {
         let ice_servers = self.ice_servers_for(member.session);
         let e2ee = self.meeting_e2ee(room);
+        let appointment = self.welcome_appointment(room, member.session);
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -195,6 +207,7 @@ impl Rooms {
                 ice_servers,
                 last_n: self.settings.last_n,
                 e2ee,
+                appointment,
             },
         });
         if let Some(speaker) = r.speaker.and_then(|s| r.members.get(&s)) {
@@ -329,6 +342,7 @@ impl Rooms {
 
     /// Forgets a room and wipes what it held.
     pub(super) fn destroy_room(&mut self, key: RoomKey) {
+        self.appointment_rooms.remove(&key);
         if let Some(mut room) = self.rooms.remove(&key) {
             if let Some((mut name, _)) = self.by_name.remove_entry(room.name.as_str()) {
                 name.zeroize();

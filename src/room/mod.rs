@@ -30,6 +30,7 @@
 //! - `p2p`: direct calls for two; `media`: the commands and events
 //!   exchanged with the media server.
 
+mod appointments;
 mod breakout;
 mod e2ee;
 mod lobby;
@@ -38,6 +39,7 @@ mod meeting;
 mod moderation;
 pub mod p2p;
 mod recording;
+mod screen;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -113,6 +115,8 @@ pub struct Settings {
     /// The server's own TURN/TLS relay (`media.turn_tls_name`), offered in
     /// `welcome` with credentials made for each session.
     pub relay: Option<RelayOffer>,
+    /// `[teletherapy]`: appointments.
+    pub teletherapy: crate::teletherapy::Settings,
 }
 
 /// The relay as participants are told of it.
@@ -154,6 +158,7 @@ impl Settings {
             toggle_burst: 10,
             recording: RecordingSettings { enabled: config.recording.enabled, on_decline: config.recording.on_decline },
             relay: None,
+            teletherapy: crate::teletherapy::Settings::from_config(config),
         }
     }
 }
@@ -176,6 +181,8 @@ pub struct Clock {
 /// shows it when the WebSocket opened (never what a message claims).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Account {
+    /// The login name (lowercased): appointments belong to it.
+    pub username: Zeroizing<String>,
     /// The name from the account (local store or directory).
     pub display_name: Zeroizing<String>,
     /// May open rooms and host them.
@@ -290,6 +297,8 @@ struct Session {
     pending: Option<lobby::Pending>,
     /// Since when it waits (for a host, the password, the lobby).
     waiting_since: Option<Instant>,
+    /// The appointment link it came with (a patient).
+    link: Option<crate::teletherapy::LinkRef>,
 }
 
 /// Every room and session of the server.
@@ -322,11 +331,21 @@ pub struct Rooms {
     recording_meetings: BTreeMap<RoomKey, Option<u64>>,
     /// The next recording's number.
     next_recording: u64,
+    /// Appointments (`[teletherapy]`), in memory only.
+    appointments: crate::teletherapy::Store,
+    /// Sessions that hold an appointment link, and which.
+    held: BTreeMap<SessionId, crate::teletherapy::LinkRef>,
+    /// When the appointment store is swept next (unix seconds).
+    next_sweep: i64,
+    /// Open appointment meetings (main rooms), so that the work after each
+    /// input does not look at every room.
+    appointment_rooms: std::collections::BTreeSet<RoomKey>,
 }
 
 impl Rooms {
     pub fn new(settings: Settings) -> Rooms {
         use rand::SeedableRng;
+        let settings_teletherapy = settings.teletherapy.clone();
         Rooms {
             p2p: p2p::P2p::new(settings.p2p.clone()),
             settings,
@@ -345,6 +364,10 @@ impl Rooms {
             dirty: std::collections::BTreeSet::new(),
             recording_meetings: BTreeMap::new(),
             next_recording: 1,
+            appointments: crate::teletherapy::Store::new(settings_teletherapy),
+            held: BTreeMap::new(),
+            next_sweep: 0,
+            appointment_rooms: std::collections::BTreeSet::new(),
         }
     }
 
@@ -393,6 +416,7 @@ impl Rooms {
         self.handle_input(clock, input, out);
         self.settle_recordings(clock, out);
         self.settle_p2p(clock, out);
+        self.settle_links(out);
     }
 
     /// Direct calls follow the membership of every room touched by the input.
@@ -426,6 +450,7 @@ impl Rooms {
                     source_key,
                     pending: None,
                     waiting_since: None,
+                    link: None,
                 };
                 self.sessions.insert(session, s);
             }
@@ -457,11 +482,16 @@ impl Rooms {
             return self.on_pending_message(clock, session, msg, out);
         }
         match (msg, room) {
-            (ClientMsg::Hello { version, room: name, display_name }, None) => {
-                self.hello(clock, session, version, name, display_name, None, out)
+            (ClientMsg::Hello { version, room: name, display_name, appointment }, None) => {
+                let entry = match appointment {
+                    Some(a) => Entry::Appointment(a),
+                    None => Entry::Plain,
+                };
+                self.hello(clock, session, version, name, display_name, entry, out)
             }
             (ClientMsg::Rejoin { version, room: name, display_name, ticket }, None) => {
-                self.hello(clock, session, version, name, display_name, Some(Zeroizing::new(ticket)), out)
+                let entry = Entry::Ticket(Zeroizing::new(ticket));
+                self.hello(clock, session, version, name, display_name, entry, out)
             }
             (ClientMsg::Rejoin { .. }, Some(_)) => error(out, session, ErrorCode::NotJoined, "already joined"),
             (ClientMsg::Hello { .. }, Some(_)) => error(out, session, ErrorCode::NotJoined, "already joined"),
@@ -476,9 +506,17 @@ impl Rooms {
                 out.push(Effect::Send { to: session, msg: ServerMsg::Bye { reason: ByeReason::Left } });
                 out.push(Effect::Close { session });
             }
-            (ClientMsg::PublishOffer { sdp, tracks }, Some(_)) => {
+            (ClientMsg::PublishOffer { sdp, tracks }, Some(room)) => {
+                // The screen track stays muted at the media server without a permission.
+                if tracks.iter().any(|t| t.source == crate::protocol::Source::Screen)
+                    && !self.screen_allowed(self.meeting_of(room), session)
+                {
+                    self.screen_refused(session, out);
+                }
                 out.push(Effect::Media(MediaCommand::PublishOffer { session, sdp, tracks }))
             }
+            (ClientMsg::ScreenRequest {}, Some(room)) => self.screen_request(room, session, out),
+            (ClientMsg::ScreenAnswer { id, allow }, Some(room)) => self.screen_answer(room, session, &id, allow, out),
             (ClientMsg::SubscribeAnswer { sdp }, Some(_)) => {
                 out.push(Effect::Media(MediaCommand::SubscribeAnswer { session, sdp }))
             }
@@ -486,6 +524,14 @@ impl Rooms {
                 out.push(Effect::Media(MediaCommand::VideoSizes { session, sizes }))
             }
             (ClientMsg::MediaState { mic, camera, screen }, Some(room)) => {
+                let main = self.meeting_of(room);
+                let was_sharing = self.rooms.get(&room).and_then(|r| r.members.get(&session)).is_some_and(|m| m.screen);
+                if screen && !self.screen_allowed(main, session) {
+                    self.screen_refused(session, out);
+                }
+                if was_sharing && !screen {
+                    self.screen_stopped(main, session, out);
+                }
                 // A source a moderator muted stays off until the participant unmutes it.
                 let mut sending = None;
                 self.toggle_member(clock, room, session, out, |m| {
@@ -531,7 +577,7 @@ impl Rooms {
         version: u32,
         name: String,
         display_name: String,
-        ticket: Option<Zeroizing<String>>,
+        entry: Entry,
         out: &mut Vec<Effect>,
     ) {
         let name = Zeroizing::new(name);
@@ -547,6 +593,20 @@ impl Rooms {
         };
         // Room names are compared case-insensitively: /Team and /team are one room.
         let key_name = Zeroizing::new(name.to_lowercase());
+        let ticket = match entry {
+            Entry::Appointment(a) => return self.patient_hello(clock, session, key_name, display_name, a, out),
+            Entry::Ticket(t) => Some(t),
+            Entry::Plain => None,
+        };
+        // An appointment room: its therapist only (patients come with their link).
+        if let Some(id) = self.appointments.by_room(&key_name).map(str::to_string) {
+            if !self.owner_may_enter(session, &id, out) {
+                return;
+            }
+        } else if crate::teletherapy::is_appointment_room(&key_name) {
+            error(out, session, ErrorCode::AppointmentInvalid, "no such appointment");
+            return out.push(Effect::Close { session });
+        }
         self.enter(clock, session, key_name, display_name, ticket, out);
     }
 
@@ -736,6 +796,15 @@ impl Drop for Room {
         // Display names are `Zeroizing` and wipe themselves; the name too.
         self.name.zeroize();
     }
+}
+
+/// How a `hello` (or `rejoin`) comes to the door.
+enum Entry {
+    Plain,
+    /// `rejoin` with its ticket.
+    Ticket(Zeroizing<String>),
+    /// A patient's appointment link.
+    Appointment(crate::protocol::AppointmentHello),
 }
 
 /// Characters that change how text around them is shown without showing

@@ -35,6 +35,11 @@ impl Forced {
         (mic && !self.mic, camera && !self.camera, screen && !self.screen)
     }
 
+    /// Sets whether `source` is muted; true if that changed it.
+    pub(super) fn set(&mut self, source: Source, muted: bool) -> bool {
+        std::mem::replace(self.slot(source), muted) != muted
+    }
+
     fn slot(&mut self, source: Source) -> &mut bool {
         match source {
             Source::Mic => &mut self.mic,
@@ -59,12 +64,28 @@ fn moderators_only(msg: &ClientMsg) -> bool {
             | ClientMsg::SetLobby { .. }
             | ClientMsg::LobbyAdmit { .. }
             | ClientMsg::LobbyDeny { .. }
+            | ClientMsg::LobbyMessage { .. }
             | ClientMsg::BreakoutCreate { .. }
             | ClientMsg::BreakoutAssign { .. }
             | ClientMsg::BreakoutRandom {}
             | ClientMsg::BreakoutBroadcast { .. }
             | ClientMsg::BreakoutCloseAll {}
             | ClientMsg::EnableE2ee {}
+    )
+}
+
+/// Controls an appointment's meeting does without: its link decides who
+/// comes in (a password would add nothing), and breakout rooms would let
+/// patients talk without the therapist.
+fn not_in_appointments(msg: &ClientMsg) -> bool {
+    matches!(
+        msg,
+        ClientMsg::SetPassword { .. }
+            | ClientMsg::BreakoutCreate { .. }
+            | ClientMsg::BreakoutAssign { .. }
+            | ClientMsg::BreakoutRandom {}
+            | ClientMsg::BreakoutBroadcast { .. }
+            | ClientMsg::BreakoutCloseAll {}
     )
 }
 
@@ -88,10 +109,22 @@ impl Rooms {
             drop(msg_secrets(msg));
             return error(out, session, ErrorCode::NotModerator, "only moderators may do this");
         }
+        if not_in_appointments(&msg) && self.appointment_of(main).is_some() {
+            drop(msg_secrets(msg));
+            return error(
+                out,
+                session,
+                ErrorCode::NotAllowed,
+                "a therapy session has no room password or breakout rooms",
+            );
+        }
         match msg {
             ClientMsg::PrivateChat { to, mut text } => {
                 self.private_chat(clock, room, session, &to, &text, out);
                 text.zeroize();
+            }
+            ClientMsg::Unmute { source: Source::Screen } if !self.screen_allowed(main, session) => {
+                self.screen_refused(session, out)
             }
             ClientMsg::Unmute { source } => {
                 if let Some(m) = self.rooms.get_mut(&room).and_then(|r| r.members.get_mut(&session))
@@ -129,7 +162,10 @@ impl Rooms {
                     self.update_member(room, target, out, |m| std::mem::replace(&mut m.hand, false));
                 }
             }
-            ClientMsg::EndMeeting {} => self.close_meeting(main, true, out),
+            ClientMsg::EndMeeting {} => {
+                self.end_appointment(main);
+                self.close_meeting(main, true, out)
+            }
             ClientMsg::GrantModerator { id } => match self.find_in_meeting(main, &id) {
                 Some((r, target)) if self.member(r, target).is_some_and(|m| self.may_moderate(m)) => {
                     self.make_moderator(main, r, target, out)
@@ -142,7 +178,11 @@ impl Rooms {
             ClientMsg::SetPassword { password } => {
                 self.set_password(clock, session, main, password.map(Zeroizing::new), out)
             }
-            ClientMsg::SetLobby { enabled } => self.set_lobby(clock, main, enabled, out),
+            ClientMsg::SetLobby { enabled } => self.set_lobby(clock, session, main, enabled, out),
+            ClientMsg::LobbyMessage { id, mut text } => {
+                self.lobby_message(session, main, &id, &text, out);
+                text.zeroize();
+            }
             ClientMsg::LobbyAdmit { id } => self.lobby_admit(clock, session, main, &id, out),
             ClientMsg::LobbyDeny { id } => self.lobby_deny(session, main, &id, out),
             ClientMsg::BreakoutCreate { names } => self.breakout_create(session, main, names, out),
@@ -173,11 +213,18 @@ impl Rooms {
             | ClientMsg::E2ee { .. }
             | ClientMsg::P2pReady { .. }
             | ClientMsg::P2pFailed { .. }
+            | ClientMsg::ScreenRequest {}
+            | ClientMsg::ScreenAnswer { .. }
             | ClientMsg::Leave {} => {}
         }
     }
 
-    fn member(&self, room: RoomKey, session: SessionId) -> Option<&super::Member> {
+    /// Private chat: as the server allows it, never in an appointment room.
+    pub(super) fn private_chat_allowed(&self, main: RoomKey) -> bool {
+        self.settings.private_chat && self.appointment_of(main).is_none()
+    }
+
+    pub(super) fn member(&self, room: RoomKey, session: SessionId) -> Option<&super::Member> {
         self.rooms.get(&room).and_then(|r| r.members.get(&session))
     }
 
@@ -301,8 +348,8 @@ impl Rooms {
         text: &str,
         out: &mut Vec<Effect>,
     ) {
-        if !self.settings.private_chat {
-            return error(out, session, ErrorCode::PrivateChatDisabled, "private chat is turned off on this server");
+        if !self.private_chat_allowed(self.meeting_of(room)) {
+            return error(out, session, ErrorCode::PrivateChatDisabled, "private chat is turned off in this meeting");
         }
         if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
             return error(out, session, ErrorCode::ChatRejected, "chat text must be 1-2000 characters");
@@ -338,7 +385,7 @@ fn unknown(out: &mut Vec<Effect>, session: SessionId) {
 fn msg_secrets(msg: ClientMsg) -> Option<Zeroizing<String>> {
     match msg {
         ClientMsg::SetPassword { password } => password.map(Zeroizing::new),
-        ClientMsg::BreakoutBroadcast { text } => Some(Zeroizing::new(text)),
+        ClientMsg::BreakoutBroadcast { text } | ClientMsg::LobbyMessage { text, .. } => Some(Zeroizing::new(text)),
         _ => None,
     }
 }

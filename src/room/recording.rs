@@ -81,6 +81,9 @@ impl Rooms {
             ClientMsg::RecordStop {} if !moderator => {
                 error(out, session, ErrorCode::NotModerator, "only a moderator can stop a recording")
             }
+            ClientMsg::RecordStart {} if self.appointment_of(main).is_some() => {
+                error(out, session, ErrorCode::RecordingUnavailable, "an appointment is never recorded")
+            }
             ClientMsg::RecordStart {} => self.record_start(main, session, out),
             ClientMsg::RecordStop {} => self.record_stop(main, clock.unix_ms, out),
             ClientMsg::RecordingConsent { agree } => self.consent(main, session, agree, clock.unix_ms, out),

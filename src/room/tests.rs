@@ -58,7 +58,7 @@ impl World {
 }
 
 fn hello(room: &str, name: &str) -> ClientMsg {
-    ClientMsg::Hello { version: 1, room: room.into(), display_name: name.into() }
+    ClientMsg::Hello { version: 1, room: room.into(), display_name: name.into(), appointment: None }
 }
 
 fn sent_to(out: &[Effect], to: SessionId) -> Vec<ServerMsg> {
@@ -192,7 +192,7 @@ fn bad_hellos_are_refused_and_change_nothing() {
     let s = w.connect();
     let cases = [
         (
-            ClientMsg::Hello { version: 2, room: "team".into(), display_name: "Ada".into() },
+            ClientMsg::Hello { version: 2, room: "team".into(), display_name: "Ada".into(), appointment: None },
             ErrorCode::UnsupportedVersion,
         ),
         (hello(".hidden", "Ada"), ErrorCode::BadRoomName),
@@ -463,6 +463,7 @@ fn joining_an_existing_room_looks_like_creating_one() {
     assert_eq!(media(&existing).len(), media(&fresh).len());
 }
 
+mod appointments;
 mod e2ee;
 mod moderation;
 
@@ -487,7 +488,11 @@ fn display_names_lose_bidi_controls_and_hosts_are_marked() {
     let mut w = World::new();
     let s = w.next;
     w.next += 1;
-    let account = Account { display_name: zeroize::Zeroizing::new("Dr. Anna Müller".into()), may_host: true };
+    let account = Account {
+        username: zeroize::Zeroizing::new("dr.mueller".into()),
+        display_name: zeroize::Zeroizing::new("Dr. Anna Müller".into()),
+        may_host: true,
+    };
     w.input(Input::Connected { session: SessionId(s), participant: "h".into(), account: Some(account), source: None });
     let out = w.send(SessionId(s), hello("team", "x"));
     assert!(matches!(sent_to(&out, SessionId(s)).first(), Some(ServerMsg::Welcome { you, .. }) if you.host));

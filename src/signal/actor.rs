@@ -34,6 +34,12 @@ pub enum Command {
     AccountEnded { session: SessionId },
     /// The connection ended.
     Disconnected { session: SessionId },
+    /// A request about appointments from the HTTP side; the answer goes
+    /// back on `reply`.
+    Appointments {
+        request: crate::teletherapy::Request,
+        reply: tokio::sync::oneshot::Sender<crate::teletherapy::Reply>,
+    },
 }
 
 /// From the actor to a connection task.
@@ -85,6 +91,11 @@ pub async fn run(mut rooms: Rooms, mut wiring: Wiring, stats: Arc<Stats>, shutdo
                     Next::Command(Some(Command::Disconnected { session })) => {
                         conns.remove(&session);
                         Input::Disconnected { session }
+                    }
+                    Next::Command(Some(Command::Appointments { request, reply })) => {
+                        let _ = reply.send(rooms.appointment_request(clock(), request, &mut effects));
+                        // Its effects (patients sent away) go out with those of a tick.
+                        Input::Tick
                     }
                     Next::Media(Some(event)) => Input::Media(event),
                     Next::Command(None) | Next::Media(None) => Input::Shutdown,

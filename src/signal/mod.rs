@@ -87,6 +87,14 @@ impl Signalling {
         self.tasks.token()
     }
 
+    /// Asks the room actor about appointments; `None` when it is gone
+    /// (the server is closing).
+    pub async fn appointments(&self, request: crate::teletherapy::Request) -> Option<crate::teletherapy::Reply> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.actor.send(actor::Command::Appointments { request, reply }).await.ok()?;
+        answer.await.ok()
+    }
+
     /// Runs one upgraded signalling connection until it ends.
     pub async fn run(self, socket: WebSocket, hello: Hello) {
         conn::run(socket, self, hello).await;

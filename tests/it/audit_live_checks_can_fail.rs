@@ -228,6 +228,26 @@ async fn a_tracking_cookie_fails_only_the_cookie_check() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_page_for_a_made_up_link_fails_only_the_appointments_check() {
+    let _t = support::test();
+    let with_appointments = || audit::kabine_router_with(|c| c.teletherapy.enabled = true);
+    // Kabine with appointments on passes it (401 for the list, 404 for the link).
+    let (failed, run) = failed_live_checks("appointments-good", with_appointments()).await;
+    assert_eq!(failed, set(&[]), "{}", run.stderr);
+    assert_eq!(run.status("live.teletherapy.links").as_str(), "pass", "{}", run.explain("live.teletherapy.links"));
+    // A server that opens the patient's page for any link fails it.
+    let router = weaken(with_appointments(), |path, r| {
+        if path.starts_with("/t/") {
+            *r.status_mut() = axum::http::StatusCode::OK;
+        }
+    });
+    let (failed, run) = failed_live_checks("appointments", router).await;
+    assert_eq!(failed, set(&["live.teletherapy.links"]), "{}", run.stderr);
+    let why = run.explain("live.teletherapy.links");
+    assert!(why.contains("HTTP 200"), "{why}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_without_consent_fails_only_the_recording_check() {
     let _t = support::test();
     let router = weaken(audit::kabine_router(), |path, r| {

@@ -20,7 +20,7 @@ fn policy_check_passes_the_example_config() {
     assert!(o.status.success(), "{}", text(&o));
     // 16 rules, issue 20's recording rules (18), issue 18's e2ee-required
     // (19), issue 19's access-not-open, room-size-cap, private-chat-off (22).
-    assert!(text(&o).contains("all 22 rules hold"), "{}", text(&o));
+    assert!(text(&o).contains("all 23 rules hold"), "{}", text(&o));
 }
 
 #[test]
@@ -146,6 +146,7 @@ const ANLAGE_31B_BROKEN: &[&str] = &[
     "access-not-open",
     "room-size-cap",
     "private-chat-off",
+    "teletherapy-appointments",
 ];
 
 #[test]
@@ -154,7 +155,7 @@ fn the_anlage_31b_preset_passes_its_example_and_names_every_rule_a_weakened_conf
     let o = kabine(&["policy", "check", "--config", "config/anlage-31b.toml"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("policy \"anlage-31b\""), "{}", text(&o));
-    assert!(text(&o).contains("all 22 rules hold"), "{}", text(&o));
+    assert!(text(&o).contains("all 23 rules hold"), "{}", text(&o));
 
     let example = std::fs::read_to_string(support::repo_root().join("config/anlage-31b.toml")).expect("readable");
     let mut weak = example.clone();
@@ -171,6 +172,12 @@ fn the_anlage_31b_preset_passes_its_example_and_names_every_rule_a_weakened_conf
         ),
         ("mode = \"required\"", "mode = \"optional\""),
         ("mode = \"secure\"", "mode = \"open\""),
+        // Appointments: the preset requires them (and they need logins: with
+        // open access they are a config error of their own).
+        (
+            "the attendance record for the therapist.\nenabled = true",
+            "the attendance record for the therapist.\nenabled = false",
+        ),
     ] {
         assert!(weak.contains(from), "the example no longer has `{from}`");
         weak = weak.replacen(from, to, 1);
@@ -189,7 +196,7 @@ fn the_anlage_31b_preset_passes_its_example_and_names_every_rule_a_weakened_conf
     for rule in ANLAGE_31B_BROKEN {
         assert_eq!(failed.iter().filter(|l| l.split_whitespace().nth(1) == Some(rule)).count(), 1, "{rule}:\n{out}");
     }
-    assert!(out.contains(&format!("{} of 22 rules violated", ANLAGE_31B_BROKEN.len())), "{out}");
+    assert!(out.contains(&format!("{} of 23 rules violated", ANLAGE_31B_BROKEN.len())), "{out}");
 
     // The server refuses to start with one line per broken rule, each with
     // the file and the line of the key.
@@ -204,8 +211,8 @@ fn the_anlage_31b_preset_passes_its_example_and_names_every_rule_a_weakened_conf
     for l in lines {
         assert!(l.starts_with(&format!("{path}:")), "{l}");
     }
-    for key in ["access.mode", "rooms.max_participants", "rooms.private_chat", "e2ee.mode"] {
+    for key in ["access.mode", "rooms.max_participants", "rooms.private_chat", "e2ee.mode", "teletherapy.enabled"] {
         assert!(out.lines().any(|l| l.contains(&format!(": {key}: policy rule"))), "{key}:\n{out}");
     }
-    assert!(out.contains("refusing to start: 9 rule(s) of the privacy policy \"anlage-31b\""), "{out}");
+    assert!(out.contains("refusing to start: 10 rule(s) of the privacy policy \"anlage-31b\""), "{out}");
 }

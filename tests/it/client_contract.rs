@@ -48,8 +48,10 @@ fn the_client_refuses_the_same_reserved_room_names_as_the_server() {
     let _t = support::test();
     let quoted = Regex::new(r#"['"]([a-z.]+)['"]"#).expect("regex");
     let lib = read("src/protocol.rs");
-    let server_line = lib.lines().find(|l| l.contains("const RESERVED_NAMES")).expect("RESERVED_NAMES");
-    let mut server: Vec<String> = quoted.captures_iter(server_line).map(|c| c[1].to_string()).collect();
+    // The definition up to its `;` (rustfmt may wrap it over several lines).
+    let server_def =
+        lib.split("const RESERVED_NAMES").nth(1).and_then(|rest| rest.split(';').next()).expect("RESERVED_NAMES");
+    let mut server: Vec<String> = quoted.captures_iter(server_def).map(|c| c[1].to_string()).collect();
     let welcome = read("src/client/welcome.js");
     let client_line = welcome.lines().find(|l| l.starts_with("const RESERVED")).expect("RESERVED in welcome.js");
     let mut client: Vec<String> = quoted.captures_iter(client_line).map(|c| c[1].to_string()).collect();

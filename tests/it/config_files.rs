@@ -146,6 +146,9 @@ fn the_example_config_mentions_every_key() {
         "ldap.bind_password_file",
         "ldap.host_group",
         "ldap.display_name_attributes",
+        "teletherapy.practice_name",
+        "teletherapy.consent_text_de",
+        "teletherapy.consent_text_en",
     ] {
         keys.push(key.to_string());
     }

@@ -40,7 +40,12 @@ fn router(name: &str) -> axum::Router {
         tokio_util::task::TaskTracker::new(),
         tokio_util::sync::CancellationToken::new(),
     );
-    kabine::http::app(AppState { config: Arc::new(loaded.config), auth, signal })
+    kabine::http::app(AppState {
+        config: Arc::new(loaded.config),
+        auth,
+        signal,
+        teletherapy: Arc::new(kabine::http::teletherapy::Guards::new()),
+    })
 }
 
 async fn login(app: &axum::Router, from: IpAddr, user: &str, password: &str) -> (StatusCode, serde_json::Value) {

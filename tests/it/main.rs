@@ -82,5 +82,8 @@ mod signal_http2;
 mod signal_keepalive;
 mod signal_shutdown;
 mod stress_attacks;
+mod teletherapy_api;
+mod teletherapy_browser;
+mod teletherapy_ws;
 mod tls_scan;
 mod turn_relay;

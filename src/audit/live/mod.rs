@@ -11,6 +11,7 @@ mod e2ee;
 mod http;
 mod local;
 mod session;
+mod teletherapy;
 mod tlsprobe;
 
 use std::net::{IpAddr, SocketAddr};
@@ -195,6 +196,7 @@ impl<'a> Ctx<'a> {
             LiveCheck::Recording => self.recording().await,
             LiveCheck::RecordingFiles => self.recording_files(),
             LiveCheck::E2eeMedia => self.e2ee_media().await,
+            LiveCheck::TeletherapyLinks => self.teletherapy_links().await,
             LiveCheck::LogsNoAddresses => self.logs_no_addresses().await,
         }
     }

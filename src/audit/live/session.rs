@@ -109,7 +109,8 @@ async fn join(target: &Target, room: &str, name: &str) -> Result<Peer, Msg> {
             msg(format!("WebSocket-Verbindung fehlgeschlagen: {e}"), format!("WebSocket connection failed: {e}"))
         }
     })?;
-    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, room: room.into(), display_name: name.into() };
+    let hello =
+        ClientMsg::Hello { version: PROTOCOL_VERSION, room: room.into(), display_name: name.into(), appointment: None };
     send(&mut socket, &hello).await.map_err(|e| msg(e.clone(), e))?;
     let deadline = Instant::now() + ANSWER;
     loop {

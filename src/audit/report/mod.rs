@@ -59,7 +59,7 @@ pub struct ProfileSection {
     pub title: String,
     pub intro: String,
     /// `pass` only when every requirement is met by Kabine and proven by
-    /// passed checks; never while a requirement is not yet covered.
+    /// passed checks; never while a requirement is met only in part.
     pub status: Status,
     pub verdict: String,
     /// The policy row first, then the requirements.
@@ -70,7 +70,7 @@ pub struct ProfileSection {
 pub struct ProfileRow {
     pub requirement: String,
     pub control: String,
-    /// `kabine`, `partly` or `not_yet`.
+    /// `kabine` or `partly`.
     pub coverage: profile::Coverage,
     pub coverage_label: String,
     pub checks: Vec<ProfileCheck>,
@@ -95,7 +95,6 @@ fn profile_section(run: &AuditRun, policy: &Policy, lang: Lang) -> Option<Profil
             match r.coverage {
                 profile::Coverage::Kabine => "profile.coverage.kabine",
                 profile::Coverage::Partly => "profile.coverage.partly",
-                profile::Coverage::NotYet => "profile.coverage.not_yet",
             },
             lang,
         ),
@@ -361,6 +360,7 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         ("max_participants", c.rooms.max_participants.to_string()),
         ("idle", c.access.session_idle_timeout_minutes.to_string()),
         ("life", c.access.session_lifetime_hours.to_string()),
+        ("record_hours", c.teletherapy.record_retention_hours.to_string()),
         ("ldap_host", c.ldap.url.clone().unwrap_or_default()),
         ("acme_ca", c.tls.acme.as_ref().map(|a| policy::acme_ca(&a.directory).name).unwrap_or_default()),
         ("acme_contact", c.tls.acme.as_ref().and_then(|a| a.contact.clone()).unwrap_or_else(|| "—".into())),
@@ -407,12 +407,18 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
     if accounts {
         data_categories.push(tx("ropa.data.sessions"));
     }
+    if c.teletherapy.enabled {
+        data_categories.push(tx("ropa.data.appointments"));
+    }
     let mut erasure = lines("ropa.erasure.value");
     if accounts {
         erasure.push(tx("ropa.erasure.sessions"));
     }
     if local_users {
         erasure.push(tx("ropa.erasure.local_accounts"));
+    }
+    if c.teletherapy.enabled {
+        erasure.push(tx("ropa.erasure.appointments"));
     }
     let ropa = vec![
         RopaField {

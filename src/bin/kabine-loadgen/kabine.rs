@@ -82,6 +82,7 @@ async fn run(
         version: PROTOCOL_VERSION,
         room: format!("bench-{}", spec.room),
         display_name: format!("Load {p}"),
+        appointment: None,
     };
     send(&mut ws, &hello).await?;
     let mut layout =

@@ -579,7 +579,8 @@ async fn close_code(ws: &mut Ws, wait: Duration) -> Option<Option<u16>> {
 
 async fn joined(t: &Target, room: &str, name: &str) -> io::Result<Ws> {
     let mut ws = ws_connect(t).await?;
-    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, room: room.into(), display_name: name.into() };
+    let hello =
+        ClientMsg::Hello { version: PROTOCOL_VERSION, room: room.into(), display_name: name.into(), appointment: None };
     ws_send(&mut ws, &hello).await?;
     if !ws_until(&mut ws, Duration::from_secs(20), |m| matches!(m, ServerMsg::Welcome { .. })).await {
         return Err(io::Error::other(format!("no welcome in {room} within 20 s")));
@@ -793,7 +794,12 @@ async fn room_life(t: &Target, i: usize) -> Vec<&'static str> {
     }
     let guest = async {
         let mut ws = ws_connect(t).await?;
-        let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, room: room.clone(), display_name: "Guest".into() };
+        let hello = ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            room: room.clone(),
+            display_name: "Guest".into(),
+            appointment: None,
+        };
         ws_send(&mut ws, &hello).await?;
         if !ws_until(&mut ws, Duration::from_secs(5), |m| matches!(m, ServerMsg::PasswordRequired { .. })).await {
             return Err(io::Error::other("password asked"));

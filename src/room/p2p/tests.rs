@@ -53,7 +53,12 @@ impl World {
         let session = SessionId(self.next);
         self.next += 1;
         self.input(Input::Connected { session, participant: format!("p{}", session.0), account: None, source: None });
-        let msg = ClientMsg::Hello { version: 1, room: room.into(), display_name: format!("N{}", session.0) };
+        let msg = ClientMsg::Hello {
+            version: 1,
+            room: room.into(),
+            display_name: format!("N{}", session.0),
+            appointment: None,
+        };
         let out = self.input(Input::Message { session, msg });
         (session, out)
     }

@@ -11,7 +11,7 @@ use crate::config::AccessMode;
 use crate::protocol::{BreakoutPlace, Person, Source, WaitReason};
 
 fn account(name: &str, may_host: bool) -> Account {
-    Account { display_name: Zeroizing::new(name.into()), may_host }
+    Account { username: Zeroizing::new(name.to_lowercase()), display_name: Zeroizing::new(name.into()), may_host }
 }
 
 fn id(s: SessionId) -> String {

@@ -64,8 +64,14 @@ pub async fn serve_with(router: Router, certs: CertStore) -> Served {
 /// Kabine's own router for the test config, with signalling that reaches no
 /// room actor: tests put the test-only endpoint of [`with_fake`] in front.
 pub fn kabine_router() -> Router {
+    kabine_router_with(|_| {})
+}
+
+/// [`kabine_router`] with its configuration changed by `change`.
+pub fn kabine_router_with(change: impl FnOnce(&mut kabine::config::Config)) -> Router {
     let mut loaded = kabine::config::LoadedConfig::demo();
     loaded.config = super::test_config();
+    change(&mut loaded.config);
     loaded.config.access.users_file = PathBuf::from("/nonexistent/kabine-audit-test/users");
     let auth = Arc::new(kabine::auth::Auth::new(&loaded).expect("auth"));
     let (actor, _) = mpsc::channel(1);
@@ -75,7 +81,12 @@ pub fn kabine_router() -> Router {
         tokio_util::task::TaskTracker::new(),
         CancellationToken::new(),
     );
-    kabine::http::app(kabine::http::AppState { config: Arc::new(loaded.config), auth, signal })
+    kabine::http::app(kabine::http::AppState {
+        config: Arc::new(loaded.config),
+        auth,
+        signal,
+        teletherapy: Arc::new(kabine::http::teletherapy::Guards::new()),
+    })
 }
 
 /// The test-only signalling endpoint on `/ws`, everything else answered by `inner`.
