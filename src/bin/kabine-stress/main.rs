@@ -271,8 +271,9 @@ async fn run(args: Args) -> std::io::Result<bool> {
             attacks::dtls_race(&target, joins, rate, Duration::from_secs(seconds)).await?
         }
         Attack::Slowloris { connections, seconds, browser_join, max_join_ms } => {
+            // Absolute: node runs from the browser tests' directory.
             let browser = browser_join.map(|script| attacks::BrowserJoin {
-                script,
+                script: std::fs::canonicalize(&script).unwrap_or(script),
                 out: dir.join("browser"),
                 max_ms: max_join_ms,
             });
