@@ -3,8 +3,14 @@
 //! systemd unit (rated by `systemd-analyze security --offline=true`,
 //! exposure at most 2.0, and accepted by `systemd-analyze verify`). It
 //! installs into a throwaway root (overlays of this machine's /usr, /etc
-//! and /var; `support/throwaway-root.sh`) with its maintainer scripts, and
-//! an upgrade keeps the configuration `kabine init` wrote there.
+//! and /var; `support/throwaway-root.sh`) with its maintainer scripts.
+//!
+//! Upgrades go to a version whose default configuration changed (one more
+//! comment line), as a real release's may: an edited configuration is kept
+//! byte for byte, whether dpkg is told to keep it (`--force-confdef
+//! --force-confold`, as unattended upgrades run) or asks and the admin
+//! presses Enter; the new default lands beside it as `kabine.toml.dpkg-dist`.
+//! An unedited configuration is replaced by the new default, silently.
 //!
 //! The packages are built from the test build's binary (`--no-build
 //! --profile dev`), so the suite compiles nothing twice.
@@ -17,6 +23,8 @@ use crate::support;
 
 const UNIT: &str = "usr/lib/systemd/system/kabine.service";
 const CONFFILE: &str = "/etc/kabine/kabine.toml";
+/// The line version 2 adds to the default configuration.
+const V2_DEFAULT_CHANGE: &str = "# A line new in 0.1.0-2: the default configuration changed.\n";
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
@@ -53,8 +61,29 @@ fn packages() -> &'static (PathBuf, PathBuf) {
             assert!(out.is_file(), "scripts/package wrote no {}", out.display());
             out
         };
-        (build("0.1.0-1"), build("0.1.0-2"))
+        let v1 = build("0.1.0-1");
+        let v2 = with_changed_default(&build("0.1.0-2"), &dir.join("kabine_0.1.0-2-changed.deb"));
+        (v1, v2)
     })
+}
+
+/// The default configuration version 2 ships.
+fn v2_default() -> String {
+    let v1 = std::fs::read_to_string(support::repo_root().join("config/debian/kabine.toml")).expect("placeholder");
+    format!("{v1}{V2_DEFAULT_CHANGE}")
+}
+
+/// `deb` as `scripts/package` built it, repacked with [`v2_default`] as its
+/// `/etc/kabine/kabine.toml` (cargo-deb takes the file from the source tree,
+/// which a test must not edit); everything else, the conffile list included,
+/// stays as built.
+fn with_changed_default(deb: &Path, out: &Path) -> PathBuf {
+    let tree = out.with_extension("tree");
+    run(Command::new("dpkg-deb").arg("-R").arg(deb).arg(&tree));
+    assert!(!tree.join("DEBIAN/md5sums").exists(), "cargo-deb now writes md5sums: update them here");
+    std::fs::write(tree.join("etc/kabine/kabine.toml"), v2_default()).expect("changed default written");
+    run(Command::new("dpkg-deb").args(["--root-owner-group", "-b"]).arg(&tree).arg(out));
+    out.to_path_buf()
 }
 
 #[test]
@@ -125,10 +154,25 @@ fn the_package_holds_the_binary_the_conffile_and_a_unit_systemd_rates_ok() {
 
 /// Runs `args` with `root` set up as a throwaway Debian root.
 fn in_root(root: &Path, args: &[&str]) -> Output {
+    in_root_answering(root, args, None)
+}
+
+/// Runs `args` like [`in_root`] with `answer` on its standard input (the
+/// keys an admin presses at a prompt); `None`: standard input is closed.
+fn in_root_answering(root: &Path, args: &[&str], answer: Option<&str>) -> Output {
+    use std::io::Write;
     let script = support::repo_root().join("tests/it/support/throwaway-root.sh");
     let mut cmd = Command::new("unshare");
-    cmd.arg("-m").arg("sh").arg(script).arg(root).args(args).stdin(std::process::Stdio::null());
-    cmd.output().unwrap_or_else(|e| panic!("unshare does not run: {e}"))
+    cmd.arg("-m").arg("sh").arg(script).arg(root).args(args);
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("unshare does not run: {e}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    if let Some(keys) = answer {
+        // A command that ends before reading shows in its output, checked by the caller.
+        let _ = stdin.write_all(keys.as_bytes());
+    }
+    drop(stdin);
+    child.wait_with_output().unwrap_or_else(|e| panic!("unshare does not finish: {e}"))
 }
 
 fn in_root_ok(root: &Path, args: &[&str]) -> String {
@@ -173,15 +217,21 @@ fn the_package_installs_in_a_throwaway_root_and_an_upgrade_keeps_the_edited_conf
          --language de --config /etc/kabine/kabine.toml && \
          printf '\\n# edited by the admin\\n' >> /etc/kabine/kabine.toml",
     );
-    let edited = chroot("cat /etc/kabine/kabine.toml");
-    assert!(edited.contains("meet.praxis-test.de") && edited.contains("# edited by the admin"));
+    let edited = read_in_root(&root, CONFFILE).expect("config");
+    let edited_text = String::from_utf8_lossy(&edited);
+    assert!(edited_text.contains("meet.praxis-test.de") && edited_text.ends_with("# edited by the admin\n"));
 
-    // Upgrade: the new version is installed, the edited config is kept.
-    let upgrade = in_root_ok(&root, &["dpkg", &format!("--root={r}"), "-i", v2.to_str().expect("utf-8")]);
+    // Upgrade, unattended (apt with Dpkg::Options --force-confdef
+    // --force-confold, as unattended-upgrades runs): version 2 ships a
+    // changed default; the edited config is kept byte for byte, the new
+    // default lands beside it.
+    let upgrade = in_root_ok(
+        &root,
+        &["dpkg", &format!("--root={r}"), "--force-confdef", "--force-confold", "-i", v2.to_str().expect("utf-8")],
+    );
     assert!(upgrade.contains("Unpacking kabine (0.1.0-2) over (0.1.0-1)"), "{upgrade}");
     assert!(chroot("dpkg -s kabine").contains("Version: 0.1.0-2"));
-    assert_eq!(chroot("cat /etc/kabine/kabine.toml"), edited, "the upgrade changed the edited configuration");
-    chroot("test ! -e /etc/kabine/kabine.toml.dpkg-new && test ! -e /etc/kabine/kabine.toml.dpkg-dist");
+    assert_edited_kept(&root, &edited);
     assert!(chroot("kabine policy check --config /etc/kabine/kabine.toml").contains("rules hold"));
     chroot("test -L /etc/systemd/system/multi-user.target.wants/kabine.service");
 
@@ -189,4 +239,103 @@ fn the_package_installs_in_a_throwaway_root_and_an_upgrade_keeps_the_edited_conf
     in_root_ok(&root, &["dpkg", &format!("--root={r}"), "--purge", "kabine"]);
     chroot("test ! -e /usr/bin/kabine && test ! -e /etc/kabine/kabine.toml && test ! -e /var/lib/kabine");
     chroot("test ! -e /etc/systemd/system/multi-user.target.wants/kabine.service");
+}
+
+/// The bytes of `path` inside the throwaway root, `None` if it is not there
+/// (the root's /etc exists only inside `throwaway-root.sh`'s mounts).
+fn read_in_root(root: &Path, path: &str) -> Option<Vec<u8>> {
+    let o = in_root(root, &["chroot", root.to_str().expect("utf-8"), "cat", path]);
+    o.status.success().then_some(o.stdout)
+}
+
+/// The configuration is exactly `edited`, and version 2's default waits
+/// beside it as `kabine.toml.dpkg-dist`, as readable as the config itself.
+fn assert_edited_kept(root: &Path, edited: &[u8]) {
+    let now = read_in_root(root, CONFFILE).expect("config");
+    assert!(now == edited, "the upgrade changed the edited configuration:\n{}", String::from_utf8_lossy(&now));
+    let dist = read_in_root(root, "/etc/kabine/kabine.toml.dpkg-dist")
+        .unwrap_or_else(|| panic!("no kabine.toml.dpkg-dist beside the kept configuration: the new default is lost"));
+    assert_eq!(String::from_utf8_lossy(&dist), v2_default(), "kabine.toml.dpkg-dist is not version 2's default");
+    let stat = in_root_ok(
+        root,
+        &[
+            "chroot",
+            root.to_str().expect("utf-8"),
+            "stat",
+            "-c",
+            "%a %U %G %n",
+            "/etc/kabine/kabine.toml",
+            "/etc/kabine/kabine.toml.dpkg-dist",
+        ],
+    );
+    assert_eq!(
+        stat.trim(),
+        "640 root kabine /etc/kabine/kabine.toml\n640 root kabine /etc/kabine/kabine.toml.dpkg-dist"
+    );
+    assert_no_leftovers(root, &["kabine.toml.dpkg-new", "kabine.toml.dpkg-old"]);
+}
+
+fn assert_no_leftovers(root: &Path, names: &[&str]) {
+    for name in names {
+        assert!(read_in_root(root, &format!("/etc/kabine/{name}")).is_none(), "{name} left behind");
+    }
+}
+
+/// A throwaway root named `name` with version 1 installed; its path.
+fn root_with_v1(name: &str) -> PathBuf {
+    require_root();
+    support::require_tool("unshare", "util-linux");
+    support::require_tool("dpkg", "dpkg");
+    support::require_tool("adduser", "adduser");
+    support::require_tool("deb-systemd-helper", "init-system-helpers");
+    let (v1, _) = packages();
+    let root = support::output_dir(name).join("root");
+    let r = root.to_str().expect("utf-8 path");
+    in_root_ok(&root, &["dpkg", &format!("--root={r}"), "-i", v1.to_str().expect("utf-8")]);
+    root
+}
+
+#[test]
+fn an_upgrade_asks_about_an_edited_config_and_enter_keeps_it() {
+    let _t = support::test();
+    let root = root_with_v1("package-root-asks");
+    let r = root.to_str().expect("utf-8 path");
+    let (_, v2) = packages();
+    in_root_ok(&root, &["chroot", r, "sh", "-c", "printf '\\n# edited by the admin\\n' >> /etc/kabine/kabine.toml"]);
+    let edited = read_in_root(&root, CONFFILE).expect("config");
+    assert!(String::from_utf8_lossy(&edited).ends_with("# edited by the admin\n"));
+
+    // Nobody at the prompt (dpkg run without a terminal and without
+    // --force-conf*): dpkg stops before configuring; the config is untouched.
+    let unanswered =
+        in_root_answering(&root, &["dpkg", &format!("--root={r}"), "-i", v2.to_str().expect("utf-8")], None);
+    let said = text(&unanswered);
+    assert!(!unanswered.status.success(), "dpkg went on without an answer:\n{said}");
+    assert!(said.contains("end of file on stdin at conffile prompt"), "{said}");
+    assert!(read_in_root(&root, CONFFILE).expect("config") == edited, "changed without an answer");
+
+    // The admin finishes it and presses Enter at the question: the default keeps theirs.
+    let answered = in_root_answering(&root, &["dpkg", &format!("--root={r}"), "--configure", "-a"], Some("\n"));
+    let said = text(&answered);
+    assert!(answered.status.success(), "dpkg --configure -a failed:\n{said}");
+    assert!(said.contains("Modified (by you or by a script) since installation"), "dpkg did not ask:\n{said}");
+    assert!(said.contains("kabine.toml (Y/I/N/O/D/Z) [default=N]"), "the default is not to keep it:\n{said}");
+    assert!(in_root_ok(&root, &["chroot", r, "dpkg", "-s", "kabine"]).contains("Status: install ok installed"));
+    assert_edited_kept(&root, &edited);
+}
+
+#[test]
+fn an_upgrade_replaces_an_unedited_config_with_the_new_default() {
+    let _t = support::test();
+    let root = root_with_v1("package-root-unedited");
+    let r = root.to_str().expect("utf-8 path");
+    let (_, v2) = packages();
+    let upgrade = in_root_ok(&root, &["dpkg", &format!("--root={r}"), "-i", v2.to_str().expect("utf-8")]);
+    assert!(upgrade.contains("Installing new version of config file /etc/kabine/kabine.toml"), "{upgrade}");
+    assert_eq!(String::from_utf8_lossy(&read_in_root(&root, CONFFILE).expect("config")), v2_default());
+    assert_no_leftovers(&root, &["kabine.toml.dpkg-dist", "kabine.toml.dpkg-new", "kabine.toml.dpkg-old"]);
+    assert_eq!(
+        in_root_ok(&root, &["chroot", r, "stat", "-c", "%a %U %G", "/etc/kabine/kabine.toml"]).trim(),
+        "640 root kabine"
+    );
 }
