@@ -16,6 +16,8 @@
 //! Until the first certificate arrives the server shows a self-signed one
 //! for the domains (browsers warn for those first seconds).
 
+#[cfg(test)]
+mod ari_tests;
 mod client;
 pub mod schedule;
 pub mod store;
