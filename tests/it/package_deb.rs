@@ -11,6 +11,8 @@
 //! --force-confold`, as unattended upgrades run) or asks and the admin
 //! presses Enter; the new default lands beside it as `kabine.toml.dpkg-dist`.
 //! An unedited configuration is replaced by the new default, silently.
+//! The backup command of both deployment guides keeps accounts, ACME state
+//! and configuration and leaves recordings out.
 //!
 //! The packages are built from the test build's binary (`--no-build
 //! --profile dev`), so the suite compiles nothing twice.
@@ -235,6 +237,50 @@ fn the_package_installs_in_a_throwaway_root_and_an_upgrade_keeps_the_edited_conf
     assert!(chroot("kabine policy check --config /etc/kabine/kabine.toml").contains("rules hold"));
     chroot("test -L /etc/systemd/system/multi-user.target.wants/kabine.service");
 
+    // The backup command of both guides keeps the accounts, the ACME state
+    // and the configuration, and leaves the recordings out.
+    chroot(
+        "install -d -o kabine -g kabine -m 0700 /var/lib/kabine/acme /var/lib/kabine/recordings/20261207T093000Z-3f9a1c2e && \
+         cd /var/lib/kabine && for f in users acme/account.json acme/certificate.pem acme/certificate.key \
+         acme/status.json recordings/20261207T093000Z-3f9a1c2e/01-camera.webm.age; do \
+         echo x > $f && chown kabine:kabine $f && chmod 0600 $f; done",
+    );
+    for (guide, archive) in [("deployment.md", "kabine-backup.tar.gz"), ("deployment.de.md", "kabine-sicherung.tar.gz")]
+    {
+        let command = backup_command(guide);
+        assert!(command.contains(archive), "{guide}: {command}");
+        // One call: the root's /tmp lasts as long as one `throwaway-root.sh`.
+        // Then the guide's restore: owners and modes come back.
+        let listing = chroot(&format!(
+            "cd /tmp && {command} && tar -tvzf /tmp/{archive} && rm -r /var/lib/kabine/users /var/lib/kabine/acme && \
+             tar -C / -xzf /tmp/{archive} && stat -c '%a %U %G %n' /var/lib/kabine/users /var/lib/kabine/acme \
+             /var/lib/kabine/acme/certificate.key"
+        ));
+        assert!(
+            listing.contains(
+                "600 kabine kabine /var/lib/kabine/users\n700 kabine kabine /var/lib/kabine/acme\n\
+                              600 kabine kabine /var/lib/kabine/acme/certificate.key"
+            ),
+            "{guide}: the restore lost owners or modes:\n{listing}"
+        );
+        for kept in [
+            "root/kabine etc/kabine/kabine.toml",
+            "kabine/kabine var/lib/kabine/users",
+            "kabine/kabine var/lib/kabine/acme/account.json",
+            "kabine/kabine var/lib/kabine/acme/certificate.pem",
+            "kabine/kabine var/lib/kabine/acme/certificate.key",
+            "kabine/kabine var/lib/kabine/acme/status.json",
+        ] {
+            let (owner, path) = kept.split_once(' ').expect("owner and path");
+            let line = listing.lines().find(|l| l.ends_with(&format!(" {path}")));
+            assert!(
+                line.is_some_and(|l| l.contains(&format!(" {owner} "))),
+                "{guide}: the backup lacks {path} owned by {owner}:\n{listing}"
+            );
+        }
+        assert!(!listing.contains("recordings"), "{guide}: the backup holds recordings:\n{listing}");
+    }
+
     // Purge removes the package, its config and its state.
     in_root_ok(&root, &["dpkg", &format!("--root={r}"), "--purge", "kabine"]);
     chroot("test ! -e /usr/bin/kabine && test ! -e /etc/kabine/kabine.toml && test ! -e /var/lib/kabine");
@@ -246,6 +292,15 @@ fn the_package_installs_in_a_throwaway_root_and_an_upgrade_keeps_the_edited_conf
 fn read_in_root(root: &Path, path: &str) -> Option<Vec<u8>> {
     let o = in_root(root, &["chroot", root.to_str().expect("utf-8"), "cat", path]);
     o.status.success().then_some(o.stdout)
+}
+
+/// The backup command in `docs/GUIDE` (the one `tar` line), without `sudo`.
+fn backup_command(guide: &str) -> String {
+    let text = std::fs::read_to_string(support::repo_root().join("docs").join(guide)).expect("guide");
+    let lines: Vec<&str> =
+        text.lines().map(str::trim).filter(|l| l.starts_with("sudo tar ") && l.contains(" -czf ")).collect();
+    assert_eq!(lines.len(), 1, "{guide} has one backup command: {lines:?}");
+    lines[0].trim_start_matches("sudo ").to_string()
 }
 
 /// The configuration is exactly `edited`, and version 2's default waits
