@@ -321,6 +321,8 @@ const REDACTION_SAMPLES: &[&str] = &[
     "list 203.0.113.1,203.0.113.2",
     "quoted \"10.0.0.1\"",
     "loopback ::1 and 127.0.0.1",
+    "peer 2001:db8::1:40000 closed",
+    "ip:2001:db8::1 x",
 ];
 
 fn log_redaction(ctx: &Ctx<'_>) -> Outcome {
@@ -1417,6 +1419,20 @@ mod tests {
         let loaded = load_str(text, "t.toml").expect("test config loads");
         let policy = Policy::for_config(&loaded).expect("policy");
         run(check, &Ctx::new(&loaded, &policy, SystemTime::now()))
+    }
+
+    /// The self-test proves something only if each sample holds an address
+    /// that both the redactor and the audit's own scanner see.
+    #[test]
+    fn every_redaction_sample_holds_an_address_both_detectors_see() {
+        for s in REDACTION_SAMPLES {
+            assert!(!crate::audit::addresses::find(s).is_empty(), "the audit's scanner misses the address in {s:?}");
+            assert!(crate::logging::redact::contains_address(s), "the redactor misses the address in {s:?}");
+        }
+        let demo = LoadedConfig::demo();
+        let policy = Policy::for_config(&demo).expect("policy");
+        let o = log_redaction(&Ctx::new(&demo, &policy, SystemTime::now()));
+        assert_eq!(o.status, Status::Pass);
     }
 
     #[test]
