@@ -1517,6 +1517,40 @@ mod tests {
         assert_eq!(run_on(stun, StaticCheck::IceServers).status, Status::Pass);
     }
 
+    /// The EU allow-list check names every way media reaches this server,
+    /// as configured: UDP, ICE-TCP on or off, the own TURN/TLS relay or none.
+    #[test]
+    fn the_allow_list_check_lists_the_configured_transports() {
+        let evidence = |text: &str| -> Vec<String> {
+            run_on(text, StaticCheck::IceServers).evidence.iter().map(|m| m.en.clone()).collect()
+        };
+        let default = evidence("");
+        assert!(default.contains(&"Media over UDP port 10000 (straight to this server)".to_string()), "{default:?}");
+        assert!(
+            default.contains(&"Media over TCP on the HTTPS port (ICE-TCP) when a network blocks UDP: on".to_string()),
+            "{default:?}"
+        );
+        assert!(default.contains(&"Own TURN/TLS relay: off".to_string()), "{default:?}");
+        assert!(!default.iter().any(|e| e.contains("ICE-TCP): off")), "{default:?}");
+
+        let other = evidence(
+            "[media]\nudp_port = 3478\nice_tcp = false\nturn_tls_name = \"turn.example.org\"\nturn_credential_lifetime = 300\n",
+        );
+        assert!(other.contains(&"Media over UDP port 3478 (straight to this server)".to_string()), "{other:?}");
+        assert!(other.contains(&"Media over TCP on the HTTPS port (ICE-TCP): off".to_string()), "{other:?}");
+        assert!(
+            other.contains(
+                &"Own TURN/TLS relay `turn.example.org` on the HTTPS port: relays only to this server's media port, credentials per session, valid 300 s"
+                    .to_string()
+            ),
+            "{other:?}"
+        );
+        assert!(!other.iter().any(|e| e == "Own TURN/TLS relay: off"), "{other:?}");
+        let de: Vec<String> =
+            run_on("[media]\nice_tcp = false", StaticCheck::IceServers).evidence.iter().map(|m| m.de.clone()).collect();
+        assert!(de.contains(&"Medien über TCP auf dem HTTPS-Port (ICE-TCP): aus".to_string()), "{de:?}");
+    }
+
     #[test]
     fn each_rule_check_can_fail() {
         let cases: &[(&str, StaticCheck)] = &[
