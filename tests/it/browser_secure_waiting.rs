@@ -1,8 +1,9 @@
 //! Access mode `secure` in real browsers (issue 5): a guest opens the room
 //! first and waits on the "waiting for the host" page; the host logs in on
 //! the pre-join page ("I am the host", a wrong password first) and opens
-//! the room; the guest joins without reloading, and both decode each
-//! other's video. Then the host changes the password on `/account` (wrong
+//! the room with its lobby on (the default in secure mode); the guest, on
+//! the same page, now waits to be let in, the host admits them from the
+//! lobby list, and both decode each other's video. Then the host changes the password on `/account` (wrong
 //! current password, a common new one, two that differ, then success) and
 //! only the new password logs in. axe-core checks the waiting page, the
 //! login form, the logged-in pre-join page and the account page.
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 use crate::support::{self, browser};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_guest_joins_by_itself_when_the_host_logs_in_and_opens_the_room() {
+async fn a_waiting_guest_knocks_when_the_host_logs_in_and_opens_the_room_and_joins_once_admitted() {
     let _t = support::test();
     // The display name others see is the account's, not what the browser sends.
     let config = support::with_local_host("secure-waiting", kabine::config::AccessMode::Secure);
@@ -30,6 +31,12 @@ async fn a_waiting_guest_joins_by_itself_when_the_host_logs_in_and_opens_the_roo
     assert_eq!(
         v["prejoin"],
         json!({ "name": "Dr. Anna Müller", "readOnly": true, "who": "Logged in as Dr. Anna Müller" })
+    );
+    assert_eq!(v["lobbyPage"], "Waiting to be let in", "the host's arrival moves the guest into the lobby");
+    assert_eq!(
+        v["hostLobby"],
+        json!({ "list": ["Gustav Gast"], "lobbyOn": true, "guestInCall": 0 }),
+        "the host sees the guest knock, not in the call"
     );
     assert_eq!(v["marker"], "same page", "the guest joined without a reload");
     let ms = v["ms"].as_u64().expect("ms");
