@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use kabine::config::AccessMode;
 use kabine::protocol::{ErrorCode, ServerMsg, WaitReason};
 
-use crate::support::{self, WsClient, ws_hello, ws_until};
+use crate::support::{self, WsClient, ws_hello};
 
 const ATTACKER: &str = "127.0.0.1";
 
