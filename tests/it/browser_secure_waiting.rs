@@ -3,9 +3,11 @@
 //! the pre-join page ("I am the host", a wrong password first) and opens
 //! the room with its lobby on (the default in secure mode); the guest, on
 //! the same page, now waits to be let in, the host admits them from the
-//! lobby list, and both decode each other's video. Then the host changes the password on `/account` (wrong
-//! current password, a common new one, two that differ, then success) and
-//! only the new password logs in. axe-core checks the waiting page, the
+//! lobby list, and both decode each other's video. The host's video tile
+//! carries the staff badge (visible and in its accessible name), the
+//! guest's does not. Then the host changes the password on `/account`
+//! (wrong current password, a common new one, two that differ, then
+//! success) and only the new password logs in. axe-core checks the waiting page, the
 //! login form, the logged-in pre-join page and the account page.
 
 use serde_json::{Value, json};
@@ -46,6 +48,25 @@ async fn a_waiting_guest_knocks_when_the_host_logs_in_and_opens_the_room_and_joi
     let seen: Vec<&Value> = v["roles"]["guestSees"].as_array().expect("list").iter().collect();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0]["display_name"], "Dr. Anna Müller", "the guest sees the account's name");
+    // The staff badge on video tiles: the host's tile carries it, seen by
+    // the guest and by the host, in the accessible name too; the guest's
+    // tile does not, whatever name the guest chose.
+    let staff = json!({
+        "self": false, "name": "Dr. Anna Müller", "label": "Dr. Anna Müller, staff",
+        "badge": "Staff", "badgeHint": "Logged in with an account of this service",
+    });
+    let guest =
+        json!({ "self": false, "name": "Gustav Gast", "label": "Gustav Gast", "badge": null, "badgeHint": null });
+    assert_eq!(
+        v["tiles"]["guestSees"],
+        json!([staff, { "self": true, "name": "Gustav Gast (you)", "label": "Gustav Gast (you)", "badge": null, "badgeHint": null }]),
+        "the guest's page: the host's tile is marked as staff, the guest's own is not"
+    );
+    let own = json!({
+        "self": true, "name": "Dr. Anna Müller (you)", "label": "Dr. Anna Müller (you), staff",
+        "badge": "Staff", "badgeHint": "Logged in with an account of this service",
+    });
+    assert_eq!(v["tiles"]["hostSees"], json!([guest, own]), "the host's page: the guest's tile is not marked");
 
     let account = &v["account"];
     assert_eq!(account["wrongCurrent"], json!({ "current-password-error": "The current password is wrong." }));

@@ -77,6 +77,17 @@ await scenario(async () => {
     host: await host.page.evaluate(() => window.kabineDebug.session.you),
     guestSees: await guest.page.evaluate(() => [...window.kabineDebug.session.participants.values()]),
   };
+  // Video tiles: the host's carries the staff badge (also in its accessible
+  // name), a guest's does not — seen from both pages.
+  const tilesOf = (/** @type {import('puppeteer-core').Page} */ page) => page.evaluate(() =>
+    [...document.querySelectorAll('figure.tile.camera')].map((tile) => ({
+      self: /** @type {HTMLElement} */ (tile).dataset.participant === 'self',
+      name: tile.querySelector('figcaption .name')?.textContent,
+      label: tile.getAttribute('aria-label'),
+      badge: tile.querySelector('figcaption .staff-badge')?.textContent ?? null,
+      badgeHint: tile.querySelector('figcaption .staff-badge')?.getAttribute('title') ?? null,
+    })).sort((a, b) => Number(a.self) - Number(b.self)));
+  const tiles = { guestSees: await tilesOf(guest.page), hostSees: await tilesOf(host.page) };
   await screenshot(guest.page, 'guest-in-call.png');
 
   // The account page.
@@ -122,6 +133,6 @@ await scenario(async () => {
   };
   account.oldPassword = await login(password);
   account.newPassword = await login(newPassword);
-  return { waitingPage, wrong, prejoin, lobbyPage, hostLobby, marker, ms, roles, account,
+  return { waitingPage, wrong, prejoin, lobbyPage, hostLobby, marker, ms, roles, tiles, account,
     axe: { waiting: axeWaiting, login: axeLogin, loggedIn: axeLoggedIn, account: axeAccount } };
 });
