@@ -7,8 +7,9 @@
 //! carries the staff badge (visible and in its accessible name), the
 //! guest's does not. Then the host changes the password on `/account`
 //! (wrong current password, a common new one, two that differ, then
-//! success) and only the new password logs in. axe-core checks the waiting page, the
-//! login form, the logged-in pre-join page and the account page.
+//! success) and only the new password logs in. axe-core checks the
+//! waiting page, the login form, the logged-in pre-join page, the guest's
+//! call with the host's marked tile and the account page.
 
 use serde_json::{Value, json};
 
@@ -76,7 +77,7 @@ async fn a_waiting_guest_knocks_when_the_host_logs_in_and_opens_the_room_and_joi
     assert_eq!(account["oldPassword"], "Wrong user name or password.");
     assert_eq!(account["newPassword"], "logged in");
 
-    for page in ["waiting", "login", "loggedIn", "account"] {
+    for page in ["waiting", "login", "loggedIn", "inCall", "account"] {
         assert_eq!(v["axe"][page], json!([]), "axe-core violations on the {page} page");
     }
     println!("secure mode: the waiting guest and the host decode each other {ms} ms after the host joined");

@@ -89,6 +89,7 @@ await scenario(async () => {
     })).sort((a, b) => Number(a.self) - Number(b.self)));
   const tiles = { guestSees: await tilesOf(guest.page), hostSees: await tilesOf(host.page) };
   await screenshot(guest.page, 'guest-in-call.png');
+  const axeInCall = await axe(guest.page);
 
   // The account page.
   const page = host.page;
@@ -134,5 +135,5 @@ await scenario(async () => {
   account.oldPassword = await login(password);
   account.newPassword = await login(newPassword);
   return { waitingPage, wrong, prejoin, lobbyPage, hostLobby, marker, ms, roles, tiles, account,
-    axe: { waiting: axeWaiting, login: axeLogin, loggedIn: axeLoggedIn, account: axeAccount } };
+    axe: { waiting: axeWaiting, login: axeLogin, loggedIn: axeLoggedIn, inCall: axeInCall, account: axeAccount } };
 });
