@@ -139,6 +139,7 @@ mod tests {
             "at 12:30:45 and time:12:30:45:678",
             "key:value hash:deadbeef sha:cafe:babe:f00d id:aa:bb:cc:dd:ee:ff",
             "build:1.2.3 v:10.2 ts:09:30:45.123",
+            "paths x::dead::beef::cafe and crate::room::Rooms::handle at src/room/mod.rs:123:45",
         ] {
             assert!(find(line).is_empty(), "{line}: {:?}", find(line));
         }
