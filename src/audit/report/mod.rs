@@ -362,6 +362,7 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         ("life", c.access.session_lifetime_hours.to_string()),
         ("record_hours", c.teletherapy.record_retention_hours.to_string()),
         ("grace", crate::room::MEETING_GRACE.as_secs().to_string()),
+        ("max_wait", c.rooms.max_wait_minutes.to_string()),
         ("ldap_host", c.ldap.url.clone().unwrap_or_default()),
         ("acme_ca", c.tls.acme.as_ref().map(|a| policy::acme_ca(&a.directory).name).unwrap_or_default()),
         ("acme_contact", c.tls.acme.as_ref().and_then(|a| a.contact.clone()).unwrap_or_else(|| "—".into())),
@@ -608,6 +609,12 @@ mod tests {
         assert!(en.contains("the room password, the names of those waiting in the lobby"), "{en}");
         assert!(en.contains("overwritten with zeros"), "{en}");
         assert!(en.contains("Chat and lobby messages: not stored"), "{en}");
+        assert!(
+            en.contains(
+                "waiting for the host of a room not opened yet: when they stop waiting, after 30 minutes at the latest"
+            ),
+            "{en}"
+        );
         assert!(en.contains("released after sending but not overwritten"), "{en}");
         assert!(!en.contains("it lives in memory only and is overwritten then"), "{en}");
         let de = erasure(Lang::De).join("\n");
@@ -615,6 +622,9 @@ mod tests {
         assert!(de.contains("mit Nullen überschrieben"), "{de}");
         assert!(de.contains("Chat- und Lobby-Nachrichten: werden nicht gespeichert"), "{de}");
         assert!(de.contains("freigegeben, aber nicht überschrieben"), "{de}");
-        assert!(!de.contains("{grace}") && !en.contains("{grace}"), "every placeholder is filled");
+        assert!(de.contains("spätestens nach 30 Minuten"), "{de}");
+        for placeholder in ["{grace}", "{max_wait}"] {
+            assert!(!de.contains(placeholder) && !en.contains(placeholder), "{placeholder} is filled");
+        }
     }
 }
