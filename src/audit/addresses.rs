@@ -34,20 +34,24 @@ pub fn find(line: &str) -> Vec<Family> {
             i += 1;
             continue;
         }
-        let start = i;
+        let mut start = i;
         while i < bytes.len() && is_candidate_byte(bytes[i]) {
             i += 1;
         }
+        let mut glued_before = start > 0 && is_word_byte(bytes[start - 1]);
+        // "ip:2001:db8::1": a colon right after a word separates the word
+        // from what follows; the address starts after it.
+        if glued_before && bytes[start] == b':' {
+            glued_before = false;
+            start += 1;
+        }
         let run = &line[start..i];
-        let glued = (start > 0 && is_word_byte(bytes[start - 1])) || (i < bytes.len() && is_word_byte(bytes[i]));
+        let glued = glued_before || (i < bytes.len() && is_word_byte(bytes[i]));
         // IPv6 (possibly with an embedded IPv4 part) — whole run, trimmed of
         // sentence punctuation, with or without a trailing `:port`.
         if !glued && run.matches(':').count() >= 2 {
             let t = run.trim_end_matches('.');
-            if t != "::"
-                && (t.parse::<Ipv6Addr>().is_ok()
-                    || t.rsplit_once(':').is_some_and(|(a, _)| a.parse::<Ipv6Addr>().is_ok() && a.ends_with(']')))
-            {
+            if t != "::" && (t.parse::<Ipv6Addr>().is_ok() || is_v6_with_bare_port(t)) {
                 found.push(Family::V6);
                 continue;
             }
@@ -59,6 +63,21 @@ pub fn find(line: &str) -> Vec<Family> {
         }
     }
     found
+}
+
+/// "2001:db8::1:40000": an IPv6 address with a port but without the
+/// brackets, as some software writes it. The part before the last colon must
+/// be a whole IPv6 address (two colons at least, so `12:30:45` is a time) and
+/// the part after it a port number.
+fn is_v6_with_bare_port(run: &str) -> bool {
+    run.rsplit_once(':').is_some_and(|(host, port)| {
+        host.matches(':').count() >= 2
+            && host != "::"
+            && host.parse::<Ipv6Addr>().is_ok()
+            && !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok()
+    })
 }
 
 /// Dotted quads in a run of digits, dots, hex letters and colons.
@@ -100,6 +119,12 @@ mod tests {
         assert_eq!(find("mapped ::ffff:10.1.2.3"), [Family::V6]);
         assert_eq!(find("x=2001:0db8:0000:0000:0000:ff00:0042:8329"), [Family::V6]);
         assert_eq!(find("a 1.2.3.4 and 5.6.7.8"), [Family::V4, Family::V4]);
+        // With a port but no brackets, and after a key with a colon.
+        assert_eq!(find("peer 2001:db8::1:40000 closed"), [Family::V6]);
+        assert_eq!(find("at 2001:db8::1:40000."), [Family::V6]);
+        assert_eq!(find("ip:2001:db8::1 x"), [Family::V6]);
+        assert_eq!(find("ip:2001:db8::1:40000"), [Family::V6]);
+        assert_eq!(find("ip:192.0.2.1"), [Family::V4]);
     }
 
     #[test]
@@ -111,6 +136,10 @@ mod tests {
             "redacted [addr] and [addr]",
             "paths kabine::tls::provider and std::net::IpAddr",
             "ratio 0.5 of 255.255",
+            "at 12:30:45 and time:12:30:45:678",
+            "key:value hash:deadbeef sha:cafe:babe:f00d id:aa:bb:cc:dd:ee:ff",
+            "build:1.2.3 v:10.2 ts:09:30:45.123",
+            "paths x::dead::beef::cafe and crate::room::Rooms::handle at src/room/mod.rs:123:45",
         ] {
             assert!(find(line).is_empty(), "{line}: {:?}", find(line));
         }

@@ -321,6 +321,8 @@ const REDACTION_SAMPLES: &[&str] = &[
     "list 203.0.113.1,203.0.113.2",
     "quoted \"10.0.0.1\"",
     "loopback ::1 and 127.0.0.1",
+    "peer 2001:db8::1:40000 closed",
+    "ip:2001:db8::1 x",
 ];
 
 fn log_redaction(ctx: &Ctx<'_>) -> Outcome {
@@ -1419,6 +1421,20 @@ mod tests {
         run(check, &Ctx::new(&loaded, &policy, SystemTime::now()))
     }
 
+    /// The self-test proves something only if each sample holds an address
+    /// that both the redactor and the audit's own scanner see.
+    #[test]
+    fn every_redaction_sample_holds_an_address_both_detectors_see() {
+        for s in REDACTION_SAMPLES {
+            assert!(!crate::audit::addresses::find(s).is_empty(), "the audit's scanner misses the address in {s:?}");
+            assert!(crate::logging::redact::contains_address(s), "the redactor misses the address in {s:?}");
+        }
+        let demo = LoadedConfig::demo();
+        let policy = Policy::for_config(&demo).expect("policy");
+        let o = log_redaction(&Ctx::new(&demo, &policy, SystemTime::now()));
+        assert_eq!(o.status, Status::Pass);
+    }
+
     #[test]
     fn direct_calls_are_reported_as_they_run_under_the_policy() {
         let on = run_on("", StaticCheck::P2p);
@@ -1499,6 +1515,40 @@ mod tests {
         assert_eq!(o.status, Status::Warn, "{o:?}");
         let stun = "[[media.ice_servers]]\nurls = [\"stun:stun.sipgate.net:3478\"]\n";
         assert_eq!(run_on(stun, StaticCheck::IceServers).status, Status::Pass);
+    }
+
+    /// The EU allow-list check names every way media reaches this server,
+    /// as configured: UDP, ICE-TCP on or off, the own TURN/TLS relay or none.
+    #[test]
+    fn the_allow_list_check_lists_the_configured_transports() {
+        let evidence = |text: &str| -> Vec<String> {
+            run_on(text, StaticCheck::IceServers).evidence.iter().map(|m| m.en.clone()).collect()
+        };
+        let default = evidence("");
+        assert!(default.contains(&"Media over UDP port 10000 (straight to this server)".to_string()), "{default:?}");
+        assert!(
+            default.contains(&"Media over TCP on the HTTPS port (ICE-TCP) when a network blocks UDP: on".to_string()),
+            "{default:?}"
+        );
+        assert!(default.contains(&"Own TURN/TLS relay: off".to_string()), "{default:?}");
+        assert!(!default.iter().any(|e| e.contains("ICE-TCP): off")), "{default:?}");
+
+        let other = evidence(
+            "[media]\nudp_port = 3478\nice_tcp = false\nturn_tls_name = \"turn.example.org\"\nturn_credential_lifetime = 300\n",
+        );
+        assert!(other.contains(&"Media over UDP port 3478 (straight to this server)".to_string()), "{other:?}");
+        assert!(other.contains(&"Media over TCP on the HTTPS port (ICE-TCP): off".to_string()), "{other:?}");
+        assert!(
+            other.contains(
+                &"Own TURN/TLS relay `turn.example.org` on the HTTPS port: relays only to this server's media port, credentials per session, valid 300 s"
+                    .to_string()
+            ),
+            "{other:?}"
+        );
+        assert!(!other.iter().any(|e| e == "Own TURN/TLS relay: off"), "{other:?}");
+        let de: Vec<String> =
+            run_on("[media]\nice_tcp = false", StaticCheck::IceServers).evidence.iter().map(|m| m.de.clone()).collect();
+        assert!(de.contains(&"Medien über TCP auf dem HTTPS-Port (ICE-TCP): aus".to_string()), "{de:?}");
     }
 
     #[test]

@@ -178,12 +178,18 @@ export function createStage(ctx) {
     const speaking = !!session.activeSpeaker && (isSelf ? session.you?.id : tile.participant) === session.activeSpeaker;
     tile.el.classList.toggle('speaking', speaking && tile.source === 'camera');
     const label = tile.source === 'screen' ? t('screen_of', { name: shownName }) : shownName;
-    tile.el.setAttribute('aria-label', label);
+    // A logged-in host (staff) is marked, so that a guest who takes the
+    // therapist's name does not look like them: in the tile's accessible
+    // name and as a badge beside the name, as in the participant list.
+    const staff = !!p?.host;
+    tile.el.setAttribute('aria-label', staff ? t('tile_staff', { name: label }) : label);
+    tile.el.classList.toggle('staff', staff);
     tile.caption.replaceChildren();
     append(tile.caption, [
       tile.source === 'camera' ? h('span', { class: `badge mic ${micOn ? 'on' : 'off'}`, title: micOn ? t('mic_is_on') : t('mic_is_off') },
         icon(micOn ? 'mic' : 'micOff'), h('span', { class: 'sr-only', text: micOn ? t('mic_is_on') : t('mic_is_off') })) : null,
       h('span', { class: 'name', text: label }),
+      staff ? h('span', { class: 'staff-badge', title: t('host_badge_hint'), text: t('host_badge') }) : null,
       hand && tile.source === 'camera' ? h('span', { class: 'badge hand', title: t('hand_raised') }, icon('hand'),
         h('span', { class: 'sr-only', text: t('hand_raised') })) : null,
       tile.source === 'camera' ? h('span', { class: `badge quality q-${q}`, title: t(`quality_${q}`) }, icon('signal'),

@@ -743,6 +743,26 @@ mod tests {
         assert!(problems("[access]\nmode = \"secure\"\n[teletherapy]\nenabled = true\n").is_empty());
     }
 
+    /// Unset, the lobby is on when a meeting opens wherever guests wait for a
+    /// host (`secure`, `closed`) and off in `open` mode; set, it holds for
+    /// every mode (the room layer's settings take this value: a test in
+    /// `room::tests::moderation`).
+    #[test]
+    fn lobby_on_open_follows_the_access_mode_unless_set() {
+        let on = |text: &str| {
+            let c = load_str(text, "t.toml").expect("loads").config;
+            c.rooms.lobby_on_open(c.access.mode)
+        };
+        assert!(!on(""));
+        assert!(on("[access]\nmode = \"secure\""));
+        assert!(on("[access]\nmode = \"closed\""));
+        assert!(!on("[access]\nmode = \"secure\"\n[rooms]\nlobby_on_open = false"));
+        assert!(!on("[access]\nmode = \"closed\"\n[rooms]\nlobby_on_open = false"));
+        assert!(on("[rooms]\nlobby_on_open = true"));
+        let p = problems("[rooms]\nlobby_on_open = \"yes\"\n");
+        assert!(p.len() == 1 && p[0].starts_with("t.toml:2: rooms.lobby_on_open: wrong type"), "{p:?}");
+    }
+
     #[test]
     fn empty_file_is_the_demo() {
         let c = load_str("", "t.toml").expect("empty config loads").config;

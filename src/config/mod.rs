@@ -505,12 +505,23 @@ pub struct RoomsConfig {
     /// before it is sent away with `bye` `wait_expired`. Default 30.
     pub max_wait_minutes: u32,
     /// Every meeting starts with its lobby on, so that nobody — also not
-    /// those who waited for the host in `secure` or `closed` mode — comes
-    /// in before a moderator lets them in; the host can turn it off.
-    /// Default `false`: guests who waited come in when the host opens the
-    /// room. A practice where each patient should be admitted one by one
-    /// sets `true`.
-    pub lobby_on_open: bool,
+    /// those who waited for the host — comes in before a moderator lets
+    /// them in; the host can turn it off in the call. Default: on in
+    /// `secure` and `closed` mode (guests who waited for the host knock
+    /// when the host arrives, and the host admits them), off in `open` mode
+    /// (there is no host to wait for). `true` or `false` sets it for every
+    /// mode: `false` lets those who waited walk in when the host opens the
+    /// room. Read it with [`RoomsConfig::lobby_on_open`].
+    #[serde(rename = "lobby_on_open", skip_serializing_if = "Option::is_none")]
+    pub lobby_on_open_setting: Option<bool>,
+}
+
+impl RoomsConfig {
+    /// Whether meetings start with their lobby on under `mode`: the
+    /// setting if there is one, else on outside `open` mode.
+    pub fn lobby_on_open(&self, mode: AccessMode) -> bool {
+        self.lobby_on_open_setting.unwrap_or(mode != AccessMode::Open)
+    }
 }
 
 /// Largest `server.max_connections` accepted (far below what makes a
@@ -529,7 +540,7 @@ impl Default for RoomsConfig {
             private_chat: true,
             max_waiting_per_address: 50,
             max_wait_minutes: 30,
-            lobby_on_open: false,
+            lobby_on_open_setting: None,
         }
     }
 }

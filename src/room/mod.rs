@@ -104,7 +104,8 @@ pub struct Settings {
     pub max_waiting_per_address: u32,
     /// `rooms.max_wait_minutes`: a session waiting longer is sent away.
     pub max_wait: Duration,
-    /// `rooms.lobby_on_open`
+    /// `rooms.lobby_on_open`, as it applies under `access.mode`
+    /// ([`crate::config::RoomsConfig::lobby_on_open`]).
     pub lobby_on_open: bool,
     /// State toggles (`hand`, `media_state`) of a participant shown to the
     /// others at once in a burst; more within a second are coalesced into
@@ -154,7 +155,7 @@ impl Settings {
             meeting_grace: meeting::MEETING_GRACE,
             max_waiting_per_address: config.rooms.max_waiting_per_address,
             max_wait: Duration::from_secs(u64::from(config.rooms.max_wait_minutes) * 60),
-            lobby_on_open: config.rooms.lobby_on_open,
+            lobby_on_open: config.rooms.lobby_on_open(config.access.mode),
             toggle_burst: 10,
             recording: RecordingSettings { enabled: config.recording.enabled, on_decline: config.recording.on_decline },
             relay: None,

@@ -1,10 +1,12 @@
 //! The access modes at the room layer, over real WebSockets with real login
-//! sessions (issue 5): in `secure` mode guests who come first wait and join
-//! by themselves once a logged-in host opens the room, under the name the
-//! host's account gives; in `closed` mode anonymous visitors must log in; a
-//! directory user outside the hosts group (real slapd) waits for and then
-//! joins a room a group member opened; and an open signalling connection
-//! keeps its login session alive past the idle timeout.
+//! sessions (issue 5): in `secure` mode guests who come first wait and, with
+//! `rooms.lobby_on_open = false`, join by themselves once a logged-in host
+//! opens the room, under the name the host's account gives (with the lobby
+//! on, the default, they knock: `rooms_lobby_on_open`); in `closed` mode
+//! anonymous visitors must log in; a directory user outside the hosts group
+//! (real slapd) waits for a room a group member opens, knocks and is
+//! admitted; and an open signalling connection keeps its login session alive
+//! past the idle timeout.
 
 use std::time::Duration;
 
@@ -33,9 +35,10 @@ fn welcome(msg: Option<ServerMsg>) -> (kabine::protocol::Participant, Vec<kabine
 }
 
 #[tokio::test]
-async fn in_secure_mode_guests_wait_and_join_by_themselves_when_a_host_opens_the_room() {
+async fn in_secure_mode_guests_wait_and_join_by_themselves_when_a_host_opens_a_room_without_lobby() {
     let _t = support::test();
-    let config = support::with_local_host("access-secure", AccessMode::Secure);
+    let mut config = support::with_local_host("access-secure", AccessMode::Secure);
+    config.rooms.lobby_on_open_setting = Some(false);
     let server = support::start(config).await;
     let base = support::base_url(&server);
 
@@ -93,7 +96,7 @@ async fn in_closed_mode_anonymous_visitors_are_told_to_log_in() {
 }
 
 #[tokio::test]
-async fn a_directory_user_outside_the_hosts_group_waits_and_joins_once_a_group_member_opened_the_room() {
+async fn a_directory_user_outside_the_hosts_group_waits_and_is_admitted_once_a_group_member_opened_the_room() {
     let _t = support::test();
     let dir = Slapd::start("access-ldap");
     let mut c = support::test_config();
@@ -116,7 +119,9 @@ async fn a_directory_user_outside_the_hosts_group_waits_and_joins_once_a_group_m
     let (you, _) = welcome(hello(&mut alice_ws, "team", "typed").await);
     assert!(you.moderator);
     assert_eq!(you.display_name, "Alice Beispiel", "displayName from the directory");
-    let (me, there) = welcome(ws_until(&mut bob_ws, |m| matches!(m, ServerMsg::Welcome { .. })).await);
+    // The meeting starts with its lobby on: bob knocks under the name from
+    // the directory, and alice admits him.
+    let (me, there) = welcome(Some(support::admit_from_lobby(&mut alice_ws, &mut bob_ws, "Bob Example").await));
     assert_eq!(me.display_name, "Bob Example", "cn from the directory");
     assert!(!me.moderator, "bob may not host");
     assert_eq!(there.iter().map(|p| p.display_name.as_str()).collect::<Vec<_>>(), ["Alice Beispiel"]);

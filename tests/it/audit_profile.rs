@@ -28,7 +28,7 @@ async fn the_anlage_31b_profile_maps_each_requirement_to_its_checks_against_a_ru
     config.e2ee.max_participants = 10;
     config.rooms.max_participants = 10;
     config.rooms.private_chat = false;
-    config.rooms.lobby_on_open = true;
+    config.rooms.lobby_on_open_setting = Some(true);
     config.teletherapy.enabled = true;
     let policy = Policy::from_preset("anlage-31b").expect("preset");
     let server = support::start_with_policy(config, policy).await;

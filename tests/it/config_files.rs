@@ -149,6 +149,7 @@ fn the_example_config_mentions_every_key() {
         "teletherapy.practice_name",
         "teletherapy.consent_text_de",
         "teletherapy.consent_text_en",
+        "rooms.lobby_on_open",
     ] {
         keys.push(key.to_string());
     }

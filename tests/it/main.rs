@@ -76,6 +76,7 @@ mod package_deb;
 mod recording_browser;
 mod roles_stay_with_staff;
 mod room_lifecycle;
+mod rooms_lobby_on_open;
 mod shutdown;
 mod signal_bad_input;
 mod signal_http2;

@@ -361,6 +361,8 @@ pub fn build(run: &AuditRun, loaded: &LoadedConfig, policy: &Policy, lang: Lang)
         ("idle", c.access.session_idle_timeout_minutes.to_string()),
         ("life", c.access.session_lifetime_hours.to_string()),
         ("record_hours", c.teletherapy.record_retention_hours.to_string()),
+        ("grace", crate::room::MEETING_GRACE.as_secs().to_string()),
+        ("max_wait", c.rooms.max_wait_minutes.to_string()),
         ("ldap_host", c.ldap.url.clone().unwrap_or_default()),
         ("acme_ca", c.tls.acme.as_ref().map(|a| policy::acme_ca(&a.directory).name).unwrap_or_default()),
         ("acme_contact", c.tls.acme.as_ref().and_then(|a| a.contact.clone()).unwrap_or_else(|| "—".into())),
@@ -569,4 +571,60 @@ pub fn render(report: &Report, format: Format) -> String {
 /// Fixed text in the report's language.
 fn tr(key: &str, lang: Lang) -> String {
     t(key, &[]).get(lang).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Facts;
+    use std::time::SystemTime;
+
+    fn erasure(lang: Lang) -> Vec<String> {
+        let loaded = LoadedConfig::demo();
+        let policy = Policy::for_config(&loaded).expect("policy");
+        let now = SystemTime::now();
+        let run = AuditRun {
+            results: Vec::new(),
+            started: now,
+            finished: now,
+            url: None,
+            only: Vec::new(),
+            profile: None,
+            facts: Facts::default(),
+        };
+        let report = build(&run, &loaded, &policy, lang);
+        let label = tr("ropa.erasure.label", lang);
+        let field = report.records_of_processing.iter().find(|f| f.label == label);
+        field.expect("the record of processing has time limits for erasure").value.clone()
+    }
+
+    /// What is overwritten at a meeting's end is what `room` zeroizes; chat
+    /// text and names copied into network messages are only freed, and an
+    /// empty meeting is kept for reconnects (`MEETING_GRACE`).
+    #[test]
+    fn the_erasure_periods_say_exactly_what_is_overwritten_and_what_is_only_freed() {
+        let grace = crate::room::MEETING_GRACE.as_secs();
+        let en = erasure(Lang::En).join("\n");
+        assert!(en.contains(&format!("keeps the empty meeting {grace} seconds")), "{en}");
+        assert!(en.contains("the room password, the names of those waiting in the lobby"), "{en}");
+        assert!(en.contains("overwritten with zeros"), "{en}");
+        assert!(en.contains("Chat and lobby messages: not stored"), "{en}");
+        assert!(
+            en.contains(
+                "waiting for the host of a room not opened yet: when they stop waiting, after 30 minutes at the latest"
+            ),
+            "{en}"
+        );
+        assert!(en.contains("released after sending but not overwritten"), "{en}");
+        assert!(!en.contains("it lives in memory only and is overwritten then"), "{en}");
+        let de = erasure(Lang::De).join("\n");
+        assert!(de.contains(&format!("das leere Treffen noch {grace} Sekunden")), "{de}");
+        assert!(de.contains("mit Nullen überschrieben"), "{de}");
+        assert!(de.contains("Chat- und Lobby-Nachrichten: werden nicht gespeichert"), "{de}");
+        assert!(de.contains("freigegeben, aber nicht überschrieben"), "{de}");
+        assert!(de.contains("spätestens nach 30 Minuten"), "{de}");
+        for placeholder in ["{grace}", "{max_wait}"] {
+            assert!(!de.contains(placeholder) && !en.contains(placeholder), "{placeholder} is filled");
+        }
+    }
 }

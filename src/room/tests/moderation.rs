@@ -1135,3 +1135,31 @@ fn with_lobby_on_open_those_who_waited_for_the_host_knock_instead_of_walking_in(
     let out = w.send(h, ClientMsg::LobbyAdmit { id: id(g) });
     assert!(welcomed(&out, g), "the host lets her in");
 }
+
+/// The room layer takes `rooms.lobby_on_open` as it applies under the access
+/// mode: unset, on in `secure` and `closed` mode, off in `open` mode.
+#[test]
+fn a_secure_or_closed_configuration_opens_meetings_with_the_lobby_on_unless_told_otherwise() {
+    let settings = |mode: AccessMode, set: Option<bool>| {
+        let mut c = crate::config::Config::default();
+        c.access.mode = mode;
+        c.rooms.lobby_on_open_setting = set;
+        Settings::from_config(&c).lobby_on_open
+    };
+    assert!(settings(AccessMode::Secure, None));
+    assert!(settings(AccessMode::Closed, None));
+    assert!(!settings(AccessMode::Open, None));
+    assert!(!settings(AccessMode::Secure, Some(false)));
+    assert!(settings(AccessMode::Open, Some(true)));
+
+    let mut w = World::with(Settings::from_config(&{
+        let mut c = crate::config::Config::default();
+        c.access.mode = AccessMode::Secure;
+        c
+    }));
+    let (g, _) = w.enter("praxis", "Gast", None);
+    let (h, out) = w.enter("praxis", "x", Some(account("Hanna", true)));
+    assert!(welcomed(&out, h));
+    assert_eq!(sent_to(&out, g), [ServerMsg::Waiting { reason: WaitReason::Lobby }]);
+    assert_eq!(lobby_list(&out, h), Some(vec!["Gast".to_string()]));
+}

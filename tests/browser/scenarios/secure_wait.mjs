@@ -1,6 +1,8 @@
 // Access mode `secure` (issue 5): a guest opens the room first and waits;
 // the host logs in on the pre-join page ("I am the host") and opens it;
-// the guest joins without reloading, and both decode each other's video.
+// the meeting starts with its lobby on (issue 14), so the guest now waits
+// to be let in and the host admits them from the lobby list; the guest
+// joins without reloading, and both decode each other's video.
 // Then the host changes the password on the account page (wrong current
 // password, a weak new one, two that differ, then success), logs out, and
 // only the new password logs in.
@@ -56,7 +58,18 @@ await scenario(async () => {
   await host.page.click('#join-button');
   await waitJoined(host.page);
 
-  // The guest joins by itself.
+  // The guest knocks (same page, now "waiting to be let in"); the host sees
+  // them in the lobby list and admits them.
+  await waitInPage(guest.page, () => window.kabineDebug?.session?.waitingFor === 'lobby', [], 10000);
+  const lobbyPage = await guest.page.evaluate(() => document.getElementById('gate-title')?.textContent);
+  await host.page.click('#ctl-people');
+  await host.page.waitForSelector('#lobby-list li[data-knocker]', { visible: true, timeout: 10000 });
+  const hostLobby = await host.page.evaluate(() => ({
+    list: [...document.querySelectorAll('#lobby-list li .name')].map((e) => e.textContent),
+    lobbyOn: window.kabineDebug.session.roomState.lobby,
+    guestInCall: [...window.kabineDebug.session.participants.values()].length,
+  }));
+  await host.page.click('#lobby-list li button.admit');
   await waitJoined(guest.page, 10000);
   const marker = await guest.page.evaluate(() => window.kabineMarker);
   const ms = await waitAllReceiving([guest, host], 15000);
@@ -64,7 +77,19 @@ await scenario(async () => {
     host: await host.page.evaluate(() => window.kabineDebug.session.you),
     guestSees: await guest.page.evaluate(() => [...window.kabineDebug.session.participants.values()]),
   };
+  // Video tiles: the host's carries the staff badge (also in its accessible
+  // name), a guest's does not — seen from both pages.
+  const tilesOf = (/** @type {import('puppeteer-core').Page} */ page) => page.evaluate(() =>
+    [...document.querySelectorAll('figure.tile.camera')].map((tile) => ({
+      self: /** @type {HTMLElement} */ (tile).dataset.participant === 'self',
+      name: tile.querySelector('figcaption .name')?.textContent,
+      label: tile.getAttribute('aria-label'),
+      badge: tile.querySelector('figcaption .staff-badge')?.textContent ?? null,
+      badgeHint: tile.querySelector('figcaption .staff-badge')?.getAttribute('title') ?? null,
+    })).sort((a, b) => Number(a.self) - Number(b.self)));
+  const tiles = { guestSees: await tilesOf(guest.page), hostSees: await tilesOf(host.page) };
   await screenshot(guest.page, 'guest-in-call.png');
+  const axeInCall = await axe(guest.page);
 
   // The account page.
   const page = host.page;
@@ -109,6 +134,6 @@ await scenario(async () => {
   };
   account.oldPassword = await login(password);
   account.newPassword = await login(newPassword);
-  return { waitingPage, wrong, prejoin, marker, ms, roles, account,
-    axe: { waiting: axeWaiting, login: axeLogin, loggedIn: axeLoggedIn, account: axeAccount } };
+  return { waitingPage, wrong, prejoin, lobbyPage, hostLobby, marker, ms, roles, tiles, account,
+    axe: { waiting: axeWaiting, login: axeLogin, loggedIn: axeLoggedIn, inCall: axeInCall, account: axeAccount } };
 });

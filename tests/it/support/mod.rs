@@ -575,3 +575,27 @@ pub async fn ws_hello(ws: &mut WsClient, room: &str, name: &str) -> Option<kabin
     ws_send(ws, &format!(r#"{{"type":"hello","version":1,"room":"{room}","display_name":"{name}"}}"#)).await;
     ws_next(ws).await
 }
+
+/// The moderator `host` admits `guest`, who knocks in the lobby as `name`
+/// (in `secure` and `closed` mode every meeting starts with its lobby on):
+/// the guest is told to wait for the lobby, the host sees them knock and
+/// admits them, and the guest's `welcome` is returned.
+pub async fn admit_from_lobby(host: &mut WsClient, guest: &mut WsClient, name: &str) -> kabine::protocol::ServerMsg {
+    use kabine::protocol::{ServerMsg, WaitReason};
+    let first =
+        ws_until(guest, |m| matches!(m, ServerMsg::Waiting { reason: WaitReason::Lobby } | ServerMsg::Welcome { .. }));
+    assert_eq!(first.await, Some(ServerMsg::Waiting { reason: WaitReason::Lobby }), "{name} knocks in the lobby");
+    let knocks =
+        |m: &ServerMsg| matches!(m, ServerMsg::Lobby { knocking } if knocking.iter().any(|p| p.display_name == name));
+    let id = match ws_until(host, knocks).await {
+        Some(ServerMsg::Lobby { knocking }) => {
+            knocking.into_iter().find(|p| p.display_name == name).map(|p| p.id).expect("matched above")
+        }
+        other => panic!("the host sees {name} in the lobby: {other:?}"),
+    };
+    ws_send(host, &format!(r#"{{"type":"lobby_admit","id":"{id}"}}"#)).await;
+    match ws_until(guest, |m| matches!(m, ServerMsg::Welcome { .. })).await {
+        Some(welcome) => welcome,
+        None => panic!("{name} is let in once admitted"),
+    }
+}
