@@ -17,6 +17,12 @@
 //   a new random sender key goes to everyone left, and is used as soon as
 //   all of them confirmed it (`ack`), or ROTATE_DELAY_MS later; the leaver
 //   never gets it.
+// - A key goes to a participant only if we first encrypted with it after
+//   they joined: a key that waits for its use (a leave's) is not used yet;
+//   the key in use is, unless it became ours after their join (by their
+//   join's ratchet or a later change). Someone who joins while a leave's
+//   key waits gets no ratchet of the key in use (the leaver could compute
+//   it), so they get only the waiting key and read us once it is in use.
 // - The verification code: per view of the meeting (everyone's ids), a
 //   commitment to a nonce, the nonce once everyone's commitment is in, and
 //   then the code over all ids, public keys and nonces.
@@ -48,6 +54,7 @@ const EARLY_ROUNDS = 4;
  * @property {CryptoKey | null} pair
  * @property {boolean} helloSent we sent them our hello
  * @property {boolean} keyed we have their sender key
+ * @property {number} since our `joins` count when they joined (0: there before us)
  * @typedef {{round: Bytes, nonce: Bytes, commits: Map<string, Bytes>,
  *   reveals: Map<string, Bytes>, revealed: boolean, code: string | null, mismatch: boolean}} Round
  */
@@ -77,8 +84,18 @@ export class KeyExchange {
     this.identity = null;
     /** Our sender key id for this participation, named in every frame we encrypt. */
     this.keyId = 0;
-    /** The sender key in use. @type {{index: number, raw: Bytes} | null} */
+    /**
+     * The sender key in use; `since`: the joins we had seen when we first
+     * encrypted with it (see `joins`).
+     * @type {{index: number, raw: Bytes, since: number} | null}
+     */
     this.current = null;
+    /**
+     * Joins seen in this participation. A participant who joined as the
+     * n-th gets a key only if its `since` is n or more: never one we
+     * encrypted with before they came.
+     */
+    this.joins = 0;
     /**
      * A new sender key sent to everyone but not used yet, and who confirmed it.
      * @type {{index: number, raw: Bytes, acked: Set<string>, switch: () => void} | null}
@@ -129,10 +146,11 @@ export class KeyExchange {
     this.cancelPending();
     this.self = self;
     this.keyId = newKeyId();
-    this.current = { index: 0, raw: newSenderKey() };
-    this.keys({ type: 'own', keyId: this.keyId, ...this.current });
+    this.joins = 0;
+    this.current = { index: 0, raw: newSenderKey(), since: 0 };
+    this.keys({ type: 'own', keyId: this.keyId, index: 0, raw: this.current.raw });
     const forget = [...this.peers.values()].map((p) => p.keyId).filter((k) => k !== null);
-    this.peers = new Map(others.map((id) => [id, newPeer(true)]));
+    this.peers = new Map(others.map((id) => [id, newPeer(true, 0)]));
     this.identity = null;
     this.roundState = null;
     this.early.clear();
@@ -153,12 +171,16 @@ export class KeyExchange {
   joined(id) {
     return this.queue(async () => {
       if (!this.self || id === this.self || this.peers.has(id)) return;
-      this.peers.set(id, newPeer(false));
+      this.joins++;
+      this.peers.set(id, newPeer(false, this.joins));
       // What we sent before stays unreadable for the newcomer: the key
-      // moves on one way. A rotation that waits has not been used yet.
+      // moves on one way. While a leave's new key waits, the key in use is
+      // one the leaver has, and so would be its ratchet: the newcomer then
+      // gets only the waiting key, which nobody used yet (onHello).
       if (!this.pending && this.current) {
-        this.current = { index: (this.current.index + 1) & 0xff, raw: await ratchet(this.current.raw) };
-        this.keys({ type: 'own', keyId: this.keyId, ...this.current });
+        const raw = await ratchet(this.current.raw);
+        this.current = { index: (this.current.index + 1) & 0xff, raw, since: this.joins };
+        this.keys({ type: 'own', keyId: this.keyId, index: this.current.index, raw });
       }
       await this.newRound(this.view().filter((x) => x !== id));
       this.changed();
@@ -286,7 +308,7 @@ export class KeyExchange {
         if (this.pendingTimer !== null) this.cancel(this.pendingTimer);
         this.pendingTimer = null;
         this.pending = null;
-        this.current = { index, raw };
+        this.current = { index, raw, since: this.joins };
         this.keys({ type: 'own', keyId: this.keyId, index, raw });
         this.changed();
       },
@@ -349,7 +371,10 @@ export class KeyExchange {
     peer.untrusted = false;
     peer.pair = await pairKey(this.identity, this.self, from, hello.pub, this.secrets.salt);
     if (generation !== this.generation || !this.current) return;
-    this.send(from, await sealSenderKey(peer.pair, this.self, from, this.current.index, this.current.raw));
+    // Never a key we encrypted with before they joined (see `joins`).
+    if (this.current.since >= peer.since) {
+      this.send(from, await sealSenderKey(peer.pair, this.self, from, this.current.index, this.current.raw));
+    }
     if (this.pending) this.send(from, await sealSenderKey(peer.pair, this.self, from, this.pending.index, this.pending.raw));
     this.changed();
     await this.roundProgress();
@@ -451,9 +476,9 @@ export class KeyExchange {
   }
 }
 
-/** @param {boolean} helloSent @returns {Peer} */
-function newPeer(helloSent) {
-  return { keyId: null, pub: null, verified: false, untrusted: false, pair: null, helloSent, keyed: false };
+/** @param {boolean} helloSent @param {number} since @returns {Peer} */
+function newPeer(helloSent, since) {
+  return { keyId: null, pub: null, verified: false, untrusted: false, pair: null, helloSent, keyed: false, since };
 }
 
 /** @param {string} data */

@@ -17,9 +17,12 @@ import { KeyRing, encryptFrame, importFrameKey } from './e2ee.js';
  *   options: {role: 'send' | 'recv', kind: 'audio' | 'video', source?: string, mid?: string},
  *   sendKeyFrameRequest?: () => Promise<void>}} Transformer
  * @typedef {{ok: number, failed: number, noKey: number, lastOk: number, lastFail: number, index: number,
- *   indexSince: number}} KeyStats `indexSince`: when a frame of this key index first decrypted
+ *   indexSince: number, audio: number, video: number}} KeyStats `indexSince`: when a frame of this key
+ *   index first decrypted; `audio`, `video`: frames of each kind that decrypted
  * @typedef {{mid: string, kind: string, keyId: number | null, ok: number, failed: number, clear: number,
- *   lastOk: number, lastFail: number, wantKeyFrame: boolean, lastRequest: number, transformer: Transformer}} Stream
+ *   lastOk: number, lastFail: number, wantKeyFrame: boolean, lastRequest: number, transformer: Transformer,
+ *   okByKey: Map<number, number>}} Stream `okByKey`: frames that decrypted per sender key id (an audio
+ *   slot carries several people over time)
  */
 
 const scope = /** @type {any} */ (globalThis);
@@ -91,7 +94,7 @@ scope.onrtctransform = (/** @type {{transformer: Transformer}} */ e) => {
   } else {
     /** @type {Stream} */
     const s = { mid: t.options.mid ?? '', kind, keyId: null, ok: 0, failed: 0, clear: 0, lastOk: 0, lastFail: 0,
-      wantKeyFrame: false, lastRequest: 0, transformer: t };
+      wantKeyFrame: false, lastRequest: 0, transformer: t, okByKey: new Map() };
     streams.set(s.mid, s);
     pipe(t, async (frame, out) => {
       const data = new Uint8Array(frame.data);
@@ -111,8 +114,10 @@ scope.onrtctransform = (/** @type {{transformer: Transformer}} */ e) => {
         frame.data = r.plain.buffer;
         s.ok++;
         s.lastOk = now;
+        s.okByKey.set(r.keyId, (s.okByKey.get(r.keyId) ?? 0) + 1);
         if (k) {
           k.ok++;
+          k[kind]++;
           k.lastOk = now;
           if (k.index !== r.index) k.indexSince = now;
           k.index = r.index;
@@ -142,7 +147,7 @@ scope.onrtctransform = (/** @type {{transformer: Transformer}} */ e) => {
 /** @param {number} keyId */
 function newKeyStats(keyId) {
   /** @type {KeyStats} */
-  const k = { ok: 0, failed: 0, noKey: 0, lastOk: 0, lastFail: 0, index: -1, indexSince: 0 };
+  const k = { ok: 0, failed: 0, noKey: 0, lastOk: 0, lastFail: 0, index: -1, indexSince: 0, audio: 0, video: 0 };
   byKey.set(keyId, k);
   return k;
 }
@@ -185,7 +190,7 @@ function snapshot() {
     work,
     keys: [...byKey.entries()].map(([keyId, k]) => ({ keyId, ...k, known: ring.has(keyId) })),
     streams: [...streams.values()].map((s) => ({ mid: s.mid, kind: s.kind, keyId: s.keyId, ok: s.ok, failed: s.failed,
-      clear: s.clear, lastOk: s.lastOk, lastFail: s.lastFail })),
+      clear: s.clear, lastOk: s.lastOk, lastFail: s.lastFail, okByKey: Object.fromEntries(s.okByKey) })),
   };
 }
 

@@ -12,7 +12,7 @@
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 /// The format's version, the last byte of every frame.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = super::payload::VERSION;
 /// Bytes of the trailer.
 pub const TRAILER_BYTES: usize = super::payload::TRAILER_BYTES;
 

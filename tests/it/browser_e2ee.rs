@@ -1,6 +1,9 @@
 //! End-to-end encrypted group calls with real browsers (docs/e2ee.md): the
-//! server runs with `e2ee.mode = "required"`; three Chromium pages and one
-//! Firefox page with the same link key decode each other, a simulcast layer
+//! server runs with `e2ee.mode = "required"` and two audio slots; three
+//! Chromium pages and one Firefox page (in German) with the same link key
+//! decode each other, every call bar shows the verification code they agree
+//! on, audio slots switch and every page decrypts every other sender's
+//! audio (by the sender's key id, whatever slot carries it), a simulcast layer
 //! switch and a screen share work, a page with another link key decodes
 //! nothing and shows "waiting" while the others go on, and a participant's
 //! leave moves everyone to new sender keys that the leaver cannot use; a
@@ -23,12 +26,16 @@ async fn an_end_to_end_encrypted_call_of_four_browsers_decodes_only_with_the_lin
     let _t = support::test();
     let mut config = support::test_config();
     config.e2ee.mode = E2eeMode::Required;
+    // Fewer audio slots than others in the call: slots switch between senders.
+    config.media.audio_slots = 2;
     let server = support::start(config).await;
     let v = browser::run_long(&server, "e2ee", &["firefox"], Duration::from_secs(240)).await;
     browser::assert_clean("e2ee", &v);
     println!(
-        "e2ee: everyone decoding after {} ms; simulcast {} -> {} px; screen {:?} in {} ms; rotation {} ms",
+        "e2ee: everyone decoding after {} ms; every sender's audio on every page after {} ms more (2 slots); \
+         simulcast {} -> {} px; screen {:?} in {} ms; rotation {} ms",
         v["flowingMs"],
+        v["audioSlots"]["ms"],
         v["simulcast"]["before"]["width"],
         v["simulcast"]["after"]["width"],
         v["screen"],
@@ -49,12 +56,34 @@ async fn an_end_to_end_encrypted_call_of_four_browsers_decodes_only_with_the_lin
     assert_eq!(codes.len(), 1, "one verification code: {codes:?}");
     for (name, e) in everyone {
         assert_eq!(e["bar"]["state"], "ok", "{name}'s bar: {}", e["bar"]);
-        assert!(e["bar"]["text"].as_str().is_some_and(|t| t.contains("End-to-end encrypted")), "{name}: {}", e["bar"]);
+        // The bar names the state and shows the code the pages agree on
+        // (Fox's page is in German).
+        let (claim, label) =
+            if name == "Fox" { ("Ende-zu-Ende-verschlüsselt", "Code") } else { ("End-to-end encrypted", "code") };
+        let code = e["status"]["code"].as_str().unwrap_or("");
+        let text = e["bar"]["text"].as_str().unwrap_or("");
+        assert!(!code.is_empty() && text.contains(claim), "{name}: {}", e["bar"]);
+        assert!(text.contains(&format!("{label} {code}")), "{name}'s bar does not show the code {code}: {}", e["bar"]);
         for s in e["streams"].as_array().expect("streams") {
             assert_eq!(n(&s["clear"]), 0, "{name} got a frame in clear: {s}");
         }
         let sent = &e["sent"];
         assert!(n(&sent["camera"]["frames"]) > 0 && n(&sent["mic"]["frames"]) > 0, "{name} encrypts: {sent}");
+    }
+
+    // Two audio slots for three others: every page decrypted audio under
+    // every other sender's key id, and one of its slots carried more than
+    // one sender (the slots switched).
+    let audio = &v["audioSlots"];
+    for (name, a) in audio["pages"].as_object().expect("audio slots") {
+        for other in everyone.keys().filter(|o| *o != name) {
+            assert!(n(&a["bySender"][other]) > 0, "{name} decrypted no audio of {other}: {a}");
+        }
+        let slots = a["slots"].as_array().expect("slots");
+        assert!(
+            slots.iter().any(|s| s["senders"].as_object().is_some_and(|x| x.len() >= 2)),
+            "no audio slot of {name} carried two senders: {a}"
+        );
     }
 
     // A simulcast layer switch: Ann pinned Ben and got a larger layer, still decoding.

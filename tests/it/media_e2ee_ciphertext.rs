@@ -1,7 +1,9 @@
 //! A participant that is not a browser (the synthetic str0m peer) in an
 //! end-to-end encrypted meeting: every video frame it receives from the
-//! browsers is ciphertext after the clear header bytes, while in a meeting
-//! without end-to-end encryption the same check sees real VP8.
+//! browsers is ciphertext after the clear header bytes and carries the
+//! frame trailer (one frame in clear among them fails the check), while in
+//! a meeting without end-to-end encryption the same check sees real VP8 in
+//! every frame.
 
 use std::time::Duration;
 
@@ -60,8 +62,12 @@ async fn a_non_browser_participant_receives_only_ciphertext_in_an_end_to_end_enc
     let clear = examine(&frames_in(E2eeMode::Off, "cipher-clear").await);
     println!("end-to-end encrypted: {cipher:?}\nnot end-to-end encrypted: {clear:?}");
     assert!(cipher.key_frames > 0 && clear.key_frames > 0, "key frames were seen: {cipher:?} {clear:?}");
+    // Every frame carries the trailer, naming one of the two browsers' sender key ids.
+    assert_eq!(cipher.sealed_frames, cipher.frames, "a frame without the trailer: {cipher:?}");
+    assert!(cipher.key_ids >= 2, "both browsers' sender key ids: {cipher:?}");
     assert!(cipher.is_ciphertext(), "what the server forwards in an end-to-end encrypted meeting: {cipher:?}");
     assert!(!cipher.is_vp8());
     assert!(clear.is_vp8(), "the same check sees VP8 without end-to-end encryption: {clear:?}");
     assert!(!clear.is_ciphertext());
+    assert_eq!(clear.sealed_frames, 0, "{clear:?}");
 }

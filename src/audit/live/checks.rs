@@ -987,8 +987,8 @@ impl Ctx<'_> {
         let (ok, of) = probe.decrypted;
         if let Some(p) = &probe.payload {
             evidence.push(msg(
-                format!("Person B empfing {} Videobilder von A ({} Schlüsselbilder). Nach den Klartext-Kopfbytes: {} Bytes, Entropie {:.3} Bit/Byte, Chi-Quadrat {:.0} (Gleichverteilung: um 255, Grenze {:.0}); als VP8 lesbar: {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
-                format!("Person B received {} video frames from A ({} key frames). After the clear header bytes: {} bytes, entropy {:.3} bits/byte, chi-square {:.0} (uniform: about 255, limit {:.0}); frames that read as VP8: {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames),
+                format!("Person B empfing {} Videobilder von A ({} Schlüsselbilder). Nach den Klartext-Kopfbytes: {} Bytes, Entropie {:.3} Bit/Byte, Chi-Quadrat {:.0} (Gleichverteilung: um 255, Grenze {:.0}); als VP8 lesbar: {} (Zufall: höchstens {}); mit Anhang der Ende-zu-Ende-Verschlüsselung (Version, Schlüsselkennung): {} von {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames, crate::loadgen::payload::vp8_chance_limit(p.frames), p.sealed_frames, p.frames),
+                format!("Person B received {} video frames from A ({} key frames). After the clear header bytes: {} bytes, entropy {:.3} bits/byte, chi-square {:.0} (uniform: about 255, limit {:.0}); frames that read as VP8: {} (chance: at most {}); with the end-to-end encryption trailer (version, key id): {} of {}.", p.frames, p.key_frames, p.bytes, p.entropy, p.chi2, crate::loadgen::payload::UNIFORM_CHI2_MAX, p.vp8_frames, crate::loadgen::payload::vp8_chance_limit(p.frames), p.sealed_frames, p.frames),
             ));
             evidence.push(msg(
                 format!("{ok} von {of} Bildern ließen sich mit dem Schlüssel entschlüsseln, den nur der Audit-Prozess hat: Der Server leitete sie unverändert weiter, ohne Schlüssel."),
@@ -998,8 +998,8 @@ impl Ctx<'_> {
         let mut problems = probe.problems.clone();
         match &probe.payload {
             Some(p) if !p.is_ciphertext() => problems.push(msg(
-                "Was der Server weiterleitete, ist nach den Klartext-Kopfbytes nicht von Chiffrat ununterscheidbar.",
-                "What the server forwarded is not indistinguishable from ciphertext after the clear header bytes.",
+                "Was der Server weiterleitete, ist nicht in jedem Bild verschlüsselt: Anhang fehlt, oder nach den Klartext-Kopfbytes nicht von Chiffrat ununterscheidbar.",
+                "What the server forwarded is not encrypted in every frame: a trailer is missing, or after the clear header bytes it is not indistinguishable from ciphertext.",
             )),
             Some(_) if ok != of => problems.push(msg(
                 format!("{} Bilder kamen verändert an (ließen sich nicht entschlüsseln).", of - ok),

@@ -705,10 +705,14 @@ export async function ownMedia(page) {
  * names people whose camera is known to be off (only their audio is
  * required). Returns the milliseconds since `from` (default: the start).
  * `log` gets, per "A sees B" and "A hears B", the milliseconds since `from`
- * when it first held.
+ * when it first held. `audioSlots`: the server has fewer audio slots than
+ * others in the call, so a page cannot hear everyone at once: audio must
+ * grow on the page as a whole, not per person (the caller checks whom it
+ * heard by other means).
  * @param {{page: import('puppeteer-core').Page, name: string}[]} people
  * @param {number} timeoutMs
- * @param {{from?: number, expect?: {camera?: Record<string, boolean>}, log?: Record<string, number>}} [opts]
+ * @param {{from?: number, expect?: {camera?: Record<string, boolean>}, log?: Record<string, number>,
+ *   audioSlots?: number}} [opts]
  */
 export async function waitEveryoneFlowing(people, timeoutMs, opts = {}) {
   const from = opts.from ?? Date.now();
@@ -723,6 +727,13 @@ export async function waitEveryoneFlowing(people, timeoutMs, opts = {}) {
     let ok = true;
     const missing = [];
     for (const { p, st } of states) {
+      if (opts.audioSlots && opts.audioSlots < people.length - 1) {
+        const total = st.tracks.filter((t) => t.kind === 'audio').reduce((n, t) => n + (t.packetsReceived ?? 0), 0);
+        now.set(`${p.name}/audio`, total);
+        const grew = total > 0 && total > (previous.get(`${p.name}/audio`) ?? Infinity);
+        if (!grew) missing.push(`${p.name} receives no audio (packets ${total})`);
+        ok &&= grew;
+      }
       for (const o of people) {
         if (o === p) continue;
         const best = (pred, field) => Math.max(0, ...st.tracks.filter(pred).map((t) => t[field]));
@@ -733,7 +744,7 @@ export async function waitEveryoneFlowing(people, timeoutMs, opts = {}) {
         now.set(`${p.name}/${o.name}/audio`, audio);
         const grew = (kind, v) => v > 0 && v > (previous.get(`${p.name}/${o.name}/${kind}`) ?? Infinity);
         const videoOk = cameraOff[o.name] === false || grew('video', frames);
-        const audioOk = grew('audio', audio);
+        const audioOk = (opts.audioSlots !== undefined && opts.audioSlots < people.length - 1) || grew('audio', audio);
         if (opts.log && grew('video', frames)) opts.log[`${p.name} sees ${o.name}`] ??= Date.now() - from;
         if (opts.log && audioOk) opts.log[`${p.name} hears ${o.name}`] ??= Date.now() - from;
         if (opts.log && best(camera, 'packetsReceived') > 0) opts.log[`${p.name} gets packets of ${o.name}`] ??= Date.now() - from;
