@@ -859,17 +859,29 @@ async fn room_life(t: &Target, i: usize) -> Vec<&'static str> {
     failed
 }
 
-/// `cycles` room lives, `concurrency` at a time.
+/// `cycles` room lives, `concurrency` at a time, after a warm-up of
+/// `concurrency` lives of their own: `warmed` is called once those are
+/// over and nothing is open, the start the churn's RSS is compared with.
+/// A server that has never run a room has not yet paged in most of its
+/// code (the binary's pages are loaded on first use: file-backed, shared,
+/// reclaimable) nor grown its allocator's per-thread pools to what
+/// `concurrency` rooms at once need; neither is room state left behind.
 pub async fn churn(
     t: &Target,
     cycles: usize,
     concurrency: usize,
     budget: Duration,
+    warmed: impl FnOnce(),
     halfway: impl FnOnce(),
 ) -> io::Result<Outcome> {
     let end = Instant::now() + budget;
-    let start = Instant::now();
     let failures = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<&'static str, u64>::new()));
+    let warm_up = Arc::new(AtomicU64::new(0));
+    let lives = concurrency.max(1);
+    churn_batch(t, cycles..cycles + lives, concurrency, end, &failures, &warm_up).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    warmed();
+    let start = Instant::now();
     let completed = Arc::new(AtomicU64::new(0));
     // Two halves, with a pause between them in which nothing of the churn
     // is open: memory that grows per room life grows again in the second
@@ -883,6 +895,7 @@ pub async fn churn(
     let failures = failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut o = Outcome::default();
     o.figure("cycles", completed);
+    o.figure("warm_up_cycles", warm_up.load(Ordering::Relaxed));
     o.figure("seconds", start.elapsed().as_secs_f64());
     o.figure("failed_steps", json!(failures));
     o.check("every cycle ran within the time budget", completed as usize >= cycles, format!("{completed} of {cycles}"));

@@ -185,6 +185,14 @@ impl Attack {
     }
 }
 
+/// The room lives at once of a churn (its warm-up is as many).
+fn concurrency_of(attack: &Attack) -> usize {
+    match *attack {
+        Attack::Churn { concurrency, .. } => concurrency.max(1),
+        _ => 0,
+    }
+}
+
 /// How long after churn the RSS is read (with the call still held).
 const AFTER_CHURN: Duration = Duration::from_secs(5);
 
@@ -262,6 +270,8 @@ async fn run(args: Args) -> std::io::Result<bool> {
     let mut soak_lines = Vec::new();
     // Churn: the RSS after its first half (with the call still on).
     let mut halfway_rss = None;
+    // Churn: the RSS after its warm-up, and how much of it is the binary's code.
+    let mut warm_rss: Option<(u64, Option<(u64, u64)>)> = None;
     let outcome: Outcome = match args.attack.clone() {
         Attack::UdpFlood { rate, seconds } => attacks::udp_flood(&target, rate, Duration::from_secs(seconds)).await?,
         Attack::BogusBinds { rate, seconds } => {
@@ -285,11 +295,17 @@ async fn run(args: Args) -> std::io::Result<bool> {
         Attack::WsFrames { rounds, .. } => attacks::ws_frames(&target, rounds).await?,
         Attack::WsFlood { seconds } => attacks::ws_flood(&target, "bench-0", Duration::from_secs(seconds)).await?,
         Attack::Churn { cycles, concurrency, seconds, .. } => {
-            let s = sampler.clone();
-            let halfway = &mut halfway_rss;
-            attacks::churn(&target, cycles, concurrency, Duration::from_secs(seconds), move || {
-                *halfway = Some(s.rss_now())
-            })
+            let (s, w) = (sampler.clone(), sampler.clone());
+            let (halfway, warm) = (&mut halfway_rss, &mut warm_rss);
+            let pid = srv.pid;
+            attacks::churn(
+                &target,
+                cycles,
+                concurrency,
+                Duration::from_secs(seconds),
+                move || *warm = Some((w.rss_now(), report::rss_split(pid).ok())),
+                move || *halfway = Some(s.rss_now()),
+            )
             .await?
         }
         Attack::Soak { minutes, rooms } => {
@@ -404,11 +420,28 @@ async fn run(args: Args) -> std::io::Result<bool> {
     }
     let mut files = Vec::new();
     if let Some((p, m)) = &after_churn {
-        let g = growth(before.rss_bytes, p.rss_bytes);
+        let (start, split) = warm_rss.unwrap_or((before.rss_bytes, None));
+        let split_now = report::rss_split(srv.pid).ok();
+        let parts = |s: Option<(u64, u64)>| match s {
+            Some((anon, file)) => format!(" [anonymous {:.1}, file-backed {:.1}]", mib(anon), mib(file)),
+            None => String::new(),
+        };
+        let g = growth(start, p.rss_bytes);
         check(
-            &format!("RSS after the churn is within {} % of its start", args.max_rss_growth_pct),
+            &format!(
+                "RSS after the churn is within {} % of its start (after a warm-up of {} room lives)",
+                args.max_rss_growth_pct,
+                concurrency_of(&args.attack)
+            ),
             g.abs() <= args.max_rss_growth_pct,
-            format!("{:.1} -> {:.1} MiB ({g:+.1} %)", mib(before.rss_bytes), mib(p.rss_bytes)),
+            format!(
+                "before {:.1} MiB, after the warm-up {:.1}{} -> after the churn {:.1}{} ({g:+.1} %)",
+                mib(before.rss_bytes),
+                mib(start),
+                parts(split),
+                mib(p.rss_bytes),
+                parts(split_now)
+            ),
         );
         if let Some(half) = halfway_rss {
             // A leak per room life grows the RSS again in the second half;
@@ -462,6 +495,7 @@ async fn run(args: Args) -> std::io::Result<bool> {
             "during": phase(&during),
             "after_churn": after_churn.as_ref().map(|(p, _)| phase(p)),
             "halfway_churn_rss_bytes": halfway_rss,
+            "warm_churn_rss_bytes": warm_rss.map(|(r, _)| r),
             "after": phase(&after),
             "rss_growth_during_pct": rss_growth_during,
             "fds_idle": idle_fds,

@@ -77,3 +77,16 @@ pub struct Phase {
 pub fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
+
+/// Resident memory split into anonymous (heap, stacks) and file-backed
+/// (the binary's and libraries' pages), bytes.
+pub fn rss_split(pid: u32) -> std::io::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> std::io::Result<u64> {
+        let line =
+            status.lines().find_map(|l| l.strip_prefix(name)).ok_or_else(|| std::io::Error::other("no field"))?;
+        let kb: u64 = line.trim().trim_end_matches("kB").trim().parse().map_err(std::io::Error::other)?;
+        Ok(kb * 1024)
+    };
+    Ok((field("RssAnon:")?, field("RssFile:")? + field("RssShmem:").unwrap_or(0)))
+}
