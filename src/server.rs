@@ -33,7 +33,61 @@ pub struct RunningServer {
     acme: Option<crate::acme::AcmeHandle>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    parts: Parts,
     stats: Arc<Stats>,
+}
+
+/// The server's long-running parts, by name, while they run, so that a
+/// shutdown that times out can say what it waited for.
+#[derive(Clone, Default)]
+struct Parts(Arc<std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>>);
+
+/// One running part; counted out when dropped (its task ended or was cancelled).
+struct PartRunning(Parts, &'static str);
+
+impl Parts {
+    /// Spawns `work` on `tasks` as the part `name`.
+    fn spawn<F>(&self, tasks: &TaskTracker, name: &'static str, work: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if let Ok(mut running) = self.0.lock() {
+            *running.entry(name).or_default() += 1;
+        }
+        let running = PartRunning(self.clone(), name);
+        tasks.spawn(async move {
+            let _running = running;
+            work.await
+        });
+    }
+
+    /// What is still running, e.g. `media engine, 2 other tasks`: the named
+    /// parts, and the rest of the `total` tasks and tokens of the tracker
+    /// (signalling connections, maintenance timers).
+    fn describe(&self, total: usize) -> String {
+        let running: Vec<(&'static str, usize)> = match self.0.lock() {
+            Ok(running) => running.iter().filter(|(_, n)| **n > 0).map(|(k, n)| (*k, *n)).collect(),
+            Err(_) => Vec::new(),
+        };
+        let named: usize = running.iter().map(|(_, n)| n).sum();
+        let mut out: Vec<String> = running.into_iter().map(|(k, _)| k.to_string()).collect();
+        match total.saturating_sub(named) {
+            0 => {}
+            1 => out.push("1 signalling connection or timer".into()),
+            n => out.push(format!("{n} signalling connections or timers")),
+        }
+        if out.is_empty() { "nothing".into() } else { out.join(", ") }
+    }
+}
+
+impl Drop for PartRunning {
+    fn drop(&mut self) {
+        if let Ok(mut running) = (self.0).0.lock()
+            && let Some(n) = running.get_mut(self.1)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 /// Settings of a server start that are not in the configuration file.
@@ -87,11 +141,17 @@ impl RunningServer {
     }
 
     /// Stops accepting, tells sessions the server is closing, and waits for
-    /// every task, at most [`SHUTDOWN_TIMEOUT`]. Returns false on timeout.
+    /// every task, at most [`SHUTDOWN_TIMEOUT`]. Returns false on timeout,
+    /// after a warning that names what was still running.
     pub async fn stop(self) -> bool {
         self.shutdown.cancel();
         self.tasks.close();
-        tokio::time::timeout(SHUTDOWN_TIMEOUT, self.tasks.wait()).await.is_ok()
+        let stopped = tokio::time::timeout(SHUTDOWN_TIMEOUT, self.tasks.wait()).await.is_ok();
+        if !stopped {
+            let running = self.parts.describe(self.tasks.len());
+            tracing::warn!("the server did not stop within {SHUTDOWN_TIMEOUT:?}; still running: {running}");
+        }
+        stopped
     }
 }
 
@@ -160,6 +220,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let parts = Parts::default();
     certs.spawn_reloader(shutdown.clone());
 
     let stats = Arc::new(Stats::default());
@@ -215,7 +276,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
                 recipients,
                 retention_days: config.recording.retention_days,
             });
-            tasks.spawn(async move {
+            parts.spawn(&tasks, "recorder", async move {
                 let _ = tokio::task::spawn_blocking(move || thread.join()).await;
             });
             Some(tx)
@@ -237,7 +298,11 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
             (name, Arc::new(relay))
         }),
     };
-    tasks.spawn(sfu::run(media, engine, media_rx, event_tx, link_rx, recorder_tx, shutdown.clone()));
+    parts.spawn(
+        &tasks,
+        "media engine",
+        sfu::run(media, engine, media_rx, event_tx, link_rx, recorder_tx, shutdown.clone()),
+    );
 
     // The room actor, and the connections that talk to it.
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_QUEUE);
@@ -249,7 +314,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     let wiring = actor::Wiring { commands: actor_rx, media_events: event_rx, media: media_tx };
     // Room password guesses count against the same throttle as logins.
     let rooms = Rooms::new(settings).with_throttle(auth.throttle());
-    tasks.spawn(actor::run(rooms, wiring, Arc::clone(&stats), shutdown.clone()));
+    parts.spawn(&tasks, "room actor", actor::run(rooms, wiring, Arc::clone(&stats), shutdown.clone()));
     let signal = Signalling::new(actor_tx, options.timings, tasks.clone(), shutdown.clone());
 
     auth.spawn_maintenance(shutdown.clone(), &tasks);
@@ -260,19 +325,27 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         signal,
         teletherapy: Arc::new(http::teletherapy::Guards::new()),
     });
-    tasks.spawn(http::serve_https(
-        https,
-        Arc::new(tls),
-        app,
-        http::ConnLimits::from_config(&config.server),
-        Arc::clone(&stats),
-        Arc::new(fallbacks),
-        shutdown.clone(),
-    ));
+    parts.spawn(
+        &tasks,
+        "HTTPS listener",
+        http::serve_https(
+            https,
+            Arc::new(tls),
+            app,
+            http::ConnLimits::from_config(&config.server),
+            Arc::clone(&stats),
+            Arc::new(fallbacks),
+            shutdown.clone(),
+        ),
+    );
     let http01 = Arc::new(crate::acme::Http01Tokens::default());
     if let (Some(listener), Some(url)) = (redirect, config.server.public_url.clone()) {
         let limits = http::ConnLimits::from_config(&config.server);
-        tasks.spawn(http::serve_redirect(listener, url, Arc::clone(&http01), limits, shutdown.clone()));
+        parts.spawn(
+            &tasks,
+            "HTTP redirect listener",
+            http::serve_redirect(listener, url, Arc::clone(&http01), limits, shutdown.clone()),
+        );
     }
     let acme = match acme {
         Some(settings) => Some(crate::acme::spawn(settings, Arc::clone(&certs), http01, shutdown.clone(), &tasks)?),
@@ -285,10 +358,10 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
             acme: acme.as_ref().map(|a| Arc::clone(&a.counters)),
             queues,
         };
-        tasks.spawn(crate::metrics::serve(listener, Arc::new(sources), shutdown.clone()));
+        parts.spawn(&tasks, "metrics listener", crate::metrics::serve(listener, Arc::new(sources), shutdown.clone()));
     }
 
-    Ok(RunningServer { https_addr, redirect_addr, media_addr, metrics_addr, acme, shutdown, tasks, stats })
+    Ok(RunningServer { https_addr, redirect_addr, media_addr, metrics_addr, acme, shutdown, tasks, parts, stats })
 }
 
 /// SIGINT and SIGTERM handlers, installed before the server starts so that
@@ -350,4 +423,30 @@ async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
 /// prefer [`ShutdownSignals::install`] before starting).
 pub async fn shutdown_signal() {
     ShutdownSignals::install().wait().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shutdown_that_times_out_can_name_what_still_runs() {
+        let (tasks, parts) = (TaskTracker::new(), Parts::default());
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        parts.spawn(&tasks, "media engine", async move { stopped.cancelled().await });
+        parts.spawn(&tasks, "room actor", std::future::pending());
+        let _connection = tasks.token();
+        tokio::task::yield_now().await;
+        assert_eq!(parts.describe(tasks.len()), "media engine, room actor, 1 signalling connection or timer");
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while tasks.len() > 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the engine ends");
+        assert_eq!(parts.describe(tasks.len()), "room actor, 1 signalling connection or timer");
+    }
 }

@@ -3,9 +3,9 @@
 //! that trust the test server, and a check that required tools exist.
 //!
 //! Every test starts with `let _t = support::test();`. The guard it returns
-//! checks, when the test ends, that nothing logged anywhere in the suite so
-//! far (at TRACE level, through Kabine's own log formatter) contains an IP
-//! address.
+//! checks, when the test ends, that nothing logged anywhere in the suite
+//! since the last such check (at TRACE level, through Kabine's own log
+//! formatter) contains an IP address: together the checks cover every line.
 
 #![allow(dead_code)]
 
@@ -31,6 +31,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 static INIT: Once = Once::new();
 static CAPTURE: Mutex<String> = Mutex::new(String::new());
+/// How much of [`CAPTURE`] has been checked for addresses (whole lines).
+static CHECKED: Mutex<usize> = Mutex::new(0);
 
 /// Writes formatted log lines into [`CAPTURE`].
 #[derive(Clone, Copy)]
@@ -143,12 +145,47 @@ pub struct TestGuard;
 impl Drop for TestGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // A server that did not stop says what it waited for.
+            let stuck = captured_tail(&["did not stop within"], 3);
+            if !stuck.is_empty() {
+                eprintln!("shutdown warnings logged in the suite so far:\n{stuck}");
+            }
             return;
         }
-        let log = captured();
-        let leaks = pii::find_addresses(&log);
+        // Only what was logged since the last check, up to its last whole
+        // line: the capture grows to hundreds of megabytes over the suite,
+        // and scanning all of it at the end of every test cost many minutes
+        // of CPU and stalled the servers of tests still running (a whole-log
+        // copy was taken while holding the lock every log line waits for).
+        let mut checked = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = unchecked_lines(&CAPTURE.lock().unwrap_or_else(|p| p.into_inner()), &mut checked).to_string();
+        drop(checked);
+        let leaks = pii::find_addresses(&fresh);
         assert!(leaks.is_empty(), "IP addresses reached the log: {leaks:?}");
     }
+}
+
+/// The whole lines of `log` after `*checked`, which moves past them; a
+/// line still being written waits for the next check.
+fn unchecked_lines<'a>(log: &'a str, checked: &mut usize) -> &'a str {
+    let start = (*checked).min(log.len());
+    let end = log[start..].rfind('\n').map_or(start, |i| start + i + 1);
+    *checked = end;
+    &log[start..end]
+}
+
+#[test]
+fn each_line_of_the_capture_is_checked_once_and_only_when_whole() {
+    let mut checked = 0;
+    let mut log = String::from("one\ntwo 192.0.");
+    assert_eq!(unchecked_lines(&log, &mut checked), "one\n");
+    log.push_str("2.7 ends\nthree");
+    let fresh = unchecked_lines(&log, &mut checked);
+    assert_eq!(fresh, "two 192.0.2.7 ends\n");
+    assert_eq!(pii::find_addresses(fresh), ["192.0.2.7"]);
+    assert_eq!(unchecked_lines(&log, &mut checked), "");
+    log.push('\n');
+    assert_eq!(unchecked_lines(&log, &mut checked), "three\n");
 }
 
 /// A config for tests: loopback, ephemeral ports, everything else default.
