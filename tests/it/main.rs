@@ -33,6 +33,7 @@ mod browser_room_full;
 mod browser_rooms_isolated;
 mod browser_screen_share;
 mod browser_secure_waiting;
+mod browser_send_layers;
 mod browser_shortcuts;
 mod browser_simulcast;
 mod browser_three_party_call;
