@@ -64,6 +64,7 @@ mod media_garbage_udp;
 mod media_ice_tcp;
 mod media_keyframes_nack;
 mod media_last_one_stays;
+mod media_send_layers;
 mod media_simulcast;
 mod media_speaker;
 mod media_stalled;
