@@ -2,7 +2,8 @@
 // (every tile about 600×340: the middle layer) stop encoding and sending
 // their camera's top layer `h`, and everyone still sees and hears everyone;
 // once Ben pins Anna, Anna's `h` is switched on again and Ben receives her
-// at full size.
+// at full size. With `firefox`, Clara uses Firefox ESR and is the one Ben
+// pins (its simulcast encodings are switched off and on the same way).
 import { inbound, joinAll, launch, scenario, screenshot, sleep, uniqueRoom, waitEveryoneFlowing } from '../lib/harness.mjs';
 
 /**
@@ -39,10 +40,10 @@ async function waitLayers(person, check, timeoutMs, what) {
   throw new Error(`${person.name}: ${what} not within ${timeoutMs} ms: ${JSON.stringify(last)}`);
 }
 
-/** Anna's camera as `page` receives it. */
-async function annaAt(page) {
+/** `name`'s camera as `page` receives it. */
+async function cameraAt(page, name) {
   const st = await inbound(page);
-  const t = st.tracks.find((x) => x.name === 'Anna' && x.source === 'camera');
+  const t = st.tracks.find((x) => x.name === name && x.source === 'camera');
   return { width: t?.frameWidth ?? 0, height: t?.frameHeight ?? 0, frames: t?.framesDecoded ?? 0 };
 }
 
@@ -63,13 +64,18 @@ async function growth(people, ms) {
   return out;
 }
 
+const withFirefox = process.argv.includes('firefox');
+
 await scenario(async () => {
   const browser = await launch();
-  const people = [{ name: 'Anna' }, { name: 'Ben' }, { name: 'Clara' }];
+  const firefox = withFirefox ? await launch({ engine: 'firefox' }) : null;
+  const people = [{ name: 'Anna' }, { name: 'Ben' }, { name: 'Clara', browser: firefox ?? browser }];
   await joinAll(browser, uniqueRoom('layers'), people);
   await waitEveryoneFlowing(people, 30000);
   const flowingAt = Date.now();
-  const [anna, ben] = people;
+  const [, ben] = people;
+  // The one Ben will pin.
+  const star = withFirefox ? people[2] : people[0];
 
   // The grid: nobody receives `h`, so nobody sends it. Ms after everyone saw everyone.
   const hOff = {};
@@ -83,27 +89,27 @@ await scenario(async () => {
   const gridGrowth = await growth(people, 3000);
   const gridLayers = Object.fromEntries(await Promise.all(people.map(async (p) => [p.name, await layers(p.page)])));
   await waitEveryoneFlowing(people, 15000);
-  const gridAnna = await annaAt(ben.page);
+  const gridStar = await cameraAt(ben.page, star.name);
   await screenshot(ben.page, 'send-layers-grid.png');
 
-  // Ben pins Anna: her camera fills his stage and needs `h` again.
+  // Ben pins Anna (or Clara): her camera fills his stage and needs `h` again.
   const pinnedAt = Date.now();
-  await ben.page.evaluate(() => {
+  await ben.page.evaluate((name) => {
     const s = window.kabineDebug.session;
-    const a = [...s.participants.values()].find((p) => p.display_name === 'Anna');
+    const a = [...s.participants.values()].find((p) => p.display_name === name);
     document.querySelector(`.tile[data-participant="${a.id}"][data-source="camera"] .pin`).click();
-  });
-  const hOnMs = await waitLayers(anna, (x) => x.active.h === true, 20000, 'camera layer h switched on again after the pin');
-  const pinnedGrowth = await growth([anna], 2000);
-  // Ben gets Anna at full size: wider than she was in the grid, for 1 s in a row.
+  }, star.name);
+  const hOnMs = await waitLayers(star, (x) => x.active.h === true, 20000, 'camera layer h switched on again after the pin');
+  const pinnedGrowth = await growth([star], 2000);
+  // Ben gets her at full size: wider than she was in the grid, for 1 s in a row.
   const samples = [];
   let largeMs = null;
   let streak = 0;
   let large = { width: 0 };
   while (Date.now() - pinnedAt < 30000) {
-    large = await annaAt(ben.page);
+    large = await cameraAt(ben.page, star.name);
     samples.push({ t: Date.now() - pinnedAt, width: large.width });
-    streak = large.width > gridAnna.width ? streak + 1 : 0;
+    streak = large.width > gridStar.width ? streak + 1 : 0;
     if (streak >= 3) {
       largeMs = Date.now() - pinnedAt;
       break;
@@ -111,8 +117,9 @@ await scenario(async () => {
     await sleep(400);
   }
   await screenshot(ben.page, 'send-layers-pinned.png');
-  const annaAfter = await layers(anna.page);
-  // Others' `h` stays off: only Anna is shown large.
-  const othersAfter = Object.fromEntries(await Promise.all(people.slice(1).map(async (p) => [p.name, (await layers(p.page)).active])));
-  return { hOff, gridGrowth, gridLayers, gridAnna, hOnMs, pinnedGrowth, largeMs, large, samples, annaAfter, othersAfter };
+  const starAfter = await layers(star.page);
+  // The others' `h` stays off: only one is shown large.
+  const othersAfter = Object.fromEntries(await Promise.all(people.filter((p) => p !== star).map(async (p) => [p.name, (await layers(p.page)).active])));
+  return { engines: people.map((p) => (p.browser === firefox ? 'firefox' : 'chromium')), star: star.name, hOff, gridGrowth,
+    gridLayers, gridStar, hOnMs, pinnedGrowth, largeMs, large, samples, starAfter, othersAfter };
 });
