@@ -469,6 +469,14 @@ pub enum ServerMsg {
     MediaStalled {
         source: Source,
     },
+    /// Send only the lowest `layers` simulcast layers of `source` (1 = `l`,
+    /// 2 = `l` and `m`, 3 = all): nobody receives the others now. Sent when
+    /// it changes, and again after each `publish_answer`; a newer one
+    /// replaces the last (docs/protocol.md, *Layers nobody receives*).
+    SendLayers {
+        source: Source,
+        layers: u8,
+    },
     /// The server ends the session (shutdown, removed, room ended); it closes
     /// the connection next.
     Bye {

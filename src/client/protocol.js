@@ -14,6 +14,7 @@ import { MediaHealth } from './health.js';
 import { KeyExchange } from './e2ee-keys.js';
 import { FrameCrypto, isSupported } from './e2ee-media.js';
 import { newLinkKey } from './e2ee.js';
+import { ALL_LAYERS, clampLayers, updateSender } from './layers.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -123,6 +124,7 @@ export const MAX_NAME_CHARS = 64;
  *   | {type: 'error', code: ErrorCode, message: string}
  *   | {type: 'bye', reason: ByeReason}
  *   | {type: 'media_stalled', source: Source}
+ *   | {type: 'send_layers', source: 'camera' | 'screen', layers: number}
  *   | {type: 'p2p_start', epoch: number, peer: string, offerer: boolean, ice_servers: IceServer[]}
  *   | {type: 'p2p_offer', epoch: number, from: string, sdp: string}
  *   | {type: 'p2p_answer', epoch: number, from: string, sdp: string}
@@ -348,6 +350,12 @@ export class Session extends EventTarget {
     this.mode = 'server';
     /** Sending to the server is paused while the call is direct. */
     this.sfuPaused = false;
+    /**
+     * How many simulcast layers (lowest first) each video source sends:
+     * the server's `send_layers` for the current publish connection (a new
+     * one starts with all). @type {{camera: number, screen: number}}
+     */
+    this.layerCaps = { camera: ALL_LAYERS, screen: ALL_LAYERS };
     // Access and moderation (docs/protocol.md).
     /** Secret for `rejoin` after a lost connection (memory only). @type {string | null} */
     this.ticket = null;
@@ -542,8 +550,9 @@ export class Session extends EventTarget {
         this.mark('publish answer');
         await this.pub.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
         this.pubBusy = false;
-        // A sender added while the call is direct (a screen share) starts paused too.
-        if (this.sfuPaused) await this.setSfuPaused(true);
+        // A sender added while the call is direct (a screen share) starts
+        // paused too, and every sender keeps its layer cap.
+        await this.syncSenders();
         if (this.pubAgain) {
           this.pubAgain = false;
           await this.negotiatePublish();
@@ -691,6 +700,16 @@ export class Session extends EventTarget {
         this.screenAllowed = msg.allow;
         this.emit('screenanswer', { allow: msg.allow, byName: msg.by_name });
         break;
+      case 'send_layers': {
+        // Nobody receives the layers above this one (docs/protocol.md,
+        // "Layers nobody receives"): they are not encoded or sent.
+        const layers = clampLayers(msg.layers);
+        if ((msg.source !== 'camera' && msg.source !== 'screen') || layers === null) break;
+        if (this.layerCaps[msg.source] !== layers) this.mark(`layers ${msg.source} ${layers}`);
+        this.layerCaps[msg.source] = layers;
+        await this.syncSender(msg.source);
+        break;
+      }
       case 'media_stalled':
         // The server gets nothing of a source it is told is on.
         this.mark(`server: ${msg.source} stalled`);
@@ -723,6 +742,7 @@ export class Session extends EventTarget {
     const config = { iceServers, bundlePolicy: 'balanced', rtcpMuxPolicy: 'require' };
     this.endDirect();
     this.sfuPaused = false;
+    this.layerCaps = { camera: ALL_LAYERS, screen: ALL_LAYERS };
     const pub = new RTCPeerConnection(config);
     const sub = new RTCPeerConnection(config);
     this.pub = pub;
@@ -803,7 +823,8 @@ export class Session extends EventTarget {
         if (!tr || !track) continue;
         await replaceSent(tr, null);
         await replaceSent(tr, track);
-        if (!this.sfuPaused) await setSending(tr.sender, true);
+        // On again if something switched it off, but only the layers wanted.
+        await this.syncSender(a.source);
       } else if (a.kind === 'reconnect') {
         this.mark('reconnect: media does not arrive');
         this.connectionLost(gen, 'media');
@@ -834,7 +855,8 @@ export class Session extends EventTarget {
     this.senders.screen = this.pub.addTransceiver(track, { direction: 'sendonly', streams: [new MediaStream()] });
     preferCodecs(this.senders.screen);
     this.encryptSender('screen');
-    if (this.sfuPaused) setSending(this.senders.screen.sender, false).catch(() => {});
+    // Paused during a direct call; the layer cap the server asked for.
+    this.syncSender('screen').catch(() => {});
   }
 
   /** Sends a publish offer for the current tracks, or queues one. */
@@ -1441,7 +1463,28 @@ export class Session extends EventTarget {
    */
   async setSfuPaused(paused) {
     this.sfuPaused = paused;
-    await Promise.all(Object.values(this.senders).map((tr) => (tr ? setSending(tr.sender, !paused) : null)));
+    await this.syncSenders();
+  }
+
+  /**
+   * Brings a sender's encodings to what is wanted now: all off while
+   * sending to the server is paused, otherwise on up to the source's layer
+   * cap (layers.js; changes of one sender run one after another).
+   * @param {Source} source
+   * @returns {Promise<void>}
+   */
+  async syncSender(source) {
+    const tr = this.senders[source];
+    if (!tr) return;
+    const sender = tr.sender;
+    const cap = () => (source === 'mic' ? ALL_LAYERS : this.layerCaps[source]);
+    // Read when the change runs; a sender of an older connection is left as it is.
+    await updateSender(sender, () => (this.senders[source]?.sender === sender ? { sending: !this.sfuPaused, cap: cap() } : null));
+  }
+
+  /** Every sender as wanted now (see `syncSender`). */
+  async syncSenders() {
+    await Promise.all((/** @type {Source[]} */ (['mic', 'camera', 'screen'])).map((s) => this.syncSender(s)));
   }
 
   /**
@@ -1491,22 +1534,6 @@ async function replaceSent(transceiver, track) {
     await transceiver.sender.replaceTrack(track);
   } catch {
     // Closed or stopped: the session's next connection uses the track.
-  }
-}
-
-/**
- * Turns all encodings of a sender on or off.
- * @param {RTCRtpSender} sender
- * @param {boolean} active
- */
-async function setSending(sender, active) {
-  const params = sender.getParameters();
-  if (!params.encodings || !params.encodings.length || params.encodings.every((e) => e.active === active)) return;
-  for (const e of params.encodings) e.active = active;
-  try {
-    await sender.setParameters(params);
-  } catch {
-    // Not negotiated yet or gone: nothing is being sent on it then.
   }
 }
 

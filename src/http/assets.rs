@@ -28,6 +28,7 @@ pub static ASSETS: &[Asset] = assets! {
     "media.js" => JS,
     "devices.js" => JS,
     "health.js" => JS,
+    "layers.js" => JS,
     "protocol.js" => JS,
     "p2p.js" => JS,
     "e2ee.js" => JS,

@@ -77,6 +77,9 @@ pub enum MediaEvent {
     /// A source the participant says it sends delivers nothing (see
     /// [`crate::sfu::health`]); repeated while it lasts.
     Stalled { session: SessionId, source: Source },
+    /// Of the participant's simulcast `source`, only the lowest `layers`
+    /// are received by anyone: it may stop encoding and sending the others.
+    SendLayers { session: SessionId, source: Source, layers: u8 },
     /// The participant's media failed beyond repair; the session ends.
     Failed { session: SessionId },
     /// The recorder could not keep up or write: the recording has stopped.

@@ -748,6 +748,11 @@ impl Rooms {
                     out.push(Effect::Send { to: session, msg: ServerMsg::MediaStalled { source } });
                 }
             }
+            MediaEvent::SendLayers { session, source, layers } => {
+                if self.joined(session) {
+                    out.push(Effect::Send { to: session, msg: ServerMsg::SendLayers { source, layers } });
+                }
+            }
             MediaEvent::RecordingFailed { recording } => {
                 let main = self.recording_meetings.iter().find(|(_, id)| **id == Some(recording)).map(|(k, _)| *k);
                 if let Some(main) = main {

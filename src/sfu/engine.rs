@@ -25,7 +25,8 @@
 //! - [`allocate`]: which simulcast layer each subscriber receives;
 //! - [`quality`]: connection quality from loss and round-trip time;
 //! - [`record`]: the media of consenting participants to the recorder;
-//! - [`rooms`]: membership, moves between rooms, rooms that talk directly.
+//! - [`rooms`]: membership, moves between rooms, rooms that talk directly;
+//! - [`sending`]: which simulcast layers each publisher needs to send.
 
 mod allocate;
 mod forward;
@@ -34,6 +35,7 @@ mod negotiate;
 mod quality;
 mod record;
 mod rooms;
+mod sending;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -142,6 +144,8 @@ struct InTrack {
     simulcast: bool,
     /// Per layer (`l`, `m`, `h`; index 0 alone without simulcast).
     meters: [RateMeter; LAYERS],
+    /// The layers the publisher was told to send ([`sending`]).
+    cap: layers::SendCap,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +183,9 @@ struct Slot {
     rewriter: Rewriter,
     /// Layer to forward (`None`: nothing, e.g. not shown or not in last-N).
     target: Option<u8>,
+    /// Layer its rendered size asks for, bandwidth aside (`None`: not
+    /// shown, or not in last-N): what the publisher must send ([`sending`]).
+    wanted: Option<u8>,
     pt: Option<Pt>,
     /// The SSRC of the m-line's send stream, once negotiated.
     ssrc: Option<Ssrc>,
@@ -632,6 +639,7 @@ impl Engine {
                 }
             }
         }
+        self.update_send_layers(now);
     }
 
     /// Reports every source a publisher says it sends that delivers

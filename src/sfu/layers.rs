@@ -154,6 +154,58 @@ impl RateMeter {
     }
 }
 
+/// A layer nobody needs is stopped only after it was unneeded this long:
+/// a layout that changes back and forth does not switch the publisher's
+/// encoder on and off.
+pub const LOWER_AFTER: Duration = Duration::from_secs(3);
+
+/// What a publisher was told to send of one simulcast track: its lowest
+/// `told` layers (docs/protocol.md, *Layers nobody receives*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendCap {
+    /// Layers the publisher sends (1–3); a new publish connection sends all.
+    pub told: u8,
+    /// Since when fewer layers were needed than told.
+    lower_since: Option<Instant>,
+    /// Tell `told` again (after a publish answer) even if it did not change.
+    repeat: bool,
+}
+
+impl Default for SendCap {
+    fn default() -> SendCap {
+        SendCap { told: LAYERS as u8, lower_since: None, repeat: false }
+    }
+}
+
+impl SendCap {
+    /// The cap of a track negotiated again on the same publish connection:
+    /// what was told still holds, and is told again.
+    pub fn renegotiated(self) -> SendCap {
+        SendCap { repeat: self.told < LAYERS as u8, ..self }
+    }
+
+    /// `needed` layers (1–3) are received by someone now: the number to
+    /// tell the publisher, if it is to be told. More is told at once, fewer
+    /// once fewer were needed for [`LOWER_AFTER`].
+    pub fn update(&mut self, now: Instant, needed: u8) -> Option<u8> {
+        let needed = needed.clamp(1, LAYERS as u8);
+        let repeat = std::mem::take(&mut self.repeat);
+        if needed >= self.told {
+            self.lower_since = None;
+            let raise = needed > self.told;
+            self.told = needed;
+            return (raise || repeat).then_some(needed);
+        }
+        let since = *self.lower_since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= LOWER_AFTER {
+            self.lower_since = None;
+            self.told = needed;
+            return Some(needed);
+        }
+        repeat.then_some(self.told)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +279,40 @@ mod tests {
         assert_eq!(m.bps(), Some(500_000));
         assert!(m.active(start + Duration::from_millis(1500)));
         assert!(!m.active(start + Duration::from_millis(2600)));
+    }
+    #[test]
+    fn more_layers_are_asked_for_at_once_and_fewer_only_after_a_while() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut cap = SendCap::default();
+        assert_eq!(cap.update(at(0), 3), None, "a new connection sends all already");
+        assert_eq!(cap.update(at(0), 2), None);
+        assert_eq!(cap.update(at(2_900), 2), None, "not before LOWER_AFTER");
+        assert_eq!(cap.update(at(3_000), 2), Some(2));
+        assert_eq!(cap.update(at(3_100), 2), None, "told once");
+        assert_eq!(cap.update(at(3_200), 3), Some(3), "raised at once");
+        // A need that dips and comes back restarts the wait.
+        assert_eq!(cap.update(at(4_000), 1), None);
+        assert_eq!(cap.update(at(6_000), 3), None);
+        assert_eq!(cap.update(at(7_500), 1), None);
+        assert_eq!(cap.update(at(10_400), 1), None);
+        assert_eq!(cap.update(at(10_500), 1), Some(1));
+        assert_eq!(cap.update(at(10_600), 0), None, "the lowest layer is never stopped");
+        assert_eq!(cap.told, 1);
+    }
+
+    #[test]
+    fn a_renegotiated_track_is_told_its_cap_again() {
+        let t0 = Instant::now();
+        let mut cap = SendCap::default();
+        cap.update(t0, 1);
+        assert_eq!(cap.update(t0 + LOWER_AFTER, 1), Some(1));
+        let mut again = cap.renegotiated();
+        assert_eq!(again.update(t0 + LOWER_AFTER, 1), Some(1), "repeated after the answer");
+        assert_eq!(again.update(t0 + LOWER_AFTER, 1), None);
+        let mut all = SendCap::default().renegotiated();
+        assert_eq!(all.update(t0, 3), None, "all layers need no message");
+        let mut raised = cap.renegotiated();
+        assert_eq!(raised.update(t0, 2), Some(2));
     }
 }

@@ -27,6 +27,15 @@ async fn a_camera_that_stops_sending_is_noticed_and_seen_again_within_seconds() 
     assert!(timeline(&v).iter().any(|s| s == "reattach camera"), "repaired by reattaching: {:?}", timeline(&v));
     assert_eq!(v["anna"]["generation"], 1, "repaired without reconnecting: {}", v["anna"]);
     assert_eq!(v["notice"], Value::Null, "nothing to tell once repaired");
+    // Three in the grid: nobody receives `h` (send_layers); the repair keeps it off.
+    let on: Vec<(String, bool)> = v["encodings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["rid"].as_str().unwrap_or("-").to_string(), e["active"] == true))
+        .collect();
+    let want = [("l", true), ("m", true), ("h", false)].map(|(r, a)| (r.to_string(), a));
+    assert_eq!(on, want, "repaired up to the layer cap: {}", v["encodings"]);
     println!("camera stopped sending: everyone sees Anna again after {ms} ms");
     assert!(server.stop().await);
 }

@@ -1,6 +1,7 @@
 //! The browser client's logic without a browser: `node --test` runs the
 //! unit tests in tests/browser/unit (devices.js: camera and microphone
-//! whatever the order of opening, switching and leaving; health.js: when
+//! whatever the order of opening, switching and leaving; layers.js: which
+//! encodings a sender has on, changes never overlapping; health.js: when
 //! media that does not reach the server is repaired and when the person is
 //! told). A failing unit test fails this test, shown by running a file that
 //! fails.

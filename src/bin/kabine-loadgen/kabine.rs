@@ -1,7 +1,8 @@
 //! Kabine's signalling as the browser client speaks it (docs/protocol.md):
 //! `hello`, a publish offer with audio and three simulcast layers, answers
 //! to the server's subscribe offers, and `video_sizes` computed from the
-//! client's tile layout (debounced 250 ms, sent on change).
+//! client's tile layout (debounced 250 ms, sent on change); the layers
+//! the server says nobody receives (`send_layers`) are not sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -143,6 +144,11 @@ async fn run(
                     }
                     ServerMsg::PublishAnswer { sdp } => {
                         let _ = media.send(Cmd::PublishAnswer { p, sdp });
+                    }
+                    // Like the browser: layers nobody receives are not sent
+                    // (docs/protocol.md, "Layers nobody receives").
+                    ServerMsg::SendLayers { source: Source::Camera, layers } => {
+                        let _ = media.send(Cmd::SendLayers { p, layers: usize::from(layers) });
                     }
                     ServerMsg::SubscribeOffer { sdp, tracks } => {
                         let answer = ask(media, |reply| Cmd::SubscribeOffer { p, sdp, reply })

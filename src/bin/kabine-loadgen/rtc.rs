@@ -35,6 +35,9 @@ pub enum Cmd {
     PublishOffer { p: usize, hml: bool, reply: oneshot::Sender<Option<PublishOffer>> },
     /// The answer to the publish offer.
     PublishAnswer { p: usize, sdp: String },
+    /// Send only the lowest `layers` simulcast layers of the camera (the
+    /// server's `send_layers`; 1 to 3).
+    SendLayers { p: usize, layers: usize },
     /// An offer for the subscribe connection; replies with the answer.
     SubscribeOffer { p: usize, sdp: String, reply: oneshot::Sender<Option<String>> },
     /// The participant's signalling failed or ended.
@@ -103,6 +106,9 @@ struct Part {
     video_mid: Option<Mid>,
     rids: [Rid; 3],
     layers: [VideoLayer; 3],
+    /// How many layers, lowest first, are sent (the server's `send_layers`;
+    /// all on a new publish connection).
+    layers_on: usize,
     frame: u64,
     audio_seq: u64,
     publishing: bool,
@@ -115,6 +121,19 @@ struct Part {
     rx: HashMap<Ssrc, RxStream>,
     vp8_pt: Option<Pt>,
     failed: bool,
+}
+
+impl Part {
+    /// Sends the lowest `layers` layers from the next frame on (clamped to
+    /// 1..=3: the lowest is never stopped). A layer switched on again starts
+    /// with a keyframe, as a browser's encoder does.
+    fn set_layers_on(&mut self, layers: usize) {
+        let layers = layers.clamp(1, RIDS.len());
+        for layer in &mut self.layers[self.layers_on.min(layers)..layers] {
+            layer.keyframe_wanted = true;
+        }
+        self.layers_on = layers;
+    }
 }
 
 #[derive(Default)]
@@ -388,6 +407,7 @@ impl MediaLoop {
                         video_mid: None,
                         rids,
                         layers: [0, 1, 2].map(|i| VideoLayer::new(i, p as u64)),
+                        layers_on: RIDS.len(),
                         frame: 0,
                         audio_seq: 1 + (p as u64 * 977) % 30_000,
                         publishing: false,
@@ -422,6 +442,11 @@ impl MediaLoop {
                     return self.fail(p, format!("publish answer refused: {e}"));
                 }
                 self.drive(index);
+            }
+            Cmd::SendLayers { p, layers } => {
+                if let Some(part) = self.parts.get_mut(&p) {
+                    part.set_layers_on(layers);
+                }
             }
             Cmd::SubscribeOffer { p, sdp, reply } => {
                 let answer = self.subscribe_offer(p, &sdp).await;
@@ -464,6 +489,8 @@ impl MediaLoop {
         let part = self.parts.get_mut(&p)?;
         part.publish = Some(index);
         part.pending = Some(pending);
+        // A new publish connection starts with every layer (docs/protocol.md).
+        part.set_layers_on(RIDS.len());
         part.audio_mid = audio_mid;
         part.video_mid = video_mid;
         self.drive(index);
@@ -586,7 +613,8 @@ impl MediaLoop {
         }
         self.timers.insert((next, Timer::Video(p)));
         let mut frames = Vec::with_capacity(3);
-        for (i, layer) in part.layers.iter_mut().enumerate() {
+        // Layers the server said nobody receives are not encoded, as in a browser.
+        for (i, layer) in part.layers.iter_mut().enumerate().take(part.layers_on) {
             let (_, packets) = layer.frame(frame, sent_us);
             let first_seq = layer.seq;
             layer.seq += packets.len() as u64;

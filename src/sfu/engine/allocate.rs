@@ -44,6 +44,7 @@ impl Engine {
         let in_last_n = speaker::last_n(&history, &members, session, self.config.last_n);
         let mut wants = Vec::new();
         let mut slot_index = Vec::new();
+        let mut wanted_layers = Vec::new();
         let mut audio = 0u64;
         for (i, slot) in peer.slots.iter().enumerate() {
             if slot.state != SlotState::Active {
@@ -104,6 +105,7 @@ impl Engine {
                 | area.min(1 << 60);
             wants.push(Want { wanted, available, bps, priority });
             slot_index.push(i);
+            wanted_layers.push(wanted.map(|l| l as u8));
         }
         let budget = peer.bwe.map(|b| b.saturating_sub(audio));
         let chosen = layers::allocate(budget, &wants);
@@ -115,8 +117,9 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&session) else {
             return;
         };
-        for (i, choice) in slot_index.into_iter().zip(chosen) {
+        for ((i, choice), wanted) in slot_index.into_iter().zip(chosen).zip(wanted_layers) {
             let slot = &mut peer.slots[i];
+            slot.wanted = wanted;
             // Every shown video gets at least its lowest layer, even when
             // the estimate is below what they cost. Then str0m's pacer,
             // pacing by the estimate, would only hold the packets back

@@ -353,6 +353,7 @@ mod tests {
             state,
             rewriter: Rewriter::new(90_000),
             target: None,
+            wanted: None,
             pt: None,
             ssrc: None,
             stats: Arc::default(),

@@ -20,6 +20,7 @@ use str0m::media::{Direction, MediaKind, Mid, Pt};
 use super::{Engine, InTrack, NACK_HISTORY, NACK_HISTORY_PACKETS, Peer, RtcKey, Side, Slot, SlotState, guarded};
 use crate::protocol::{AudioSlot, PublishedTrack, Source, SubscribedTrack};
 use crate::room::{MediaEvent, RoomKey, SessionId};
+use crate::sfu::layers;
 use crate::sfu::rewrite::Rewriter;
 use crate::sfu::sdp;
 use crate::sfu::slots;
@@ -120,6 +121,12 @@ impl Engine {
         };
         // The answer is what the browser needs; tracks change for everyone else.
         let old: Vec<(Mid, Source)> = peer.tracks.iter().map(|t| (t.mid, t.source)).collect();
+        // What the publisher was told to send holds on the same connection
+        // (the browser keeps a sender's parameters), and is told again.
+        let caps: Vec<(Source, layers::SendCap)> = match new_pc {
+            true => Vec::new(),
+            false => peer.tracks.iter().map(|t| (t.source, t.cap.renegotiated())).collect(),
+        };
         peer.tracks = tracks
             .iter()
             .zip(checked)
@@ -129,6 +136,7 @@ impl Engine {
                 kind: if t.source == Source::Mic { MediaKind::Audio } else { MediaKind::Video },
                 simulcast,
                 meters: Default::default(),
+                cap: caps.iter().find(|(s, _)| *s == t.source).map(|(_, c)| *c).unwrap_or_default(),
             })
             .collect();
         let changed = old != peer.tracks.iter().map(|t| (t.mid, t.source)).collect::<Vec<_>>();
@@ -290,6 +298,7 @@ impl Engine {
                 state: SlotState::Negotiating,
                 rewriter: Rewriter::new(clock),
                 target: None,
+                wanted: None,
                 pt: None,
                 ssrc: None,
                 stats,

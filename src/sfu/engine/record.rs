@@ -35,6 +35,13 @@ pub(super) struct Recording {
     out: Vec<RecordMsg>,
 }
 
+impl Recording {
+    /// Whether `session`'s media goes to the recorder.
+    pub(super) fn includes(&self, session: SessionId) -> bool {
+        self.sessions.contains_key(&session)
+    }
+}
+
 /// One recorded participant: their recording and a rewriter per source
 /// (mic, camera, screen).
 struct Recorded {

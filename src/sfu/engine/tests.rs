@@ -122,6 +122,7 @@ fn moving_out_of_a_direct_room_starts_the_wait_for_media_afresh() {
         kind: MediaKind::Audio,
         simulcast: false,
         meters: [meter, RateMeter::default(), RateMeter::default()],
+        cap: Default::default(),
     });
     e.handle_command(t0, MediaCommand::Sending { session: ada, mic: true, camera: false, screen: false });
     e.handle_command(t0 + s, MediaCommand::Direct { room: breakout, direct: true });

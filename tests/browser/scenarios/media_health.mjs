@@ -76,6 +76,11 @@ await scenario(async () => {
 
   if (kase === 'camera_stops') {
     await waitEveryoneFlowing(people, 15000);
+    // In the grid nobody receives Anna's top layer: the server's
+    // `send_layers` comes within seconds, and applying it would switch the
+    // broken encodings on again before the page's own watch could notice.
+    // The camera breaks once that is done.
+    await waitInPage(anna.page, () => window.kabineDebug.session.timeline.some(([, s]) => s.startsWith('layers camera')), [], 15000);
     const brokeAt = Date.now();
     // The camera's encodings switched off behind the client's back.
     await anna.page.evaluate(async () => {
@@ -87,7 +92,10 @@ await scenario(async () => {
     await sleep(1500);
     const others = people.slice(1);
     const recoveredMs = await waitEveryoneFlowing(people, 15000, { from: brokeAt });
-    return { recoveredMs, others: others.map((p) => p.name), anna: await ownMedia(anna.page), notice: await notice(anna.page),
+    // Repaired up to the layer cap: the top layer nobody receives stays off.
+    const encodings = await anna.page.evaluate(() =>
+      window.kabineDebug.session.senders.camera.sender.getParameters().encodings.map((e) => ({ rid: e.rid, active: e.active })));
+    return { recoveredMs, encodings, others: others.map((p) => p.name), anna: await ownMedia(anna.page), notice: await notice(anna.page),
       timeline: await anna.page.evaluate(() => window.kabineDebug.session.timeline.map(([, s]) => s)) };
   }
 
