@@ -91,6 +91,11 @@ fn heavy(msg: &protocol::ClientMsg) -> bool {
 /// Close codes (RFC 6455).
 const NORMAL: u16 = 1000;
 const GOING_AWAY: u16 = 1001;
+/// At shutdown, how long a connection passes on the room actor's goodbye,
+/// and then how long its close frame may take: together well inside
+/// `server::SHUTDOWN_TIMEOUT`.
+const SHUTDOWN_BYE: std::time::Duration = std::time::Duration::from_secs(1);
+const SHUTDOWN_CLOSE: std::time::Duration = std::time::Duration::from_millis(500);
 const PROTOCOL_ERROR: u16 = 1002;
 const UNSUPPORTED_DATA: u16 = 1003;
 const POLICY_VIOLATION: u16 = 1008;
@@ -117,7 +122,8 @@ pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     let mut touch = tokio::time::interval_at(Instant::now() + every, every);
     touch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if sig.actor.send(Command::Connected { session, outbound: tx, account, source }).await.is_err() {
-        let _ = close(&mut socket, GOING_AWAY, "server closing", &sig).await;
+        let frame = CloseFrame { code: GOING_AWAY, reason: "server closing".into() };
+        let _ = tokio::time::timeout(SHUTDOWN_CLOSE, socket.send(Message::Close(Some(frame)))).await;
         return;
     }
     let timings = sig.timings;
@@ -256,8 +262,11 @@ pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
             _ = sig.shutdown.cancelled() => {
                 // The actor says goodbye to every session; give it a moment
                 // before closing anyway.
-                if tokio::time::timeout(std::time::Duration::from_secs(1), wait_for_bye(&mut rx, &mut socket, &sig)).await.is_err() {
-                    let _ = close(&mut socket, GOING_AWAY, "server closing", &sig).await;
+                // Both bounded, so that a client that reads nothing cannot
+                // hold the server's shutdown past its limit.
+                if tokio::time::timeout(SHUTDOWN_BYE, wait_for_bye(&mut rx, &mut socket, &sig)).await.is_err() {
+                    let frame = CloseFrame { code: GOING_AWAY, reason: "server closing".into() };
+                    let _ = tokio::time::timeout(SHUTDOWN_CLOSE, socket.send(Message::Close(Some(frame)))).await;
                 }
                 why = "server closing";
                 break;

@@ -64,8 +64,62 @@ pub fn test() -> TestGuard {
     INIT.call_once(|| {
         let layer = kabine::logging::format_layer(CaptureWriter).with_filter(LevelFilter::TRACE);
         tracing_subscriber::registry().with(layer).init();
+        std::panic::set_hook(Box::new(short_panic_report));
     });
     TestGuard
+}
+
+/// Prints a panic as the default hook does, but with only the backtrace's
+/// frames in this repository's own code (`./src`, `./tests`): CI shows the
+/// tail of the output, and a full backtrace (RUST_BACKTRACE=1) of runtime
+/// frames there pushed every failing test's message out of view.
+fn short_panic_report(info: &std::panic::PanicHookInfo<'_>) {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("<unnamed>");
+    let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_string());
+    let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+    let mut report = format!("thread '{name}' panicked at {at}:\n{message}\n");
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        report.push_str(&own_frames(&backtrace.to_string()));
+    }
+    eprint!("{report}");
+}
+
+/// The frames of a formatted backtrace whose source is in this repository.
+fn own_frames(backtrace: &str) -> String {
+    let lines: Vec<&str> = backtrace.lines().collect();
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let at = line.trim_start();
+        if at.starts_with("at ./src/") || at.starts_with("at ./tests/") {
+            if let Some(symbol) = i.checked_sub(1).and_then(|j| lines.get(j)) {
+                out.push_str(symbol);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn a_backtrace_is_cut_to_the_frames_of_this_repository() {
+    let bt = "   0: std::panicking::begin_panic\n             at /rustc/x/library/std/src/panicking.rs:1:1\n   \
+              5: it::support::thing\n             at ./tests/it/support/mod.rs:10:5\n   \
+              6: tokio::runtime::block_on\n             at /root/.cargo/registry/src/tokio/src/rt.rs:3:3\n   \
+              7: kabine::server::stop\n             at ./src/server.rs:150:9\n";
+    assert_eq!(
+        own_frames(bt),
+        "   5: it::support::thing\n             at ./tests/it/support/mod.rs:10:5\n   \
+         7: kabine::server::stop\n             at ./src/server.rs:150:9\n"
+    );
 }
 
 /// Everything logged so far in this test binary.
