@@ -101,6 +101,18 @@ pub fn render(sources: &Sources) -> String {
         "ICE requests for a known connection that failed the credential check.",
         n(&s.stun_refused),
     );
+    let threads = (Stats::get(&s.engine_threads) as usize).min(s.engine_thread_participants.len());
+    let _ = writeln!(
+        out,
+        "# HELP kabine_media_engine_thread_participants Participants whose media each engine thread carries.\n\
+         # TYPE kabine_media_engine_thread_participants gauge"
+    );
+    for (thread, count) in s.engine_thread_participants.iter().take(threads).enumerate() {
+        let _ = writeln!(out, "kabine_media_engine_thread_participants{{thread=\"{thread}\"}} {}", Stats::get(count));
+    }
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(out, "# HELP kabine_{name} {help}\n# TYPE kabine_{name} {kind}\nkabine_{name} {value}");
+    };
     metric("p2p_direct_rooms", "gauge", "Rooms whose two participants talk directly now.", n(&s.p2p_direct_rooms));
     metric("p2p_attempts_total", "counter", "Direct calls started.", n(&s.p2p_attempts));
     metric("p2p_failures_total", "counter", "Direct calls that fell back to the SFU.", n(&s.p2p_failures));
@@ -113,6 +125,12 @@ pub fn render(sources: &Sources) -> String {
         "counter",
         "UDP datagrams no peer connection claimed.",
         n(&s.datagrams_unclaimed),
+    );
+    metric(
+        "media_datagrams_dropped_busy_total",
+        "counter",
+        "UDP datagrams dropped because their engine thread was too busy to take them.",
+        n(&s.datagrams_dropped_busy),
     );
     metric("media_tcp_connections", "gauge", "ICE-TCP connections (media over TCP) open now.", n(&s.tcp_connections));
     metric("media_tcp_connections_total", "counter", "ICE-TCP connections accepted.", n(&s.tcp_connections_total));

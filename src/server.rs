@@ -225,7 +225,8 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
 
     let stats = Arc::new(Stats::default());
 
-    // The SFU: one task, the media socket and every peer connection.
+    // The SFU: the media socket and every peer connection, on one task or
+    // sharded across several (sfu::shard).
     let (media_tx, media_rx) = mpsc::channel(MEDIA_COMMAND_QUEUE);
     let (event_tx, event_rx) = mpsc::channel(MEDIA_EVENT_QUEUE);
     let mut queues = vec![
@@ -257,12 +258,21 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
         last_n: config.media.last_n,
         audio_slots: config.media.audio_slots as usize,
     };
-    let mut engine =
-        Engine::new(engine_config, sfu::dtls_certificate()?, Arc::clone(&stats), std::time::Instant::now());
-    if config.p2p.enabled {
-        // Browsers in a direct call ask this server for their public address.
-        engine.enable_stun_responder();
-    }
+    // One engine per shard (`media.engine_threads`), all with one DTLS
+    // certificate (the fingerprint browsers see does not depend on the shard).
+    let cert = sfu::dtls_certificate()?;
+    Stats::set(&stats.engine_threads, config.media.engine_shards() as u64);
+    let engines: Vec<Engine> = (0..config.media.engine_shards())
+        .map(|_| {
+            let mut engine =
+                Engine::new(engine_config.clone(), cert.clone(), Arc::clone(&stats), std::time::Instant::now());
+            if config.p2p.enabled {
+                // Browsers in a direct call ask this server for their public address.
+                engine.enable_stun_responder();
+            }
+            engine
+        })
+        .collect();
     // The recorder, if the operator enabled recording (the policy allowed
     // it, or the config would have been refused): a thread of its own that
     // ends when the SFU task does, after closing every file.
@@ -301,7 +311,7 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     parts.spawn(
         &tasks,
         "media engine",
-        sfu::run(media, engine, media_rx, event_tx, link_rx, recorder_tx, shutdown.clone()),
+        sfu::run(media, engines, media_rx, event_tx, link_rx, recorder_tx, shutdown.clone()),
     );
 
     // The room actor, and the connections that talk to it.

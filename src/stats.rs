@@ -38,6 +38,13 @@ pub struct Stats {
     pub bytes_out: AtomicU64,
     /// Datagrams dropped because no peer connection claims them.
     pub datagrams_unclaimed: AtomicU64,
+    /// Engine threads (shards) forwarding media (`media.engine_threads`).
+    pub engine_threads: AtomicU64,
+    /// Participants whose media each engine thread carries.
+    pub engine_thread_participants: [AtomicU64; crate::config::MAX_ENGINE_THREADS as usize],
+    /// Datagrams the dispatcher dropped because their engine thread's
+    /// queue was full (`media.engine_threads` above 1).
+    pub datagrams_dropped_busy: AtomicU64,
     /// STUN requests refused by the short-term credential check.
     pub stun_refused: AtomicU64,
     /// Keyframe requests sent to publishers.

@@ -305,6 +305,9 @@ fn validate(c: &Config) -> Vec<(String, String)> {
             "must be at most 300: a browser's subscribe answer for a larger room may not fit the 64 KiB signalling limit",
         );
     }
+    if c.media.engine_threads > super::MAX_ENGINE_THREADS {
+        bad("media.engine_threads", "must be 0 (one per CPU core) to 16");
+    }
     if c.media.audio_slots == 0 || c.media.audio_slots > super::MAX_AUDIO_SLOTS {
         bad("media.audio_slots", "must be 1 to 16");
     }

@@ -303,9 +303,27 @@ pub struct MediaConfig {
     /// Seconds the relay credentials handed to a participant may be used to
     /// start relaying (an allocation made in time lives on). Default 600.
     pub turn_credential_lifetime: u64,
+    /// Threads (engine shards) forwarding media, each owning whole meetings
+    /// (a room and its breakout rooms); one media port either way. 0
+    /// (default): one per CPU core the process may use, at most
+    /// [`MAX_ENGINE_THREADS`]. 1 keeps all media on one thread.
+    pub engine_threads: u32,
 }
 
+/// Largest `media.engine_threads` accepted.
+pub const MAX_ENGINE_THREADS: u32 = 16;
+
 impl MediaConfig {
+    /// How many engine shards run: `engine_threads`, or with 0 the CPU
+    /// cores available (at most [`MAX_ENGINE_THREADS`]).
+    pub fn engine_shards(&self) -> usize {
+        let n = match self.engine_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            n => n,
+        };
+        n.clamp(1, MAX_ENGINE_THREADS) as usize
+    }
+
     /// The port announced in ICE-TCP candidates ([`MediaConfig::ice_tcp_port`]).
     pub fn ice_tcp_port(&self, server: &ServerConfig, bound: u16) -> u16 {
         if let Some(port) = self.ice_tcp_port {
@@ -334,6 +352,7 @@ impl Default for MediaConfig {
             ice_servers: Vec::new(),
             last_n: 0,
             audio_slots: DEFAULT_AUDIO_SLOTS,
+            engine_threads: 0,
             ice_tcp: true,
             ice_tcp_port: None,
             turn_tls_name: None,

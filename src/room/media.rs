@@ -47,8 +47,9 @@ pub enum MediaCommand {
 /// consented) is handed to the recorder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordCommand {
-    /// A recording starts; `room` names it in its (encrypted) manifest.
-    Start { recording: u64, room: String, unix_ms: u64 },
+    /// A recording starts; `room` names it in its (encrypted) manifest,
+    /// `main` is the meeting's main room (whose engine shard records it).
+    Start { recording: u64, main: RoomKey, room: String, unix_ms: u64 },
     /// Record this participant's media from now on.
     Record { recording: u64, session: SessionId, participant: ParticipantId, display_name: String },
     /// Stop recording this participant (left, withdrew consent).

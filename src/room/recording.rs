@@ -201,7 +201,7 @@ impl Rooms {
         let everyone_answered = people.keys().all(|s| rec.answers.contains_key(s));
         if !rec.on && everyone_answered && rec.answers.values().any(|a| *a) {
             rec.on = true;
-            let cmd = RecordCommand::Start { recording: rec.id, room: room_name, unix_ms: clock.unix_ms };
+            let cmd = RecordCommand::Start { recording: rec.id, main, room: room_name, unix_ms: clock.unix_ms };
             out.push(Effect::Media(MediaCommand::Recording(cmd)));
             self.recording_meetings.insert(main, Some(rec.id));
         }

@@ -51,6 +51,84 @@ pub fn binding_request_ufrag(data: &[u8]) -> Option<&str> {
     username.split_once(':').map(|(local, _)| local)
 }
 
+/// The characters that tag a ufrag with its engine shard (`media.engine_threads`):
+/// the first character of every local ufrag a shard makes is its tag, so
+/// the dispatcher routes a STUN request without a table. The other 15
+/// random characters keep the ufrag unguessable enough (RFC 8445 asks for
+/// 24 bits; the password carries the secret).
+const SHARD_TAGS: &[u8; 16] = b"0123456789abcdef";
+
+/// Most engine shards a ufrag tag can name.
+pub const MAX_SHARDS: usize = SHARD_TAGS.len();
+
+/// `ufrag` with its first character replaced by the tag of `shard`.
+pub fn tagged(ufrag: &str, shard: usize) -> String {
+    let mut out = String::with_capacity(ufrag.len().max(1));
+    out.push(char::from(SHARD_TAGS[shard % MAX_SHARDS]));
+    out.push_str(ufrag.get(1..).unwrap_or(""));
+    out
+}
+
+/// The shard a local ufrag was made by (its first character), if any.
+pub fn shard_of(ufrag: &str) -> Option<usize> {
+    let first = *ufrag.as_bytes().first()?;
+    SHARD_TAGS.iter().position(|t| *t == first)
+}
+
+/// A remote transport address: protocol and address (the same address and
+/// port over UDP and over TCP are two different peers).
+pub type Path = (str0m::net::Protocol, SocketAddr);
+
+/// Which shard each verified remote address belongs to, shared by the
+/// shards (which write it when their connections verify or forget an
+/// address) and the dispatcher (which reads it for every datagram that is
+/// not a STUN request). Only addresses a shard verified are in it, so a
+/// forged datagram cannot move anyone's media to another shard.
+#[derive(Debug, Default)]
+pub struct Routes {
+    map: std::sync::RwLock<HashMap<Path, usize>>,
+}
+
+impl Routes {
+    pub fn learn(&self, path: Path, shard: usize) {
+        self.write().insert(path, shard);
+    }
+
+    /// Forgets `path` if it still routes to `shard` (another shard may
+    /// have verified it since, e.g. after a rejoin into another meeting).
+    pub fn forget(&self, path: Path, shard: usize) {
+        let mut map = self.write();
+        if map.get(&path) == Some(&shard) {
+            map.remove(&path);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The table, for routing a batch of datagrams.
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Path, usize>> {
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Path, usize>> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// An engine's place among several: its index (and ufrag tag) and the
+/// routes it shares with the dispatcher.
+#[derive(Debug, Clone)]
+pub struct ShardLink {
+    pub index: usize,
+    pub routes: std::sync::Arc<Routes>,
+}
+
 /// The two lookup tables. `K` identifies a peer connection, `A` a remote
 /// transport address (the engine's also names the protocol: the same
 /// address and port over UDP and over TCP are two different peers).
@@ -87,9 +165,10 @@ impl<K: Copy + Eq + Hash, A: Copy + Eq + Hash> Demux<K, A> {
     }
 
     /// Remembers that `addr` belongs to `key` (after a verified request).
-    pub fn learn(&mut self, addr: A, key: K) {
+    /// Returns the address it forgot to make room, if any.
+    pub fn learn(&mut self, addr: A, key: K) -> Option<A> {
         if self.by_addr.get(&addr) == Some(&key) {
-            return;
+            return None;
         }
         if let Some(old) = self.by_addr.insert(addr, key)
             && let Some(list) = self.addrs.get_mut(&old)
@@ -101,15 +180,19 @@ impl<K: Copy + Eq + Hash, A: Copy + Eq + Hash> Demux<K, A> {
         if list.len() > MAX_ADDRESSES_PER_CONNECTION {
             let oldest = list.remove(0);
             self.by_addr.remove(&oldest);
+            return Some(oldest);
         }
+        None
     }
 
-    /// Forgets a connection entirely.
-    pub fn forget(&mut self, key: K) {
+    /// Forgets a connection entirely; returns the addresses it had.
+    pub fn forget(&mut self, key: K) -> Vec<A> {
         self.by_ufrag.retain(|_, k| *k != key);
-        for addr in self.addrs.remove(&key).unwrap_or_default() {
-            self.by_addr.remove(&addr);
+        let addrs = self.addrs.remove(&key).unwrap_or_default();
+        for addr in &addrs {
+            self.by_addr.remove(addr);
         }
+        addrs
     }
 
     /// Remote addresses known.

@@ -51,6 +51,7 @@ use str0m::net::{Protocol, TcpType, Transmit};
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
 
+use super::demux::ShardLink;
 use super::demux::{self, Demux};
 use super::health::SourceHealth;
 use super::keyframes::Throttle;
@@ -284,6 +285,8 @@ pub struct Engine {
     stun: Option<stun::Limiter>,
     /// Who is recorded, and what waits for the recorder.
     recording: record::Recording,
+    /// This engine's place among several ([`super::shard`], [`demux::ShardLink`]); `None` alone.
+    shard: Option<ShardLink>,
 }
 
 impl Engine {
@@ -311,7 +314,15 @@ impl Engine {
             closing: false,
             stun: None,
             recording: record::Recording::default(),
+            shard: None,
         }
+    }
+
+    /// Makes this engine shard `link.index` of several: its connections'
+    /// ufrags carry the shard's tag, and the addresses it verifies are
+    /// routed to it by the dispatcher.
+    pub fn set_shard(&mut self, link: ShardLink) {
+        self.shard = Some(link);
     }
 
     /// Answers plain STUN Binding requests on the media port from now on,
@@ -415,7 +426,10 @@ impl Engine {
     fn new_pc(&mut self, now: Instant, key: RtcKey) -> Pc {
         let creds = loop {
             // str0m's credentials are random (ufrag 16, password 22 characters).
-            let creds = IceCreds::new();
+            let mut creds = IceCreds::new();
+            if let Some(shard) = &self.shard {
+                creds.ufrag = demux::tagged(&creds.ufrag, shard.index);
+            }
             if self.demux.register(&creds.ufrag, key) {
                 break creds;
             }
@@ -522,8 +536,7 @@ impl Engine {
             if let Some(g) = pc.grace {
                 self.graces.remove(&(g, key));
             }
-            self.demux.forget(key);
-            Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
+            self.forget_connection(key);
             self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
         for slot in peer.slots.iter().filter(|s| s.state != SlotState::Parked && s.publisher.is_some()) {

@@ -19,6 +19,7 @@ pub mod keyframes;
 pub mod layers;
 pub mod rewrite;
 pub mod sdp;
+pub mod shard;
 pub mod slots;
 pub mod speaker;
 pub mod stun;
@@ -221,25 +222,65 @@ impl Links {
 }
 
 /// Runs the SFU until `shutdown` or [`MediaCommand::Shutdown`]. ICE-TCP
-/// connections reach it through `links` ([`TcpMedia`]).
+/// connections reach it through `links` ([`TcpMedia`]). With several
+/// `engines` each is a shard on a task of its own ([`shard`]); with one it
+/// runs here, on the socket itself.
 pub async fn run(
     socket: UdpSocket,
-    mut engine: Engine,
+    mut engines: Vec<Engine>,
     mut commands: mpsc::Receiver<MediaCommand>,
     events: mpsc::Sender<MediaEvent>,
     mut links_in: mpsc::Receiver<LinkEvent>,
     recorder: Option<SyncSender<RecordMsg>>,
     shutdown: CancellationToken,
 ) {
-    let stats = engine.stats();
-    let mut links = Links::default();
-    let mut socket = match udp::MediaSocket::new(socket) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot set up the media socket: {e}");
-            return;
-        }
+    if engines.len() > 1 {
+        let wiring = shard::Wiring { commands, events, links: links_in, recorder };
+        return shard::run(socket, engines, wiring, shutdown).await;
+    }
+    let Some(engine) = engines.pop() else {
+        return;
     };
+    let Some(mut io) = EngineIo::new(socket, engine, events, recorder) else {
+        return;
+    };
+    warn_small_buffers(&io.socket);
+    loop {
+        let deadline = io.turn();
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            cmd = commands.recv() => match cmd {
+                Some(MediaCommand::Shutdown) | None => break,
+                Some(cmd) => {
+                    io.engine.handle_command(Instant::now(), cmd);
+                    Stats::set(&io.stats.engine_thread_participants[0], io.engine.peer_count() as u64);
+                }
+            },
+            Some(event) = links_in.recv() => {
+                io.link_event(event);
+                // What else is waiting, in one go (bounded: timers next).
+                for _ in 0..64 {
+                    match links_in.try_recv() {
+                        Ok(event) => io.link_event(event),
+                        Err(_) => break,
+                    }
+                }
+            }
+            ready = io.socket.readable() => {
+                if ready.is_ok() {
+                    let EngineIo { socket, engine, .. } = &mut io;
+                    socket.read(READ_ROUNDS, |source, data| engine.handle_datagram(Instant::now(), source, data));
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => io.engine.handle_timeout(Instant::now()),
+        }
+    }
+    io.finish().await;
+}
+
+/// Warns when the kernel granted the media socket small buffers.
+fn warn_small_buffers(socket: &udp::MediaSocket) {
     let granted = socket.buffers();
     if granted.receive < udp::BUFFER_BYTES / 2 || granted.send < udp::BUFFER_BYTES / 2 {
         tracing::warn!(
@@ -250,50 +291,71 @@ pub async fn run(
             udp::BUFFER_BYTES
         );
     }
-    let mut backlog: VecDeque<MediaEvent> = VecDeque::new();
-    loop {
-        // Timers first: under load the socket is always readable, and a
-        // select would starve them (pacing, RTCP, keyframe requests).
-        let now = Instant::now();
-        if engine.next_deadline() <= now {
-            engine.handle_timeout(now);
-        }
-        links.send(&mut socket, &stats, engine.take_transmits());
-        pass_recorded(recorder.as_ref(), &mut engine);
-        pass_events(&events, &mut engine, &mut backlog);
-        let deadline = tokio::time::Instant::from_std(engine.next_deadline());
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            cmd = commands.recv() => match cmd {
-                Some(MediaCommand::Shutdown) | None => break,
-                Some(cmd) => engine.handle_command(Instant::now(), cmd),
-            },
-            Some(event) = links_in.recv() => {
-                links.event(&mut engine, event);
-                // What else is waiting, in one go (bounded: timers next).
-                for _ in 0..64 {
-                    match links_in.try_recv() {
-                        Ok(event) => links.event(&mut engine, event),
-                        Err(_) => break,
-                    }
-                }
+}
+
+/// An engine with what it sends through: the media socket (for a shard, a
+/// duplicate of the dispatcher's), its links, the room actor's channel and
+/// the recorder's.
+struct EngineIo {
+    engine: Engine,
+    socket: udp::MediaSocket,
+    links: Links,
+    events: mpsc::Sender<MediaEvent>,
+    backlog: VecDeque<MediaEvent>,
+    recorder: Option<SyncSender<RecordMsg>>,
+    stats: Arc<Stats>,
+}
+
+impl EngineIo {
+    /// `None` (after an error line) when the socket cannot be set up.
+    fn new(
+        socket: UdpSocket,
+        engine: Engine,
+        events: mpsc::Sender<MediaEvent>,
+        recorder: Option<SyncSender<RecordMsg>>,
+    ) -> Option<EngineIo> {
+        let socket = match udp::MediaSocket::new(socket) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot set up the media socket: {e}");
+                return None;
             }
-            ready = socket.readable() => {
-                if ready.is_ok() {
-                    socket.read(READ_ROUNDS, |source, data| engine.handle_datagram(Instant::now(), source, data));
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => engine.handle_timeout(Instant::now()),
-        }
+        };
+        let stats = engine.stats();
+        Some(EngineIo { engine, socket, links: Links::default(), events, backlog: VecDeque::new(), recorder, stats })
     }
-    engine.handle_command(Instant::now(), MediaCommand::Shutdown);
-    links.send(&mut socket, &stats, engine.take_transmits());
-    // Let the last datagrams leave; nothing is waited for from the browsers.
-    tokio::time::sleep(CLOSE_DRAIN.min(Duration::from_millis(200))).await;
-    links.send(&mut socket, &stats, engine.take_transmits());
-    pass_recorded(recorder.as_ref(), &mut engine);
-    pass_events(&events, &mut engine, &mut backlog);
+
+    /// Timers first — under load input never stops, and waiting for it
+    /// first would starve them (pacing, RTCP, keyframe requests) — then
+    /// everything the engine has to send and report. Returns when the
+    /// engine wants its next timer.
+    fn turn(&mut self) -> tokio::time::Instant {
+        let now = Instant::now();
+        if self.engine.next_deadline() <= now {
+            self.engine.handle_timeout(now);
+        }
+        self.flush();
+        tokio::time::Instant::from_std(self.engine.next_deadline())
+    }
+
+    fn flush(&mut self) {
+        self.links.send(&mut self.socket, &self.stats, self.engine.take_transmits());
+        pass_recorded(self.recorder.as_ref(), &mut self.engine);
+        pass_events(&self.events, &mut self.engine, &mut self.backlog);
+    }
+
+    fn link_event(&mut self, event: LinkEvent) {
+        self.links.event(&mut self.engine, event);
+    }
+
+    /// Ends every connection politely and lets the last datagrams leave;
+    /// nothing is waited for from the browsers.
+    async fn finish(mut self) {
+        self.engine.handle_command(Instant::now(), MediaCommand::Shutdown);
+        self.flush();
+        tokio::time::sleep(CLOSE_DRAIN).await;
+        self.flush();
+    }
 }
 
 /// Hands the recorder its packets and commands without ever waiting for

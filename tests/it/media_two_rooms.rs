@@ -1,5 +1,7 @@
 //! Two rooms at once: nothing crosses between them, neither media nor chat
-//! nor participant lists.
+//! nor participant lists. The server runs two engine threads
+//! (`media.engine_threads = 2`), and each room's media is on one of them:
+//! the dispatcher of the one media port hands every datagram to its thread.
 
 use std::time::Duration;
 
@@ -13,7 +15,9 @@ use crate::support;
 async fn nothing_crosses_between_two_rooms() {
     let _t = support::test();
     let _heavy = support::heavy().await;
-    let server = support::start(support::test_config()).await;
+    let mut config = support::test_config();
+    config.media.engine_threads = 2;
+    let server = support::start(config).await;
     let ada = SyntheticPeer::join(support::peer(&server, "alpha", "Ada")).await.expect("joins");
     let bob = SyntheticPeer::join(support::peer(&server, "alpha", "Bob")).await.expect("joins");
     let cy = SyntheticPeer::join(support::peer(&server, "beta", "Cy")).await.expect("joins");
@@ -56,9 +60,13 @@ async fn nothing_crosses_between_two_rooms() {
     }
     let stats = server.stats();
     assert_eq!(Stats::get(&stats.rooms_open), 2);
+    let per_thread: Vec<u64> = stats.engine_thread_participants[..2].iter().map(Stats::get).collect();
+    assert_eq!(per_thread, [2, 2], "each room on an engine thread of its own");
     for p in [ada, bob, cy, di] {
         p.leave().await;
     }
     assert!(support::eventually(Duration::from_secs(5), || Stats::get(&stats.rooms_open) == 0).await);
+    let emptied = || stats.engine_thread_participants[..2].iter().all(|c| Stats::get(c) == 0);
+    assert!(support::eventually(Duration::from_secs(5), emptied).await, "both threads emptied");
     assert!(server.stop().await);
 }

@@ -110,8 +110,7 @@ impl Engine {
                         Stats::add(&self.stats.stun_refused, 1);
                         return Claim::Refused;
                     }
-                    self.demux.learn(path, key);
-                    Stats::set(&self.stats.media_addresses, self.demux.address_count() as u64);
+                    self.learn_address(path, key);
                     self.input(now, key, input);
                     self.process_work(now);
                     return Claim::Claimed;
@@ -150,6 +149,41 @@ impl Engine {
             contents: stun::binding_success(transaction, source).into(),
         });
         Stats::add(&self.stats.stun_bindings_answered, 1);
+    }
+
+    /// Remembers a verified remote address of a connection, and when the
+    /// engine is a shard, tells the dispatcher that it routes here.
+    fn learn_address(&mut self, path: (Protocol, SocketAddr), key: super::RtcKey) {
+        if self.demux.by_addr(&path) == Some(key) {
+            return;
+        }
+        let evicted = self.demux.learn(path, key);
+        if let Some(shard) = &self.shard {
+            shard.routes.learn(path, shard.index);
+            if let Some(old) = evicted {
+                shard.routes.forget(old, shard.index);
+            }
+        }
+        self.count_addresses();
+    }
+
+    /// Forgets a connection's ufrag and addresses (here and at the dispatcher).
+    pub(super) fn forget_connection(&mut self, key: super::RtcKey) {
+        let addresses = self.demux.forget(key);
+        if let Some(shard) = &self.shard {
+            for path in addresses {
+                shard.routes.forget(path, shard.index);
+            }
+        }
+        self.count_addresses();
+    }
+
+    fn count_addresses(&self) {
+        let n = match &self.shard {
+            Some(shard) => shard.routes.len(),
+            None => self.demux.address_count(),
+        };
+        Stats::set(&self.stats.media_addresses, n as u64);
     }
 
     pub(super) fn unclaimed(&self) {

@@ -110,7 +110,7 @@ impl Engine {
                     {
                         self.deadlines.remove(&(d, key));
                     }
-                    self.demux.forget(key);
+                    self.forget_connection(key);
                     self.stats.peer_connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     if !new_pc {
                         return self.fail(now, session, "publish re-offer refused");

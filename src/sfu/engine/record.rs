@@ -61,7 +61,7 @@ impl Engine {
     /// A recording command from the rooms.
     pub(super) fn record_command(&mut self, now: Instant, cmd: RecordCommand) {
         match cmd {
-            RecordCommand::Start { recording, room, unix_ms } => {
+            RecordCommand::Start { recording, room, unix_ms, .. } => {
                 self.recording.out.push(RecordMsg::Start { id: recording, room, unix_ms, at: now });
             }
             RecordCommand::Record { recording, session, participant, display_name } => {
