@@ -799,6 +799,20 @@ mod tests {
     }
 
     #[test]
+    fn engine_threads_are_0_to_16_and_0_means_one_per_core() {
+        for n in [0, 1, 16] {
+            assert!(problems(&format!("[media]\nengine_threads = {n}\n")).is_empty());
+        }
+        let p = problems("[media]\nengine_threads = 17\n");
+        assert!(p.len() == 1 && p[0].contains("media.engine_threads: must be 0 (one per CPU core) to 16"), "{p:#?}");
+        let mut media = crate::config::MediaConfig::default();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+        assert_eq!(media.engine_shards(), cores);
+        media.engine_threads = 3;
+        assert_eq!(media.engine_shards(), 3);
+    }
+
+    #[test]
     fn room_size_stays_within_what_the_signalling_limit_carries() {
         assert!(problems("[rooms]\nmax_participants = 300\n").is_empty());
         for slots in [1, 3, 16] {
