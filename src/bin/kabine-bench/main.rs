@@ -11,7 +11,9 @@
 //!   without end-to-end encryption (`browser`).
 //! - `micro`: one publisher and N subscribers, real str0m peers connected
 //!   in memory to Kabine's SFU engine (no sockets), SRTP both ways; prints
-//!   the engine's cost per packet in and per packet out.
+//!   the engine's cost per packet in and per packet out; `--shards 1,2`
+//!   runs that many engines on as many threads at once and prints the
+//!   speedup of the packets delivered per second.
 //!
 //! Needs root (network namespaces), `ip`, `taskset` and `janus`.
 
@@ -115,9 +117,14 @@ enum Sub {
         /// Subscriber counts to measure, comma-separated.
         #[arg(long, default_value = "1,3,9,30")]
         subscribers: String,
-        /// Packets sent by the publisher per measurement.
+        /// Packets sent by the publisher per measurement (per shard).
         #[arg(long, default_value_t = 20_000)]
         packets: usize,
+        /// Shard counts to measure, comma-separated: K engines, each with its
+        /// own publisher and subscribers, on K threads at once (0: one per
+        /// core). With 1 among them, each row shows its speedup against 1.
+        #[arg(long, default_value = "1")]
+        shards: String,
     },
     /// CPU cost of the recorder (WebM + age) per recorded participant.
     Record {
@@ -164,18 +171,21 @@ fn main() {
             kabine: kabine.unwrap_or_else(|| sibling("kabine")),
             work_dir,
         }),
-        Sub::Micro { subscribers, packets } => {
-            let counts: Result<Vec<usize>, _> = subscribers.split(',').map(|s| s.trim().parse::<usize>()).collect();
-            match counts {
-                Ok(counts) => micro::run(&counts, packets),
-                Err(e) => Err(format!("--subscribers: {e}")),
-            }
-        }
+        Sub::Micro { subscribers, packets, shards } => match (counts(&subscribers), counts(&shards)) {
+            (Ok(counts), Ok(shards)) => micro::run(&counts, &shards, packets),
+            (Err(e), _) => Err(format!("--subscribers: {e}")),
+            (_, Err(e)) => Err(format!("--shards: {e}")),
+        },
     };
     if let Err(e) = result {
         eprintln!("kabine-bench: {e}");
         std::process::exit(1);
     }
+}
+
+/// A comma-separated list of counts.
+fn counts(list: &str) -> Result<Vec<usize>, std::num::ParseIntError> {
+    list.split(',').map(|s| s.trim().parse::<usize>()).collect()
 }
 
 /// A binary next to this one (cargo puts all of a profile's binaries in
