@@ -64,7 +64,16 @@ pub async fn serve(listener: TcpListener, sources: Arc<Sources>, shutdown: Cance
             }),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found; try /metrics\n") });
-    let _ = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+    let serving = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // Requests still open at shutdown get the HTTPS listener's grace, no
+    // more: a scraper that sent half a request must not hold the server.
+    tokio::select! {
+        _ = serving => {}
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(crate::http::SHUTDOWN_GRACE).await;
+        } => {}
+    }
 }
 
 fn metrics_response(sources: &Sources) -> Response {

@@ -1,7 +1,11 @@
-//! `kabine serve` stops within 5 s of SIGTERM or SIGINT.
+//! `kabine serve` stops within 5 s of SIGTERM or SIGINT, whatever clients
+//! do: a request half sent to the metrics listener (a stuck or hostile
+//! scraper) does not hold the server open until the client gives up.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
 
 use crate::support;
 
@@ -56,4 +60,22 @@ async fn serve_stops_within_five_seconds_of_a_signal() {
         assert!(support::pii::find_addresses(&stdout).is_empty(), "{stdout}");
         assert!(support::pii::find_addresses(&String::from_utf8_lossy(&out.stderr)).is_empty());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_metrics_request_does_not_hold_shutdown() {
+    let _t = support::test();
+    let mut config = support::test_config();
+    config.metrics.enabled = true;
+    config.metrics.listen = "127.0.0.1:0".parse().expect("literal");
+    let server = support::start(config).await;
+    let metrics = server.metrics_addr().expect("metrics listener");
+    let mut stuck = tokio::net::TcpStream::connect(metrics).await.expect("connects");
+    stuck.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n").await.expect("writes");
+    // The request is being read when the server is told to stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    assert!(server.stop().await, "the server did not stop within its limit");
+    assert!(started.elapsed() < Duration::from_secs(5), "stopping took {:?}", started.elapsed());
+    drop(stuck);
 }

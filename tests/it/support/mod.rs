@@ -97,7 +97,9 @@ fn own_frames(backtrace: &str) -> String {
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
         let at = line.trim_start();
-        if at.starts_with("at ./src/") || at.starts_with("at ./tests/") {
+        let own = at.starts_with("at ./src/") || at.starts_with("at ./tests/");
+        let hook = i.checked_sub(1).and_then(|j| lines.get(j)).is_some_and(|s| s.contains("short_panic_report"));
+        if own && !hook {
             if let Some(symbol) = i.checked_sub(1).and_then(|j| lines.get(j)) {
                 out.push_str(symbol);
                 out.push('\n');
