@@ -44,10 +44,24 @@ await scenario(async () => {
   await attacker.goto(`${BASE_URL}/`, { waitUntil: 'load' });
   const wsResults = await attacker.evaluate(async (room) => {
     const url = `wss://${location.host}/ws`;
-    /** Opens a socket, sends each frame in turn, collects replies and the close. */
-    const run = (frames, waitMs = 1500) => new Promise((resolve) => {
+    /**
+     * Opens a socket, sends each frame in turn, collects replies and the
+     * close for `settleMs` after the last frame (counted from then, not from
+     * the start: on a loaded machine the TLS handshake alone can take a
+     * second).
+     */
+    const run = (frames, settleMs = 1000) => new Promise((resolve) => {
       const ws = new WebSocket(url);
       const got = { replies: [], close: null };
+      let opened = false;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        // A snapshot: our own close below must not count as the server's.
+        resolve({ replies: [...got.replies], close: got.close });
+        if (ws.readyState === WebSocket.OPEN) ws.close();
+      };
       ws.onmessage = (e) => {
         try {
           const m = JSON.parse(e.data);
@@ -58,19 +72,19 @@ await scenario(async () => {
       };
       ws.onclose = (e) => {
         got.close = e.code;
+        if (!opened) finish();
       };
       ws.onopen = async () => {
+        opened = true;
         for (const f of frames) {
           if (ws.readyState !== WebSocket.OPEN) break;
           ws.send(f);
           await new Promise((r) => setTimeout(r, 100));
         }
+        setTimeout(finish, settleMs);
       };
-      setTimeout(() => {
-        // A snapshot: our own close below must not count as the server's.
-        resolve({ replies: [...got.replies], close: got.close });
-        if (ws.readyState === WebSocket.OPEN) ws.close();
-      }, waitMs);
+      // Whatever happens, an answer.
+      setTimeout(finish, 20000);
     });
     const hello = (name) => JSON.stringify({ type: 'hello', version: 1, room, display_name: name });
     return {
@@ -88,7 +102,7 @@ await scenario(async () => {
         JSON.stringify({ type: 'chat', text: 'y'.repeat(3000) }),
         JSON.stringify({ type: 'hello', version: 1, room, display_name: 'Again' }),
         JSON.stringify({ type: 'media_state', mic: true, camera: true, screen: true }),
-      ], 2500),
+      ], 2000),
     };
   }, room);
   await sendUdpJunk(500);
