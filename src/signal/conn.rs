@@ -96,6 +96,9 @@ const GOING_AWAY: u16 = 1001;
 /// `server::SHUTDOWN_TIMEOUT`.
 const SHUTDOWN_BYE: std::time::Duration = std::time::Duration::from_secs(1);
 const SHUTDOWN_CLOSE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a connection closed for the client's fault waits for the
+/// client's close (see [`linger`]).
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 const PROTOCOL_ERROR: u16 = 1002;
 const UNSUPPORTED_DATA: u16 = 1003;
 const POLICY_VIOLATION: u16 = 1008;
@@ -275,6 +278,30 @@ pub(super) async fn run(mut socket: WebSocket, sig: Signalling, hello: Hello) {
     }
     tracing::debug!(session = session.0, why, "signalling connection ended");
     let _ = sig.actor.send(Command::Disconnected { session }).await;
+    if matches!(why, "message too big" | "read error" | "rate limit" | "binary frame") {
+        linger(&mut socket).await;
+    }
+}
+
+/// After this side closed for the client's fault: reads and discards what
+/// the client still sends until its close frame or the end of its stream,
+/// at most [`CLOSE_LINGER`]. Dropping a socket with unread data (the rest
+/// of an oversized message, a flood) resets the connection, and a browser
+/// that gets the reset before our close frame reports 1006 instead of the
+/// reason (1009, 1003, 1008).
+async fn linger(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        loop {
+            match socket.recv().await {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+                // No frame can be read any more (the reader refused one):
+                // wait for the client to close instead.
+                Some(Err(_)) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
 }
 
 /// Whether the connection's login session is still live (counts as use).
