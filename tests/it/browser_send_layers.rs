@@ -5,7 +5,10 @@
 //! still while `l` keeps growing — and still see and hear each other; once
 //! one of them pins Anna, Anna's `h` is on again within seconds, sends, and
 //! the viewer receives her larger than in the grid. Again with the third
-//! person in Firefox ESR, whose simulcast encodings are switched the same way.
+//! person in Firefox ESR, who gets the same cap but keeps every layer on
+//! (Firefox does not reliably send a layer again once it was switched off:
+//! src/client/layers.js, `CAPS_LAYERS`), and is pinned: her `h` flows and
+//! reaches the viewer.
 
 use serde_json::Value;
 
@@ -26,7 +29,7 @@ async fn in_the_grid_nobody_sends_the_top_layer_and_a_pinned_camera_sends_it_aga
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_firefox_publisher_stops_and_resumes_its_top_layer_too() {
+async fn a_firefox_publisher_gets_the_cap_keeps_every_layer_and_is_seen_large_when_pinned() {
     let _t = support::test();
     let server = support::start(support::test_config()).await;
     let v = browser::run(&server, "send_layers", &["firefox"]).await;
@@ -37,17 +40,25 @@ async fn a_firefox_publisher_stops_and_resumes_its_top_layer_too() {
 }
 
 fn check(v: &Value) {
-    // The grid: `h` off for everyone within 10 s after everyone saw everyone.
-    for who in ["Anna", "Ben", "Clara"] {
-        let ms = v["hOff"][who].as_u64().expect("h switched off");
-        assert!(ms <= 10_000, "{who}'s camera layer h went off only {ms} ms after everyone saw everyone");
+    // The grid: `h` off for everyone within 10 s after everyone saw everyone
+    // — except in Firefox, which gets the cap but keeps every layer on
+    // (src/client/layers.js, CAPS_LAYERS: it does not reliably resume one).
+    let engines: Vec<&str> = v["engines"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    for (i, who) in ["Anna", "Ben", "Clara"].into_iter().enumerate() {
+        let firefox = engines.get(i) == Some(&"firefox");
+        let ms = v["hOff"][who].as_u64().expect("the cap arrived");
+        assert!(ms <= 10_000, "{who}'s camera layer cap came only {ms} ms after everyone saw everyone");
         let layers = &v["gridLayers"][who];
-        assert_eq!(layers["active"]["h"], false, "{who}'s h encoding in the grid: {layers}");
+        assert_eq!(layers["active"]["h"], firefox, "{who}'s h encoding in the grid: {layers}");
         assert_eq!(layers["active"]["l"], true, "{who}'s l encoding in the grid: {layers}");
         assert_eq!(layers["caps"]["camera"], 2, "{who}'s camera cap in the grid: {layers}");
         let g = &v["gridGrowth"];
-        assert_eq!(sent(g, who, "h", "bytes"), 0, "{who} still sends h in the grid (3 s): {g}");
-        assert_eq!(sent(g, who, "h", "packets"), 0, "{who} still sends h in the grid (3 s): {g}");
+        if firefox {
+            assert!(sent(g, who, "h", "packets") > 10, "{who} (Firefox) keeps sending h: {g}");
+        } else {
+            assert_eq!(sent(g, who, "h", "bytes"), 0, "{who} still sends h in the grid (3 s): {g}");
+            assert_eq!(sent(g, who, "h", "packets"), 0, "{who} still sends h in the grid (3 s): {g}");
+        }
         assert!(sent(g, who, "l", "packets") > 20, "{who}'s l layer does not flow in the grid (3 s): {g}");
     }
 

@@ -81,6 +81,10 @@ await scenario(async () => {
     // broken encodings on again before the page's own watch could notice.
     // The camera breaks once that is done.
     await waitInPage(anna.page, () => window.kabineDebug.session.timeline.some(([, s]) => s.startsWith('layers camera')), [], 15000);
+    // ... and applied (the mark is made when the message arrives): a cap
+    // applied after the break would repair it behind the page's back.
+    await waitInPage(anna.page, () => window.kabineDebug.session.senders.camera?.sender.getParameters().encodings
+      .some((e) => e.rid === 'h' && e.active === false), [], 15000);
     const brokeAt = Date.now();
     // The camera's encodings switched off behind the client's back.
     await anna.page.evaluate(async () => {
