@@ -19,10 +19,10 @@
 /**
  * Whether this browser's encodings may be switched off and on by layer
  * caps. Firefox (ESR 140) does not reliably send a simulcast encoding again
- * once it was inactive: in 3 of about 10 full test-suite runs it sent no
- * packet of `h` for more than 8 s after `active` was set back to true (its
- * bandwidth estimate does not probe for the resumed layer), and a pinned
- * Firefox publisher stayed at the middle layer. There every layer stays on,
+ * once it was inactive: in two full test-suite runs (and most likely a CI
+ * run) a pinned Firefox publisher sent no packet of `h` for more than 8 s
+ * after `active` was set back to true (probably its bandwidth estimate does
+ * not probe for the resumed layer), and stayed at the middle layer. There every layer stays on,
  * as before `send_layers`: the saving is lost, the picture is not.
  */
 export const CAPS_LAYERS = !(typeof navigator !== 'undefined' && /Firefox\//.test(navigator.userAgent ?? ''));
