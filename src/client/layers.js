@@ -16,17 +16,6 @@
 // what is wanted when it runs: the newest wish wins, whatever the order
 // the calls were made in.
 
-/**
- * Whether this browser's encodings may be switched off and on by layer
- * caps. Firefox (ESR 140) does not reliably send a simulcast encoding again
- * once it was inactive: in two full test-suite runs (and most likely a CI
- * run) a pinned Firefox publisher sent no packet of `h` for more than 8 s
- * after `active` was set back to true (probably its bandwidth estimate does
- * not probe for the resumed layer), and stayed at the middle layer. There every layer stays on,
- * as before `send_layers`: the saving is lost, the picture is not.
- */
-export const CAPS_LAYERS = !(typeof navigator !== 'undefined' && /Firefox\//.test(navigator.userAgent ?? ''));
-
 /** Simulcast rids, lowest first (as SIMULCAST in protocol.js). */
 export const LAYER_RIDS = ['l', 'm', 'h'];
 /** Every layer on: a new publish connection and a client never told otherwise. */

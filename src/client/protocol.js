@@ -14,7 +14,7 @@ import { MediaHealth } from './health.js';
 import { KeyExchange } from './e2ee-keys.js';
 import { FrameCrypto, isSupported } from './e2ee-media.js';
 import { newLinkKey } from './e2ee.js';
-import { ALL_LAYERS, CAPS_LAYERS, clampLayers, updateSender } from './layers.js';
+import { ALL_LAYERS, clampLayers, updateSender } from './layers.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -1477,7 +1477,7 @@ export class Session extends EventTarget {
     const tr = this.senders[source];
     if (!tr) return;
     const sender = tr.sender;
-    const cap = () => (source === 'mic' || !CAPS_LAYERS ? ALL_LAYERS : this.layerCaps[source]);
+    const cap = () => (source === 'mic' ? ALL_LAYERS : this.layerCaps[source]);
     // Read when the change runs; a sender of an older connection is left as it is.
     await updateSender(sender, () => (this.senders[source]?.sender === sender ? { sending: !this.sfuPaused, cap: cap() } : null));
   }

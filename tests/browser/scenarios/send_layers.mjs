@@ -101,12 +101,10 @@ await scenario(async () => {
   const star = withFirefox ? people[2] : people[0];
 
   // The grid: nobody receives `h`, so nobody sends it. Ms after everyone saw everyone.
-  // Firefox gets the cap too but keeps every layer on (layers.js, CAPS_LAYERS).
   const hOff = {};
   for (const p of people) {
-    const keepsAll = p.browser === firefox && firefox !== null;
-    const done = keepsAll ? (x) => x.caps?.camera === 2 && x.active.h === true : (x) => x.active.h === false && x.active.l === true;
-    await waitLayers(p, done, Math.max(1000, flowingAt + 20000 - Date.now()), 'camera layer h switched off in the grid');
+    await waitLayers(p, (x) => x.active.h === false && x.active.l === true, Math.max(1000, flowingAt + 20000 - Date.now()),
+      'camera layer h switched off in the grid');
     hOff[p.name] = Date.now() - flowingAt;
   }
   // A packet or two may still leave the pacer right after the switch.
@@ -150,6 +148,6 @@ await scenario(async () => {
   const starAfter = await layers(star.page);
   // The others' `h` stays off: only one is shown large.
   const othersAfter = Object.fromEntries(await Promise.all(people.filter((p) => p !== star).map(async (p) => [p.name, (await layers(p.page)).active])));
-  return { engines: people.map((p) => (firefox !== null && p.browser === firefox ? 'firefox' : 'chromium')), star: star.name, hOff, gridGrowth,
+  return { engines: people.map((p) => (p.browser === firefox ? 'firefox' : 'chromium')), star: star.name, hOff, gridGrowth,
     gridLayers, gridStar, hOnMs, pinnedGrowth, hFlowMs, largeMs, large, samples, starAfter, othersAfter };
 });
