@@ -806,6 +806,8 @@ mod tests {
         let p = problems("[media]\nengine_threads = 17\n");
         assert!(p.len() == 1 && p[0].contains("media.engine_threads: must be 0 (one per CPU core) to 16"), "{p:#?}");
         let mut media = crate::config::MediaConfig::default();
+        assert_eq!(media.engine_shards(), 1, "one engine thread unless asked");
+        media.engine_threads = 0;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
         assert_eq!(media.engine_shards(), cores);
         media.engine_threads = 3;

@@ -304,9 +304,9 @@ pub struct MediaConfig {
     /// start relaying (an allocation made in time lives on). Default 600.
     pub turn_credential_lifetime: u64,
     /// Threads (engine shards) forwarding media, each owning whole meetings
-    /// (a room and its breakout rooms); one media port either way. 0
-    /// (default): one per CPU core the process may use, at most
-    /// [`MAX_ENGINE_THREADS`]. 1 keeps all media on one thread.
+    /// (a room and its breakout rooms); one media port either way. 1
+    /// (default) keeps all media on one thread; 0: one per CPU core the
+    /// process may use, at most [`MAX_ENGINE_THREADS`].
     pub engine_threads: u32,
 }
 
@@ -352,7 +352,7 @@ impl Default for MediaConfig {
             ice_servers: Vec::new(),
             last_n: 0,
             audio_slots: DEFAULT_AUDIO_SLOTS,
-            engine_threads: 0,
+            engine_threads: 1,
             ice_tcp: true,
             ice_tcp_port: None,
             turn_tls_name: None,
