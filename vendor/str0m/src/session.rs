@@ -381,6 +381,27 @@ impl Session {
         probe_media
     }
 
+    /// Kabine patch: the part of `handle_timeout` the leaky-bucket pacer needs
+    /// between two packets, done in place: newly queued packets timestamped and
+    /// fresh queue snapshots when media was queued, else the next queue picked
+    /// from the counted-down snapshots. Unpatched, the pacer hands out one
+    /// packet per `handle_timeout`, and each of those also walks every stream's
+    /// queue and RTCP timers, the BWE, ICE and SCTP: a whole timeout per
+    /// forwarded packet in an SFU.
+    fn refresh_pacer(&mut self, now: Instant) {
+        if self.rtp_closing || self.bwe.is_none() {
+            return;
+        }
+        if self.streams.stamp_queued(now) {
+            // New media: fresh snapshots of every stream.
+            let probe_media = self.probe_media();
+            self.update_queue_state(now, probe_media);
+        } else if self.pacer.wants_refresh() {
+            // A packet went out: the snapshots, counted down, still hold.
+            self.pacer.repoll(now);
+        }
+    }
+
     fn update_queue_state(&mut self, now: Instant, probe_media: Option<(Mid, Pt)>) {
         // Do not make unsendable media/padding ready before DTLS supplies keys.
         // Otherwise an immediate pacer deadline can starve the application's I/O.
@@ -1229,6 +1250,8 @@ impl Session {
     }
 
     fn poll_packet(&mut self, now: Instant) -> Option<DatagramSend> {
+        self.srtp_tx.as_ref()?;
+        self.refresh_pacer(now);
         let srtp_tx = self.srtp_tx.as_mut()?;
 
         // Figure out which, if any, queue to poll

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use super::Pacer;
 use super::PaddingRequest;
 use super::QueueState;
+use super::QueuePriority;
 use crate::Reason;
 use crate::bwe_::ProbeClusterConfig;
 use crate::bwe_::ProbeClusterState;
@@ -140,8 +141,20 @@ impl Pacer for LeakyBucketPacer {
         Some((next, cluster_id))
     }
 
-    fn register_send(&mut self, now: Instant, packet_size: DataSize, _from: MidRid) {
+    fn register_send(&mut self, now: Instant, packet_size: DataSize, from: MidRid) {
         self.last_emitted = Some(now);
+
+        // Kabine patch: count the packet off its queue's snapshot (`repoll`).
+        if let Some(q) = self.queue_states.iter_mut().find(|q| q.midrid == from) {
+            let s = &mut q.snapshot;
+            s.packet_count = s.packet_count.saturating_sub(1);
+            s.byte_size = s.byte_size.saturating_sub(packet_size.as_bytes_usize());
+            s.last_emitted = Some(now);
+            if s.packet_count == 0 {
+                s.first_unsent = None;
+                s.priority = QueuePriority::Empty;
+            }
+        }
 
         self.media_debt += packet_size;
         self.media_debt = self
@@ -164,6 +177,36 @@ impl Pacer for LeakyBucketPacer {
 }
 
 impl LeakyBucketPacer {
+    /// Kabine patch: see `PacerImpl::wants_refresh`.
+    pub(crate) fn wants_refresh(&self) -> bool {
+        self.needs_timeout_before_next_poll
+    }
+
+    /// Kabine patch: picks the next queue after a send from the queue
+    /// snapshots of the last `handle_timeout`, which `register_send` keeps
+    /// counting down, instead of fresh snapshots of every stream: the end of
+    /// `handle_timeout` without its walk. A snapshot that counts a packet its
+    /// stream no longer has makes `poll_queue` hand out a queue that sends
+    /// nothing; the poll then ends in a timeout, which takes fresh snapshots.
+    pub(crate) fn repoll(&mut self, now: Instant) {
+        self.needs_timeout_before_next_poll = false;
+        self.next_poll_time = None;
+        let elapsed = self.update_handle_time_and_get_elapsed(now);
+        self.clear_debt(elapsed);
+        if self.next_poll_queue.is_some() {
+            return;
+        }
+        let Some((next_poll_time_and_reason, queue)) = self.next_poll(now) else {
+            return;
+        };
+        self.next_poll_queue = if now < next_poll_time_and_reason.0 {
+            None
+        } else {
+            queue.map(|q| q.midrid)
+        };
+        self.next_poll_time = Some(next_poll_time_and_reason);
+    }
+
     pub fn new(initial_pacing_bitrate: Bitrate) -> Self {
         const DEFAULT_QUEUE_LIMIT: Duration = Duration::from_secs(2);
 
@@ -231,7 +274,7 @@ impl LeakyBucketPacer {
             return Duration::ZERO;
         };
 
-        let elapsed = now - previous_handle_time;
+        let elapsed = now.saturating_duration_since(previous_handle_time);
         self.last_handle_time = Some(now);
 
         elapsed

@@ -55,6 +55,24 @@ impl PacerImpl {
     }
 }
 
+impl PacerImpl {
+    /// Kabine patch: whether the pacer handed out a queue and waits for fresh
+    /// queue state before it hands out the next (the leaky bucket's gate).
+    pub(crate) fn wants_refresh(&self) -> bool {
+        match self {
+            PacerImpl::Null(_) => false,
+            PacerImpl::LeakyBucket(v) => v.wants_refresh(),
+        }
+    }
+
+    /// Kabine patch: see `LeakyBucketPacer::repoll`.
+    pub(crate) fn repoll(&mut self, now: Instant) {
+        if let PacerImpl::LeakyBucket(v) = self {
+            v.repoll(now);
+        }
+    }
+}
+
 impl Pacer for PacerImpl {
     fn set_pacing_rate(&mut self, pacing_bitrate: Bitrate) {
         match self {

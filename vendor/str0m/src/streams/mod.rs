@@ -418,6 +418,16 @@ impl Streams {
         }
     }
 
+    /// Kabine patch: timestamps newly queued packets of every send stream
+    /// (see `StreamTx::stamp_queued`). Whether any stream had some.
+    pub(crate) fn stamp_queued(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        for stream in self.streams_tx.values_mut() {
+            any |= stream.stamp_queued(now);
+        }
+        any
+    }
+
     pub(crate) fn pending_request(&self) -> Option<Instant> {
         if self.streams_rx.values().any(|s| s.has_pending_request()) {
             Some(already_happened())

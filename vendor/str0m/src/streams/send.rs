@@ -1278,6 +1278,16 @@ impl StreamTx {
         self.send_queue.need_timeout()
     }
 
+    /// Kabine patch: timestamps newly queued packets, as `handle_timeout`
+    /// does, for a stream that has had its first timeout. Whether it did.
+    pub(crate) fn stamp_queued(&mut self, now: Instant) -> bool {
+        if self.kind.is_none() || !self.send_queue.need_timeout() {
+            return false;
+        }
+        self.send_queue.handle_timeout(now);
+        true
+    }
+
     pub(crate) fn handle_timeout<'a>(
         &mut self,
         now: Instant,
