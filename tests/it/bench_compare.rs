@@ -16,7 +16,7 @@ fn bench_bin() -> &'static str {
 }
 
 #[test]
-fn compare_prints_both_servers_and_one_ratio_line() {
+fn compare_prints_both_servers_and_the_two_ratio_lines() {
     let _t = support::test();
     support::require_tool("janus", "janus");
     support::require_tool("ip", "iproute2");
@@ -56,11 +56,17 @@ fn compare_prints_both_servers_and_one_ratio_line() {
     let figures: Vec<f64> = cost.split_whitespace().rev().take(2).filter_map(|v| v.parse().ok()).collect();
     assert!(figures.len() == 2 && figures.iter().all(|f| *f > 0.0), "both servers sent packets and used CPU: {cost}");
 
-    let ratio = Regex::new(r"^ratio cpu_us_per_egress_packet kabine/janus = \d+\.\d{3}$").expect("regex");
+    let received = stdout.lines().find(|l| l.starts_with("CPU µs per packet received by subscribers")).expect("row");
+    let figures: Vec<f64> = received.split_whitespace().rev().take(2).filter_map(|v| v.parse().ok()).collect();
+    assert!(figures.len() == 2 && figures.iter().all(|f| *f > 0.0), "both servers delivered packets: {received}");
+
+    let egress = Regex::new(r"^ratio cpu_us_per_egress_packet kabine/janus = \d+\.\d{3}$").expect("regex");
+    let delivered = Regex::new(r"^ratio cpu_us_per_received_packet kabine/janus = \d+\.\d{3}$").expect("regex");
     let ratio_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ratio ")).collect();
-    assert_eq!(ratio_lines.len(), 1, "exactly one ratio line:\n{stdout}");
-    assert!(ratio.is_match(ratio_lines[0]), "ratio line format: {}", ratio_lines[0]);
-    assert_eq!(stdout.lines().last(), Some(ratio_lines[0]), "the table ends with the ratio line");
+    assert_eq!(ratio_lines.len(), 2, "two ratio lines:\n{stdout}");
+    assert!(egress.is_match(ratio_lines[0]), "ratio line format: {}", ratio_lines[0]);
+    assert!(delivered.is_match(ratio_lines[1]), "ratio line format: {}", ratio_lines[1]);
+    assert_eq!(stdout.lines().last(), Some(ratio_lines[1]), "the table ends with the ratio lines");
     // The namespace is gone afterwards.
     let netns = Command::new("ip").args(["netns", "list"]).output().expect("ip runs");
     assert!(!String::from_utf8_lossy(&netns.stdout).contains("kabine-bench"), "namespace removed");

@@ -5,7 +5,11 @@
 //!   each alone in a network namespace on core 0, drives each with
 //!   `kabine-loadgen` on core 1, reads the server's figures from /proc and
 //!   /sys (never from the server itself), and prints a table of both that
-//!   ends with `ratio cpu_us_per_egress_packet kabine/janus = R`.
+//!   ends with `ratio cpu_us_per_egress_packet kabine/janus = R` and the
+//!   same ratio per packet the subscribers received (the veth counts a UDP
+//!   GSO send as one packet, so a server that batches a burst to one
+//!   subscriber into one GSO call shows fewer "egress packets" than it
+//!   sent; the receivers count every one).
 //! - `record`: the recorder's CPU per recorded participant (4-person room).
 //! - `browser-e2ee`: the CPU four Chromium pages of one call use with and
 //!   without end-to-end encryption (`browser`).
@@ -353,6 +357,7 @@ fn print_table(opts: &Compare, runs: &[Run]) {
     let num = |r: &Run, key: &str| r.report[key].as_f64();
     let per_run = |g: &dyn Fn(&Run) -> String| runs.iter().map(g).collect::<Vec<_>>();
     rows.push(("CPU µs per egress packet", per_run(&|r| f(Some(r.delta.cpu_us_per_egress_packet()), 2))));
+    rows.push(("CPU µs per packet received by subscribers", per_run(&|r| f(cpu_us_per_received_packet(r), 2))));
     rows.push(("server CPU (% of one core)", per_run(&|r| f(Some(r.delta.cpu_percent()), 1))));
     rows.push(("egress packets/s", per_run(&|r| f(Some(r.delta.egress_pps()), 0))));
     rows.push(("egress Mbit/s", per_run(&|r| f(Some(r.delta.egress_mbit()), 1))));
@@ -437,4 +442,18 @@ fn print_table(opts: &Compare, runs: &[Run]) {
         _ => "n/a".to_string(),
     };
     println!("ratio cpu_us_per_egress_packet kabine/janus = {ratio}");
+    let cost = |name: &str| runs.iter().find(|r| r.name == name).and_then(cpu_us_per_received_packet);
+    let ratio = match (cost("kabine"), cost("janus")) {
+        (Some(k), Some(j)) if j > 0.0 && k.is_finite() && j.is_finite() => format!("{:.3}", k / j),
+        _ => "n/a".to_string(),
+    };
+    println!("ratio cpu_us_per_received_packet kabine/janus = {ratio}");
+}
+
+/// Server CPU per media packet the subscribers received: every datagram
+/// counted once, whether the server sent it alone or in a GSO batch (which
+/// the veth's packet counter counts once).
+fn cpu_us_per_received_packet(r: &Run) -> Option<f64> {
+    let received = r.report["received_pps"].as_f64()? * r.delta.seconds;
+    (received > 0.0).then(|| r.delta.cpu_us as f64 / received)
 }
