@@ -688,6 +688,9 @@ impl Engine {
             return;
         };
         let drained_from = self.transmits.len();
+        // What goes out now is stamped now (pacer, TWCC send times), not at
+        // the connection's last timeout (vendor/str0m/KABINE-PATCH.md).
+        pc.rtc.advance_time(self.last_now.max(now));
         let result = drain(&mut pc.rtc, key, &mut self.transmits, &mut self.work);
         if direct {
             // While a call is direct nothing is forwarded and every m-line

@@ -1923,6 +1923,22 @@ impl Rtc {
         self.cached_timeout
     }
 
+    /// Kabine patch: moves the clock [`Rtc::poll_output()`] works with forward
+    /// to `now`, without a timeout.
+    ///
+    /// Only `Input::Timeout` moved it, and since the pacer no longer needs a
+    /// timeout per packet (see `Session::refresh_pacer`), the packets sent
+    /// after `write_rtp` would be stamped, for the pacer and in the TWCC send
+    /// register the bandwidth estimate is made of, with the time of this
+    /// connection's last timeout, tens of milliseconds old. Call this before
+    /// polling. Anything it makes due is handled by the next timeout, which
+    /// `poll_output` then asks for at once. Earlier times are ignored.
+    pub fn advance_time(&mut self, now: Instant) {
+        if !self.need_init_time && now > self.last_now {
+            self.last_now = now;
+        }
+    }
+
     /// The reason for the last [`Output::Timeout`]
     ///
     /// This is updated when calling [`Rtc::poll_output()`] and the next output
