@@ -436,18 +436,19 @@ fn print_table(opts: &Compare, runs: &[Run]) {
             println!("{}: INVALID run — the generator saturated its core; its figures are not the server's", r.name);
         }
     }
-    let cost = |name: &str| runs.iter().find(|r| r.name == name).map(|r| r.delta.cpu_us_per_egress_packet());
-    let ratio = match (cost("kabine"), cost("janus")) {
+    let egress = ratio(runs, |r| Some(r.delta.cpu_us_per_egress_packet()));
+    println!("ratio cpu_us_per_egress_packet kabine/janus = {egress}");
+    let received = ratio(runs, cpu_us_per_received_packet);
+    println!("ratio cpu_us_per_received_packet kabine/janus = {received}");
+}
+
+/// Kabine's cost over Janus's, three decimals, or `n/a` without both.
+fn ratio(runs: &[Run], cost: impl Fn(&Run) -> Option<f64>) -> String {
+    let of = |name: &str| runs.iter().find(|r| r.name == name).and_then(&cost);
+    match (of("kabine"), of("janus")) {
         (Some(k), Some(j)) if j > 0.0 && k.is_finite() && j.is_finite() => format!("{:.3}", k / j),
         _ => "n/a".to_string(),
-    };
-    println!("ratio cpu_us_per_egress_packet kabine/janus = {ratio}");
-    let cost = |name: &str| runs.iter().find(|r| r.name == name).and_then(cpu_us_per_received_packet);
-    let ratio = match (cost("kabine"), cost("janus")) {
-        (Some(k), Some(j)) if j > 0.0 && k.is_finite() && j.is_finite() => format!("{:.3}", k / j),
-        _ => "n/a".to_string(),
-    };
-    println!("ratio cpu_us_per_received_packet kabine/janus = {ratio}");
+    }
 }
 
 /// Server CPU per media packet the subscribers received: every datagram
