@@ -175,12 +175,33 @@ export function renderPrejoin(app, room) {
     devices.choose('mic', micSelect.value).catch(() => {});
   });
 
+  const joinButton = h('button', { type: 'submit', class: 'primary join', id: 'join-button', text: t('join') });
+  // Who is logged in is asked for when the page opens. "Join" pressed before
+  // the answer waits for it: a logged-in person's name comes from the account.
+  let accountKnown = false;
+  let waitingForAccount = false;
+  const accountReady = fetchSession().then((info) => {
+    accountKnown = true;
+    if (devices.disposed) return;
+    account = info;
+    paintAccount();
+  });
+
   const form = h('form', {
     class: 'card prejoin-form',
     novalidate: true,
     on: {
-      submit: (/** @type {Event} */ e) => {
+      submit: async (/** @type {Event} */ e) => {
         e.preventDefault();
+        if (waitingForAccount) return;
+        if (!accountKnown) {
+          waitingForAccount = true;
+          joinButton.setAttribute('aria-busy', 'true');
+          await accountReady;
+          waitingForAccount = false;
+          joinButton.removeAttribute('aria-busy');
+          if (devices.disposed) return;
+        }
         if (joinPart?.hidden) return;
         const name = nameInput.value.trim();
         if (!name && app.config.require_display_name) {
@@ -204,7 +225,7 @@ export function renderPrejoin(app, room) {
     nameInput,
     nameHint,
     nameError,
-    h('button', { type: 'submit', class: 'primary join', id: 'join-button', text: t('join') })));
+    joinButton));
 
   const onLeave = () => {
     stopMeter();
@@ -239,9 +260,4 @@ export function renderPrejoin(app, room) {
       h('strong', { text: t('e2ee_unsupported_title') }), ' ', t('e2ee_unsupported_text')));
   });
   devices.start().catch((err) => console.warn('kabine: opening media failed', err));
-  fetchSession().then((info) => {
-    if (devices.disposed) return;
-    account = info;
-    paintAccount();
-  });
 }

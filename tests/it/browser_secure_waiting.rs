@@ -7,7 +7,9 @@
 //! carries the staff badge (visible and in its accessible name), the
 //! guest's does not. Then the host changes the password on `/account`
 //! (wrong current password, a common new one, two that differ, then
-//! success) and only the new password logs in. axe-core checks the
+//! success) and only the new password logs in; pressing "Join" in another
+//! room before the page knows who is logged in joins with the account's
+//! name (the click waits for the answer). axe-core checks the
 //! waiting page, the login form, the logged-in pre-join page, the guest's
 //! call with the host's marked tile and the account page.
 
@@ -76,6 +78,11 @@ async fn a_waiting_guest_knocks_when_the_host_logs_in_and_opens_the_room_and_joi
     assert!(account["done"]["password-done"].as_str().is_some_and(|t| t.starts_with("Your password was changed")));
     assert_eq!(account["oldPassword"], "Wrong user name or password.");
     assert_eq!(account["newPassword"], "logged in");
+    assert_eq!(
+        v["early"],
+        json!({ "knownAtClick": false, "name": "Dr. Anna Müller", "moderator": true }),
+        "Join pressed before the login state was known waits for it and joins with the account"
+    );
 
     for page in ["waiting", "login", "loggedIn", "inCall", "account"] {
         assert_eq!(v["axe"][page], json!([]), "axe-core violations on the {page} page");

@@ -5,7 +5,8 @@
 // joins without reloading, and both decode each other's video.
 // Then the host changes the password on the account page (wrong current
 // password, a weak new one, two that differ, then success), logs out, and
-// only the new password logs in.
+// only the new password logs in, and joins another room with "Join"
+// pressed before the page knew who is logged in.
 // Arguments: ROOM USER PASSWORD NEW_PASSWORD.
 import {
   axe, clickWhenVisible, launch, newPage, scenario, screenshot, startJoin, waitAllReceiving, waitInPage, waitJoined,
@@ -134,6 +135,23 @@ await scenario(async () => {
   };
   account.oldPassword = await login(password);
   account.newPassword = await login(newPassword);
-  return { waitingPage, wrong, prejoin, lobbyPage, hostLobby, marker, ms, roles, tiles, account,
+
+  // "Join" pressed before the page knows who is logged in (the answer to
+  // /api/session held back 1.5 s): the join waits for it and the host
+  // enters with the account's name, not a "name required" error.
+  await page.setRequestInterception(true);
+  page.on('request', (request) => {
+    if (request.isInterceptResolutionHandled()) return;
+    if (new URL(request.url()).pathname === '/api/session') setTimeout(() => request.continue(), 1500);
+    else request.continue();
+  });
+  await page.goto(`${process.env.KABINE_URL}/${encodeURIComponent(`${room}-early`)}`, { waitUntil: 'load' });
+  await page.waitForSelector('#join-button', { visible: true });
+  const knownAtClick = await page.evaluate(() => !!document.getElementById('logged-in'));
+  await page.click('#join-button');
+  await waitJoined(page, 10000);
+  const you = await page.evaluate(() => window.kabineDebug.session.you);
+  const early = { knownAtClick, name: you?.display_name, moderator: you?.moderator };
+  return { waitingPage, wrong, prejoin, lobbyPage, hostLobby, marker, ms, roles, tiles, account, early,
     axe: { waiting: axeWaiting, login: axeLogin, loggedIn: axeLoggedIn, inCall: axeInCall, account: axeAccount } };
 });
