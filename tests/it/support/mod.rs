@@ -65,6 +65,8 @@ pub fn test() -> TestGuard {
         let layer = kabine::logging::format_layer(CaptureWriter).with_filter(LevelFilter::TRACE);
         tracing_subscriber::registry().with(layer).init();
         std::panic::set_hook(Box::new(short_panic_report));
+        // This run's turns only.
+        let _ = std::fs::remove_file(turns_file());
     });
     TestGuard
 }
@@ -167,6 +169,31 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub struct Turn {
     _file: std::fs::File,
     _guard: tokio::sync::MutexGuard<'static, ()>,
+    asked: std::time::Instant,
+    got: std::time::Instant,
+}
+
+/// Where every media turn is recorded when it ends: seconds waited,
+/// seconds held, the test. The turns run one after another, so the held
+/// seconds add up to the suite's critical path (docs/testing.md).
+pub fn turns_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-output/media-turns.tsv")
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let held = self.got.elapsed().as_secs_f64();
+        let waited = (self.got - self.asked).as_secs_f64();
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("?");
+        let path = turns_file();
+        let _ = std::fs::create_dir_all(path.parent().unwrap_or(&path));
+        // A record for reading, never a reason to fail a test.
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            let _ = writeln!(f, "{waited:.1}\t{held:.1}\t{test}");
+        }
+    }
 }
 
 /// The machine-wide lock file of [`HEAVY`], locked (blocks until it is).
@@ -184,15 +211,17 @@ fn machine_turn() -> std::fs::File {
 
 /// Waits for this test's turn to run media; hold the guard to the end.
 pub async fn heavy() -> Turn {
+    let asked = std::time::Instant::now();
     let guard = HEAVY.lock().await;
     let file = tokio::task::spawn_blocking(machine_turn).await.expect("lock task");
-    Turn { _file: file, _guard: guard }
+    Turn { _file: file, _guard: guard, asked, got: std::time::Instant::now() }
 }
 
 /// [`heavy`] for tests without a runtime.
 pub fn heavy_blocking() -> Turn {
+    let asked = std::time::Instant::now();
     let guard = HEAVY.blocking_lock();
-    Turn { _file: machine_turn(), _guard: guard }
+    Turn { _file: machine_turn(), _guard: guard, asked, got: std::time::Instant::now() }
 }
 
 /// Checks the capture for addresses when a test ends.
