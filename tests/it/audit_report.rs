@@ -71,7 +71,18 @@ async fn the_default_configuration_passes_every_applicable_check() {
         ),
     );
 
-    let run = audit::audit(&dir, &audit::args(&config, &url, &["--lang", "de"])).await;
+    // The checked run and every format in both languages, at once: the runs
+    // are independent and mostly wait on the live probes.
+    let renders = [("md", "de"), ("md", "en"), ("html", "de"), ("html", "en"), ("json", "en")];
+    let checked = audit::args(&config, &url, &["--lang", "de"]);
+    let (run, codes) = tokio::join!(
+        audit::audit(&dir, &checked),
+        futures_util::future::join_all(renders.iter().map(|(format, lang)| {
+            let out = dir.join(format!("report-{lang}.{format}"));
+            let (config, url) = (config.clone(), url.clone());
+            async move { audit::render(&config, &url, format, lang, &out).await }
+        }))
+    );
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&run.json).expect("json")).expect("write");
     assert_eq!(run.code, 0, "exit code; stderr:\n{}", run.stderr);
     assert!(run.with_status("fail").is_empty(), "failed: {:?}\n{}", run.with_status("fail"), run.stderr);
@@ -94,9 +105,9 @@ async fn the_default_configuration_passes_every_applicable_check() {
 
     // Every format in both languages; no placeholder left unfilled.
     let placeholder = regex::Regex::new(r"\{[a-z_]+\}").expect("regex");
-    for (format, lang) in [("md", "de"), ("md", "en"), ("html", "de"), ("html", "en"), ("json", "en")] {
+    for ((format, lang), code) in renders.into_iter().zip(codes) {
         let out = dir.join(format!("report-{lang}.{format}"));
-        assert_eq!(audit::render(&config, &url, format, lang, &out).await, 0, "{format} {lang}");
+        assert_eq!(code, 0, "{format} {lang}");
         let text = std::fs::read_to_string(&out).expect("report written");
         assert!(!placeholder.is_match(&text), "{format} {lang}: unfilled placeholder {:?}", placeholder.find(&text));
         let must = if lang == "de" {
@@ -110,9 +121,8 @@ async fn the_default_configuration_passes_every_applicable_check() {
     }
     validate_against_schema(&dir.join("report-en.json"));
     check_html(&dir.join("report-de.html"));
-    for file in ["report-de.html", "report-en.html"] {
-        render_in_chromium(&dir, file).await;
-    }
+    futures_util::future::join_all(["report-de.html", "report-en.html"].map(|file| render_in_chromium(&dir, file)))
+        .await;
     assert!(server.stop().await);
 }
 
