@@ -65,7 +65,7 @@ await scenario(async () => {
   const recordingUi = {};
   for (const p of people) recordingUi[p.name] = await state(p.page);
   await screenshot(anna.page, 'recording-on.png');
-  await sleep(10000);
+  await sleep(6000);
   await anna.page.click('#record-stop');
   const recordedMs = Date.now() - started;
   for (const p of people) await waitState(p.page, 'off');
