@@ -67,6 +67,7 @@ pub fn test() -> TestGuard {
         std::panic::set_hook(Box::new(short_panic_report));
         // This run's turns only.
         let _ = std::fs::remove_file(turns_file());
+        let _ = SUITE_START.set(std::time::Instant::now());
     });
     TestGuard
 }
@@ -173,9 +174,14 @@ pub struct Turn {
     got: std::time::Instant,
 }
 
+/// When this test process set up its capture: turns are timed from it.
+static SUITE_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// Where every media turn is recorded when it ends: seconds waited,
-/// seconds held, the test. The turns run one after another, so the held
-/// seconds add up to the suite's critical path (docs/testing.md).
+/// seconds held, the test, and when it got the turn (seconds into the
+/// run). The turns run one after another, so the held seconds add up to
+/// the suite's critical path, and the gaps between them are time in which
+/// only other tests ran (docs/testing.md).
 pub fn turns_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-output/media-turns.tsv")
 }
@@ -191,7 +197,8 @@ impl Drop for Turn {
         let _ = std::fs::create_dir_all(path.parent().unwrap_or(&path));
         // A record for reading, never a reason to fail a test.
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
-            let _ = writeln!(f, "{waited:.1}\t{held:.1}\t{test}");
+            let at = SUITE_START.get().map(|start| (self.got - *start).as_secs_f64()).unwrap_or(0.0);
+            let _ = writeln!(f, "{waited:.1}\t{held:.1}\t{test}\t{at:.1}");
         }
     }
 }
