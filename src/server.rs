@@ -95,6 +95,10 @@ impl Drop for PartRunning {
 pub struct StartOptions {
     /// Keep-alive timings of signalling connections.
     pub timings: Timings,
+    /// A login session's idle timeout instead of
+    /// `access.session_idle_timeout_minutes`, whose unit (a minute) is
+    /// too coarse for a test.
+    pub session_idle: Option<std::time::Duration>,
 }
 
 /// Capacity of the channel from connection tasks to the room actor.
@@ -169,6 +173,9 @@ pub async fn start_with(loaded: LoadedConfig, policy: Policy, options: StartOpti
     config.p2p.enabled = crate::policy::p2p_in_use(&loaded, &policy);
     let config = Arc::new(config);
     let auth = Arc::new(Auth::new(&loaded).map_err(io::Error::other)?);
+    if let Some(idle) = options.session_idle {
+        auth.set_session_idle(idle);
+    }
     if config.access.mode != crate::config::AccessMode::Open && !auth.has_accounts() {
         tracing::warn!(
             "access.mode is \"{}\" but there are no local users and no LDAP directory: nobody can open a \

@@ -417,6 +417,12 @@ impl Auth {
         });
     }
 
+    /// Overrides `access.session_idle_timeout_minutes` (see
+    /// [`crate::server::StartOptions::session_idle`]).
+    pub fn set_session_idle(&self, idle: Duration) {
+        self.lock_sessions().set_idle(idle);
+    }
+
     fn lock_sessions(&self) -> std::sync::MutexGuard<'_, SessionStore> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }

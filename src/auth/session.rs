@@ -119,6 +119,12 @@ impl SessionStore {
         self.idle
     }
 
+    /// Another idle timeout for sessions from now on (tests: the
+    /// configuration's unit is a whole minute).
+    pub fn set_idle(&mut self, idle: Duration) {
+        self.idle = idle;
+    }
+
     pub fn lifetime(&self) -> Duration {
         self.lifetime
     }

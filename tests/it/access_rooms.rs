@@ -131,10 +131,12 @@ async fn a_directory_user_outside_the_hosts_group_waits_and_is_admitted_once_a_g
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_signalling_connection_keeps_its_login_session_past_the_idle_timeout() {
     let _t = support::test();
-    let mut config = support::with_local_host("access-touch", AccessMode::Secure);
-    config.access.session_idle_timeout_minutes = 1;
-    let timings = kabine::signal::Timings { session_touch: Duration::from_secs(5), ..Default::default() };
-    let server = support::start_with_timings(config, timings).await;
+    let config = support::with_local_host("access-touch", AccessMode::Secure);
+    // Sessions idle out after 12 s here (the configuration counts whole
+    // minutes); the open connection counts as use every 2 s.
+    let timings = kabine::signal::Timings { session_touch: Duration::from_secs(2), ..Default::default() };
+    let options = kabine::server::StartOptions { timings, session_idle: Some(Duration::from_secs(12)) };
+    let server = support::start_with_options(config, options).await;
     let base = support::base_url(&server);
     let in_call = cookie_of(&base, "dr.mueller", "correct horse battery").await;
     let idle = cookie_of(&base, "dr.mueller", "correct horse battery").await;
@@ -148,7 +150,7 @@ async fn an_open_signalling_connection_keeps_its_login_session_past_the_idle_tim
             }
         }
     });
-    tokio::time::sleep(Duration::from_secs(75)).await;
+    tokio::time::sleep(Duration::from_secs(16)).await;
     let client = support::https_client();
     let kept = support::session(&client, &base, Some(&in_call)).await;
     assert_eq!(kept["user"]["username"], "dr.mueller", "the session of the open call is still there: {kept}");

@@ -507,11 +507,14 @@ pub fn peer(server: &RunningServer, room: &str, name: &str) -> kabine::loadgen::
 
 /// Starts a server with shortened signalling keep-alive timings.
 pub async fn start_with_timings(config: Config, timings: kabine::signal::Timings) -> RunningServer {
+    start_with_options(config, kabine::server::StartOptions { timings, ..Default::default() }).await
+}
+
+/// Starts a server with `options` (timings, a login session's idle timeout).
+pub async fn start_with_options(config: Config, options: kabine::server::StartOptions) -> RunningServer {
     let mut loaded = LoadedConfig::demo();
     loaded.config = config;
-    kabine::server::start_with(loaded, Policy::strict(), kabine::server::StartOptions { timings })
-        .await
-        .expect("test server starts")
+    kabine::server::start_with(loaded, Policy::strict(), options).await.expect("test server starts")
 }
 
 /// Waits until `done` holds, polling every 50 ms; false after `timeout`.
